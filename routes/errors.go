@@ -1,0 +1,59 @@
+package routes
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+// statusOf is the one table from error code to HTTP status (DESIGN.md).
+var statusOf = map[string]int{
+	services.CodeInvalidRequest:  http.StatusBadRequest,
+	services.CodeUnauthorized:    http.StatusUnauthorized,
+	services.CodeForbidden:       http.StatusForbidden,
+	services.CodeNotFound:        http.StatusNotFound,
+	services.CodeUserNotFound:    http.StatusNotFound,
+	services.CodePayloadTooLarge: http.StatusRequestEntityTooLarge,
+	services.CodeRateLimited:     http.StatusTooManyRequests,
+	services.CodeZoomRejected:    http.StatusBadGateway,
+	services.CodeZoomAuthFailed:  http.StatusServiceUnavailable,
+	services.CodeZoomRateLimited: http.StatusServiceUnavailable,
+	services.CodeZoomUnavailable: http.StatusServiceUnavailable,
+	services.CodeInternal:        http.StatusInternalServerError,
+}
+
+// fail writes err as the JSON error body, with the status of its code. It is
+// the only place an error becomes a response.
+func fail(c *gin.Context, log *slog.Logger, err error) {
+	body := services.NewErrorResponse(err)
+	status := statusOf[body.Code]
+	if errors.Is(err, services.ErrZoomTimeout) {
+		status = http.StatusGatewayTimeout
+	}
+	if e, ok := services.AsError(err); ok && e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	if status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="zoom-token-server"`)
+	}
+	switch {
+	case status >= 500 && body.Code == services.CodeInternal:
+		log.Error("request failed: internal error", "route", c.FullPath(), "err", err)
+	case status >= 500:
+		log.Warn("request failed: zoom", "route", c.FullPath(), "code", body.Code, "err", err)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(status, body)
+}
+
+// problem is a transport-level error (routing, body) with its own code.
+func problem(c *gin.Context, status int, code, msg string) {
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(status, services.ErrorResponse{Error: msg, Code: code})
+}

@@ -1,0 +1,109 @@
+package routes
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+const sandboxWarning = "SANDBOX MODE: tokens come from an in-memory Zoom stand-in and are NOT real Zoom tokens."
+
+func (a *api) index(c *gin.Context) {
+	body := gin.H{
+		"name":    a.Info.Name,
+		"version": a.Info.Version,
+		"mode":    a.Info.Mode,
+		"endpoints": gin.H{
+			"GET /":                         "this description",
+			"GET /api/health":               "readiness: can an S2S access token be had",
+			"GET /api/live":                 "liveness: the process serves",
+			"POST /api/meetings/start":      "{meetingId, hostUserId, ttl?} -> ZAK",
+			"POST /api/meetings/join":       "{meetingId, participantUserId, ttl?} -> OBF",
+			"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",
+			"POST /api/meetings/setup":      "{meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs",
+		},
+		"authentication": "Authorization: Bearer <jwt> (claims sub, role, exp) or X-API-Key: <key>",
+		"socketEvents": gin.H{
+			"path":           "/socket.io/",
+			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "ping"},
+			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "error", "pong"},
+		},
+	}
+	if a.Info.Mode == "sandbox" {
+		body["warning"] = sandboxWarning
+		body["sandbox"] = a.Info.Sandbox
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+func (a *api) health(c *gin.Context) {
+	noStore(c)
+	zoom := "connected"
+	if a.Info.Mode == "sandbox" {
+		zoom = "sandbox"
+	}
+	if err := a.Zoom.Check(c.Request.Context()); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{
+			"success": false, "status": "unhealthy", "zoom": "disconnected", "mode": a.Info.Mode,
+			"error": services.PublicMessage(err), "code": services.ErrorCode(err), "timestamp": a.Now().UTC(),
+		})
+		return
+	}
+	body := gin.H{"success": true, "status": "healthy", "zoom": zoom, "mode": a.Info.Mode,
+		"version": a.Info.Version, "timestamp": a.Now().UTC()}
+	if a.Info.Mode == "sandbox" {
+		body["warning"] = sandboxWarning
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+func (a *api) live(c *gin.Context) {
+	noStore(c)
+	c.JSON(http.StatusOK, gin.H{"success": true, "status": "alive"})
+}
+
+// sandboxTokenRequest is the body of POST /sandbox/tokens.
+type sandboxTokenRequest struct {
+	Sub  json.RawMessage `json:"sub"`
+	Role json.RawMessage `json:"role"`
+}
+
+// sandboxTokenTTL is how long a sandbox caller JWT lives.
+const sandboxTokenTTL = time.Hour
+
+func (a *api) sandboxToken(c *gin.Context) {
+	var req sandboxTokenRequest
+	if err := decodeBody(c, a.BodyLimit, &req); err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	var f fields
+	sub := f.userID("sub", req.Sub)
+	role := services.RoleParticipant
+	if !isNull(req.Role) {
+		var s string
+		_ = json.Unmarshal(req.Role, &s)
+		switch r := services.Role(s); r {
+		case services.RoleAdmin, services.RoleHost, services.RoleParticipant:
+			role = r
+		default:
+			f.add("role", "must be admin, host or participant")
+		}
+	}
+	if err := f.err("sandbox token"); err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	tok, err := a.SandboxTokens.IssueToken(sub, role, sandboxTokenTTL)
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, gin.H{"success": true, "token": tok, "sub": sub, "role": role,
+		"expiresInSeconds": int(sandboxTokenTTL.Seconds()), "warning": sandboxWarning})
+}

@@ -1,0 +1,218 @@
+// Package routes is the REST API: Gin handlers, request validation, and
+// the one mapping from service errors to HTTP statuses and codes.
+package routes
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-contrib/cors"
+	"github.com/gin-gonic/gin"
+	"github.com/unrolled/secure"
+
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+// Meetings is what the handlers need of the domain.
+type Meetings interface {
+	Start(ctx context.Context, caller services.Identity, in services.StartInput) (services.Minted, error)
+	Join(ctx context.Context, caller services.Identity, in services.JoinInput) (services.Minted, error)
+	Batch(ctx context.Context, caller services.Identity, in services.BatchInput) (services.BatchResult, error)
+	Setup(ctx context.Context, caller services.Identity, in services.SetupInput) (services.SetupResult, error)
+}
+
+// Authenticator checks a caller's credential.
+type Authenticator interface {
+	Authenticate(ctx context.Context, credential string) (services.Identity, error)
+}
+
+// Checker reports whether Zoom (or the sandbox) can be used: an S2S token can be had.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// TokenIssuer signs caller JWTs; only the sandbox's POST /sandbox/tokens uses it.
+type TokenIssuer interface {
+	IssueToken(sub string, role services.Role, ttl time.Duration) (string, error)
+}
+
+// CallerLimiter limits each caller's requests; Allow returns how long to wait when refused.
+type CallerLimiter interface {
+	Allow(key string) (ok bool, retryAfter time.Duration)
+}
+
+// Deps are the parts the REST API is built from.
+type Deps struct {
+	Meetings      Meetings
+	Auth          Authenticator
+	Zoom          Checker
+	Limiter       CallerLimiter // nil: no per-caller limit
+	SandboxTokens TokenIssuer   // nil outside sandbox mode
+	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
+	Metrics       http.Handler  // Prometheus, mounted at /metrics; nil: none
+	Observe       func(route string, status int, d time.Duration)
+	Info          Info
+	CORSOrigins   []string
+	BodyLimit     int64
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Info describes the service in GET / and /api/health.
+type Info struct {
+	Name    string
+	Version string
+	Mode    string // "zoom" or "sandbox"
+	Sandbox any    // what the sandbox offers (users, how to get a token); nil in zoom mode
+}
+
+type api struct{ Deps }
+
+// New builds the Gin engine with every route.
+func New(d Deps) *gin.Engine {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.BodyLimit <= 0 {
+		d.BodyLimit = 1 << 20
+	}
+	a := &api{Deps: d}
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = false
+	_ = r.SetTrustedProxies(nil) // no proxy is trusted: ClientIP is the peer
+	r.Use(a.requestLog(), a.recovery(), securityHeaders())
+	if len(d.CORSOrigins) > 0 {
+		r.Use(corsMiddleware(d.CORSOrigins))
+	}
+
+	r.GET("/", a.index)
+	r.GET("/api/health", a.health)
+	r.GET("/api/live", a.live)
+	if d.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(d.Metrics))
+	}
+
+	m := r.Group("/api/meetings", a.authenticate())
+	m.POST("/start", a.start)
+	m.POST("/join", a.join)
+	m.POST("/batch-join", a.batchJoin)
+	m.POST("/setup", a.setup)
+
+	if d.SandboxTokens != nil {
+		r.POST("/sandbox/tokens", a.sandboxToken)
+	}
+	if d.Socket != nil {
+		h := gin.WrapH(d.Socket)
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodOptions} {
+			r.Handle(method, "/socket.io/*any", h)
+		}
+	}
+
+	r.NoRoute(func(c *gin.Context) {
+		problem(c, http.StatusNotFound, services.CodeNotFound, "There is no such route; GET / lists the endpoints.")
+	})
+	r.NoMethod(func(c *gin.Context) {
+		problem(c, http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take "+c.Request.Method+"; GET / lists the endpoints.")
+	})
+	return r
+}
+
+func securityHeaders() gin.HandlerFunc {
+	s := secure.New(secure.Options{
+		FrameDeny:             true,
+		ContentTypeNosniff:    true,
+		ReferrerPolicy:        "no-referrer",
+		ContentSecurityPolicy: "default-src 'none'; frame-ancestors 'none'",
+	})
+	return func(c *gin.Context) {
+		if err := s.Process(c.Writer, c.Request); err != nil {
+			problem(c, http.StatusBadRequest, services.CodeInvalidRequest, "The request was refused by the security policy.")
+			return
+		}
+	}
+}
+
+func corsMiddleware(origins []string) gin.HandlerFunc {
+	cfg := cors.Config{
+		AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowHeaders:     []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-ID"},
+		ExposeHeaders:    []string{"Retry-After", "X-Request-ID"},
+		AllowCredentials: false,
+		MaxAge:           10 * time.Minute,
+	}
+	if len(origins) == 1 && origins[0] == "*" {
+		cfg.AllowAllOrigins = true
+	} else {
+		cfg.AllowOrigins = origins
+	}
+	return cors.New(cfg)
+}
+
+const identityKey = "identity"
+
+// authenticate requires an identity: X-API-Key, or Authorization: Bearer
+// with a JWT or an API key.
+func (a *api) authenticate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cred, err := credential(c.Request.Header)
+		if err == nil {
+			var id services.Identity
+			id, err = a.Auth.Authenticate(c.Request.Context(), cred)
+			if err == nil {
+				c.Set(identityKey, id)
+				if a.Limiter != nil {
+					if ok, wait := a.Limiter.Allow(id.RateKey()); !ok {
+						fail(c, a.Logger, callerLimited(wait))
+						return
+					}
+				}
+				c.Next()
+				return
+			}
+		}
+		fail(c, a.Logger, err)
+	}
+}
+
+func callerLimited(wait time.Duration) error {
+	return &services.Error{Kind: services.ErrRateLimited, Op: "limit caller", RetryAfter: wait,
+		Message: "You are sending requests faster than this server allows each caller; wait for Retry-After seconds."}
+}
+
+// credential extracts the caller's credential from the headers.
+func credential(h http.Header) (string, error) {
+	if k := strings.TrimSpace(h.Get("X-API-Key")); k != "" {
+		return k, nil
+	}
+	v := strings.TrimSpace(h.Get("Authorization"))
+	if v == "" {
+		return "", &services.Error{Kind: services.ErrUnauthenticated, Op: "authenticate",
+			Message: "Credentials are required: send Authorization: Bearer <jwt> or X-API-Key: <key>."}
+	}
+	scheme, rest, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(rest) == "" {
+		return "", &services.Error{Kind: services.ErrUnauthenticated, Op: "authenticate",
+			Message: "The Authorization header must be \"Bearer <token>\"."}
+	}
+	return strings.TrimSpace(rest), nil
+}
+
+func caller(c *gin.Context) services.Identity {
+	id, _ := c.Get(identityKey)
+	v, _ := id.(services.Identity)
+	return v
+}
+
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+}

@@ -1,0 +1,538 @@
+// Package sandbox is an in-memory stand-in for Zoom's OAuth and user-token
+// APIs (ZOOM_API.md), served over real HTTP on loopback. The server uses it
+// in sandbox mode exactly as it uses Zoom, and the tests use it to inject
+// Zoom's faults: rate limits, errors, latency, outages and revoked tokens.
+// Nothing it issues is a real Zoom token.
+package sandbox
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Outage says which of the sandbox's endpoints answer 503.
+type Outage int
+
+// Outage modes.
+const (
+	OutageNone  Outage = iota
+	OutageAPI          // GET /v2/users/{userId}/token
+	OutageOAuth        // POST /oauth/token
+	OutageAll
+)
+
+// ParseOutage reads "none", "api", "oauth" or "all".
+func ParseOutage(s string) (Outage, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "none":
+		return OutageNone, nil
+	case "api":
+		return OutageAPI, nil
+	case "oauth":
+		return OutageOAuth, nil
+	case "all":
+		return OutageAll, nil
+	}
+	return OutageNone, fmt.Errorf("must be none, api, oauth or all, not %q", s)
+}
+
+// ScopeUserToken is the scope an S2S app needs to read user tokens.
+const ScopeUserToken = "user:read:token:admin"
+
+// Users are the Zoom user ids the sandbox knows, besides any *@example.com email.
+var defaultUsers = []string{
+	"sandboxHostUser0000001",
+	"sandboxHostUser0000002",
+	"sandboxPartUser0000001",
+	"sandboxPartUser0000002",
+	"sandboxPartUser0000003",
+}
+
+// Options configure a sandbox. Zero values mean: no latency, no limits, no
+// errors, tokens for 3600 s with the user-token scope.
+type Options struct {
+	AccountID    string
+	ClientID     string
+	ClientSecret string
+
+	Latency        time.Duration // added to every answer
+	QPS            int           // user-token calls per second; 0 = unlimited
+	DailyLimit     int           // user-token calls per UTC day; 0 = unlimited
+	ErrorRate      float64       // share of user-token calls answered 500
+	Outage         Outage
+	TokenExpiresIn int    // seconds; 0 = 3600
+	Scopes         string // space separated; "" = ScopeUserToken
+	GeneralApp     bool   // refuse account_credentials as a General app would
+	NotActivated   bool   // refuse as an app not activated
+	Now            func() time.Time
+}
+
+// Stats count what the sandbox was asked.
+type Stats struct {
+	TokenRequests int64 // POST /oauth/token, all answers
+	TokensIssued  int64 // access tokens issued
+	APICalls      int64 // GET /v2/users/{userId}/token, all answers
+	Minted        int64 // ZAK and OBF tokens issued
+	Throttled     int64 // 429 answers
+	Failed5xx     int64 // 5xx answers (injected errors and outages)
+	Unauthorized  int64 // 401 answers
+}
+
+type accessToken struct {
+	expires time.Time
+	scopes  string
+	revoked bool
+}
+
+// Sandbox is the Zoom stand-in.
+type Sandbox struct {
+	mu         sync.Mutex
+	opts       Options
+	tokens     map[string]*accessToken
+	window     int64 // unix second of the current QPS window
+	inWindow   int
+	day        string
+	today      int
+	failNext   int
+	failStatus int
+	unexpected []string
+	minted     []string
+
+	tokenRequests, tokensIssued, apiCalls, mintedN, throttled, failed5xx, unauthorized atomic.Int64
+
+	srv *http.Server
+	url string
+}
+
+// New returns a sandbox; Start serves it.
+func New(opts Options) *Sandbox {
+	if opts.AccountID == "" {
+		opts.AccountID = "sandbox-account"
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = "sandbox-client"
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = randomString(24)
+	}
+	if opts.TokenExpiresIn <= 0 {
+		opts.TokenExpiresIn = 3600
+	}
+	if opts.Scopes == "" {
+		opts.Scopes = ScopeUserToken
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Sandbox{opts: opts, tokens: map[string]*accessToken{}}
+}
+
+// Credentials are the account id, client id and client secret the sandbox accepts.
+func (s *Sandbox) Credentials() (accountID, clientID, clientSecret string) {
+	return s.opts.AccountID, s.opts.ClientID, s.opts.ClientSecret
+}
+
+// Start serves the sandbox on a free loopback port.
+func (s *Sandbox) Start() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("sandbox: listen: %w", err)
+	}
+	s.url = "http://" + ln.Addr().String()
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return nil
+}
+
+// Close stops serving.
+func (s *Sandbox) Close() error {
+	if s.srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
+
+// URL is the sandbox's base URL.
+func (s *Sandbox) URL() string { return s.url }
+
+// OAuthURL is the token endpoint, for ZOOM_OAUTH_URL.
+func (s *Sandbox) OAuthURL() string { return s.url + "/oauth/token" }
+
+// APIURL is the REST base, for ZOOM_API_URL.
+func (s *Sandbox) APIURL() string { return s.url + "/v2" }
+
+// Users lists the user ids the sandbox knows besides *@example.com.
+func (s *Sandbox) Users() []string { return append([]string(nil), defaultUsers...) }
+
+// Knobs. Each may be turned while serving.
+
+// SetLatency delays every answer by d.
+func (s *Sandbox) SetLatency(d time.Duration) { s.mu.Lock(); s.opts.Latency = d; s.mu.Unlock() }
+
+// SetQPS limits user-token calls per second (0 = unlimited).
+func (s *Sandbox) SetQPS(n int) { s.mu.Lock(); s.opts.QPS = n; s.mu.Unlock() }
+
+// SetDailyLimit limits user-token calls per UTC day (0 = unlimited).
+func (s *Sandbox) SetDailyLimit(n int) { s.mu.Lock(); s.opts.DailyLimit = n; s.mu.Unlock() }
+
+// SetErrorRate answers that share of user-token calls with 500.
+func (s *Sandbox) SetErrorRate(f float64) { s.mu.Lock(); s.opts.ErrorRate = f; s.mu.Unlock() }
+
+// SetOutage makes endpoints answer 503.
+func (s *Sandbox) SetOutage(o Outage) { s.mu.Lock(); s.opts.Outage = o; s.mu.Unlock() }
+
+// SetScopes sets the scopes of access tokens issued from now on.
+func (s *Sandbox) SetScopes(scopes string) { s.mu.Lock(); s.opts.Scopes = scopes; s.mu.Unlock() }
+
+// SetTokenExpiresIn sets expires_in of access tokens issued from now on.
+func (s *Sandbox) SetTokenExpiresIn(sec int) { s.mu.Lock(); s.opts.TokenExpiresIn = sec; s.mu.Unlock() }
+
+// SetGeneralApp makes the OAuth endpoint refuse as for a General app's credentials.
+func (s *Sandbox) SetGeneralApp(b bool) { s.mu.Lock(); s.opts.GeneralApp = b; s.mu.Unlock() }
+
+// SetNotActivated makes the OAuth endpoint refuse as for an app not activated.
+func (s *Sandbox) SetNotActivated(b bool) { s.mu.Lock(); s.opts.NotActivated = b; s.mu.Unlock() }
+
+// FailNext answers the next n user-token calls with status (e.g. 500, 502, 503).
+func (s *Sandbox) FailNext(n, status int) {
+	s.mu.Lock()
+	s.failNext, s.failStatus = n, status
+	s.mu.Unlock()
+}
+
+// RevokeAll revokes every access token issued so far.
+func (s *Sandbox) RevokeAll() {
+	s.mu.Lock()
+	for _, t := range s.tokens {
+		t.revoked = true
+	}
+	s.mu.Unlock()
+}
+
+// Stats returns the counters.
+func (s *Sandbox) Stats() Stats {
+	return Stats{
+		TokenRequests: s.tokenRequests.Load(), TokensIssued: s.tokensIssued.Load(), APICalls: s.apiCalls.Load(),
+		Minted: s.mintedN.Load(), Throttled: s.throttled.Load(), Failed5xx: s.failed5xx.Load(), Unauthorized: s.unauthorized.Load(),
+	}
+}
+
+// UnexpectedPaths lists the paths asked for that are not the sandbox's routes.
+func (s *Sandbox) UnexpectedPaths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.unexpected...)
+}
+
+// IssuedSecrets lists every access token and user token the sandbox has
+// issued, with the client secret: for tests that check none leaks.
+func (s *Sandbox) IssuedSecrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []string{s.opts.ClientSecret}
+	for t := range s.tokens {
+		out = append(out, t)
+	}
+	return append(out, s.minted...)
+}
+
+// Handler serves the sandbox's routes.
+func (s *Sandbox) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("POST /oauth/token", s.oauthToken)
+	mux.HandleFunc("GET /v2/users/{userId}/token", s.userToken)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if len(s.unexpected) < 1000 {
+			s.unexpected = append(s.unexpected, r.Method+" "+r.URL.EscapedPath())
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": "Not found."})
+	})
+	return mux
+}
+
+func (s *Sandbox) index(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name":   "Zoom sandbox",
+		"note":   "An in-memory stand-in for Zoom. Its tokens are not real Zoom tokens.",
+		"users":  defaultUsers,
+		"emails": "any address ending in @example.com",
+	})
+}
+
+func (s *Sandbox) snapshot() Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts
+}
+
+func (s *Sandbox) delay(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+func (s *Sandbox) oauthToken(w http.ResponseWriter, r *http.Request) {
+	s.tokenRequests.Add(1)
+	o := s.snapshot()
+	if !s.delay(r, o.Latency) {
+		return
+	}
+	if o.Outage == OutageOAuth || o.Outage == OutageAll {
+		s.failed5xx.Add(1)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"reason": "Service Unavailable", "error": "server_error"})
+		return
+	}
+	oauthErr := func(reason, code string) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"reason": reason, "error": code})
+	}
+	id, secret, ok := r.BasicAuth()
+	if !ok || id != o.ClientID || secret != o.ClientSecret {
+		oauthErr("Invalid client_id or client_secret", "invalid_client")
+		return
+	}
+	if err := r.ParseForm(); err != nil { // body and query alike
+		oauthErr("Bad Request", "invalid_request")
+		return
+	}
+	if r.Form.Get("grant_type") != "account_credentials" || o.GeneralApp {
+		oauthErr("unsupported grant type", "unsupported_grant_type")
+		return
+	}
+	if r.Form.Get("account_id") != o.AccountID {
+		oauthErr("Bad Request", "invalid_request")
+		return
+	}
+	if o.NotActivated {
+		oauthErr("The app is not activated", "invalid_request")
+		return
+	}
+	tok := "sbx_at_" + randomString(32)
+	s.mu.Lock()
+	s.tokens[tok] = &accessToken{expires: o.Now().Add(time.Duration(o.TokenExpiresIn) * time.Second), scopes: o.Scopes}
+	s.mu.Unlock()
+	s.tokensIssued.Add(1)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok, "token_type": "bearer", "expires_in": o.TokenExpiresIn,
+		"scope": o.Scopes, "api_url": s.url,
+	})
+}
+
+func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
+	s.apiCalls.Add(1)
+	o := s.snapshot()
+	if !s.delay(r, o.Latency) {
+		return
+	}
+	if o.Outage == OutageAPI || o.Outage == OutageAll {
+		s.failed5xx.Add(1)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": "Service Unavailable"})
+		return
+	}
+	// Authentication first, as Zoom does.
+	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	at := s.tokens[tok]
+	var revoked, expired bool
+	var scopes string
+	if at != nil {
+		revoked, expired, scopes = at.revoked, !o.Now().Before(at.expires), at.scopes
+	}
+	s.mu.Unlock()
+	switch {
+	case at == nil || revoked:
+		s.unauthorized.Add(1)
+		writeJSON(w, http.StatusUnauthorized, zoomErr(124, "Invalid access token."))
+		return
+	case expired:
+		s.unauthorized.Add(1)
+		writeJSON(w, http.StatusUnauthorized, zoomErr(124, "Access token is expired."))
+		return
+	case !hasScope(scopes, ScopeUserToken):
+		writeJSON(w, http.StatusBadRequest, zoomErr(4711, "Invalid access token, does not contain scopes:["+ScopeUserToken+"]."))
+		return
+	}
+	if s.throttle(w, o) {
+		return
+	}
+	if st := s.injectedFailure(o); st != 0 {
+		s.failed5xx.Add(1)
+		writeJSON(w, st, map[string]any{"code": st, "message": http.StatusText(st)})
+		return
+	}
+	userID := r.PathValue("userId")
+	q := r.URL.Query()
+	typ := q.Get("type")
+	var invalid []map[string]string
+	if typ != "zak" && typ != "onbehalf" {
+		invalid = append(invalid, map[string]string{"field": "type", "message": "Invalid field."})
+	}
+	mn := q.Get("meeting_id")
+	if typ == "onbehalf" && !isMeetingNumber(mn) {
+		invalid = append(invalid, map[string]string{"field": "meeting_id", "message": "Invalid field."})
+	}
+	ttl := 7200
+	if v := q.Get("ttl"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 31536000 {
+			invalid = append(invalid, map[string]string{"field": "ttl", "message": "Invalid field."})
+		}
+		ttl = n
+	}
+	if len(invalid) > 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 300, "message": "Validation Failed.", "errors": invalid})
+		return
+	}
+	if !knownUser(userID) {
+		writeJSON(w, http.StatusNotFound, zoomErr(1001, "User does not exist: "+userID+"."))
+		return
+	}
+	token := fakeJWT(userID, typ, mn, o.Now().Add(time.Duration(ttl)*time.Second))
+	s.mu.Lock()
+	s.minted = append(s.minted, token)
+	s.mu.Unlock()
+	s.mintedN.Add(1)
+	writeJSON(w, http.StatusOK, map[string]string{"token": token})
+}
+
+// throttle applies the per-second and daily limits, answering 429 as Zoom does.
+func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
+	now := o.Now()
+	s.mu.Lock()
+	sec := now.Unix()
+	if sec != s.window {
+		s.window, s.inWindow = sec, 0
+	}
+	s.inWindow++
+	overQPS := o.QPS > 0 && s.inWindow > o.QPS
+	day := now.UTC().Format("2006-01-02")
+	if day != s.day {
+		s.day, s.today = day, 0
+	}
+	overDaily := false
+	if !overQPS {
+		s.today++
+		overDaily = o.DailyLimit > 0 && s.today > o.DailyLimit
+	}
+	s.mu.Unlock()
+	h := w.Header()
+	switch {
+	case overQPS:
+		s.throttled.Add(1)
+		h.Set("X-RateLimit-Category", "Light")
+		h.Set("X-RateLimit-Type", "QPS")
+		h.Set("X-RateLimit-Limit", strconv.Itoa(o.QPS))
+		h.Set("X-RateLimit-Remaining", "0")
+		writeJSON(w, http.StatusTooManyRequests, zoomErr(429, "You have reached the maximum per-second rate limit for this API. Try again later."))
+		return true
+	case overDaily:
+		s.throttled.Add(1)
+		y, m, d := now.UTC().Date()
+		reset := time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+		h.Set("X-RateLimit-Category", "Light")
+		h.Set("X-RateLimit-Type", "Daily-limit")
+		h.Set("X-RateLimit-Limit", strconv.Itoa(o.DailyLimit))
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("Retry-After", reset.Format(time.RFC3339))
+		writeJSON(w, http.StatusTooManyRequests, zoomErr(429, "You have reached the maximum daily rate limit for this API. Refer to the response header for details on when you can make another request."))
+		return true
+	}
+	return false
+}
+
+func (s *Sandbox) injectedFailure(o Options) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failNext > 0 {
+		s.failNext--
+		return s.failStatus
+	}
+	if o.ErrorRate > 0 && rand.Float64() < o.ErrorRate {
+		return http.StatusInternalServerError
+	}
+	return 0
+}
+
+func knownUser(id string) bool {
+	if at := strings.LastIndexByte(id, '@'); at > 0 {
+		return strings.EqualFold(id[at+1:], "example.com")
+	}
+	for _, u := range defaultUsers {
+		if u == id {
+			return true
+		}
+	}
+	return false
+}
+
+func hasScope(scopes, want string) bool {
+	for _, s := range strings.Fields(scopes) {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+func isMeetingNumber(s string) bool {
+	if len(s) < 9 || len(s) > 11 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func zoomErr(code int, msg string) map[string]any {
+	return map[string]any{"code": code, "message": msg}
+}
+
+// fakeJWT makes a token shaped like Zoom's (three base64url parts), marked as
+// a sandbox token, with a random signature part: it verifies nowhere.
+func fakeJWT(userID, typ, meeting string, exp time.Time) string {
+	enc := base64.RawURLEncoding
+	head, _ := json.Marshal(map[string]any{"typ": "JWT", "alg": "HS256", "sandbox": true})
+	body, _ := json.Marshal(map[string]any{"sub": userID, "type": typ, "mn": meeting, "exp": exp.Unix(), "jti": randomString(12), "iss": "zoom-sandbox"})
+	return enc.EncodeToString(head) + "." + enc.EncodeToString(body) + "." + randomString(32)
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	if _, err := cryptorand.Read(b); err != nil {
+		panic(errors.New("sandbox: no randomness"))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

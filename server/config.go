@@ -1,0 +1,290 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+// Config is everything the server reads from its environment (DESIGN.md).
+type Config struct {
+	Port int
+	Host string
+
+	Mode             string // "zoom" or "sandbox"
+	ZoomAccountID    string
+	ZoomClientID     string
+	ZoomClientSecret services.Secret
+	ZoomOAuthURL     string
+	ZoomAPIURL       string
+	ZoomTokenTTL     time.Duration
+	ZoomQPS          float64
+
+	JWTSecret   services.Secret
+	JWKSURL     string
+	JWTIssuer   string
+	JWTAudience string
+	APIKeys     []services.Secret
+
+	CallerRPS   float64
+	CallerBurst int
+
+	CORSOrigins []string
+	BatchMax    int
+	LogLevel    slog.Level
+	LogFormat   string
+
+	Sandbox sandbox.Options // sandbox mode only, from SANDBOX_*
+}
+
+// AuthConfigured reports whether any way to authenticate callers is set.
+func (c Config) AuthConfigured() bool {
+	return !c.JWTSecret.Empty() || c.JWKSURL != "" || len(c.APIKeys) > 0
+}
+
+// loadConfig reads and checks the configuration. Every problem is reported,
+// each naming its variable.
+func loadConfig(getenv func(string) string) (Config, error) {
+	p := &parser{getenv: getenv}
+	c := Config{
+		Port:         p.intRange("PORT", 3000, 0, 65535),
+		Host:         p.str("HOST", "0.0.0.0"),
+		ZoomOAuthURL: p.url("ZOOM_OAUTH_URL", "https://zoom.us/oauth/token"),
+		ZoomAPIURL:   p.url("ZOOM_API_URL", "https://api.zoom.us/v2"),
+		ZoomTokenTTL: p.duration("ZOOM_TOKEN_CACHE_TTL", 55*time.Minute, time.Second, time.Hour),
+		ZoomQPS:      p.floatRange("ZOOM_QPS", 25, 0.1, 10000),
+		JWTIssuer:    p.str("AUTH_JWT_ISSUER", ""),
+		JWTAudience:  p.str("AUTH_JWT_AUDIENCE", ""),
+		CallerRPS:    p.floatRange("CALLER_RPS", 20, 0.1, 100000),
+		CallerBurst:  p.intRange("CALLER_BURST", 40, 1, 100000),
+		BatchMax:     p.intRange("BATCH_MAX", 500, 1, 10000),
+		LogFormat:    p.oneOf("LOG_FORMAT", "json", "json", "text"),
+	}
+	if c.Host == "" {
+		p.bad("HOST", "must not be empty (use 0.0.0.0 for every interface)")
+	}
+
+	ids := []string{"ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET"}
+	var set, missing []string
+	for _, k := range ids {
+		if strings.TrimSpace(getenv(k)) != "" {
+			set = append(set, k)
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	switch len(set) {
+	case 0:
+		c.Mode = "sandbox"
+	case len(ids):
+		c.Mode = "zoom"
+		c.ZoomAccountID = strings.TrimSpace(getenv("ZOOM_ACCOUNT_ID"))
+		c.ZoomClientID = strings.TrimSpace(getenv("ZOOM_CLIENT_ID"))
+		c.ZoomClientSecret = services.NewSecret(strings.TrimSpace(getenv("ZOOM_CLIENT_SECRET")))
+	default:
+		p.errs = append(p.errs, fmt.Errorf("%s: missing; %s set it too (all three for zoom mode, none for sandbox mode)",
+			strings.Join(missing, ", "), strings.Join(set, ", ")))
+	}
+
+	if s := getenv("AUTH_JWT_SECRET"); s != "" {
+		if len(s) < services.MinJWTSecretLen {
+			p.bad("AUTH_JWT_SECRET", fmt.Sprintf("must be at least %d bytes (it has %d); generate one with: openssl rand -hex 32", services.MinJWTSecretLen, len(s)))
+		}
+		c.JWTSecret = services.NewSecret(s)
+	}
+	c.JWKSURL = p.url("AUTH_JWKS_URL", "")
+	for i, k := range splitList(getenv("API_KEYS")) {
+		if len(k) < 16 {
+			p.bad("API_KEYS", fmt.Sprintf("key %d is %d characters; each key must be at least 16 (generate one with: openssl rand -hex 24)", i+1, len(k)))
+			continue
+		}
+		c.APIKeys = append(c.APIKeys, services.NewSecret(k))
+	}
+	for _, o := range splitList(getenv("CORS_ORIGINS")) {
+		if reason := checkOrigin(o); reason != "" {
+			p.bad("CORS_ORIGINS", fmt.Sprintf("%q %s", o, reason))
+			continue
+		}
+		c.CORSOrigins = append(c.CORSOrigins, strings.TrimRight(o, "/"))
+	}
+	if len(c.CORSOrigins) > 1 && contains(c.CORSOrigins, "*") {
+		p.bad("CORS_ORIGINS", `"*" allows every origin and cannot be combined with others`)
+	}
+
+	switch v := strings.ToLower(strings.TrimSpace(getenv("LOG_LEVEL"))); v {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		p.bad("LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, not %q", v))
+	}
+
+	if c.Mode == "zoom" {
+		for _, k := range []string{"ZOOM_OAUTH_URL", "ZOOM_API_URL"} {
+			if u := getenv(k); u != "" && !secureURL(u) {
+				p.bad(k, "must use https; plain http is allowed only to a loopback address, since the S2S secret and access token are sent to it")
+			}
+		}
+		if !c.AuthConfigured() {
+			p.errs = append(p.errs, errors.New("AUTH_JWT_SECRET, AUTH_JWKS_URL, API_KEYS: none is set, so callers cannot be authenticated; in zoom mode set at least one"))
+		}
+	}
+	if c.JWKSURL != "" && !secureURL(c.JWKSURL) {
+		p.bad("AUTH_JWKS_URL", "must use https (plain http only to a loopback address)")
+	}
+
+	c.Sandbox = sandbox.Options{
+		Latency:        p.duration("SANDBOX_LATENCY", 0, 0, time.Minute),
+		QPS:            p.intRange("SANDBOX_QPS", 0, 0, 1000000),
+		DailyLimit:     p.intRange("SANDBOX_DAILY_LIMIT", 0, 0, 100000000),
+		ErrorRate:      p.floatRange("SANDBOX_ERROR_RATE", 0, 0, 1),
+		TokenExpiresIn: p.intRange("SANDBOX_TOKEN_EXPIRES_IN", 3600, 60, 86400),
+	}
+	if o, err := sandbox.ParseOutage(getenv("SANDBOX_OUTAGE")); err != nil {
+		p.bad("SANDBOX_OUTAGE", err.Error())
+	} else {
+		c.Sandbox.Outage = o
+	}
+	return c, errors.Join(p.errs...)
+}
+
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) bad(name, reason string) { p.errs = append(p.errs, fmt.Errorf("%s: %s", name, reason)) }
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) intRange(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.bad(name, fmt.Sprintf("must be a whole number from %d to %d, not %q", lo, hi, v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) floatRange(name string, def, lo, hi float64) float64 {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < lo || f > hi || f != f {
+		p.bad(name, fmt.Sprintf("must be a number from %g to %g, not %q", lo, hi, v))
+		return def
+	}
+	return f
+}
+
+func (p *parser) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		p.bad(name, fmt.Sprintf("must be a duration from %s to %s such as 55m or 300ms, not %q", lo, hi, v))
+		return def
+	}
+	return d
+}
+
+func (p *parser) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(strings.TrimSpace(p.getenv(name)))
+	if v == "" {
+		return def
+	}
+	if !contains(allowed, v) {
+		p.bad(name, fmt.Sprintf("must be one of %s, not %q", strings.Join(allowed, ", "), v))
+		return def
+	}
+	return v
+}
+
+func (p *parser) url(name, def string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.bad(name, fmt.Sprintf("must be an absolute http(s) URL, not %q", v))
+		return def
+	}
+	return v
+}
+
+// secureURL: https, or http to a loopback address.
+func secureURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return u.Scheme == "http" && ip != nil && ip.IsLoopback()
+}
+
+func checkOrigin(o string) string {
+	if o == "*" {
+		return ""
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "is not an origin such as https://app.example.com"
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "must be scheme://host[:port] with no path"
+	}
+	return ""
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,263 @@
+package services
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Role is what a caller may do (DESIGN.md, "Callers and what they may do").
+type Role string
+
+// The roles.
+const (
+	RoleAdmin       Role = "admin"
+	RoleHost        Role = "host"
+	RoleParticipant Role = "participant"
+)
+
+// Identity is an authenticated caller.
+type Identity struct {
+	Subject string // the caller's Zoom user id or email; "api-key:<fingerprint>" for a key
+	Role    Role
+	Method  string // "jwt" or "api_key"
+}
+
+// RateKey names the caller for per-caller limits. It holds no secret.
+func (id Identity) RateKey() string {
+	if id.Method == "api_key" {
+		return id.Subject
+	}
+	return "sub:" + UserKey(id.Subject)
+}
+
+// MinJWTSecretLen is the shortest HS256 secret accepted.
+const MinJWTSecretLen = 32
+
+// AuthConfig configures an Authenticator.
+type AuthConfig struct {
+	JWTSecret Secret      // HS256
+	JWKS      jwt.Keyfunc // RS256/ES256 keys of an identity provider; nil if none
+	Issuer    string
+	Audience  string
+	APIKeys   []Secret
+	Now       func() time.Time
+}
+
+// Authenticator checks caller credentials: API keys and JWTs.
+type Authenticator struct {
+	secret  []byte
+	jwks    jwt.Keyfunc
+	keys    [][32]byte // SHA-256 of each API key
+	parser  *jwt.Parser
+	methods []string
+	now     func() time.Time
+}
+
+// NewAuthenticator returns an authenticator for cfg.
+func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Authenticator{jwks: cfg.JWKS, now: cfg.Now}
+	if !cfg.JWTSecret.Empty() {
+		if len(cfg.JWTSecret.Reveal()) < MinJWTSecretLen {
+			return nil, fmt.Errorf("the JWT secret must be at least %d bytes", MinJWTSecretLen)
+		}
+		a.secret = []byte(cfg.JWTSecret.Reveal())
+		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
+	}
+	if cfg.JWKS != nil {
+		a.methods = append(a.methods, "RS256", "ES256")
+	}
+	for _, k := range cfg.APIKeys {
+		a.keys = append(a.keys, sha256.Sum256([]byte(k.Reveal())))
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(a.methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(30 * time.Second),
+		jwt.WithTimeFunc(cfg.Now),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	a.parser = jwt.NewParser(opts...)
+	return a, nil
+}
+
+// Enabled reports whether any way to authenticate callers is configured.
+func (a *Authenticator) Enabled() bool {
+	return len(a.secret) > 0 || a.jwks != nil || len(a.keys) > 0
+}
+
+type claims struct {
+	Role string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// Authenticate checks a credential: an API key or a JWT.
+func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Identity, error) {
+	const op = "authenticate"
+	credential = strings.TrimSpace(credential)
+	if credential == "" {
+		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op,
+			Message: "Credentials are required: send Authorization: Bearer <jwt> or X-API-Key: <key>."}
+	}
+	if fp, ok := a.matchKey(credential); ok {
+		return Identity{Subject: "api-key:" + fp, Role: RoleAdmin, Method: "api_key"}, nil
+	}
+	if strings.Count(credential, ".") != 2 {
+		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: "The credential is neither a known API key nor a JWT."}
+	}
+	if len(a.methods) == 0 {
+		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: "This server accepts API keys only, and the key is not known."}
+	}
+	var c claims
+	_, err := a.parser.ParseWithClaims(credential, &c, func(t *jwt.Token) (any, error) {
+		if t.Method.Alg() == jwt.SigningMethodHS256.Alg() {
+			return a.secret, nil
+		}
+		if a.jwks == nil {
+			return nil, errors.New("no JWKS configured")
+		}
+		return a.jwks(t)
+	})
+	if err != nil {
+		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: jwtProblem(err)}
+	}
+	if reason := CheckUserID(c.Subject); reason != "" {
+		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op,
+			Message: "The token's sub claim " + reason + "; it must be the caller's Zoom user id or email."}
+	}
+	role := Role(c.Role)
+	switch role {
+	case "":
+		role = RoleParticipant
+	case RoleAdmin, RoleHost, RoleParticipant:
+	default:
+		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op,
+			Message: "The token's role claim must be admin, host or participant."}
+	}
+	return Identity{Subject: c.Subject, Role: role, Method: "jwt"}, nil
+}
+
+func jwtProblem(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "The token is not a well-formed JWT."
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "The token has no exp claim; tokens must expire."
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "The token has expired."
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "The token is not valid yet."
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "The token's issuer is not accepted."
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "The token's audience is not accepted."
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "The token's signature is not valid."
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "The token's signing algorithm or key is not accepted."
+	default:
+		return "The token is not valid."
+	}
+}
+
+// matchKey compares credential with every API key in constant time.
+func (a *Authenticator) matchKey(credential string) (string, bool) {
+	if len(a.keys) == 0 {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(credential))
+	found := 0
+	for _, k := range a.keys {
+		found |= subtle.ConstantTimeCompare(sum[:], k[:])
+	}
+	if found == 1 {
+		return KeyFingerprint(credential), true
+	}
+	return "", false
+}
+
+// KeyFingerprint names an API key in logs and limits without revealing it.
+func KeyFingerprint(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:4])
+}
+
+// IssueToken signs an HS256 JWT for sub and role, valid for ttl. It is
+// used by the sandbox's POST /sandbox/tokens.
+func (a *Authenticator) IssueToken(sub string, role Role, ttl time.Duration) (string, error) {
+	if len(a.secret) == 0 {
+		return "", errors.New("issue token: no HS256 secret")
+	}
+	now := a.now()
+	c := claims{Role: string(role), RegisteredClaims: jwt.RegisteredClaims{
+		Subject: sub, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
+}
+
+// Authorization: the table of DESIGN.md.
+
+func forbidden(op, msg string) error {
+	return &Error{Kind: ErrForbidden, Op: op, Message: msg}
+}
+
+// AuthorizeStart: a ZAK for hostUserID. Admin any; host only its own; participant never.
+func AuthorizeStart(id Identity, hostUserID string) error {
+	switch id.Role {
+	case RoleAdmin:
+		return nil
+	case RoleHost:
+		if SameUser(id.Subject, hostUserID) {
+			return nil
+		}
+		return forbidden("start", "A host may get a ZAK only for itself: hostUserId must match the token's sub.")
+	default:
+		return forbidden("start", "Only a host or an admin may start a meeting.")
+	}
+}
+
+// AuthorizeJoin: an OBF for participantUserID. Admin any; others only their own.
+func AuthorizeJoin(id Identity, participantUserID string) error {
+	if id.Role == RoleAdmin || SameUser(id.Subject, participantUserID) {
+		return nil
+	}
+	return forbidden("join", "You may get an OBF token only for yourself: participantUserId must match the token's sub.")
+}
+
+// AuthorizeBatch: batch-join and distribute. Admin and host.
+func AuthorizeBatch(id Identity) error {
+	if id.Role == RoleAdmin || id.Role == RoleHost {
+		return nil
+	}
+	return forbidden("batch", "Only a host or an admin may mint tokens for several participants.")
+}
+
+// AuthorizeSetup: ZAK for hostUserID plus OBFs. Admin any; host only as itself.
+func AuthorizeSetup(id Identity, hostUserID string) error {
+	switch id.Role {
+	case RoleAdmin:
+		return nil
+	case RoleHost:
+		if SameUser(id.Subject, hostUserID) {
+			return nil
+		}
+		return forbidden("setup", "A host may set up only its own meetings: hostUserId must match the token's sub.")
+	default:
+		return forbidden("setup", "Only a host or an admin may set up a meeting.")
+	}
+}

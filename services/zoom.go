@@ -1,0 +1,722 @@
+package services
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gocache "github.com/patrickmn/go-cache"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+)
+
+// TokenType is the kind of user token Zoom mints.
+type TokenType string
+
+// The token types of GET /v2/users/{userId}/token.
+const (
+	TokenZAK      TokenType = "zak"
+	TokenOnBehalf TokenType = "onbehalf"
+)
+
+// DefaultTokenLifetime is how long Zoom's ZAK and OBF tokens live when no ttl is asked for.
+const DefaultTokenLifetime = 7200 * time.Second
+
+// Token is a minted ZAK or OBF token. Value is a Secret: it never prints.
+type Token struct {
+	Type      TokenType
+	UserID    string
+	MeetingID MeetingID
+	Value     Secret
+	ExpiresIn time.Duration
+	ExpiresAt time.Time
+}
+
+// MintRequest asks for one token.
+type MintRequest struct {
+	Type      TokenType
+	UserID    string
+	MeetingID MeetingID // required for TokenOnBehalf
+	TTL       int       // seconds; 0 = Zoom's default
+}
+
+// ZoomConfig configures a Zoom client.
+type ZoomConfig struct {
+	OAuthURL     string // e.g. https://zoom.us/oauth/token
+	APIURL       string // e.g. https://api.zoom.us/v2
+	AccountID    string
+	ClientID     string
+	ClientSecret Secret
+	TokenTTL     time.Duration // upper bound on reuse of the S2S token
+	QPS          float64       // process-wide budget of Zoom calls per second
+
+	HTTPClient     *http.Client
+	Now            func() time.Time
+	Logger         *slog.Logger
+	Observer       ZoomObserver
+	AttemptTimeout time.Duration // one HTTP exchange with Zoom
+	Deadline       time.Duration // one mint, retries included
+	MaxRetries     int           // retries after 5xx, timeouts and connection errors
+	Max429Retries  int           // retries after per-second 429s
+	BackoffBase    time.Duration // first backoff; doubles per retry, with jitter
+	BackoffMax     time.Duration
+}
+
+// Zoom talks to Zoom's OAuth and user-token endpoints. It caches the S2S
+// access token, paces calls with one process-wide limiter, retries what can
+// succeed on retry, and maps Zoom's answers to typed errors.
+type Zoom struct {
+	cfg      ZoomConfig
+	http     *http.Client
+	now      func() time.Time
+	log      *slog.Logger
+	obs      ZoomObserver
+	cache    *gocache.Cache
+	flight   singleflight.Group
+	limiter  *rate.Limiter
+	oauthURL string
+	apiURL   string
+
+	dailyUntil atomic.Int64 // unix nanos until which Zoom's daily quota is spent
+
+	authMu      sync.Mutex
+	authErr     error // last credentials refusal, replayed briefly to spare Zoom
+	authErrTime time.Time
+}
+
+type s2sToken struct {
+	value     Secret
+	refreshAt time.Time // fetch a new one from here on
+	expiresAt time.Time // Zoom stops accepting it (minus a safety margin)
+}
+
+const (
+	s2sKey           = "s2s"
+	authErrReplayFor = 5 * time.Second
+	maxZoomBody      = 64 << 10
+)
+
+// NewZoom returns a Zoom client. Zero fields of cfg get sensible defaults.
+func NewZoom(cfg ZoomConfig) (*Zoom, error) {
+	if cfg.OAuthURL == "" || cfg.APIURL == "" {
+		return nil, errors.New("zoom: OAuth and API URLs are required")
+	}
+	if cfg.AccountID == "" || cfg.ClientID == "" || cfg.ClientSecret.Empty() {
+		return nil, errors.New("zoom: account id, client id and client secret are required")
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = 55 * time.Minute
+	}
+	if cfg.QPS <= 0 {
+		cfg.QPS = 25
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 10 * time.Second
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = 30 * time.Second
+	}
+	if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	} else if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 3
+	}
+	if cfg.Max429Retries <= 0 {
+		cfg.Max429Retries = 8
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = 100 * time.Millisecond
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 2 * time.Second
+	}
+	if _, err := url.ParseRequestURI(cfg.OAuthURL); err != nil {
+		return nil, fmt.Errorf("zoom: OAuth URL: %w", err)
+	}
+	if _, err := url.ParseRequestURI(cfg.APIURL); err != nil {
+		return nil, fmt.Errorf("zoom: API URL: %w", err)
+	}
+	return &Zoom{
+		cfg:      cfg,
+		http:     cfg.HTTPClient,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		obs:      cfg.Observer,
+		cache:    gocache.New(gocache.NoExpiration, 10*time.Minute),
+		limiter:  rate.NewLimiter(rate.Limit(cfg.QPS), 1),
+		oauthURL: cfg.OAuthURL,
+		apiURL:   strings.TrimRight(cfg.APIURL, "/"),
+	}, nil
+}
+
+// QPS is the client's budget of Zoom calls per second.
+func (z *Zoom) QPS() float64 { return z.cfg.QPS }
+
+// Check reports whether an S2S access token can be had (readiness).
+func (z *Zoom) Check(ctx context.Context) error {
+	_, err := z.accessToken(ctx)
+	return err
+}
+
+// accessToken returns the cached S2S token, fetching a new one when the
+// cache is empty or due for refresh. Concurrent misses share one request.
+// When a refresh fails because Zoom is unreachable and the cached token is
+// still valid, the cached token is used.
+func (z *Zoom) accessToken(ctx context.Context) (Secret, error) {
+	now := z.now()
+	cur, ok := z.cachedToken()
+	if ok && now.Before(cur.refreshAt) {
+		z.obs.TokenCache("hit")
+		return cur.value, nil
+	}
+	if ok {
+		z.obs.TokenCache("refresh")
+	} else {
+		z.obs.TokenCache("miss")
+	}
+	t, err := z.fetchShared(ctx)
+	if err == nil {
+		return t.value, nil
+	}
+	if ok && now.Before(cur.expiresAt) && retryable(err) {
+		z.obs.TokenCache("stale_used")
+		z.log.Warn("zoom: could not refresh the S2S access token; using the cached one until it expires",
+			"expires_at", cur.expiresAt, "err", err)
+		return cur.value, nil
+	}
+	return Secret{}, err
+}
+
+func (z *Zoom) cachedToken() (s2sToken, bool) {
+	v, ok := z.cache.Get(s2sKey)
+	if !ok {
+		return s2sToken{}, false
+	}
+	t := v.(s2sToken)
+	if !z.now().Before(t.expiresAt) {
+		return s2sToken{}, false
+	}
+	return t, true
+}
+
+// invalidate drops the cached token if it is still the one that failed, so a
+// token fetched meanwhile by another caller survives.
+func (z *Zoom) invalidate(failed Secret) {
+	if cur, ok := z.cachedToken(); ok && cur.value == failed {
+		z.cache.Delete(s2sKey)
+		z.obs.TokenCache("invalidated")
+	}
+}
+
+func (z *Zoom) fetchShared(ctx context.Context) (s2sToken, error) {
+	ch := z.flight.DoChan(s2sKey, func() (any, error) {
+		// Detached from the first caller: its cancellation must not fail the others.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), z.cfg.Deadline)
+		defer cancel()
+		return z.fetchToken(fctx)
+	})
+	select {
+	case <-ctx.Done():
+		return s2sToken{}, ctxErr(ctx, "get S2S access token")
+	case r := <-ch:
+		if r.Err != nil {
+			return s2sToken{}, r.Err
+		}
+		return r.Val.(s2sToken), nil
+	}
+}
+
+type oauthReply struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+	Error       string `json:"error"`
+	Reason      string `json:"reason"`
+}
+
+func (z *Zoom) fetchToken(ctx context.Context) (s2sToken, error) {
+	const op = "get S2S access token"
+	z.authMu.Lock()
+	if z.authErr != nil && z.now().Sub(z.authErrTime) < authErrReplayFor {
+		err := z.authErr
+		z.authMu.Unlock()
+		return s2sToken{}, err
+	}
+	z.authMu.Unlock()
+
+	form := url.Values{"grant_type": {"account_credentials"}, "account_id": {z.cfg.AccountID}}
+	var failures int
+	for {
+		start := z.now()
+		status, body, err := z.exchange(ctx, func(actx context.Context) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(actx, http.MethodPost, z.oauthURL, strings.NewReader(form.Encode()))
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "application/json")
+			req.SetBasicAuth(z.cfg.ClientID, z.cfg.ClientSecret.Reveal())
+			return req, nil
+		})
+		d := z.now().Sub(start)
+		if err != nil {
+			z.obs.ZoomCall("oauth_token", transportOutcome(err), d)
+			failures++
+			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
+				return s2sToken{}, transportErr(ctx, op, err)
+			}
+			continue
+		}
+		var r oauthReply
+		_ = json.Unmarshal(body, &r)
+		switch {
+		case status == http.StatusOK:
+			z.obs.ZoomCall("oauth_token", "ok", d)
+			return z.storeToken(r)
+		case status == http.StatusTooManyRequests || status >= 500:
+			z.obs.ZoomCall("oauth_token", "http_"+strconv.Itoa(status), d)
+			failures++
+			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
+				if status == http.StatusTooManyRequests {
+					return s2sToken{}, &Error{Kind: ErrZoomRateLimited, Op: op, RetryAfter: time.Second,
+						Message: "Zoom is rate limiting access-token requests; try again shortly."}
+				}
+				return s2sToken{}, &Error{Kind: ErrZoomUnavailable, Op: op,
+					Message: fmt.Sprintf("Zoom's OAuth endpoint is failing (HTTP %d); try again shortly.", status)}
+			}
+			continue
+		default:
+			outcome := "http_" + strconv.Itoa(status)
+			if r.Error != "" {
+				outcome = "oauth_" + safeLabel(r.Error)
+			}
+			z.obs.ZoomCall("oauth_token", outcome, d)
+			err := oauthError(op, status, r)
+			if errors.Is(err, ErrZoomAuth) {
+				z.authMu.Lock()
+				z.authErr, z.authErrTime = err, z.now()
+				z.authMu.Unlock()
+			}
+			z.log.Error("zoom: S2S credentials refused", "status", status, "error", r.Error, "reason", r.Reason)
+			return s2sToken{}, err
+		}
+	}
+}
+
+func (z *Zoom) storeToken(r oauthReply) (s2sToken, error) {
+	const op = "get S2S access token"
+	if r.AccessToken == "" || r.ExpiresIn <= 0 {
+		return s2sToken{}, &Error{Kind: ErrZoomUnavailable, Op: op, Err: errInvalidZoomReply,
+			Message: "Zoom's OAuth endpoint answered without an access token or expires_in."}
+	}
+	life := time.Duration(r.ExpiresIn) * time.Second
+	margin := min(5*time.Minute, life/10)
+	reuse := min(z.cfg.TokenTTL, life-margin)
+	now := z.now()
+	// Stop using it a little before Zoom does, to allow for clock skew and transit.
+	safety := min(30*time.Second, life/20)
+	t := s2sToken{value: NewSecret(r.AccessToken), refreshAt: now.Add(reuse), expiresAt: now.Add(life - safety)}
+	z.cache.Set(s2sKey, t, life-safety)
+	z.authMu.Lock()
+	z.authErr = nil
+	z.authMu.Unlock()
+	if r.Scope != "" && !strings.Contains(r.Scope, "user:read:token:admin") && !strings.Contains(r.Scope, "user:read:admin") {
+		z.log.Warn("zoom: the S2S app's scopes lack user:read:token:admin; minting ZAK and OBF tokens will fail",
+			"scopes", r.Scope)
+	}
+	z.log.Info("zoom: S2S access token obtained", "expires_in_s", r.ExpiresIn, "reused_for", reuse.String())
+	return t, nil
+}
+
+func oauthError(op string, status int, r oauthReply) error {
+	e := &Error{Kind: ErrZoomAuth, Op: op}
+	switch r.Error {
+	case "invalid_client":
+		e.Message = "Zoom refused the Server-to-Server OAuth client id or secret (invalid_client)."
+		e.Hint = "Check ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET against the app's App Credentials page."
+	case "unsupported_grant_type":
+		e.Message = "Zoom refused the account_credentials grant (unsupported_grant_type)."
+		e.Hint = "These credentials belong to a General app; create a Server-to-Server OAuth app in the Zoom App Marketplace and use its credentials."
+	case "invalid_request":
+		e.Message = "Zoom refused the access-token request (invalid_request)."
+		if strings.Contains(strings.ToLower(r.Reason), "activat") {
+			e.Hint = "Activate the Server-to-Server OAuth app in the Zoom App Marketplace."
+		} else {
+			e.Hint = "Check ZOOM_ACCOUNT_ID: it must be the Account ID on the app's App Credentials page."
+		}
+	default:
+		e.Message = fmt.Sprintf("Zoom refused the access-token request (HTTP %d).", status)
+		e.Hint = "Check ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET."
+	}
+	return e
+}
+
+type zoomReply struct {
+	Token   string `json:"token"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Errors  []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+// Mint asks Zoom for a ZAK or OBF token. OBF tokens are single-use: every
+// call mints a new one and nothing is cached.
+func (z *Zoom) Mint(ctx context.Context, mr MintRequest) (Token, error) {
+	start := z.now()
+	tok, err := z.mint(ctx, mr)
+	outcome := "ok"
+	if err != nil {
+		outcome = ErrorCode(err)
+	}
+	z.obs.Mint(string(mr.Type), outcome, z.now().Sub(start))
+	return tok, err
+}
+
+func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
+	op := "mint " + string(mr.Type) + " token"
+	u, err := z.tokenURL(op, mr)
+	if err != nil {
+		return Token{}, err
+	}
+	if wait := z.dailyWait(); wait > 0 {
+		return Token{}, dailyErr(op, wait)
+	}
+	ctx, cancel := context.WithTimeout(ctx, z.cfg.Deadline)
+	defer cancel()
+	endpoint := "token_" + string(mr.Type)
+	var refreshed bool
+	var failures, throttled int
+	for {
+		if err := z.wait(ctx); err != nil {
+			return Token{}, err
+		}
+		access, err := z.accessToken(ctx)
+		if err != nil {
+			return Token{}, err
+		}
+		start := z.now()
+		status, body, hdr, err := z.get(ctx, u, access)
+		d := z.now().Sub(start)
+		if err != nil {
+			z.obs.ZoomCall(endpoint, transportOutcome(err), d)
+			failures++
+			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
+				return Token{}, transportErr(ctx, op, err)
+			}
+			continue
+		}
+		var r zoomReply
+		_ = json.Unmarshal(body, &r)
+		outcome := "http_" + strconv.Itoa(status)
+		if status == http.StatusOK {
+			outcome = "ok"
+		} else if r.Code != 0 {
+			outcome = "zoom_" + strconv.Itoa(r.Code)
+		}
+		z.obs.ZoomCall(endpoint, outcome, d)
+
+		switch {
+		case status == http.StatusOK:
+			if r.Token == "" {
+				return Token{}, &Error{Kind: ErrZoomUnavailable, Op: op, Err: errInvalidZoomReply,
+					Message: "Zoom answered without a token."}
+			}
+			life := DefaultTokenLifetime
+			if mr.TTL > 0 {
+				life = time.Duration(mr.TTL) * time.Second
+			}
+			return Token{Type: mr.Type, UserID: mr.UserID, MeetingID: mr.MeetingID, Value: NewSecret(r.Token),
+				ExpiresIn: life, ExpiresAt: z.now().Add(life)}, nil
+		case status == http.StatusUnauthorized && (r.Code == 124 || r.Code == 0):
+			// Revoked or expired access token: drop it, get a new one, retry once.
+			z.invalidate(access)
+			if !refreshed {
+				refreshed = true
+				z.log.Info("zoom: access token refused; fetching a new one", "zoom_code", r.Code)
+				continue
+			}
+			return Token{}, &Error{Kind: ErrZoomAuth, Op: op, ZoomCode: r.Code,
+				Message: "Zoom refused a freshly issued access token.",
+				Hint:    "Check that the Server-to-Server OAuth app is activated and not disabled."}
+		case status == http.StatusTooManyRequests:
+			if isDaily(hdr) {
+				until := parseRetryAfter(hdr.Get("Retry-After"), z.now())
+				z.dailyUntil.Store(until.UnixNano())
+				z.obs.Throttled("daily")
+				z.log.Error("zoom: the account's daily quota for this API is spent", "until", until)
+				return Token{}, dailyErr(op, until.Sub(z.now()))
+			}
+			z.obs.Throttled("qps")
+			throttled++
+			if throttled > z.cfg.Max429Retries || z.sleep(ctx, z.backoff(throttled, 2*z.cfg.BackoffBase)) != nil {
+				return Token{}, &Error{Kind: ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
+					Message: "Zoom's per-second rate limit for this account is reached; try again in a second.",
+					Hint:    "Lower ZOOM_QPS if other apps share the Zoom account."}
+			}
+		case status >= 500:
+			failures++
+			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
+				return Token{}, &Error{Kind: ErrZoomUnavailable, Op: op,
+					Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", status)}
+			}
+		case status == http.StatusNotFound && r.Code == 1001:
+			return Token{}, &Error{Kind: ErrUserNotFound, Op: op, ZoomCode: 1001,
+				Message: fmt.Sprintf("Zoom has no user %q in this account.", mr.UserID)}
+		case r.Code == 4711 || r.Code == 4700:
+			return Token{}, &Error{Kind: ErrZoomRejected, Op: op, ZoomCode: r.Code,
+				Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens.",
+				Hint:    "Add the scope user:read:token:admin (classic: user:read:admin) to the app, then activate it again."}
+		case r.Code == 300:
+			details := make([]FieldError, 0, len(r.Errors))
+			for _, fe := range r.Errors {
+				details = append(details, FieldError{Field: fe.Field, Reason: "was refused by Zoom: " + fe.Message})
+			}
+			e := InvalidInput(op, details...)
+			e.ZoomCode = 300
+			if len(details) == 0 {
+				e.Message = "Zoom refused the request as invalid."
+			}
+			return Token{}, e
+		default:
+			msg := r.Message
+			if msg == "" {
+				msg = http.StatusText(status)
+			}
+			return Token{}, &Error{Kind: ErrZoomRejected, Op: op, ZoomCode: r.Code,
+				Message: fmt.Sprintf("Zoom refused the request (HTTP %d, code %d): %s", status, r.Code, truncate(msg, 200))}
+		}
+	}
+}
+
+// tokenURL builds the user-token URL. The user id is one escaped path
+// segment, so it can never reach another Zoom route.
+func (z *Zoom) tokenURL(op string, mr MintRequest) (string, error) {
+	if reason := CheckUserID(mr.UserID); reason != "" {
+		return "", InvalidInput(op, FieldError{Field: "userId", Reason: reason})
+	}
+	q := url.Values{"type": {string(mr.Type)}}
+	switch mr.Type {
+	case TokenZAK:
+	case TokenOnBehalf:
+		if mr.MeetingID.IsZero() {
+			return "", InvalidInput(op, FieldError{Field: "meetingId", Reason: "is required"})
+		}
+		q.Set("meeting_id", mr.MeetingID.String())
+	default:
+		return "", fmt.Errorf("%s: unknown token type %q", op, mr.Type)
+	}
+	if mr.TTL < 0 || mr.TTL > MaxTTLSeconds {
+		return "", InvalidInput(op, FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", MaxTTLSeconds)})
+	}
+	if mr.TTL > 0 {
+		q.Set("ttl", strconv.Itoa(mr.TTL))
+	}
+	return z.apiURL + "/users/" + escapeSegment(mr.UserID) + "/token?" + q.Encode(), nil
+}
+
+// escapeSegment escapes s as a single path segment: '/', '?', '#', '%' and
+// every other reserved byte are percent-encoded, and so are dots, so that
+// no segment can be "." or "..".
+func escapeSegment(s string) string {
+	return strings.ReplaceAll(url.PathEscape(s), ".", "%2E")
+}
+
+func (z *Zoom) wait(ctx context.Context) error {
+	start := time.Now()
+	if err := z.limiter.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctxErr(ctx, "wait for the Zoom quota")
+		}
+		// The wait would outlast the deadline: the quota cannot serve this call in time.
+		return &Error{Kind: ErrZoomRateLimited, Op: "wait for the Zoom quota", RetryAfter: time.Second,
+			Message: "This server's Zoom quota (ZOOM_QPS) is fully booked; try again shortly."}
+	}
+	if d := time.Since(start); d > time.Millisecond {
+		z.obs.LimiterWait(d)
+	}
+	return nil
+}
+
+func (z *Zoom) get(ctx context.Context, u string, access Secret) (int, []byte, http.Header, error) {
+	var hdr http.Header
+	status, body, err := z.exchange(ctx, func(actx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(actx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+access.Reveal())
+		req.Header.Set("Accept", "application/json")
+		return req, nil
+	}, &hdr)
+	return status, body, hdr, err
+}
+
+// exchange sends one request with the per-attempt timeout and reads at most
+// maxZoomBody bytes of the answer.
+func (z *Zoom) exchange(ctx context.Context, build func(context.Context) (*http.Request, error), hdr ...*http.Header) (int, []byte, error) {
+	actx, cancel := context.WithTimeout(ctx, z.cfg.AttemptTimeout)
+	defer cancel()
+	req, err := build(actx)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := z.http.Do(req)
+	if err != nil {
+		return 0, nil, scrubURLError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxZoomBody))
+	if err != nil {
+		return 0, nil, scrubURLError(err)
+	}
+	if len(hdr) > 0 {
+		*hdr[0] = resp.Header
+	}
+	return resp.StatusCode, body, nil
+}
+
+// scrubURLError keeps the cause of a transport error but drops the URL, whose
+// query could one day carry something that must not be logged.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+func (z *Zoom) backoff(n int, base time.Duration) time.Duration {
+	d := base << min(n-1, 10)
+	d = min(d, z.cfg.BackoffMax)
+	// Equal jitter: half fixed, half random, so retries spread but still wait.
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d, or returns an error at once if ctx would end first.
+func (z *Zoom) sleep(ctx context.Context, d time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return context.DeadlineExceeded
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (z *Zoom) dailyWait() time.Duration {
+	until := z.dailyUntil.Load()
+	if until == 0 {
+		return 0
+	}
+	return time.Unix(0, until).Sub(z.now())
+}
+
+func dailyErr(op string, wait time.Duration) error {
+	return &Error{Kind: ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
+		Message: "Zoom's daily quota for user tokens is spent for this account.",
+		Hint:    "Zoom resets it at the time given in Retry-After; a higher Zoom plan has a higher quota."}
+}
+
+func isDaily(h http.Header) bool {
+	return strings.Contains(strings.ToLower(h.Get("X-RateLimit-Type")), "daily")
+}
+
+// parseRetryAfter reads Zoom's Retry-After: an ISO 8601 date-time for daily
+// limits, or seconds, or an HTTP date. Unreadable: the next UTC midnight.
+func parseRetryAfter(v string, now time.Time) time.Time {
+	v = strings.TrimSpace(v)
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05", http.TimeFormat} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t
+		}
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return now.Add(time.Duration(s) * time.Second)
+	}
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+}
+
+func transportOutcome(err error) string {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return "timeout"
+	}
+	return "network"
+}
+
+func transportErr(ctx context.Context, op string, err error) error {
+	if ctx.Err() == context.Canceled {
+		return ctxErr(ctx, op)
+	}
+	if transportOutcome(err) == "timeout" || ctx.Err() != nil {
+		return &Error{Kind: ErrZoomTimeout, Op: op, Err: err, Message: "Zoom did not answer in time; try again shortly."}
+	}
+	return &Error{Kind: ErrZoomUnavailable, Op: op, Err: err, Message: "Zoom could not be reached; try again shortly."}
+}
+
+func ctxErr(ctx context.Context, op string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &Error{Kind: ErrZoomTimeout, Op: op, Err: ctx.Err(), Message: "Zoom did not answer in time; try again shortly."}
+	}
+	return &Error{Kind: ErrZoomUnavailable, Op: op, Err: ctx.Err(), Message: "The request was cancelled."}
+}
+
+// retryable reports whether err is a passing failure of Zoom's.
+func retryable(err error) bool {
+	return errors.Is(err, ErrZoomUnavailable) || errors.Is(err, ErrZoomTimeout) || errors.Is(err, ErrZoomRateLimited)
+}
+
+func safeLabel(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if (r >= 'a' && r <= 'z') || r == '_' {
+			b.WriteRune(r)
+		}
+		if b.Len() >= 32 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "other"
+	}
+	return b.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
