@@ -166,7 +166,9 @@ type parser struct {
 	errs   []error
 }
 
-func (p *parser) bad(name, reason string) { p.errs = append(p.errs, fmt.Errorf("%s: %s", name, reason)) }
+func (p *parser) bad(name, reason string) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", name, reason))
+}
 
 func (p *parser) str(name, def string) string {
 	if v := strings.TrimSpace(p.getenv(name)); v != "" {
