@@ -1,0 +1,42 @@
+# Zoom token server. `make help` lists the targets.
+SHELL := /bin/bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+GO ?= go
+NODE_EXAMPLES := examples/node
+
+.PHONY: help run test build lint bench soak tidy node-deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+run: ## serve on PORT (default 3000); sandbox mode when no Zoom credentials are set
+	$(GO) run -ldflags "$(LDFLAGS)" ./server
+
+test: node-deps ## vet, then every test with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+build: ## build bin/server
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./server
+
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+bench: ## measure against the sandbox; writes BENCHMARKS.md
+	$(GO) run ./bench -out BENCHMARKS.md
+
+soak: ## 10-minute soak: goroutines and RSS at start and end
+	$(GO) run ./bench -soak 10m
+
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+node-deps: ## install the Node example's packages (socket.io-client) from npm
+	@if [ -f $(NODE_EXAMPLES)/package.json ]; then \
+		cd $(NODE_EXAMPLES) && { [ -d node_modules/socket.io-client ] || npm ci --no-audit --no-fund; }; \
+	fi
+
+clean: ## remove build output
+	rm -rf bin

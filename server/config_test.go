@@ -1,0 +1,111 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	zoom := map[string]string{"ZOOM_ACCOUNT_ID": "acct", "ZOOM_CLIENT_ID": "id", "ZOOM_CLIENT_SECRET": "secret", "API_KEYS": "key-0123456789abcdef"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr []string // each must appear in the error
+		check   func(t *testing.T, c Config)
+	}{
+		{"defaults are sandbox mode", map[string]string{}, nil, func(t *testing.T, c Config) {
+			if c.Mode != "sandbox" || c.Port != 3000 || c.Host != "0.0.0.0" || c.ZoomQPS != 25 || c.BatchMax != 500 ||
+				c.ZoomTokenTTL != 55*time.Minute || c.ZoomOAuthURL != "https://zoom.us/oauth/token" || c.ZoomAPIURL != "https://api.zoom.us/v2" {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{"zoom mode", zoom, nil, func(t *testing.T, c Config) {
+			if c.Mode != "zoom" || c.ZoomClientSecret.Reveal() != "secret" || len(c.APIKeys) != 1 {
+				t.Errorf("zoom: %+v", c)
+			}
+		}},
+		{"partial credentials name the missing ones", map[string]string{"ZOOM_ACCOUNT_ID": "a", "ZOOM_CLIENT_ID": "b"}, []string{"ZOOM_CLIENT_SECRET: missing"}, nil},
+		{"only the secret", map[string]string{"ZOOM_CLIENT_SECRET": "s"}, []string{"ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID: missing"}, nil},
+		{"zoom mode needs caller auth", with(zoom, "API_KEYS", ""), []string{"AUTH_JWT_SECRET, AUTH_JWKS_URL, API_KEYS"}, nil},
+		{"short JWT secret", with(zoom, "AUTH_JWT_SECRET", "short"), []string{"AUTH_JWT_SECRET: must be at least 32 bytes"}, nil},
+		{"short API key", with(zoom, "API_KEYS", "abc"), []string{"API_KEYS: key 1"}, nil},
+		{"bad port", map[string]string{"PORT": "http"}, []string{"PORT"}, nil},
+		{"port out of range", map[string]string{"PORT": "70000"}, []string{"PORT"}, nil},
+		{"bad ttl", map[string]string{"ZOOM_TOKEN_CACHE_TTL": "2h"}, []string{"ZOOM_TOKEN_CACHE_TTL"}, nil},
+		{"ttl without unit", map[string]string{"ZOOM_TOKEN_CACHE_TTL": "3300"}, []string{"ZOOM_TOKEN_CACHE_TTL"}, nil},
+		{"bad qps", map[string]string{"ZOOM_QPS": "0"}, []string{"ZOOM_QPS"}, nil},
+		{"NaN qps", map[string]string{"ZOOM_QPS": "NaN"}, []string{"ZOOM_QPS"}, nil},
+		{"bad batch max", map[string]string{"BATCH_MAX": "-1"}, []string{"BATCH_MAX"}, nil},
+		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}, nil},
+		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, []string{"LOG_FORMAT"}, nil},
+		{"bad origin", map[string]string{"CORS_ORIGINS": "https://ok.example.com, not an origin"}, []string{"CORS_ORIGINS"}, nil},
+		{"origin with path", map[string]string{"CORS_ORIGINS": "https://ok.example.com/app"}, []string{"CORS_ORIGINS"}, nil},
+		{"origins", map[string]string{"CORS_ORIGINS": "https://a.example.com, http://localhost:5173/"}, nil, func(t *testing.T, c Config) {
+			if strings.Join(c.CORSOrigins, " ") != "https://a.example.com http://localhost:5173" {
+				t.Errorf("origins = %v", c.CORSOrigins)
+			}
+		}},
+		{"plain http to Zoom refused", with(zoom, "ZOOM_OAUTH_URL", "http://zoom.example.com/oauth/token"), []string{"ZOOM_OAUTH_URL: must use https"}, nil},
+		{"plain http to loopback allowed", with(zoom, "ZOOM_API_URL", "http://127.0.0.1:9999/v2"), nil, nil},
+		{"bad sandbox outage", map[string]string{"SANDBOX_OUTAGE": "sometimes"}, []string{"SANDBOX_OUTAGE"}, nil},
+		{"bad sandbox error rate", map[string]string{"SANDBOX_ERROR_RATE": "2"}, []string{"SANDBOX_ERROR_RATE"}, nil},
+		{"every problem is reported", map[string]string{"PORT": "x", "ZOOM_QPS": "y"}, []string{"PORT", "ZOOM_QPS"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string { return c.env[k] })
+			if len(c.wantErr) == 0 && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			for _, w := range c.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %v does not contain %q", err, w)
+				}
+			}
+			if err != nil && strings.Contains(err.Error(), "secret\"") {
+				t.Fatalf("a secret is in the error: %v", err)
+			}
+			if c.check != nil {
+				c.check(t, cfg)
+			}
+		})
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	env := map[string]string{"ZOOM_ACCOUNT_ID": "a", "ZOOM_CLIENT_ID": "b", "ZOOM_CLIENT_SECRET": "super-secret-value"}
+	err := run(t.Context(), func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "AUTH_JWT_SECRET, AUTH_JWKS_URL, API_KEYS") {
+		t.Fatalf("zoom mode without caller auth: %v", err)
+	}
+	if strings.Contains(err.Error(), "super-secret-value") {
+		t.Fatal("the client secret is in the error")
+	}
+}
+
+func TestDotenvNeverOverridesTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/.env"
+	if err := writeFile(path, "PORT=4000\nHOST=127.0.0.2\n# comment\nLOG_LEVEL=debug\n"); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PORT": "5000"}
+	get := dotenv(func(k string) string { return env[k] }, path)
+	if get("PORT") != "5000" || get("HOST") != "127.0.0.2" || get("LOG_LEVEL") != "debug" || get("NOPE") != "" {
+		t.Fatalf("PORT=%q HOST=%q", get("PORT"), get("HOST"))
+	}
+	if g := dotenv(func(k string) string { return env[k] }, dir+"/missing"); g("PORT") != "5000" {
+		t.Fatal("a missing .env broke the environment")
+	}
+}

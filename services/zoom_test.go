@@ -1,0 +1,205 @@
+package services_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+// clock is a settable clock shared by the client and the sandbox.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newZoom(t *testing.T, opts sandbox.Options, tweak func(*services.ZoomConfig)) (*services.Zoom, *sandbox.Sandbox, *clock) {
+	t.Helper()
+	clk := &clock{t: time.Now()}
+	if opts.Now == nil {
+		opts.Now = clk.Now
+	}
+	sb := sandbox.New(opts)
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	acct, id, secret := sb.Credentials()
+	cfg := services.ZoomConfig{OAuthURL: sb.OAuthURL(), APIURL: sb.APIURL(), AccountID: acct, ClientID: id,
+		ClientSecret: services.NewSecret(secret), QPS: 1000, Now: clk.Now, BackoffBase: 5 * time.Millisecond}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	z, err := services.NewZoom(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z, sb, clk
+}
+
+func zak(user string) services.MintRequest {
+	return services.MintRequest{Type: services.TokenZAK, UserID: user}
+}
+
+func obf(user string) services.MintRequest {
+	m, _ := services.MeetingIDFromString("85746065432")
+	return services.MintRequest{Type: services.TokenOnBehalf, UserID: user, MeetingID: m}
+}
+
+func TestAccessTokenLifetime(t *testing.T) {
+	cases := []struct {
+		name      string
+		expiresIn int
+		ttl       time.Duration
+		reuse     time.Duration // the cache serves until here
+	}{
+		{"zoom's hour, default cap", 3600, 55 * time.Minute, 55 * time.Minute},
+		{"a shorter cap wins", 3600, 10 * time.Minute, 10 * time.Minute},
+		{"a short expires_in wins", 600, 55 * time.Minute, 540 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			z, sb, clk := newZoom(t, sandbox.Options{TokenExpiresIn: c.expiresIn}, func(cfg *services.ZoomConfig) { cfg.TokenTTL = c.ttl })
+			ctx := context.Background()
+			if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(c.reuse - time.Second)
+			if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+				t.Fatal(err)
+			}
+			if n := sb.Stats().TokenRequests; n != 1 {
+				t.Fatalf("token requests before %v = %d, want 1", c.reuse, n)
+			}
+			clk.Add(2 * time.Second)
+			if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+				t.Fatal(err)
+			}
+			if n := sb.Stats().TokenRequests; n != 2 {
+				t.Fatalf("token requests after %v = %d, want 2", c.reuse, n)
+			}
+		})
+	}
+}
+
+func TestCachedTokenServesWhileOAuthIsDown(t *testing.T) {
+	z, sb, clk := newZoom(t, sandbox.Options{}, nil)
+	ctx := context.Background()
+	if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	sb.SetOutage(sandbox.OutageOAuth)
+	clk.Add(56 * time.Minute) // due for refresh, still valid for Zoom
+	if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+		t.Fatalf("with OAuth down and a valid cached token: %v", err)
+	}
+	clk.Add(5 * time.Minute) // past Zoom's expiry
+	_, err := z.Mint(ctx, zak("a@example.com"))
+	if !errors.Is(err, services.ErrZoomUnavailable) {
+		t.Fatalf("with OAuth down and an expired token: %v, want zoom unavailable", err)
+	}
+}
+
+func TestMintErrorsAreTyped(t *testing.T) {
+	ctx := context.Background()
+	t.Run("unknown user", func(t *testing.T) {
+		z, sb, _ := newZoom(t, sandbox.Options{}, nil)
+		_, err := z.Mint(ctx, obf("nobody"))
+		if !errors.Is(err, services.ErrUserNotFound) || services.ErrorCode(err) != "zoom_user_not_found" {
+			t.Fatalf("err = %v", err)
+		}
+		if sb.Stats().APICalls != 1 {
+			t.Errorf("1001 was retried: %d calls", sb.Stats().APICalls)
+		}
+	})
+	t.Run("missing scope is not retried", func(t *testing.T) {
+		z, sb, _ := newZoom(t, sandbox.Options{Scopes: "meeting:read:admin"}, nil)
+		_, err := z.Mint(ctx, zak("a@example.com"))
+		var e *services.Error
+		if !errors.As(err, &e) || e.ZoomCode != 4711 || !errors.Is(err, services.ErrZoomRejected) {
+			t.Fatalf("err = %v", err)
+		}
+		if sb.Stats().APICalls != 1 {
+			t.Errorf("4711 was retried: %d calls", sb.Stats().APICalls)
+		}
+	})
+	t.Run("invalid client is not retried", func(t *testing.T) {
+		z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) { c.ClientSecret = services.NewSecret("nope") })
+		for i := 0; i < 3; i++ {
+			if _, err := z.Mint(ctx, zak("a@example.com")); !errors.Is(err, services.ErrZoomAuth) {
+				t.Fatalf("err = %v", err)
+			}
+		}
+		if n := sb.Stats().TokenRequests; n != 1 {
+			t.Errorf("invalid_client asked Zoom %d times in a row; a refusal is replayed briefly", n)
+		}
+	})
+	t.Run("5xx is retried then answered", func(t *testing.T) {
+		z, sb, _ := newZoom(t, sandbox.Options{}, nil)
+		if err := z.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sb.FailNext(2, http.StatusBadGateway)
+		if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+			t.Fatalf("two 502s then success: %v", err)
+		}
+		if n := sb.Stats().APICalls; n != 3 {
+			t.Errorf("calls = %d, want 3", n)
+		}
+		sb.FailNext(100, http.StatusInternalServerError)
+		_, err := z.Mint(ctx, zak("a@example.com"))
+		if !errors.Is(err, services.ErrZoomUnavailable) {
+			t.Fatalf("persistent 500: %v", err)
+		}
+	})
+	t.Run("slow zoom times out", func(t *testing.T) {
+		z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) {
+			c.AttemptTimeout, c.Deadline = 50*time.Millisecond, 300*time.Millisecond
+		})
+		if err := z.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sb.SetLatency(time.Second)
+		_, err := z.Mint(ctx, zak("a@example.com"))
+		if !errors.Is(err, services.ErrZoomTimeout) || services.ErrorCode(err) != "zoom_unavailable" {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("zoom validation error names the field", func(t *testing.T) {
+		z, _, _ := newZoom(t, sandbox.Options{}, nil)
+		_, err := z.Mint(ctx, services.MintRequest{Type: services.TokenOnBehalf, UserID: "a@example.com"})
+		if !errors.Is(err, services.ErrInvalidInput) {
+			t.Fatalf("OBF without meeting: %v", err)
+		}
+	})
+}
+
+func TestOBFIsNeverShared(t *testing.T) {
+	z, sb, _ := newZoom(t, sandbox.Options{}, nil)
+	a, err := z.Mint(context.Background(), obf("a@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := z.Mint(context.Background(), obf("a@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Value == b.Value || sb.Stats().Minted != 2 {
+		t.Fatal("the same OBF was handed out twice")
+	}
+	if a.Value.String() != "REDACTED" {
+		t.Fatal("a token prints its value")
+	}
+}
