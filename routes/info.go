@@ -1,7 +1,6 @@
 package routes
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -66,38 +65,15 @@ func (a *api) live(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"success": true, "status": "alive"})
 }
 
-// sandboxTokenRequest is the body of POST /sandbox/tokens.
-type sandboxTokenRequest struct {
-	Sub  json.RawMessage `json:"sub"`
-	Role json.RawMessage `json:"role"`
-}
-
 // sandboxTokenTTL is how long a sandbox caller JWT lives.
 const sandboxTokenTTL = time.Hour
 
 func (a *api) sandboxToken(c *gin.Context) {
-	var req sandboxTokenRequest
-	if err := decodeBody(c, a.BodyLimit, &req); err != nil {
-		fail(c, a.Logger, err)
+	in, ok := decoded(a, c, services.DecodeCallerToken)
+	if !ok {
 		return
 	}
-	var f fields
-	sub := f.userID("sub", req.Sub)
-	role := services.RoleParticipant
-	if !isNull(req.Role) {
-		var s string
-		_ = json.Unmarshal(req.Role, &s)
-		switch r := services.Role(s); r {
-		case services.RoleAdmin, services.RoleHost, services.RoleParticipant:
-			role = r
-		default:
-			f.add("role", "must be admin, host or participant")
-		}
-	}
-	if err := f.err("sandbox token"); err != nil {
-		fail(c, a.Logger, err)
-		return
-	}
+	sub, role := in.Subject, in.Role
 	tok, err := a.SandboxTokens.IssueToken(sub, role, sandboxTokenTTL)
 	if err != nil {
 		fail(c, a.Logger, err)

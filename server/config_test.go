@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/joho/godotenv"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -107,5 +109,27 @@ func TestDotenvNeverOverridesTheEnvironment(t *testing.T) {
 	}
 	if g := dotenv(func(k string) string { return env[k] }, dir+"/missing"); g("PORT") != "5000" {
 		t.Fatal("a missing .env broke the environment")
+	}
+}
+
+// .env.example works as a .env, and documents every variable the server reads.
+func TestEnvExample(t *testing.T) {
+	vals, err := godotenv.Read("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := map[string]bool{}
+	if _, err := loadConfig(func(k string) string { asked[k] = true; return vals[k] }); err != nil {
+		t.Fatalf(".env.example as .env is refused: %v", err)
+	}
+	for k := range asked {
+		if _, ok := vals[k]; !ok {
+			t.Errorf("%s is read but not in .env.example", k)
+		}
+	}
+	for k := range vals {
+		if !asked[k] {
+			t.Errorf(".env.example lists %s, which the server does not read", k)
+		}
 	}
 }

@@ -86,6 +86,12 @@ type BatchInput struct {
 	ParticipantUserIDs []string
 }
 
+// DistributeInput asks, over Socket.IO, for OBFs pushed to each participant.
+type DistributeInput struct {
+	BatchInput
+	HostUserID string
+}
+
 // SetupInput asks for a host's ZAK and, optionally, participants' OBFs.
 type SetupInput struct {
 	MeetingID          MeetingID

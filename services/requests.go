@@ -1,0 +1,228 @@
+package services
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Request bodies are parsed here, once, for REST and Socket.IO alike, so a
+// request gets the same answer on both. Fields are read as raw JSON so that
+// each wrong type gets its own reason; unknown fields are ignored, as the
+// original service did.
+
+// decodeObject reads body as exactly one JSON object into dst.
+func decodeObject(op string, body []byte, dst any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return InvalidInput(op, FieldError{Field: "body", Reason: "is empty; send a JSON object"})
+	}
+	if body[0] != '{' {
+		return InvalidInput(op, FieldError{Field: "body", Reason: "must be a JSON object"})
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return InvalidInput(op, FieldError{Field: "body", Reason: fmt.Sprintf("is not valid JSON (at byte %d)", se.Offset)})
+		}
+		return InvalidInput(op, FieldError{Field: "body", Reason: "is not valid JSON"})
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return InvalidInput(op, FieldError{Field: "body", Reason: "must hold one JSON object and nothing after it"})
+	}
+	return nil
+}
+
+type startRequest struct {
+	MeetingID  json.RawMessage `json:"meetingId"`
+	HostUserID json.RawMessage `json:"hostUserId"`
+	TTL        json.RawMessage `json:"ttl"`
+}
+
+// DecodeStart parses {meetingId, hostUserId, ttl?}.
+func DecodeStart(body []byte) (StartInput, error) {
+	var r startRequest
+	if err := decodeObject("start", body, &r); err != nil {
+		return StartInput{}, err
+	}
+	var f fields
+	in := StartInput{MeetingID: f.meetingID("meetingId", r.MeetingID), HostUserID: f.userID("hostUserId", r.HostUserID), TTL: f.ttl("ttl", r.TTL)}
+	return in, f.err("start")
+}
+
+type joinRequest struct {
+	MeetingID         json.RawMessage `json:"meetingId"`
+	ParticipantUserID json.RawMessage `json:"participantUserId"`
+	TTL               json.RawMessage `json:"ttl"`
+}
+
+// DecodeJoin parses {meetingId, participantUserId, ttl?}.
+func DecodeJoin(body []byte) (JoinInput, error) {
+	var r joinRequest
+	if err := decodeObject("join", body, &r); err != nil {
+		return JoinInput{}, err
+	}
+	var f fields
+	in := JoinInput{MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserID: f.userID("participantUserId", r.ParticipantUserID), TTL: f.ttl("ttl", r.TTL)}
+	return in, f.err("join")
+}
+
+type batchRequest struct {
+	MeetingID          json.RawMessage `json:"meetingId"`
+	HostUserID         json.RawMessage `json:"hostUserId"`
+	ParticipantUserIDs json.RawMessage `json:"participantUserIds"`
+	TTL                json.RawMessage `json:"ttl"`
+}
+
+// DecodeBatch parses {meetingId, participantUserIds}.
+func DecodeBatch(body []byte) (BatchInput, error) {
+	var r batchRequest
+	if err := decodeObject("batch-join", body, &r); err != nil {
+		return BatchInput{}, err
+	}
+	var f fields
+	in := BatchInput{MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, true)}
+	return in, f.err("batch-join")
+}
+
+// DecodeDistribute parses {meetingId, hostUserId, participantUserIds}.
+func DecodeDistribute(body []byte) (DistributeInput, error) {
+	var r batchRequest
+	if err := decodeObject("distribute", body, &r); err != nil {
+		return DistributeInput{}, err
+	}
+	var f fields
+	in := DistributeInput{HostUserID: f.userID("hostUserId", r.HostUserID), BatchInput: BatchInput{
+		MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, true)}}
+	return in, f.err("distribute")
+}
+
+type callerTokenRequest struct {
+	Sub  json.RawMessage `json:"sub"`
+	Role json.RawMessage `json:"role"`
+}
+
+// DecodeCallerToken parses {sub, role?}, the body of the sandbox's POST /sandbox/tokens.
+func DecodeCallerToken(body []byte) (Identity, error) {
+	var r callerTokenRequest
+	if err := decodeObject("caller token", body, &r); err != nil {
+		return Identity{}, err
+	}
+	var f fields
+	id := Identity{Subject: f.userID("sub", r.Sub), Role: RoleParticipant, Method: "jwt"}
+	if !isNull(r.Role) {
+		var s string
+		_ = json.Unmarshal(r.Role, &s)
+		switch role := Role(s); role {
+		case RoleAdmin, RoleHost, RoleParticipant:
+			id.Role = role
+		default:
+			f.add("role", "must be admin, host or participant")
+		}
+	}
+	return id, f.err("caller token")
+}
+
+// DecodeSetup parses {meetingId, hostUserId, participantUserIds?, ttl?}.
+func DecodeSetup(body []byte) (SetupInput, error) {
+	var r batchRequest
+	if err := decodeObject("setup", body, &r); err != nil {
+		return SetupInput{}, err
+	}
+	var f fields
+	in := SetupInput{MeetingID: f.meetingID("meetingId", r.MeetingID), HostUserID: f.userID("hostUserId", r.HostUserID),
+		ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, false), TTL: f.ttl("ttl", r.TTL)}
+	return in, f.err("setup")
+}
+
+// fields collects the reasons a request's fields are wrong.
+type fields struct{ details []FieldError }
+
+func (f *fields) add(field, reason string) {
+	f.details = append(f.details, FieldError{Field: field, Reason: reason})
+}
+
+func (f *fields) err(op string) error {
+	if len(f.details) == 0 {
+		return nil
+	}
+	return InvalidInput(op, f.details...)
+}
+
+func (f *fields) meetingID(name string, raw json.RawMessage) MeetingID {
+	m, reason := ParseMeetingID(raw)
+	if reason != "" {
+		f.add(name, reason)
+	}
+	return m
+}
+
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
+}
+
+// userID reads a required string; its content is checked by the
+func (f *fields) userID(name string, raw json.RawMessage) string {
+	if isNull(raw) {
+		f.add(name, "is required")
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		f.add(name, "must be a string (a Zoom user id or email)")
+		return ""
+	}
+	if reason := CheckUserID(s); reason != "" {
+		f.add(name, reason)
+	}
+	return s
+}
+
+// userIDs reads an optional array of strings.
+func (f *fields) userIDs(name string, raw json.RawMessage, required bool) []string {
+	if isNull(raw) {
+		if required {
+			f.add(name, "is required: an array of Zoom user ids or emails")
+		}
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		f.add(name, "must be an array of strings")
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for i, it := range items {
+		var s string
+		if err := json.Unmarshal(it, &s); err != nil {
+			f.add(fmt.Sprintf("%s[%d]", name, i), "must be a string")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// ttl reads an optional lifetime in whole seconds.
+func (f *fields) ttl(name string, raw json.RawMessage) int {
+	if isNull(raw) {
+		return 0
+	}
+	var n json.Number
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&n); err != nil {
+		f.add(name, "must be a whole number of seconds")
+		return 0
+	}
+	v, err := n.Int64()
+	if err != nil || v < 1 || v > MaxTTLSeconds {
+		f.add(name, fmt.Sprintf("must be a whole number of seconds from 1 to %d", MaxTTLSeconds))
+		return 0
+	}
+	return int(v)
+}
