@@ -1,6 +1,571 @@
-// Package realtime serves Socket.IO on the REST port.
+// Package realtime serves Socket.IO on the REST port: handshake
+// authentication, per-user rooms, the meeting events, and the push of each
+// minted token to the sockets of the one user it was minted for.
 package realtime
 
 import (
-	_ "github.com/zishang520/socket.io/v2/socket"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zishang520/engine.io/v2/types"
+	"github.com/zishang520/socket.io/v2/socket"
+
+	"github.com/zoomtoken/tokenserver/services"
 )
+
+// Authenticator checks a caller's credential.
+type Authenticator interface {
+	Authenticate(ctx context.Context, credential string) (services.Identity, error)
+}
+
+// Meetings is what the events need of the domain.
+type Meetings interface {
+	Start(ctx context.Context, caller services.Identity, in services.StartInput) (services.Minted, error)
+	Join(ctx context.Context, caller services.Identity, in services.JoinInput) (services.Minted, error)
+	Batch(ctx context.Context, caller services.Identity, in services.BatchInput) (services.BatchResult, error)
+}
+
+// CallerLimiter limits each caller's requests.
+type CallerLimiter interface {
+	Allow(key string) (ok bool, retryAfter time.Duration)
+}
+
+// Observer is told about sockets and pushes, for metrics.
+type Observer interface {
+	SocketConnected(delta int)
+	Pushed(event string, delivered bool)
+	PacketDropped()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) SocketConnected(int) {}
+func (nopObserver) Pushed(string, bool) {}
+func (nopObserver) PacketDropped()      {}
+
+// Config configures the Socket.IO server.
+type Config struct {
+	Auth         Authenticator
+	Meetings     Meetings
+	Limiter      CallerLimiter // nil: none
+	CORSOrigins  []string      // "*" allows any; empty: same origin only
+	AuthTimeout  time.Duration // to authenticate after connecting without credentials (10 s)
+	EventTimeout time.Duration // one event's work, Zoom calls included
+	MaxPayload   int64         // largest packet accepted
+	Logger       *slog.Logger
+	Observer     Observer
+	Now          func() time.Time
+}
+
+// Server is the Socket.IO side of the token server.
+type Server struct {
+	cfg     Config
+	io      *socket.Server
+	handler http.Handler
+	log     *slog.Logger
+	obs     Observer
+
+	ctx    context.Context // ends at shutdown: in-flight events stop waiting on Zoom
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	online map[string]int // user key -> authenticated sockets
+}
+
+// Event names (DESIGN.md).
+const (
+	evAuthenticate  = "authenticate"
+	evStart         = "meeting:start"
+	evJoin          = "meeting:join"
+	evDistribute    = "meeting:distribute"
+	evPing          = "ping"
+	evAuthenticated = "authenticated"
+	evStarted       = "meeting:started"
+	evCredentials   = "meeting:credentials"
+	evDistributed   = "meeting:distributed"
+	evError         = "error"
+	evPong          = "pong"
+)
+
+// New builds the Socket.IO server. Mount Handler on /socket.io/ for GET,
+// POST and OPTIONS.
+func New(cfg Config) *Server {
+	if cfg.AuthTimeout <= 0 {
+		cfg.AuthTimeout = 10 * time.Second
+	}
+	if cfg.EventTimeout <= 0 {
+		cfg.EventTimeout = 2 * time.Minute
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ctx: ctx, cancel: cancel, online: map[string]int{}}
+
+	opts := socket.DefaultServerOptions()
+	opts.SetServeClient(false)
+	opts.SetConnectTimeout(10 * time.Second)
+	opts.SetPingInterval(25 * time.Second)
+	opts.SetPingTimeout(20 * time.Second)
+	opts.SetMaxHttpBufferSize(cfg.MaxPayload)
+	opts.SetParser(newSafeParser(cfg.Observer.PacketDropped))
+	opts.SetAllowRequest(s.allowRequest)
+	// CORS headers come from the REST side's middleware, which wraps this
+	// handler too: setting them here as well would send each header twice.
+	s.io = socket.NewServer(nil, opts)
+	s.io.Use(s.handshake)
+	_ = s.io.On("connection", s.onConnection)
+	s.handler = s.io.ServeHandler(nil)
+	return s
+}
+
+// Handler serves engine.io's polling and websocket transports.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close disconnects every socket and stops in-flight events, waiting at most
+// until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	s.cancel()
+	done := make(chan struct{})
+	s.io.Close(func(error) { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close sockets: %w", ctx.Err())
+	}
+}
+
+// allowRequest refuses a browser handshake from an origin that is neither
+// this server's own nor in CORS_ORIGINS. CORS headers only stop a browser
+// from reading answers; a websocket needs this check on the server.
+func (s *Server) allowRequest(ctx *types.HttpContext) error {
+	origin := ctx.Request().Header.Get("Origin")
+	if origin == "" || s.originAllowed(origin, ctx.Request().Host) {
+		return nil
+	}
+	return fmt.Errorf("origin %q is not allowed (CORS_ORIGINS)", truncate(origin, 100))
+}
+
+func (s *Server) originAllowed(origin, host string) bool {
+	for _, o := range s.cfg.CORSOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}
+
+// session is one socket's identity. Events of one socket run concurrently,
+// so it is guarded.
+type session struct {
+	mu     sync.Mutex
+	id     services.Identity
+	ok     bool // authenticated
+	joined bool // in its user's room, counted online
+	closed bool // disconnected
+	timer  *time.Timer
+}
+
+func (ss *session) identity() (services.Identity, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.id, ss.ok
+}
+
+func sessionOf(sock *socket.Socket) *session {
+	if ss, ok := sock.Data().(*session); ok {
+		return ss
+	}
+	return &session{}
+}
+
+// handshake authenticates a socket from auth.token or the Authorization
+// header. No credential: the socket connects and must send authenticate.
+func (s *Server) handshake(sock *socket.Socket, next func(*socket.ExtendedError)) {
+	ss := &session{}
+	sock.SetData(ss)
+	cred := handshakeCredential(sock.Handshake())
+	if cred == "" {
+		next(nil)
+		return
+	}
+	id, err := s.cfg.Auth.Authenticate(s.ctx, cred)
+	if err != nil {
+		next(socket.NewExtendedError("unauthorized", map[string]any{"code": services.CodeUnauthorized, "message": services.PublicMessage(err)}))
+		return
+	}
+	ss.id, ss.ok = id, true
+	next(nil)
+}
+
+func handshakeCredential(h *socket.Handshake) string {
+	if auth, ok := h.Auth.(map[string]any); ok {
+		if t, ok := auth["token"].(string); ok && strings.TrimSpace(t) != "" {
+			return bearerValue(t)
+		}
+	}
+	for k, v := range h.Headers {
+		if len(v) == 0 {
+			continue
+		}
+		switch strings.ToLower(k) {
+		case "authorization":
+			return bearerValue(v[0])
+		case "x-api-key":
+			return strings.TrimSpace(v[0])
+		}
+	}
+	return ""
+}
+
+func bearerValue(v string) string {
+	v = strings.TrimSpace(v)
+	if scheme, rest, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(rest)
+	}
+	return v
+}
+
+func (s *Server) onConnection(args ...any) {
+	sock, ok := args[0].(*socket.Socket)
+	if !ok {
+		return
+	}
+	ss := sessionOf(sock)
+	s.obs.SocketConnected(1)
+	_ = sock.On("disconnect", func(...any) {
+		ss.mu.Lock()
+		id, joined := ss.id, ss.joined
+		ss.closed = true
+		if ss.timer != nil {
+			ss.timer.Stop()
+		}
+		ss.mu.Unlock()
+		if joined {
+			s.offline(id.Subject)
+		}
+		s.obs.SocketConnected(-1)
+	})
+	_ = sock.On(evAuthenticate, s.safe(sock, evAuthenticate, s.onAuthenticate(sock, ss)))
+	_ = sock.On(evStart, s.safe(sock, evStart, s.authed(sock, ss, evStart, s.onStart)))
+	_ = sock.On(evJoin, s.safe(sock, evJoin, s.authed(sock, ss, evJoin, s.onJoin)))
+	_ = sock.On(evDistribute, s.safe(sock, evDistribute, s.authed(sock, ss, evDistribute, s.onDistribute)))
+	_ = sock.On(evPing, s.safe(sock, evPing, s.authed(sock, ss, evPing, s.onPing)))
+	sock.OnAny(s.safe(sock, "", func(args ...any) {
+		name, _ := args[0].(string)
+		switch name {
+		case evAuthenticate, evStart, evJoin, evDistribute, evPing:
+			return
+		}
+		_, ack := splitArgs(args[1:])
+		s.reply(sock, ack, name, nil, &services.Error{Kind: services.ErrInvalidInput, Op: "event",
+			Message: fmt.Sprintf("Unknown event %q; the events are authenticate, meeting:start, meeting:join, meeting:distribute and ping.", truncate(name, 64))})
+	}))
+
+	if id, ok := ss.identity(); ok {
+		s.admit(sock, ss, id, nil)
+		return
+	}
+	ss.mu.Lock()
+	ss.timer = time.AfterFunc(s.cfg.AuthTimeout, func() {
+		if _, ok := ss.identity(); ok {
+			return
+		}
+		_ = sock.Emit(evError, errorEvent("", &services.Error{Kind: services.ErrUnauthenticated, Op: "authenticate",
+			Message: fmt.Sprintf("No authenticate event within %s; disconnecting.", s.cfg.AuthTimeout)}))
+		sock.Disconnect(true)
+	})
+	ss.mu.Unlock()
+}
+
+// admit puts an authenticated socket in its user's room and tells it so.
+func (s *Server) admit(sock *socket.Socket, ss *session, id services.Identity, ack socket.Ack) {
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		return
+	}
+	first := !ss.joined
+	ss.id, ss.ok, ss.joined = id, true, true
+	if ss.timer != nil {
+		ss.timer.Stop()
+		ss.timer = nil
+	}
+	if first {
+		// Counted under the session's lock, so a disconnect cannot slip between.
+		sock.Join(socket.Room(room(id.Subject)))
+		s.mu.Lock()
+		s.online[services.UserKey(id.Subject)]++
+		s.mu.Unlock()
+	}
+	ss.mu.Unlock()
+	body := map[string]any{"success": true, "userId": id.Subject, "role": string(id.Role), "socketId": string(sock.Id()),
+		"timestamp": s.cfg.Now().UTC()}
+	s.reply(sock, ack, evAuthenticated, body, nil)
+}
+
+func (s *Server) offline(sub string) {
+	key := services.UserKey(sub)
+	s.mu.Lock()
+	if s.online[key] <= 1 {
+		delete(s.online, key)
+	} else {
+		s.online[key]--
+	}
+	s.mu.Unlock()
+}
+
+func room(userID string) string { return "user:" + services.UserKey(userID) }
+
+func (s *Server) onAuthenticate(sock *socket.Socket, ss *session) func(args ...any) {
+	return func(args ...any) {
+		payload, ack := splitArgs(args)
+		var body struct {
+			Token any `json:"token"`
+		}
+		raw, _ := json.Marshal(payload)
+		_ = json.Unmarshal(raw, &body)
+		tok, _ := body.Token.(string)
+		if strings.TrimSpace(tok) == "" {
+			s.reply(sock, ack, evAuthenticate, nil, services.InvalidInput("authenticate", services.FieldError{Field: "token", Reason: "is required: a caller JWT or API key"}))
+			return
+		}
+		id, err := s.cfg.Auth.Authenticate(s.ctx, bearerValue(tok))
+		if err != nil {
+			s.reply(sock, ack, evAuthenticate, nil, err)
+			return
+		}
+		if cur, ok := ss.identity(); ok && services.UserKey(cur.Subject) != services.UserKey(id.Subject) {
+			s.reply(sock, ack, evAuthenticate, nil, &services.Error{Kind: services.ErrForbidden, Op: "authenticate",
+				Message: "This socket is already authenticated as another user; open a new connection to switch."})
+			return
+		}
+		s.admit(sock, ss, id, ack)
+	}
+}
+
+// handlerFunc does an event's work for an authenticated caller. It returns
+// the ack body and the event that carries it when the client gave no ack
+// ("" when the push to the user's room already answers).
+type handlerFunc func(ctx context.Context, sock *socket.Socket, caller services.Identity, payload []byte) (any, string, error)
+
+// authed runs h for an authenticated, not rate-limited caller, and answers.
+func (s *Server) authed(sock *socket.Socket, ss *session, event string, h handlerFunc) func(args ...any) {
+	return func(args ...any) {
+		payload, ack := splitArgs(args)
+		id, ok := ss.identity()
+		if !ok {
+			s.reply(sock, ack, event, nil, &services.Error{Kind: services.ErrUnauthenticated, Op: event,
+				Message: "Authenticate first: send authenticate {token} or connect with auth.token."})
+			return
+		}
+		if s.cfg.Limiter != nil && event != evPing {
+			if ok, wait := s.cfg.Limiter.Allow(id.RateKey()); !ok {
+				s.reply(sock, ack, event, nil, &services.Error{Kind: services.ErrRateLimited, Op: event, RetryAfter: wait,
+					Message: fmt.Sprintf("You are sending requests faster than this server allows each caller; retry in %s.", wait)})
+				return
+			}
+		}
+		var raw []byte
+		if payload != nil {
+			raw, _ = json.Marshal(payload)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.EventTimeout)
+		defer cancel()
+		body, named, err := h(ctx, sock, id, raw)
+		if err != nil {
+			s.reply(sock, ack, event, nil, err)
+			return
+		}
+		if ack != nil {
+			ack([]any{body}, nil)
+		} else if named != "" {
+			_ = sock.Emit(named, body)
+		}
+	}
+}
+
+func (s *Server) onStart(ctx context.Context, _ *socket.Socket, caller services.Identity, raw []byte) (any, string, error) {
+	in, err := services.DecodeStart(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := s.cfg.Meetings.Start(ctx, caller, in)
+	if err != nil {
+		return nil, "", err
+	}
+	return services.NewStartResponse(m), "", nil
+}
+
+func (s *Server) onJoin(ctx context.Context, _ *socket.Socket, caller services.Identity, raw []byte) (any, string, error) {
+	in, err := services.DecodeJoin(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := s.cfg.Meetings.Join(ctx, caller, in)
+	if err != nil {
+		return nil, "", err
+	}
+	return services.NewJoinResponse(m), "", nil
+}
+
+// Distributed is the body of meeting:distributed: who got a token, who was
+// online to receive it, who was offline. It carries no token.
+type Distributed struct {
+	Success     bool                  `json:"success"`
+	MeetingID   services.MeetingID    `json:"meetingId"`
+	HostUserID  string                `json:"hostUserId"`
+	Successful  int                   `json:"successful"`
+	Failed      int                   `json:"failed"`
+	FailedUsers []services.FailedUser `json:"failedUsers"`
+	Delivered   []string              `json:"delivered"`
+	Offline     []string              `json:"offline"`
+	Timestamp   time.Time             `json:"timestamp"`
+}
+
+func (s *Server) onDistribute(ctx context.Context, _ *socket.Socket, caller services.Identity, raw []byte) (any, string, error) {
+	in, err := services.DecodeDistribute(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := s.cfg.Meetings.Batch(ctx, caller, in.BatchInput)
+	if err != nil {
+		return nil, "", err
+	}
+	b := services.NewBatchResponse(in.MeetingID, r)
+	d := Distributed{Success: true, MeetingID: in.MeetingID, HostUserID: in.HostUserID, Successful: b.Summary.Successful,
+		Failed: b.Summary.Failed, FailedUsers: b.Results.Failed, Delivered: []string{}, Offline: []string{}, Timestamp: s.cfg.Now().UTC()}
+	for _, p := range r.Successful {
+		if p.Delivered {
+			d.Delivered = append(d.Delivered, p.UserID)
+		} else {
+			d.Offline = append(d.Offline, p.UserID)
+		}
+	}
+	return d, evDistributed, nil
+}
+
+func (s *Server) onPing(context.Context, *socket.Socket, services.Identity, []byte) (any, string, error) {
+	return map[string]any{"success": true, "pong": true, "timestamp": s.cfg.Now().UTC()}, evPong, nil
+}
+
+// PushToken sends a freshly minted token to the sockets of the user it was
+// minted for, and to no one else. It reports whether any socket was there.
+func (s *Server) PushToken(tok services.Token) bool {
+	s.mu.Lock()
+	n := s.online[services.UserKey(tok.UserID)]
+	s.mu.Unlock()
+	event := evCredentials
+	var body any
+	if tok.Type == services.TokenZAK {
+		event, body = evStarted, services.NewStartResponse(services.Minted{Token: tok, Delivered: true})
+	} else {
+		body = services.NewJoinResponse(services.Minted{Token: tok, Delivered: true})
+	}
+	if n == 0 {
+		s.obs.Pushed(event, false)
+		return false
+	}
+	s.io.To(socket.Room(room(tok.UserID))).Emit(event, body)
+	s.obs.Pushed(event, true)
+	return true
+}
+
+// reply answers an event: through the ack when there is one, else through
+// the named event (or error).
+func (s *Server) reply(sock *socket.Socket, ack socket.Ack, event string, body any, err error) {
+	if err != nil {
+		if services.ErrorCode(err) == services.CodeInternal {
+			s.log.Error("socket event failed: internal error", "event", event, "err", err)
+		}
+		if ack != nil {
+			ack([]any{services.NewErrorResponse(err)}, nil)
+			return
+		}
+		_ = sock.Emit(evError, errorEvent(event, err))
+		return
+	}
+	if ack != nil {
+		ack([]any{body}, nil)
+		return
+	}
+	_ = sock.Emit(event, body)
+}
+
+// errorEvent is the body of the error event: {message, code} plus the event
+// it answers, the error body's fields, and details for invalid input.
+func errorEvent(event string, err error) map[string]any {
+	r := services.NewErrorResponse(err)
+	m := map[string]any{"success": false, "message": r.Error, "error": r.Error, "code": r.Code}
+	if event != "" {
+		m["event"] = event
+	}
+	if len(r.Details) > 0 {
+		m["details"] = r.Details
+	}
+	if e, ok := services.AsError(err); ok && e.RetryAfter > 0 {
+		m["retryAfterSeconds"] = int(e.RetryAfter.Seconds() + 0.999)
+	}
+	return m
+}
+
+// safe recovers from a panic in a handler: the library runs handlers in
+// goroutines of its own, where a panic would end the process.
+func (s *Server) safe(sock *socket.Socket, event string, fn func(args ...any)) func(args ...any) {
+	return func(args ...any) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic in socket handler", "event", event, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				_, ack := splitArgs(args)
+				s.reply(sock, ack, event, nil, fmt.Errorf("panic: %v", p))
+			}
+		}()
+		fn(args...)
+	}
+}
+
+// splitArgs separates an event's payload (its first argument) from its ack
+// (its last argument, when it is one).
+func splitArgs(args []any) (any, socket.Ack) {
+	var ack socket.Ack
+	if n := len(args); n > 0 {
+		if a, ok := args[n-1].(socket.Ack); ok {
+			ack = a
+			args = args[:n-1]
+		}
+	}
+	if len(args) == 0 {
+		return nil, ack
+	}
+	return args[0], ack
+}
+
+var nonPrintable = regexp.MustCompile(`[^\x20-\x7e]`)
+
+func truncate(s string, n int) string {
+	s = nonPrintable.ReplaceAllString(s, "?")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/joho/godotenv"
 
+	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/services"
@@ -127,9 +128,16 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 
 	meetings := services.NewMeetings(zoom, cfg.BatchMax, log)
+	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
+	rt := realtime.New(realtime.Config{
+		Auth: auth, Meetings: meetings, Limiter: limiter, CORSOrigins: cfg.CORSOrigins,
+		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log,
+	})
+	meetings.SetNotifier(rt)
 	deps := routes.Deps{
 		Meetings: meetings, Auth: auth, Zoom: zoom,
-		Limiter:     services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil),
+		Limiter:     limiter,
+		Socket:      rt.Handler(),
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sandboxInfo},
 		CORSOrigins: cfg.CORSOrigins,
 		BodyLimit:   bodyLimit(cfg.BatchMax),
@@ -168,7 +176,13 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	log.Info("shutting down: finishing in-flight requests", "grace", shutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	// Sockets first: http.Server.Shutdown does not track hijacked websockets.
+	shutdownErr := make(chan error, 1)
+	go func() { shutdownErr <- srv.Shutdown(sctx) }()
+	if err := rt.Close(sctx); err != nil {
+		log.Warn("shutdown: sockets", "err", err)
+	}
+	if err := <-shutdownErr; err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
