@@ -51,6 +51,7 @@ type Deps struct {
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
 	SandboxTokens TokenIssuer   // nil outside sandbox mode
+	Demo          *DemoFiles    // the browser example at /demo/; nil: not served
 	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
 	Metrics       http.Handler  // Prometheus, mounted at /metrics; nil: none
 	Observe       func(route string, status int, d time.Duration)
@@ -109,6 +110,10 @@ func New(d Deps) *gin.Engine {
 
 	if d.SandboxTokens != nil {
 		r.POST("/sandbox/tokens", a.sandboxToken)
+	}
+	if d.Demo != nil {
+		r.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusFound, "/demo/") })
+		r.GET("/demo/*file", a.demo)
 	}
 	if d.Socket != nil {
 		h := gin.WrapH(d.Socket)

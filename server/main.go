@@ -145,6 +145,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	if generated {
 		deps.SandboxTokens = auth
+		deps.Demo = &routes.DemoFiles{PageDir: "examples/browser",
+			Bundle: "examples/node/node_modules/socket.io-client/dist/socket.io.min.js"}
 	}
 	engine := routes.New(deps)
 

@@ -1,0 +1,66 @@
+// Browser example: a participant waiting for its OBF token and a host
+// distributing tokens, over Socket.IO (socket.io-client 4, served beside this page).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+async function callerToken(sub, role) {
+  const res = await fetch("/sandbox/tokens", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ sub, role }),
+  });
+  const body = await res.json();
+  if (!res.ok) throw new Error(`${body.code}: ${body.error}`);
+  return body.token;
+}
+
+async function fingerprint(token) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return Array.from(new Uint8Array(digest)).map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 16);
+}
+
+function connect(sub, role, status) {
+  return callerToken(sub, role).then((token) => {
+    const socket = io({ auth: { token } });
+    socket.on("connect_error", (err) => { status.value = `refused: ${err.message}`; });
+    socket.on("disconnect", (reason) => { status.value = `disconnected (${reason})`; });
+    socket.on("error", (e) => { status.value = `error ${e.code}: ${e.message}`; });
+    return new Promise((resolve) => {
+      socket.on("authenticated", (a) => {
+        status.value = `connected as ${a.userId} (${a.role}), waiting…`;
+        resolve(socket);
+      });
+    });
+  }).catch((err) => { status.value = `failed: ${err.message}`; throw err; });
+}
+
+$("p-connect").addEventListener("click", async () => {
+  $("p-connect").disabled = true;
+  const socket = await connect($("p-user").value.trim(), "participant", $("p-status"));
+  socket.on("meeting:credentials", async (c) => {
+    const li = document.createElement("li");
+    li.className = "token";
+    li.textContent = `OBF for meeting ${c.meetingId}: ${c.obfToken.length} chars, fingerprint ${await fingerprint(c.obfToken)}, expires ${c.expiresAt}`;
+    $("p-tokens").append(li);
+    $("p-status").value = `received ${$("p-tokens").children.length} token(s)`;
+  });
+});
+
+let hostSocket;
+$("h-connect").addEventListener("click", async () => {
+  $("h-connect").disabled = true;
+  hostSocket = await connect($("h-user").value.trim(), "host", $("h-status"));
+  $("h-distribute").disabled = false;
+});
+
+$("h-distribute").addEventListener("click", async () => {
+  const participantUserIds = $("h-participants").value.split("\n").map((s) => s.trim()).filter(Boolean);
+  const result = await hostSocket.timeout(60000).emitWithAck("meeting:distribute", {
+    meetingId: $("h-meeting").value.trim(),
+    hostUserId: $("h-user").value.trim(),
+    participantUserIds,
+  });
+  $("h-status").value = result.success ? `distributed: ${result.successful} minted, ${result.failed} failed` : `error ${result.code}`;
+  $("h-result").textContent = JSON.stringify(result, null, 2);
+});

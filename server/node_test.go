@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/sandbox"
+)
+
+const nodeExamples = "../examples/node"
+
+type nodeClient struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	lines chan map[string]any
+	all   []map[string]any
+	done  chan error
+}
+
+// startNode runs examples/node/client.js with the official socket.io-client 4.
+func startNode(t *testing.T, role string, env map[string]string) *nodeClient {
+	t.Helper()
+	if _, err := os.Stat(nodeExamples + "/node_modules/socket.io-client"); err != nil {
+		t.Fatal("socket.io-client is not installed: run `make node-deps` (make test does it)")
+	}
+	cmd := exec.Command("node", "client.js", role)
+	cmd.Dir = nodeExamples
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &nodeClient{t: t, cmd: cmd, lines: make(chan map[string]any, 100), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				n.lines <- m
+			}
+		}
+		close(n.lines)
+		n.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return n
+}
+
+// next waits for the next line whose event is one of events.
+func (n *nodeClient) next(events ...string) map[string]any {
+	n.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case m, ok := <-n.lines:
+			if !ok {
+				n.t.Fatalf("node client ended; lines so far: %v", n.all)
+			}
+			n.all = append(n.all, m)
+			for _, e := range events {
+				if m["event"] == e {
+					return m
+				}
+			}
+			if m["event"] == "connect_error" || m["event"] == "fatal" {
+				n.t.Fatalf("node client: %v", m)
+			}
+		case <-timeout:
+			n.t.Fatalf("node client said no %v; lines so far: %v", events, n.all)
+		}
+	}
+}
+
+func fingerprint(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+func TestNodeSocketIOClient(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	ts := startServer(t, sb, zoomEnv(sb))
+	token := func(sub, role string) string {
+		return strings.TrimPrefix(bearer(t, sub, role)["Authorization"], "Bearer ")
+	}
+	alice := startNode(t, "participant", map[string]string{"SERVER_URL": ts.URL, "USER_ID": "alice@example.com",
+		"TOKEN": token("alice@example.com", ""), "TRANSPORT": "websocket", "EXPECT": "2"})
+	bob := startNode(t, "participant", map[string]string{"SERVER_URL": ts.URL, "USER_ID": "bob@example.com",
+		"TOKEN": token("bob@example.com", ""), "TRANSPORT": "polling", "EXPECT": "1"})
+	if r := alice.next("ready"); r["userId"] != "alice@example.com" || r["transport"] != "websocket" {
+		t.Fatalf("alice ready = %v", r)
+	}
+	if r := bob.next("ready"); r["userId"] != "bob@example.com" || r["transport"] != "polling" {
+		t.Fatalf("bob ready = %v", r)
+	}
+
+	// A REST join for alice reaches alice's socket with the very token minted.
+	j := ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "alice@example.com"}, adminKey)
+	if j.Status != 200 || j.Body["delivered"] != true {
+		t.Fatalf("join = %d %s", j.Status, j.Raw)
+	}
+	if c := alice.next("credentials"); c["fingerprint"] != fingerprint(str(j.Body["obfToken"])) || c["meetingId"] != meeting {
+		t.Fatalf("alice got %v, want the token REST minted", c)
+	}
+
+	// A host client distributes to alice (online) and carol (offline).
+	host := startNode(t, "host", map[string]string{"SERVER_URL": ts.URL, "USER_ID": "host@example.com",
+		"TOKEN": token("host@example.com", "host"), "PARTICIPANTS": "alice@example.com,carol@example.com"})
+	d := host.next("distributed")
+	if d["success"] != true || d["successful"] != float64(2) || str(d["delivered"]) != "[alice@example.com]" || str(d["offline"]) != "[carol@example.com]" {
+		t.Fatalf("distributed = %v", d)
+	}
+	if c := alice.next("credentials"); c["userId"] != "alice@example.com" {
+		t.Fatalf("alice's second token = %v", c)
+	}
+	if r := alice.next("done"); r["received"] != float64(2) {
+		t.Fatalf("alice done = %v", r)
+	}
+
+	// Only now is bob sent a token: the first he receives must be his own,
+	// so he received none of alice's.
+	jb := ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "bob@example.com"}, adminKey)
+	c := bob.next("credentials")
+	if c["userId"] != "bob@example.com" || c["fingerprint"] != fingerprint(str(jb.Body["obfToken"])) || c["transport"] != "polling" {
+		t.Fatalf("bob got %v (all: %v)", c, bob.all)
+	}
+	if r := bob.next("done"); r["received"] != float64(1) {
+		t.Fatalf("bob done = %v", r)
+	}
+	for _, n := range []*nodeClient{alice, bob, host} {
+		if err := <-n.done; err != nil {
+			t.Errorf("node client exited with %v", err)
+		}
+	}
+}
+
+func TestNodeClientRefusedWithBadToken(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	ts := startServer(t, sb, zoomEnv(sb))
+	n := startNode(t, "participant", map[string]string{"SERVER_URL": ts.URL, "TOKEN": "forged.jwt.value"})
+	r := n.next("connect_error")
+	if r["message"] != "unauthorized" {
+		t.Fatalf("connect_error = %v", r)
+	}
+}
+
+// The Node example works against a server in sandbox mode, as the README says.
+func TestNodeExampleInSandboxMode(t *testing.T) {
+	ts := startServer(t, nil, sandboxEnv())
+	p := startNode(t, "participant", map[string]string{"SERVER_URL": ts.URL, "USER_ID": "participant@example.com"})
+	p.next("ready")
+	h := startNode(t, "host", map[string]string{"SERVER_URL": ts.URL, "PARTICIPANTS": "participant@example.com"})
+	if d := h.next("distributed"); str(d["delivered"]) != "[participant@example.com]" {
+		t.Fatalf("distributed = %v", d)
+	}
+	if c := p.next("credentials"); c["userId"] != "participant@example.com" {
+		t.Fatalf("credentials = %v", c)
+	}
+}
