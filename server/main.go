@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -145,8 +146,10 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	if generated {
 		deps.SandboxTokens = auth
-		deps.Demo = &routes.DemoFiles{PageDir: "examples/browser",
-			Bundle: "examples/node/node_modules/socket.io-client/dist/socket.io.min.js"}
+		// Resolved now: the browser example is found relative to where the server starts.
+		page, _ := filepath.Abs("examples/browser")
+		bundle, _ := filepath.Abs("examples/node/node_modules/socket.io-client/dist/socket.io.min.js")
+		deps.Demo = &routes.DemoFiles{PageDir: page, Bundle: bundle}
 	}
 	engine := routes.New(deps)
 
