@@ -28,6 +28,7 @@ import (
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/services/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -70,7 +71,9 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	log := newLogger(cfg, stdout)
 
+	mx := metrics.New()
 	zoomCfg := services.ZoomConfig{
+		Observer: mx,
 		OAuthURL: cfg.ZoomOAuthURL, APIURL: cfg.ZoomAPIURL,
 		AccountID: cfg.ZoomAccountID, ClientID: cfg.ZoomClientID, ClientSecret: cfg.ZoomClientSecret,
 		TokenTTL: cfg.ZoomTokenTTL, QPS: cfg.ZoomQPS, Logger: log,
@@ -132,13 +135,15 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Meetings: meetings, Limiter: limiter, CORSOrigins: cfg.CORSOrigins,
-		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log,
+		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
 	meetings.SetNotifier(rt)
 	deps := routes.Deps{
 		Meetings: meetings, Auth: auth, Zoom: zoom,
 		Limiter:     limiter,
 		Socket:      rt.Handler(),
+		Metrics:     mx.Handler(),
+		Observe:     mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sandboxInfo},
 		CORSOrigins: cfg.CORSOrigins,
 		BodyLimit:   bodyLimit(cfg.BatchMax),

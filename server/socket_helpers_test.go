@@ -141,16 +141,23 @@ func (c *wsClient) close() { _ = c.conn.Close() }
 // waitConnected returns the CONNECT answer, or the connect_error.
 func (c *wsClient) waitConnected() (ok bool, body map[string]any) {
 	c.t.Helper()
+	ok, body, answered := c.tryConnected(5 * time.Second)
+	if !answered {
+		c.t.Fatal("no answer to the namespace CONNECT")
+	}
+	return ok, body
+}
+
+func (c *wsClient) tryConnected(within time.Duration) (ok bool, body map[string]any, answered bool) {
 	select {
 	case b := <-c.connected:
 		_ = json.Unmarshal(b, &body)
-		return true, body
+		return true, body, true
 	case b := <-c.connErr:
 		_ = json.Unmarshal(b, &body)
-		return false, body
-	case <-time.After(5 * time.Second):
-		c.t.Fatal("no answer to the namespace CONNECT")
-		return false, nil
+		return false, body, true
+	case <-time.After(within):
+		return false, nil, false
 	}
 }
 
@@ -238,12 +245,32 @@ func (c *wsClient) isClosed(within time.Duration) bool {
 	}
 }
 
-// authedSocket connects with a JWT for sub and role and waits for authenticated.
+// connectSocket dials and sends CONNECT, dialling again (as socket.io-client
+// would) when socket.io/v2 loses the CONNECT (SOCKETIO.md). It returns the
+// client and the answer: connected, or the connect_error's body.
+func connectSocket(t *testing.T, baseURL string, auth map[string]any, header http.Header) (*wsClient, bool, map[string]any) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c := dialSocket(t, baseURL, auth, header)
+		ok, body, answered := c.tryConnected(3 * time.Second)
+		if answered {
+			return c, ok, body
+		}
+		c.close()
+		if attempt == 3 {
+			t.Fatal("no answer to the namespace CONNECT, three times")
+		}
+	}
+}
+
+// authedSocket connects with a JWT for sub and role and waits for
+// authenticated. socket.io/v2 rarely loses a websocket CONNECT (SOCKETIO.md);
+// like socket.io-client, the helper then connects again.
 func authedSocket(t *testing.T, ts *testServer, sub, role string) *wsClient {
 	t.Helper()
 	tok := strings.TrimPrefix(bearer(t, sub, role)["Authorization"], "Bearer ")
-	c := dialSocket(t, ts.URL, map[string]any{"token": tok}, nil)
-	if ok, body := c.waitConnected(); !ok {
+	c, ok, body := connectSocket(t, ts.URL, map[string]any{"token": tok}, nil)
+	if !ok {
 		t.Fatalf("connect refused: %v", body)
 	}
 	if _, ok := c.waitEvent("authenticated", 5*time.Second); !ok {

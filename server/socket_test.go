@@ -17,8 +17,8 @@ func TestSocketHandshakeAuth(t *testing.T) {
 
 	t.Run("auth.token", func(t *testing.T) {
 		tok := strings.TrimPrefix(bearer(t, "host@example.com", "host")["Authorization"], "Bearer ")
-		c := dialSocket(t, ts.URL, map[string]any{"token": tok}, nil)
-		if ok, body := c.waitConnected(); !ok {
+		c, ok, body := connectSocket(t, ts.URL, map[string]any{"token": tok}, nil)
+		if !ok {
 			t.Fatalf("refused: %v", body)
 		}
 		a, ok := c.waitEvent("authenticated", 5*time.Second)
@@ -28,8 +28,8 @@ func TestSocketHandshakeAuth(t *testing.T) {
 	})
 	t.Run("Authorization header", func(t *testing.T) {
 		h := http.Header{"Authorization": {bearer(t, "pat@example.com", "")["Authorization"]}}
-		c := dialSocket(t, ts.URL, nil, h)
-		if ok, _ := c.waitConnected(); !ok {
+		c, ok, _ := connectSocket(t, ts.URL, nil, h)
+		if !ok {
 			t.Fatal("refused")
 		}
 		if a, ok := c.waitEvent("authenticated", 5*time.Second); !ok || a["userId"] != "pat@example.com" || a["role"] != "participant" {
@@ -37,8 +37,8 @@ func TestSocketHandshakeAuth(t *testing.T) {
 		}
 	})
 	t.Run("API key", func(t *testing.T) {
-		c := dialSocket(t, ts.URL, map[string]any{"token": testAPIKey}, nil)
-		if ok, _ := c.waitConnected(); !ok {
+		c, ok, _ := connectSocket(t, ts.URL, map[string]any{"token": testAPIKey}, nil)
+		if !ok {
 			t.Fatal("refused")
 		}
 		if a, ok := c.waitEvent("authenticated", 5*time.Second); !ok || a["role"] != "admin" || strings.Contains(fmt.Sprint(a), testAPIKey) {
@@ -47,8 +47,7 @@ func TestSocketHandshakeAuth(t *testing.T) {
 	})
 	t.Run("bad token is connect_error unauthorized", func(t *testing.T) {
 		for _, tok := range []any{"not-a-token", "a.b.c", 42} {
-			c := dialSocket(t, ts.URL, map[string]any{"token": tok}, nil)
-			ok, body := c.waitConnected()
+			_, ok, body := connectSocket(t, ts.URL, map[string]any{"token": tok}, nil)
 			if tok == 42 { // not a string: treated as no credential
 				if !ok {
 					t.Fatalf("numeric token: %v", body)
@@ -66,8 +65,8 @@ func TestSocketAuthenticateEvent(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t, sandbox.Options{})
 	ts := startServer(t, sb, zoomEnv(sb))
-	c := dialSocket(t, ts.URL, nil, nil)
-	if ok, _ := c.waitConnected(); !ok {
+	c, ok, _ := connectSocket(t, ts.URL, nil, nil)
+	if !ok {
 		t.Fatal("refused")
 	}
 	// Until authenticated, every event answers unauthorized.
@@ -106,8 +105,8 @@ func TestSocketAuthenticateEvent(t *testing.T) {
 	}
 
 	// A socket that never authenticates is disconnected after 10 s.
-	idle := dialSocket(t, ts.URL, nil, nil)
-	if ok, _ := idle.waitConnected(); !ok {
+	idle, ok, _ := connectSocket(t, ts.URL, nil, nil)
+	if !ok {
 		t.Fatal("refused")
 	}
 	if !idle.isClosed(13 * time.Second) {
@@ -300,7 +299,7 @@ func TestSocketMalformedPackets(t *testing.T) {
 				c = authedSocket(t, ts, "attacker@example.com", "admin")
 			} else {
 				c = dialSocket(t, ts.URL, nil, nil)
-				c.waitConnected()
+				c.tryConnected(2 * time.Second)
 			}
 			c.raw(p)
 			c.isClosed(50 * time.Millisecond)
@@ -335,8 +334,8 @@ func TestSocketOrigins(t *testing.T) {
 	if _, err := tryDialSocket(t, ts.URL, map[string]any{"token": tok}, http.Header{"Origin": {"https://evil.example.com"}}); err == nil {
 		t.Fatal("a websocket from a foreign origin was accepted")
 	}
-	c := dialSocket(t, ts.URL, map[string]any{"token": tok}, http.Header{"Origin": {"https://app.example.com"}})
-	if ok, _ := c.waitConnected(); !ok {
+	_, ok, _ := connectSocket(t, ts.URL, map[string]any{"token": tok}, http.Header{"Origin": {"https://app.example.com"}})
+	if !ok {
 		t.Fatal("the allowed origin was refused")
 	}
 	// Polling handshake from the allowed origin carries the CORS header once.
@@ -356,8 +355,8 @@ func TestSocketOrigins(t *testing.T) {
 	if _, err := tryDialSocket(t, ts2.URL, nil, http.Header{"Origin": {"https://evil.example.com"}}); err == nil {
 		t.Fatal("cross-origin websocket accepted with no CORS_ORIGINS")
 	}
-	same := dialSocket(t, ts2.URL, nil, http.Header{"Origin": {ts2.URL}})
-	if ok, _ := same.waitConnected(); !ok {
+	_, ok, _ = connectSocket(t, ts2.URL, nil, http.Header{"Origin": {ts2.URL}})
+	if !ok {
 		t.Fatal("same-origin websocket refused")
 	}
 }

@@ -1,0 +1,119 @@
+// Package metrics exposes the server's Prometheus metrics. It implements the
+// observer interfaces of services (Zoom calls), realtime (sockets, pushes)
+// and routes (HTTP requests). Labels are fixed words and route patterns:
+// never a token, a secret or a user id.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the collectors, registered on a registry of its own.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	zoomCalls     *prometheus.CounterVec
+	zoomLatency   *prometheus.HistogramVec
+	mintLatency   *prometheus.HistogramVec
+	cache         *prometheus.CounterVec
+	limiterWait   prometheus.Histogram
+	throttled     *prometheus.CounterVec
+	sockets       prometheus.Gauge
+	pushes        *prometheus.CounterVec
+	dropped       prometheus.Counter
+	httpRequests  *prometheus.CounterVec
+	httpDurations *prometheus.HistogramVec
+}
+
+// New registers every metric, with the Go runtime and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{reg: reg,
+		zoomCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoom_calls_total",
+			Help: "HTTP exchanges with Zoom, by endpoint (oauth_token, token_zak, token_onbehalf) and outcome (ok, zoom_<code>, http_<status>, oauth_<error>, network, timeout)."},
+			[]string{"endpoint", "outcome"}),
+		zoomLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoom_call_duration_seconds",
+			Help: "Duration of one HTTP exchange with Zoom.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)},
+			[]string{"endpoint"}),
+		mintLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "token_mint_duration_seconds",
+			Help:    "Duration of minting one ZAK or OBF token, limiter waits and retries included, by type and outcome (ok or error code).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"type", "outcome"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoom_s2s_token_cache_total",
+			Help: "S2S access-token cache events: hit, miss, refresh, stale_used, invalidated."}, []string{"event"}),
+		limiterWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zoom_limiter_wait_seconds",
+			Help:    "Time calls waited for the process-wide Zoom limiter (ZOOM_QPS); waits under 1 ms are not observed.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoom_rate_limited_total",
+			Help: "Zoom 429 answers, by kind (qps, daily)."}, []string{"kind"}),
+		sockets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "socketio_connected_sockets",
+			Help: "Socket.IO sockets connected now."}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "socketio_token_pushes_total",
+			Help: "Tokens pushed to their user's room, by event and result (delivered, offline)."}, []string{"event", "result"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "socketio_malformed_packets_total",
+			Help: "Malformed Socket.IO packets dropped (their connection closed)."}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "http_requests_total",
+			Help: "HTTP requests by route pattern and status."}, []string{"route", "status"}),
+		httpDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "http_request_duration_seconds",
+			Help: "HTTP request duration by route pattern.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)},
+			[]string{"route"}),
+	}
+	for _, c := range []prometheus.Collector{m.zoomCalls, m.zoomLatency, m.mintLatency, m.cache, m.limiterWait, m.throttled,
+		m.sockets, m.pushes, m.dropped, m.httpRequests, m.httpDurations,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	return m
+}
+
+// Handler serves the metrics in Prometheus's text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ZoomCall implements services.ZoomObserver.
+func (m *Metrics) ZoomCall(endpoint, outcome string, d time.Duration) {
+	m.zoomCalls.WithLabelValues(endpoint, outcome).Inc()
+	m.zoomLatency.WithLabelValues(endpoint).Observe(d.Seconds())
+}
+
+// TokenCache implements services.ZoomObserver.
+func (m *Metrics) TokenCache(event string) { m.cache.WithLabelValues(event).Inc() }
+
+// LimiterWait implements services.ZoomObserver.
+func (m *Metrics) LimiterWait(d time.Duration) { m.limiterWait.Observe(d.Seconds()) }
+
+// Throttled implements services.ZoomObserver.
+func (m *Metrics) Throttled(kind string) { m.throttled.WithLabelValues(kind).Inc() }
+
+// Mint implements services.ZoomObserver.
+func (m *Metrics) Mint(typ, outcome string, d time.Duration) {
+	m.mintLatency.WithLabelValues(typ, outcome).Observe(d.Seconds())
+}
+
+// SocketConnected implements realtime.Observer.
+func (m *Metrics) SocketConnected(delta int) { m.sockets.Add(float64(delta)) }
+
+// Pushed implements realtime.Observer.
+func (m *Metrics) Pushed(event string, delivered bool) {
+	result := "offline"
+	if delivered {
+		result = "delivered"
+	}
+	m.pushes.WithLabelValues(event, result).Inc()
+}
+
+// PacketDropped implements realtime.Observer.
+func (m *Metrics) PacketDropped() { m.dropped.Inc() }
+
+// HTTPRequest records one request; route is the matched pattern, never the raw path.
+func (m *Metrics) HTTPRequest(route string, status int, d time.Duration) {
+	m.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.httpDurations.WithLabelValues(route).Observe(d.Seconds())
+}
