@@ -25,10 +25,10 @@ lint: ## go vet and gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
 bench: ## measure against the sandbox; writes BENCHMARKS.md
-	$(GO) run ./bench -out BENCHMARKS.md
+	$(GO) run ./server/bench -out BENCHMARKS.md
 
 soak: ## 10-minute soak: goroutines and RSS at start and end
-	$(GO) run ./bench -soak 10m
+	$(GO) run ./server/bench -soak 10m
 
 tidy: ## go mod tidy
 	$(GO) mod tidy

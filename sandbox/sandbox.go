@@ -48,6 +48,9 @@ func ParseOutage(s string) (Outage, error) {
 	return OutageNone, fmt.Errorf("must be none, api, oauth or all, not %q", s)
 }
 
+// keepMinted is how many of the latest user tokens IssuedSecrets remembers.
+const keepMinted = 10000
+
 // ScopeUserToken is the scope an S2S app needs to read user tokens.
 const ScopeUserToken = "user:read:token:admin"
 
@@ -81,13 +84,14 @@ type Options struct {
 
 // Stats count what the sandbox was asked.
 type Stats struct {
-	TokenRequests int64 // POST /oauth/token, all answers
-	TokensIssued  int64 // access tokens issued
-	APICalls      int64 // GET /v2/users/{userId}/token, all answers
-	Minted        int64 // ZAK and OBF tokens issued
-	Throttled     int64 // 429 answers
-	Failed5xx     int64 // 5xx answers (injected errors and outages)
-	Unauthorized  int64 // 401 answers
+	TokenRequests int64     // POST /oauth/token, all answers
+	TokensIssued  int64     // access tokens issued
+	APICalls      int64     // GET /v2/users/{userId}/token, all answers
+	Minted        int64     // ZAK and OBF tokens issued
+	Throttled     int64     // 429 answers
+	Failed5xx     int64     // 5xx answers (injected errors and outages)
+	Unauthorized  int64     // 401 answers
+	LastMint      time.Time // when the latest user token was issued
 }
 
 type accessToken struct {
@@ -111,6 +115,7 @@ type Sandbox struct {
 	minted     []string
 
 	tokenRequests, tokensIssued, apiCalls, mintedN, throttled, failed5xx, unauthorized atomic.Int64
+	lastMint                                                                           atomic.Int64 // unix nanos
 
 	srv *http.Server
 	url string
@@ -233,6 +238,7 @@ func (s *Sandbox) Stats() Stats {
 	return Stats{
 		TokenRequests: s.tokenRequests.Load(), TokensIssued: s.tokensIssued.Load(), APICalls: s.apiCalls.Load(),
 		Minted: s.mintedN.Load(), Throttled: s.throttled.Load(), Failed5xx: s.failed5xx.Load(), Unauthorized: s.unauthorized.Load(),
+		LastMint: time.Unix(0, s.lastMint.Load()),
 	}
 }
 
@@ -243,8 +249,8 @@ func (s *Sandbox) UnexpectedPaths() []string {
 	return append([]string(nil), s.unexpected...)
 }
 
-// IssuedSecrets lists every access token and user token the sandbox has
-// issued, with the client secret: for tests that check none leaks.
+// IssuedSecrets lists the access tokens and the latest user tokens the
+// sandbox has issued, with the client secret: for tests that check none leaks.
 func (s *Sandbox) IssuedSecrets() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -418,9 +424,13 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 	}
 	token := fakeJWT(userID, typ, mn, o.Now().Add(time.Duration(ttl)*time.Second))
 	s.mu.Lock()
+	if len(s.minted) >= keepMinted { // bounded: a long sandbox run must not grow
+		s.minted = append(s.minted[:0], s.minted[keepMinted/2:]...)
+	}
 	s.minted = append(s.minted, token)
 	s.mu.Unlock()
 	s.mintedN.Add(1)
+	s.lastMint.Store(time.Now().UnixNano())
 	writeJSON(w, http.StatusOK, map[string]string{"token": token})
 }
 

@@ -60,7 +60,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ZoomOAuthURL: p.url("ZOOM_OAUTH_URL", "https://zoom.us/oauth/token"),
 		ZoomAPIURL:   p.url("ZOOM_API_URL", "https://api.zoom.us/v2"),
 		ZoomTokenTTL: p.duration("ZOOM_TOKEN_CACHE_TTL", 55*time.Minute, time.Second, time.Hour),
-		ZoomQPS:      p.floatRange("ZOOM_QPS", 25, 0.1, 10000),
+		ZoomQPS:      p.floatRange("ZOOM_QPS", 25, 0.1, 1000000),
 		JWTIssuer:    p.str("AUTH_JWT_ISSUER", ""),
 		JWTAudience:  p.str("AUTH_JWT_AUDIENCE", ""),
 		CallerRPS:    p.floatRange("CALLER_RPS", 20, 0.1, 100000),
