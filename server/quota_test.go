@@ -94,8 +94,19 @@ func TestOutageMidBatchGivesPerUserFailures(t *testing.T) {
 	if int64(len(ok)) != sb.Stats().Minted {
 		t.Fatalf("%d tokens answered, %d minted", len(ok), sb.Stats().Minted)
 	}
-	// Once Zoom is back, the same batch succeeds.
+	// Once Zoom is back, calls succeed again within the breaker's pause (5 s).
 	sb.SetOutage(sandbox.OutageNone)
+	deadline := time.Now().Add(7 * time.Second)
+	for {
+		j := ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "back@example.com"}, adminKey)
+		if j.Status == 200 {
+			break
+		}
+		if j.Body["code"] != "zoom_unavailable" || j.Header.Get("Retry-After") == "" || time.Now().After(deadline) {
+			t.Fatalf("after the outage: %d %s", j.Status, j.Raw)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	r = ts.do("POST", "/api/meetings/batch-join", map[string]any{"meetingId": meeting, "participantUserIds": ids[:20]}, adminKey)
 	if n := len(field(r.Body, "results", "successful").([]any)); n != 20 {
 		t.Fatalf("after the outage: %d of 20", n)
@@ -190,5 +201,44 @@ func TestSandboxVariables(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConcurrentBatchesPerCallerAreCapped(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{Latency: 200 * time.Millisecond})
+	env := zoomEnv(sb)
+	env["ZOOM_QPS"] = "20"
+	ts := startServer(t, sb, env)
+	host := bearer(t, "host@example.com", "host")
+	body := map[string]any{"meetingId": meeting, "participantUserIds": participants(10)}
+	var wg sync.WaitGroup
+	statuses := make(chan reply, 3)
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 100 * time.Millisecond) // the third starts while two run
+			statuses <- ts.do("POST", "/api/meetings/batch-join", body, host)
+		}(i)
+	}
+	wg.Wait()
+	close(statuses)
+	var ok, limited int
+	for r := range statuses {
+		switch {
+		case r.Status == 200:
+			ok++
+		case r.Status == 429 && r.Body["code"] == "rate_limited" && r.Header.Get("Retry-After") != "":
+			limited++
+		default:
+			t.Fatalf("unexpected: %d %s", r.Status, r.Raw)
+		}
+	}
+	if ok != 2 || limited != 1 {
+		t.Fatalf("%d ran, %d refused; want 2 and 1", ok, limited)
+	}
+	// Once its batches finish, the host may batch again.
+	if r := ts.do("POST", "/api/meetings/batch-join", body, host); r.Status != 200 {
+		t.Fatalf("after the batches: %d %s", r.Status, r.Raw)
 	}
 }

@@ -30,7 +30,15 @@ type Meetings struct {
 	notify   Notifier
 	batchMax int
 	log      *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]int // batches in progress, by caller
 }
+
+// MaxBatchesPerCaller is how many batches (batch-join, setup, distribute) one
+// caller may have in progress at once. The Zoom quota is shared; without this,
+// one caller queueing batches would hold every other caller's calls back.
+const MaxBatchesPerCaller = 2
 
 // NewMeetings returns the meeting operations. notify may be nil until the
 // realtime side is attached with SetNotifier.
@@ -38,7 +46,7 @@ func NewMeetings(zoom Minter, batchMax int, log *slog.Logger) *Meetings {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Meetings{zoom: zoom, batchMax: batchMax, log: log}
+	return &Meetings{zoom: zoom, batchMax: batchMax, log: log, running: map[string]int{}}
 }
 
 // SetNotifier attaches the realtime push. Call it before serving.
@@ -138,6 +146,11 @@ func (m *Meetings) Batch(ctx context.Context, caller Identity, in BatchInput) (B
 	if err := AuthorizeBatch(caller); err != nil {
 		return BatchResult{}, err
 	}
+	release, err := m.startBatch(caller, len(ids))
+	if err != nil {
+		return BatchResult{}, err
+	}
+	defer release()
 	// If no access token can be had at all, say so once rather than per user.
 	if err := m.zoom.Check(ctx); err != nil {
 		return BatchResult{}, err
@@ -157,11 +170,39 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 	if err := AuthorizeSetup(caller, in.HostUserID); err != nil {
 		return SetupResult{}, err
 	}
+	if len(ids) > 0 {
+		release, err := m.startBatch(caller, len(ids))
+		if err != nil {
+			return SetupResult{}, err
+		}
+		defer release()
+	}
 	host, err := m.mint(ctx, MintRequest{Type: TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
 	if err != nil {
 		return SetupResult{}, err
 	}
 	return SetupResult{Host: host, BatchResult: m.fanOut(ctx, in.MeetingID, ids)}, nil
+}
+
+// startBatch counts a batch against its caller, or refuses a caller with
+// MaxBatchesPerCaller already running.
+func (m *Meetings) startBatch(caller Identity, n int) (func(), error) {
+	key := caller.RateKey()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.running[key] >= MaxBatchesPerCaller {
+		wait := time.Duration(float64(n) / m.zoom.QPS() * float64(time.Second))
+		return nil, &Error{Kind: ErrRateLimited, Op: "batch", RetryAfter: max(time.Second, wait),
+			Message: fmt.Sprintf("You already have %d batches in progress; wait for one to finish.", MaxBatchesPerCaller)}
+	}
+	m.running[key]++
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.running[key]--; m.running[key] <= 0 {
+			delete(m.running, key)
+		}
+	}, nil
 }
 
 func (m *Meetings) mint(ctx context.Context, mr MintRequest) (Minted, error) {

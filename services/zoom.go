@@ -91,6 +91,12 @@ type Zoom struct {
 
 	dailyUntil atomic.Int64 // unix nanos until which Zoom's daily quota is spent
 
+	// A circuit breaker: after breakerTrip mints in a row that failed because
+	// Zoom was down (retries spent), calls fail fast for breakerOpen instead of
+	// piling retries onto an outage. One success closes it.
+	failStreak atomic.Int64
+	openUntil  atomic.Int64 // unix nanos
+
 	authMu      sync.Mutex
 	authErr     error // last credentials refusal, replayed briefly to spare Zoom
 	authErrTime time.Time
@@ -103,6 +109,8 @@ type s2sToken struct {
 }
 
 const (
+	breakerTrip      = 8
+	breakerOpen      = 5 * time.Second
 	s2sKey           = "s2s"
 	authErrReplayFor = 5 * time.Second
 	maxZoomBody      = 64 << 10
@@ -390,7 +398,12 @@ type zoomReply struct {
 // call mints a new one and nothing is cached.
 func (z *Zoom) Mint(ctx context.Context, mr MintRequest) (Token, error) {
 	start := z.now()
-	tok, err := z.mint(ctx, mr)
+	var tok Token
+	err := z.breakerErr()
+	if err == nil {
+		tok, err = z.mint(ctx, mr)
+		z.record(err)
+	}
 	outcome := "ok"
 	if err != nil {
 		outcome = ErrorCode(err)
@@ -511,6 +524,38 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 			}
 			return Token{}, &Error{Kind: ErrZoomRejected, Op: op, ZoomCode: r.Code,
 				Message: fmt.Sprintf("Zoom refused the request (HTTP %d, code %d): %s", status, r.Code, truncate(msg, 200))}
+		}
+	}
+}
+
+func (z *Zoom) breakerErr() error {
+	until := z.openUntil.Load()
+	if until == 0 {
+		return nil
+	}
+	wait := time.Unix(0, until).Sub(z.now())
+	if wait <= 0 {
+		return nil // half open: let calls through; the next outcome decides
+	}
+	return &Error{Kind: ErrZoomUnavailable, Op: "mint token", RetryAfter: wait,
+		Message: "Zoom has been failing for every recent call; not calling it for a few seconds. Try again shortly."}
+}
+
+// record feeds the breaker: a failure of Zoom's (after retries) counts, a
+// success resets, and anything else (a caller's mistake) leaves it be.
+func (z *Zoom) record(err error) {
+	switch {
+	case err == nil:
+		z.failStreak.Store(0)
+		z.openUntil.Store(0)
+	case errors.Is(err, ErrZoomUnavailable) || errors.Is(err, ErrZoomTimeout):
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		if z.failStreak.Add(1) >= breakerTrip {
+			if z.openUntil.Swap(z.now().Add(breakerOpen).UnixNano()) == 0 {
+				z.log.Error("zoom: failing for every call; failing fast", "for", breakerOpen.String())
+			}
 		}
 	}
 }

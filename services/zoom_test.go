@@ -203,3 +203,39 @@ func TestOBFIsNeverShared(t *testing.T) {
 		t.Fatal("a token prints its value")
 	}
 }
+
+func TestBreakerFailsFastDuringAnOutage(t *testing.T) {
+	z, sb, clk := newZoom(t, sandbox.Options{}, nil)
+	ctx := context.Background()
+	if err := z.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sb.SetOutage(sandbox.OutageAPI)
+	for i := 0; i < 8; i++ {
+		if _, err := z.Mint(ctx, zak("a@example.com")); !errors.Is(err, services.ErrZoomUnavailable) {
+			t.Fatalf("mint %d during the outage: %v", i, err)
+		}
+	}
+	calls := sb.Stats().APICalls
+	_, err := z.Mint(ctx, zak("a@example.com"))
+	var e *services.Error
+	if !errors.As(err, &e) || !errors.Is(err, services.ErrZoomUnavailable) || e.RetryAfter <= 0 {
+		t.Fatalf("with the breaker open: %v", err)
+	}
+	if sb.Stats().APICalls != calls {
+		t.Fatal("the open breaker still called Zoom")
+	}
+	// After the pause, calls go through again; one success closes the breaker.
+	sb.SetOutage(sandbox.OutageNone)
+	clk.Add(6 * time.Second)
+	if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+		t.Fatalf("after the pause: %v", err)
+	}
+	// A caller's mistake does not count towards the breaker.
+	for i := 0; i < 20; i++ {
+		_, _ = z.Mint(ctx, zak("nobody"))
+	}
+	if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+		t.Fatalf("unknown users opened the breaker: %v", err)
+	}
+}
