@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,9 +34,10 @@ func TestGoExampleClient(t *testing.T) {
 	ts.assertNoSecretsLogged()
 }
 
-// The server writes nothing to disk while serving: run the real binary in
-// empty directories, drive it with the example client, then look.
-func TestNothingWrittenToDisk(t *testing.T) {
+// The server writes nothing to disk while serving, and no token reaches its
+// output even with every debug switch on: run the real binary in empty
+// directories, drive it over REST and a socket, then look.
+func TestServerProcessWritesNoFilesAndLeaksNoTokens(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fdinfo"); err != nil {
 		t.Skip("needs /proc")
 	}
@@ -48,7 +50,10 @@ func TestNothingWrittenToDisk(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Dir = work
-	cmd.Env = []string{"PORT=0", "HOST=127.0.0.1", "HOME=" + home, "TMPDIR=" + tmp, "PATH=" + os.Getenv("PATH")}
+	cmd.Env = []string{"PORT=0", "HOST=127.0.0.1", "HOME=" + home, "TMPDIR=" + tmp, "PATH=" + os.Getenv("PATH"),
+		"LOG_LEVEL=debug", "DEBUG=*"}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -66,8 +71,10 @@ func TestNothingWrittenToDisk(t *testing.T) {
 	if url == "" {
 		t.Fatal("the server never logged its address")
 	}
+	output := &syncBuffer{}
 	go func() {
 		for sc.Scan() {
+			output.Write(append(sc.Bytes(), '\n'))
 		}
 	}()
 	for i := 0; i < 3; i++ {
@@ -75,6 +82,28 @@ func TestNothingWrittenToDisk(t *testing.T) {
 			t.Fatalf("example client: %v\n%s", err, out)
 		}
 	}
+	// A token over REST and one pushed over a socket, both recorded.
+	ts := &testServer{t: t, URL: url, client: http.DefaultClient}
+	caller := ts.do("POST", "/sandbox/tokens", map[string]any{"sub": "pat@example.com"}, nil)
+	jwt := str(caller.Body["token"])
+	sock, ok, _ := connectSocket(t, url, map[string]any{"token": jwt}, nil)
+	if !ok {
+		t.Fatal("socket refused")
+	}
+	sock.waitEvent("authenticated", 5*time.Second)
+	j := ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "pat@example.com"},
+		map[string]string{"Authorization": "Bearer " + jwt})
+	pushed, got := sock.waitEvent("meeting:credentials", 5*time.Second)
+	if j.Status != 200 || !got {
+		t.Fatalf("join %d, push %v", j.Status, got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, secret := range []string{jwt, str(j.Body["obfToken"]), str(pushed["obfToken"])} {
+		if len(secret) < 20 || strings.Contains(output.String(), secret) || strings.Contains(stderr.String(), secret) {
+			t.Fatalf("a token (%d chars) is in the server's output, or no token was had", len(secret))
+		}
+	}
+
 	pid := strconv.Itoa(cmd.Process.Pid)
 	// No file is open for writing.
 	fds, err := os.ReadDir("/proc/" + pid + "/fd")
