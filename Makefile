@@ -11,6 +11,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 run: ## serve on PORT (default 3000); sandbox mode when no Zoom credentials are set
+	@$(MAKE) -s node-deps || echo "note: npm failed; the browser example at /demo/ needs 'make node-deps'"
 	$(GO) run -ldflags "$(LDFLAGS)" ./server
 
 test: node-deps ## vet, then every test with the race detector
@@ -33,10 +34,11 @@ soak: ## 10-minute soak: goroutines and RSS at start and end
 tidy: ## go mod tidy
 	$(GO) mod tidy
 
-node-deps: ## install the Node example's packages (socket.io-client) from npm
-	@if [ -f $(NODE_EXAMPLES)/package.json ]; then \
-		cd $(NODE_EXAMPLES) && { [ -d node_modules/socket.io-client ] || npm ci --no-audit --no-fund; }; \
-	fi
+node-deps: $(NODE_EXAMPLES)/node_modules/.package-lock.json ## install the Node examples' packages (socket.io-client, playwright-core) from npm
+
+# npm ci writes node_modules/.package-lock.json: reinstall when the lockfile is newer.
+$(NODE_EXAMPLES)/node_modules/.package-lock.json: $(NODE_EXAMPLES)/package-lock.json $(NODE_EXAMPLES)/package.json
+	cd $(NODE_EXAMPLES) && npm ci --no-audit --no-fund
 
 clean: ## remove build output
 	rm -rf bin
