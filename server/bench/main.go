@@ -31,8 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/sandbox"
 )
 
@@ -235,11 +234,17 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
+// post sends body as JSON with the bench's API key.
 func post(url string, body any) error {
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-API-Key", apiKey)
+	return send(req)
+}
+
+// send does req and drains the answer; anything but 200 is an error.
+func send(req *http.Request) error {
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -280,16 +285,7 @@ func restOverhead(bin string, dur time.Duration, reps int, add func(result)) err
 	direct := func(i int) error {
 		r, _ := http.NewRequest("GET", fmt.Sprintf("%s/users/u%d%%40example.com/token?type=onbehalf&meeting_id=%s", sb.APIURL(), i, meeting), nil)
 		r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		resp, err := client.Do(r)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		return nil
+		return send(r)
 	}
 	viaServer := func(i int) error {
 		return post(srv.url+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": fmt.Sprintf("u%d@example.com", i)})
@@ -396,67 +392,20 @@ func batch(bin string, add func(result)) error {
 	return nil
 }
 
-// wsClient is a minimal Engine.IO v4 / Socket.IO v5 participant over websocket.
-type wsClient struct {
-	conn     *websocket.Conn
-	got      chan time.Time // when meeting:credentials arrived (the first few)
-	received atomic.Int64
-}
-
-func dial(base, token string) (*wsClient, int, error) {
-	u := "ws" + strings.TrimPrefix(base, "http") + "/socket.io/?EIO=4&transport=websocket"
-	for attempt := 0; attempt < 5; attempt++ {
-		conn, _, err := websocket.DefaultDialer.Dial(u, nil)
-		if err != nil {
-			return nil, attempt, err
-		}
-		if _, _, err := conn.ReadMessage(); err != nil { // engine.io open
-			conn.Close()
-			continue
-		}
-		auth, _ := json.Marshal(map[string]string{"token": token})
-		_ = conn.WriteMessage(websocket.TextMessage, append([]byte("40"), auth...))
-		c := &wsClient{conn: conn, got: make(chan time.Time, 4)}
-		authed := make(chan bool, 1)
-		go c.read(authed)
-		select {
-		case ok := <-authed:
-			if ok {
-				return c, attempt, nil
-			}
-			return nil, attempt, errors.New("refused")
-		case <-time.After(3 * time.Second): // a CONNECT lost by the library: dial again, as socket.io-client would
-			conn.Close()
-		}
+// participant connects a socket for a caller JWT and waits until it is authenticated.
+func participant(base, token string) (*rawclient.Client, int, error) {
+	c, ok, body, redials, err := rawclient.Connect(base, map[string]any{"token": token}, nil)
+	if err != nil {
+		return nil, redials, err
 	}
-	return nil, 5, errors.New("no CONNECT answer after 5 dials")
-}
-
-func (c *wsClient) read(authed chan bool) {
-	var wmu sync.Mutex
-	for {
-		_, msg, err := c.conn.ReadMessage()
-		if err != nil {
-			return
-		}
-		s := string(msg)
-		switch {
-		case s == "2":
-			wmu.Lock()
-			_ = c.conn.WriteMessage(websocket.TextMessage, []byte("3"))
-			wmu.Unlock()
-		case strings.HasPrefix(s, "44"):
-			authed <- false
-		case strings.HasPrefix(s, `42["authenticated"`):
-			authed <- true
-		case strings.HasPrefix(s, `42["meeting:credentials"`):
-			c.received.Add(1)
-			select { // never block the reader: it also answers pings
-			case c.got <- time.Now():
-			default:
-			}
-		}
+	if !ok {
+		return nil, redials, fmt.Errorf("refused: %v", body)
 	}
+	if _, ok := c.WaitEvent("authenticated", 10*time.Second); !ok {
+		c.Close()
+		return nil, redials, errors.New("no authenticated event")
+	}
+	return c, redials, nil
 }
 
 func fanOut(bin string, n int, add func(result)) error {
@@ -474,7 +423,7 @@ func fanOut(bin string, n int, add func(result)) error {
 	runtime.GC()
 	time.Sleep(500 * time.Millisecond)
 	rss0 := rssKB(srv.cmd.Process.Pid)
-	clients := make([]*wsClient, n)
+	clients := make([]*rawclient.Client, n)
 	ids := make([]string, n)
 	var redials atomic.Int64
 	var wg sync.WaitGroup
@@ -488,7 +437,7 @@ func fanOut(bin string, n int, add func(result)) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c, tries, err := dial(srv.url, jwtFor(ids[i]))
+			c, tries, err := participant(srv.url, jwtFor(ids[i]))
 			redials.Add(int64(tries))
 			if err != nil {
 				dialErr.Store(err)
@@ -505,30 +454,23 @@ func fanOut(bin string, n int, add func(result)) error {
 	time.Sleep(2 * time.Second)
 	rss1 := rssKB(srv.cmd.Process.Pid)
 
-	b, _ := json.Marshal(map[string]any{"meetingId": meeting, "participantUserIds": ids})
-	req, _ := http.NewRequest("POST", srv.url+"/api/meetings/batch-join", bytes.NewReader(b))
-	req.Header.Set("X-API-Key", apiKey)
 	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
+	if err := post(srv.url+"/api/meetings/batch-join", map[string]any{"meetingId": meeting, "participantUserIds": ids}); err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	var last time.Time
 	for i, c := range clients {
-		select {
-		case t := <-c.got:
-			if t.After(last) {
-				last = t
-			}
-		case <-time.After(30 * time.Second):
+		e, ok := c.WaitEvent("meeting:credentials", 30*time.Second)
+		if !ok {
 			return fmt.Errorf("participant %d never received its OBF", i)
+		}
+		if e.At.After(last) {
+			last = e.At
 		}
 	}
 	lastMint := sb.Stats().LastMint
 	for _, c := range clients {
-		c.conn.Close()
+		c.Close()
 	}
 	add(result{name: fmt.Sprintf("fan-out: %d sockets connected (websocket)", n),
 		value: fmt.Sprintf("in %v (%d CONNECTs lost by the library and redialled)", connectTook.Round(time.Millisecond), redials.Load())})
@@ -607,9 +549,9 @@ func runSoak(bin string, d time.Duration) error {
 		return err
 	}
 	defer srv.stop()
-	var socks []*wsClient
+	var socks []*rawclient.Client
 	for i := 0; i < 200; i++ {
-		c, _, err := dial(srv.url, jwtFor(fmt.Sprintf("s%03d@example.com", i)))
+		c, _, err := participant(srv.url, jwtFor(fmt.Sprintf("s%03d@example.com", i)))
 		if err != nil {
 			return err
 		}
@@ -642,10 +584,10 @@ loop:
 	}
 	time.Sleep(2 * time.Second)
 	g1, r1 := goroutines(srv.url), rssKB(srv.cmd.Process.Pid)
-	var received int64
+	received := 0
 	for _, c := range socks {
-		received += c.received.Load()
-		c.conn.Close()
+		received += c.Count("meeting:credentials")
+		c.Close()
 	}
 	fmt.Printf("soak end: %d goroutines (start %d), %d KB RSS (start %d); %d requests, %d failed, %d pushes received by the %d sockets\n",
 		g1, g0, r1, r0, sent, failed, received, len(socks))
