@@ -185,9 +185,18 @@ func rssKB(pid int) int64 {
 	return 0
 }
 
-func newSandbox(opts sandbox.Options) (*sandbox.Sandbox, error) {
+// harness starts a sandbox with opts and the server pointed at it; stop ends both.
+func harness(bin string, opts sandbox.Options, extra ...string) (*sandbox.Sandbox, *server, func(), error) {
 	sb := sandbox.New(opts)
-	return sb, sb.Start()
+	if err := sb.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	srv, err := startServer(bin, sb, extra...)
+	if err != nil {
+		_ = sb.Close()
+		return nil, nil, nil, err
+	}
+	return sb, srv, func() { srv.stop(); _ = sb.Close() }, nil
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: time.Minute}, Timeout: time.Minute}
@@ -258,16 +267,11 @@ func send(req *http.Request) error {
 }
 
 func restOverhead(bin string, dur time.Duration, reps int, add func(result)) error {
-	sb, err := newSandbox(sandbox.Options{})
+	sb, srv, stop, err := harness(bin, sandbox.Options{})
 	if err != nil {
 		return err
 	}
-	defer sb.Close()
-	srv, err := startServer(bin, sb)
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
+	defer stop()
 	// An access token to call the sandbox directly, as the server does.
 	acct, id, secret := sb.Credentials()
 	req, _ := http.NewRequest("POST", sb.OAuthURL(), strings.NewReader("grant_type=account_credentials&account_id="+acct))
@@ -320,16 +324,11 @@ func restOverhead(bin string, dur time.Duration, reps int, add func(result)) err
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func herd(bin string, add func(result)) error {
-	sb, err := newSandbox(sandbox.Options{Latency: 20 * time.Millisecond})
+	sb, srv, stop, err := harness(bin, sandbox.Options{Latency: 20 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	defer sb.Close()
-	srv, err := startServer(bin, sb)
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
+	defer stop()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	gate := make(chan struct{})
@@ -353,16 +352,11 @@ func herd(bin string, add func(result)) error {
 }
 
 func batch(bin string, add func(result)) error {
-	sb, err := newSandbox(sandbox.Options{QPS: 100, Latency: 20 * time.Millisecond})
+	sb, srv, stop, err := harness(bin, sandbox.Options{QPS: 100, Latency: 20 * time.Millisecond}, "ZOOM_QPS=100")
 	if err != nil {
 		return err
 	}
-	defer sb.Close()
-	srv, err := startServer(bin, sb, "ZOOM_QPS=100")
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
+	defer stop()
 	_ = post(srv.url+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "warm@example.com"})
 	time.Sleep(1100 * time.Millisecond) // a fresh quota second
 	ids := make([]string, 1000)
@@ -409,16 +403,11 @@ func participant(base, token string) (*rawclient.Client, int, error) {
 }
 
 func fanOut(bin string, n int, add func(result)) error {
-	sb, err := newSandbox(sandbox.Options{})
+	sb, srv, stop, err := harness(bin, sandbox.Options{}, "AUTH_JWT_SECRET=bench-secret-0123456789abcdef0123456789")
 	if err != nil {
 		return err
 	}
-	defer sb.Close()
-	srv, err := startServer(bin, sb, "AUTH_JWT_SECRET=bench-secret-0123456789abcdef0123456789")
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
+	defer stop()
 	_ = post(srv.url+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "warm@example.com"})
 	runtime.GC()
 	time.Sleep(500 * time.Millisecond)
@@ -539,16 +528,11 @@ func kernel() string {
 // runSoak holds a steady load for d: joins at 50/s from a few callers and 200
 // connected sockets; it reports goroutines and RSS at start and end.
 func runSoak(bin string, d time.Duration) error {
-	sb, err := newSandbox(sandbox.Options{Latency: 10 * time.Millisecond})
+	_, srv, stop, err := harness(bin, sandbox.Options{Latency: 10 * time.Millisecond}, "AUTH_JWT_SECRET=bench-secret-0123456789abcdef0123456789", "ZOOM_QPS=100")
 	if err != nil {
 		return err
 	}
-	defer sb.Close()
-	srv, err := startServer(bin, sb, "AUTH_JWT_SECRET=bench-secret-0123456789abcdef0123456789", "ZOOM_QPS=100")
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
+	defer stop()
 	var socks []*rawclient.Client
 	for i := 0; i < 200; i++ {
 		c, _, err := participant(srv.url, jwtFor(fmt.Sprintf("s%03d@example.com", i)))
