@@ -88,7 +88,6 @@ func New(d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = false
 	_ = r.SetTrustedProxies(nil) // no proxy is trusted: ClientIP is the peer
 	r.Use(a.requestLog(), a.recovery(), securityHeaders())
 	if len(d.CORSOrigins) > 0 {
