@@ -36,7 +36,7 @@ func (a *api) index(c *gin.Context) {
 		body["warning"] = sandboxWarning
 		body["sandbox"] = a.Info.Sandbox
 	}
-	c.JSON(http.StatusOK, body)
+	c.PureJSON(http.StatusOK, body) // read by people: "<jwt>", not "\u003cjwt\u003e"
 }
 
 func (a *api) health(c *gin.Context) {

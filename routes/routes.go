@@ -97,6 +97,8 @@ func New(d Deps) *gin.Engine {
 	r.GET("/", a.index)
 	r.GET("/api/health", a.health)
 	r.GET("/api/live", a.live)
+	r.HEAD("/api/health", a.health) // probes that send HEAD
+	r.HEAD("/api/live", a.live)
 	if d.Metrics != nil {
 		r.GET("/metrics", gin.WrapH(d.Metrics))
 	}

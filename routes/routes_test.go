@@ -123,6 +123,11 @@ func TestHealth(t *testing.T) {
 			if c.err != nil && (body["status"] != "unhealthy" || body["code"] != "zoom_auth_failed" || body["error"] != "Refused.") {
 				t.Fatalf("unhealthy body = %s", rec.Body)
 			}
+			head := httptest.NewRecorder()
+			h.ServeHTTP(head, httptest.NewRequest("HEAD", "/api/health", nil))
+			if head.Code != c.status {
+				t.Fatalf("HEAD /api/health = %d, want %d", head.Code, c.status)
+			}
 			if c.mode == "sandbox" && !strings.Contains(rec.Body.String(), "NOT real") {
 				t.Fatalf("sandbox health does not warn: %s", rec.Body)
 			}
