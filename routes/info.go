@@ -69,7 +69,7 @@ func (a *api) live(c *gin.Context) {
 const sandboxTokenTTL = time.Hour
 
 func (a *api) sandboxToken(c *gin.Context) {
-	in, ok := decoded(a, c, services.DecodeCallerToken)
+	in, ok := decoded(a, c, nil, services.DecodeCallerToken)
 	if !ok {
 		return
 	}

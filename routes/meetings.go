@@ -8,10 +8,17 @@ import (
 	"github.com/zoomtoken/tokenserver/services"
 )
 
-// decoded reads the body and parses it with decode; on failure it writes the
-// error and reports false.
-func decoded[T any](a *api, c *gin.Context, decode func([]byte) (T, error)) (T, bool) {
+// decoded refuses a caller whose role may never do the operation (may is
+// nil when every role may), then reads the body and parses it with decode;
+// on failure it writes the error and reports false.
+func decoded[T any](a *api, c *gin.Context, may func(services.Identity) error, decode func([]byte) (T, error)) (T, bool) {
 	var zero T
+	if may != nil {
+		if err := may(caller(c)); err != nil {
+			fail(c, a.Logger, err)
+			return zero, false
+		}
+	}
 	body, err := readBody(c, a.BodyLimit)
 	if err == nil {
 		var in T
@@ -25,7 +32,7 @@ func decoded[T any](a *api, c *gin.Context, decode func([]byte) (T, error)) (T, 
 
 // start: POST /api/meetings/start {meetingId, hostUserId, ttl?} -> ZAK.
 func (a *api) start(c *gin.Context) {
-	in, ok := decoded(a, c, services.DecodeStart)
+	in, ok := decoded(a, c, services.RoleMayStart, services.DecodeStart)
 	if !ok {
 		return
 	}
@@ -40,7 +47,7 @@ func (a *api) start(c *gin.Context) {
 
 // join: POST /api/meetings/join {meetingId, participantUserId, ttl?} -> OBF.
 func (a *api) join(c *gin.Context) {
-	in, ok := decoded(a, c, services.DecodeJoin)
+	in, ok := decoded(a, c, nil, services.DecodeJoin)
 	if !ok {
 		return
 	}
@@ -55,7 +62,7 @@ func (a *api) join(c *gin.Context) {
 
 // batchJoin: POST /api/meetings/batch-join {meetingId, participantUserIds} -> an OBF each.
 func (a *api) batchJoin(c *gin.Context) {
-	in, ok := decoded(a, c, services.DecodeBatch)
+	in, ok := decoded(a, c, services.AuthorizeBatch, services.DecodeBatch)
 	if !ok {
 		return
 	}
@@ -70,7 +77,7 @@ func (a *api) batchJoin(c *gin.Context) {
 
 // setup: POST /api/meetings/setup {meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs.
 func (a *api) setup(c *gin.Context) {
-	in, ok := decoded(a, c, services.DecodeSetup)
+	in, ok := decoded(a, c, services.RoleMaySetup, services.DecodeSetup)
 	if !ok {
 		return
 	}

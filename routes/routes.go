@@ -44,12 +44,19 @@ type CallerLimiter interface {
 	Allow(key string) (ok bool, retryAfter time.Duration)
 }
 
+// AuthGuard throttles failed authentication by client address.
+type AuthGuard interface {
+	Allow(addr string) (ok bool, retryAfter time.Duration)
+	Failed(addr string)
+}
+
 // Deps are the parts the REST API is built from.
 type Deps struct {
 	Meetings      Meetings
 	Auth          Authenticator
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
+	AuthGuard     AuthGuard     // nil: failed authentication is not throttled
 	SandboxTokens TokenIssuer   // nil outside sandbox mode
 	Demo          *DemoFiles    // the browser example at /demo/; nil: not served
 	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
@@ -166,26 +173,38 @@ func corsMiddleware(origins []string) gin.HandlerFunc {
 const identityKey = "identity"
 
 // authenticate requires an identity: X-API-Key, or Authorization: Bearer
-// with a JWT or an API key.
+// with a JWT or an API key. An address that keeps presenting bad
+// credentials is refused for a while before its next one is even checked.
 func (a *api) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		cred, err := credential(c.Request.Header)
-		if err == nil {
-			var id services.Identity
-			id, err = a.Auth.Authenticate(c.Request.Context(), cred)
-			if err == nil {
-				c.Set(identityKey, id)
-				if a.Limiter != nil {
-					if ok, wait := a.Limiter.Allow(id.RateKey()); !ok {
-						fail(c, a.Logger, callerLimited(wait))
-						return
-					}
-				}
-				c.Next()
+		if err != nil {
+			fail(c, a.Logger, err)
+			return
+		}
+		addr := c.ClientIP()
+		if a.AuthGuard != nil {
+			if ok, wait := a.AuthGuard.Allow(addr); !ok {
+				fail(c, a.Logger, services.TooManyFailures(wait))
 				return
 			}
 		}
-		fail(c, a.Logger, err)
+		id, err := a.Auth.Authenticate(c.Request.Context(), cred)
+		if err != nil {
+			if a.AuthGuard != nil {
+				a.AuthGuard.Failed(addr)
+			}
+			fail(c, a.Logger, err)
+			return
+		}
+		c.Set(identityKey, id)
+		if a.Limiter != nil {
+			if ok, wait := a.Limiter.Allow(id.RateKey()); !ok {
+				fail(c, a.Logger, callerLimited(wait))
+				return
+			}
+		}
+		c.Next()
 	}
 }
 

@@ -32,10 +32,13 @@ type Config struct {
 	JWKSURL     string
 	JWTIssuer   string
 	JWTAudience string
+	JWTMaxTTL   time.Duration
 	APIKeys     []services.Secret
 
 	CallerRPS   float64
 	CallerBurst int
+
+	AuthFailuresPerMinute int
 
 	CORSOrigins []string
 	BatchMax    int
@@ -55,18 +58,20 @@ func (c Config) AuthConfigured() bool {
 func loadConfig(getenv func(string) string) (Config, error) {
 	p := &parser{getenv: getenv}
 	c := Config{
-		Port:         p.intRange("PORT", 3000, 0, 65535),
-		Host:         p.str("HOST", "0.0.0.0"),
-		ZoomOAuthURL: p.url("ZOOM_OAUTH_URL", "https://zoom.us/oauth/token"),
-		ZoomAPIURL:   p.url("ZOOM_API_URL", "https://api.zoom.us/v2"),
-		ZoomTokenTTL: p.duration("ZOOM_TOKEN_CACHE_TTL", 55*time.Minute, time.Second, time.Hour),
-		ZoomQPS:      p.floatRange("ZOOM_QPS", 25, 0.1, 1000000),
-		JWTIssuer:    p.str("AUTH_JWT_ISSUER", ""),
-		JWTAudience:  p.str("AUTH_JWT_AUDIENCE", ""),
-		CallerRPS:    p.floatRange("CALLER_RPS", 20, 0.1, 100000),
-		CallerBurst:  p.intRange("CALLER_BURST", 40, 1, 100000),
-		BatchMax:     p.intRange("BATCH_MAX", 500, 1, 10000),
-		LogFormat:    p.oneOf("LOG_FORMAT", "json", "json", "text"),
+		Port:                  p.intRange("PORT", 3000, 0, 65535),
+		Host:                  p.str("HOST", "0.0.0.0"),
+		ZoomOAuthURL:          p.url("ZOOM_OAUTH_URL", "https://zoom.us/oauth/token"),
+		ZoomAPIURL:            p.url("ZOOM_API_URL", "https://api.zoom.us/v2"),
+		ZoomTokenTTL:          p.duration("ZOOM_TOKEN_CACHE_TTL", 55*time.Minute, time.Second, time.Hour),
+		ZoomQPS:               p.floatRange("ZOOM_QPS", 25, 0.1, 1000000),
+		JWTIssuer:             p.str("AUTH_JWT_ISSUER", ""),
+		JWTAudience:           p.str("AUTH_JWT_AUDIENCE", ""),
+		JWTMaxTTL:             p.duration("AUTH_JWT_MAX_TTL", services.DefaultJWTMaxTTL, time.Minute, 30*24*time.Hour),
+		CallerRPS:             p.floatRange("CALLER_RPS", 20, 0.1, 100000),
+		CallerBurst:           p.intRange("CALLER_BURST", 40, 1, 100000),
+		AuthFailuresPerMinute: p.intRange("AUTH_FAILURES_PER_MINUTE", services.DefaultAuthFailuresPerMinute, 1, 100000),
+		BatchMax:              p.intRange("BATCH_MAX", 500, 1, 10000),
+		LogFormat:             p.oneOf("LOG_FORMAT", "json", "json", "text"),
 	}
 	if c.Host == "" {
 		p.bad("HOST", "must not be empty (use 0.0.0.0 for every interface)")

@@ -109,7 +109,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 
-	authCfg := services.AuthConfig{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, APIKeys: cfg.APIKeys}
+	authCfg := services.AuthConfig{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		APIKeys: cfg.APIKeys, MaxTTL: cfg.JWTMaxTTL}
 	if cfg.JWKSURL != "" {
 		kf, err := keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKSURL})
 		if err != nil {
@@ -133,6 +134,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 
 	meetings := services.NewMeetings(zoom, cfg.BatchMax, log)
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
+	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Meetings: meetings, Limiter: limiter, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
@@ -141,6 +143,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	deps := routes.Deps{
 		Meetings: meetings, Auth: auth, Zoom: zoom,
 		Limiter:     limiter,
+		AuthGuard:   guard,
 		Socket:      rt.Handler(),
 		Metrics:     mx.Handler(),
 		Observe:     mx.HTTPRequest,

@@ -48,8 +48,15 @@ type AuthConfig struct {
 	Issuer    string
 	Audience  string
 	APIKeys   []Secret
+	MaxTTL    time.Duration // longest lifetime a caller JWT may have (exp − now, exp − iat); 0: 24 h
 	Now       func() time.Time
 }
+
+// DefaultJWTMaxTTL is the longest lifetime accepted for a caller JWT by default.
+const DefaultJWTMaxTTL = 24 * time.Hour
+
+// jwtLeeway allows for clock skew between the token's issuer and this server.
+const jwtLeeway = 30 * time.Second
 
 // Authenticator checks caller credentials: API keys and JWTs.
 type Authenticator struct {
@@ -58,6 +65,9 @@ type Authenticator struct {
 	keys    [][32]byte // SHA-256 of each API key
 	parser  *jwt.Parser
 	methods []string
+	maxTTL  time.Duration
+	issuer  string
+	aud     string
 	now     func() time.Time
 }
 
@@ -66,7 +76,10 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Authenticator{jwks: cfg.JWKS, now: cfg.Now}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = DefaultJWTMaxTTL
+	}
+	a := &Authenticator{jwks: cfg.JWKS, now: cfg.Now, maxTTL: cfg.MaxTTL, issuer: cfg.Issuer, aud: cfg.Audience}
 	if !cfg.JWTSecret.Empty() {
 		if len(cfg.JWTSecret.Reveal()) < MinJWTSecretLen {
 			return nil, fmt.Errorf("the JWT secret must be at least %d bytes", MinJWTSecretLen)
@@ -83,7 +96,8 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(a.methods),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(30 * time.Second),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(jwtLeeway),
 		jwt.WithTimeFunc(cfg.Now),
 	}
 	if cfg.Issuer != "" {
@@ -99,11 +113,6 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 // Enabled reports whether any way to authenticate callers is configured.
 func (a *Authenticator) Enabled() bool {
 	return len(a.secret) > 0 || a.jwks != nil || len(a.keys) > 0
-}
-
-type claims struct {
-	Role string `json:"role"`
-	jwt.RegisteredClaims
 }
 
 // Authenticate checks a credential: an API key or a JWT.
@@ -123,8 +132,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Id
 	if len(a.methods) == 0 {
 		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: "This server accepts API keys only, and the key is not known."}
 	}
-	var c claims
-	_, err := a.parser.ParseWithClaims(credential, &c, func(t *jwt.Token) (any, error) {
+	unauthenticated := func(msg string) (Identity, error) {
+		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: msg}
+	}
+	// MapClaims, not a struct: its dates must be JSON numbers, where a
+	// struct's NumericDate would also take "exp":"1999999999" as a string.
+	c := jwt.MapClaims{}
+	tok, err := a.parser.ParseWithClaims(credential, c, func(t *jwt.Token) (any, error) {
 		if t.Method.Alg() == jwt.SigningMethodHS256.Alg() {
 			return a.secret, nil
 		}
@@ -134,44 +148,92 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Id
 		return a.jwks(t)
 	})
 	if err != nil {
-		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: jwtProblem(err)}
+		return unauthenticated(a.jwtProblem(err, c))
 	}
-	if reason := CheckUserID(c.Subject); reason != "" {
-		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op,
-			Message: "The token's sub claim " + reason + "; it must be the caller's Zoom user id or email."}
+	// No extension is understood here, so a token that lists critical ones
+	// must be refused (RFC 7515 §4.1.11).
+	if _, ok := tok.Header["crit"]; ok {
+		return unauthenticated("The token's crit header names extensions this server does not understand.")
 	}
-	role := Role(c.Role)
-	switch role {
-	case "":
+	if msg := a.checkLifetime(c); msg != "" {
+		return unauthenticated(msg)
+	}
+	sub, _ := c["sub"].(string)
+	if reason := CheckUserID(sub); reason != "" {
+		return unauthenticated("The token's sub claim " + reason + "; it must be the caller's Zoom user id or email.")
+	}
+	var role Role
+	switch r := c["role"].(type) {
+	case nil:
 		role = RoleParticipant
+	case string:
+		role = Role(r)
+	}
+	switch role {
 	case RoleAdmin, RoleHost, RoleParticipant:
 	default:
-		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op,
-			Message: "The token's role claim must be admin, host or participant."}
+		return unauthenticated("The token's role claim must be admin, host or participant.")
 	}
-	return Identity{Subject: c.Subject, Role: role, Method: "jwt"}, nil
+	return Identity{Subject: sub, Role: role, Method: "jwt"}, nil
 }
 
-func jwtProblem(err error) string {
+// checkLifetime refuses a token that lives longer than maxTTL: from now to
+// its exp, and from its iat to its exp. A stolen token must not outlive the
+// day it was issued for.
+func (a *Authenticator) checkLifetime(c jwt.MapClaims) string {
+	exp, err := c.GetExpirationTime()
+	if err != nil || exp == nil {
+		return "The token has no exp claim; tokens must expire."
+	}
+	limit := a.maxTTL + jwtLeeway
+	if exp.Sub(a.now()) > limit {
+		return fmt.Sprintf("The token expires too far ahead; this server accepts caller tokens that live at most %s (AUTH_JWT_MAX_TTL).", a.maxTTL)
+	}
+	if iat, err := c.GetIssuedAt(); err == nil && iat != nil && exp.Sub(iat.Time) > limit {
+		return fmt.Sprintf("The token's lifetime (exp − iat) is longer than %s (AUTH_JWT_MAX_TTL).", a.maxTTL)
+	}
+	return ""
+}
+
+func (a *Authenticator) jwtProblem(err error, c jwt.MapClaims) string {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "The token is not a well-formed JWT."
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "The token has no exp claim; tokens must expire."
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return "The token has expired."
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return "The token is not valid yet."
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return "The token's issuer is not accepted."
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "The token's audience is not accepted."
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return "The token's signature is not valid."
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "The token's signing algorithm or key is not accepted."
+	case errors.Is(err, jwt.ErrInvalidType):
+		return "The token's registered claims have the wrong types: exp, iat and nbf must be numbers, iss and sub strings, aud a string or an array of strings."
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return missingClaim(c, a.issuer, a.aud)
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "The token has expired."
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "The token's iat is in the future; check the issuer's clock."
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "The token is not valid yet (nbf)."
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "The token's issuer is not accepted."
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "The token's audience is not accepted."
 	default:
 		return "The token is not valid."
+	}
+}
+
+// missingClaim names the required claim a token lacks.
+func missingClaim(c jwt.MapClaims, issuer, audience string) string {
+	has := func(k string) bool { v, ok := c[k]; return ok && v != nil }
+	switch {
+	case !has("exp"):
+		return "The token has no exp claim; tokens must expire."
+	case issuer != "" && !has("iss"):
+		return "The token has no iss claim; this server requires one (AUTH_JWT_ISSUER)."
+	case audience != "" && !has("aud"):
+		return "The token has no aud claim; this server requires one (AUTH_JWT_AUDIENCE)."
+	default:
+		return "The token lacks a required claim."
 	}
 }
 
@@ -204,9 +266,7 @@ func (a *Authenticator) IssueToken(sub string, role Role, ttl time.Duration) (st
 		return "", errors.New("issue token: no HS256 secret")
 	}
 	now := a.now()
-	c := claims{Role: string(role), RegisteredClaims: jwt.RegisteredClaims{
-		Subject: sub, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}}
+	c := jwt.MapClaims{"sub": sub, "role": string(role), "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
 }
 
@@ -229,6 +289,24 @@ func AuthorizeStart(id Identity, hostUserID string) error {
 	default:
 		return forbidden("start", "Only a host or an admin may start a meeting.")
 	}
+}
+
+// RoleMayStart refuses, before its body is read, a caller whose role may
+// never start a meeting, so a refused caller is never told what is wrong
+// with a body it may not send at all.
+func RoleMayStart(id Identity) error {
+	if id.Role == RoleAdmin || id.Role == RoleHost {
+		return nil
+	}
+	return forbidden("start", "Only a host or an admin may start a meeting.")
+}
+
+// RoleMaySetup is RoleMayStart for setup.
+func RoleMaySetup(id Identity) error {
+	if id.Role == RoleAdmin || id.Role == RoleHost {
+		return nil
+	}
+	return forbidden("setup", "Only a host or an admin may set up a meeting.")
 }
 
 // AuthorizeJoin: an OBF for participantUserID. Admin any; others only their own.

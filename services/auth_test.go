@@ -131,3 +131,123 @@ func TestAuthenticateWithJWKS(t *testing.T) {
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
+
+// Caller JWTs are held to a maximum lifetime, numeric dates, an iat not in
+// the future and no unknown critical extension.
+func TestJWTStrictness(t *testing.T) {
+	now := time.Now()
+	a, err := services.NewAuthenticator(services.AuthConfig{JWTSecret: services.NewSecret(secret), MaxTTL: 2 * time.Hour,
+		Issuer: "https://idp.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func() jwt.MapClaims {
+		return jwt.MapClaims{"sub": "kate@example.com", "role": "host", "iss": "https://idp.example.com",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	}
+	with := func(k string, v any) jwt.MapClaims {
+		c := base()
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	critical := jwt.NewWithClaims(jwt.SigningMethodHS256, base())
+	critical.Header["crit"] = []string{"http://example.com/unknown"}
+	critSigned, err := critical.SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		cred string
+		err  string // "" = accepted
+	}{
+		{"good", hs(t, base()), ""},
+		{"no iat is fine", hs(t, with("iat", nil)), ""},
+		{"exp years ahead", hs(t, with("exp", now.Add(3*365*24*time.Hour).Unix())), "AUTH_JWT_MAX_TTL"},
+		{"exp just over the limit", hs(t, with("exp", now.Add(2*time.Hour+2*time.Minute).Unix())), "AUTH_JWT_MAX_TTL"},
+		{"issued long before exp", hs(t, with("iat", now.Add(-5*time.Hour).Unix())), "exp − iat"},
+		{"iat in the future", hs(t, with("iat", now.Add(10*time.Minute).Unix())), "iat is in the future"},
+		{"exp as a string", hs(t, with("exp", fmt.Sprint(now.Add(time.Hour).Unix()))), "must be numbers"},
+		{"iat as a string", hs(t, with("iat", fmt.Sprint(now.Unix()))), "must be numbers"},
+		{"role as a number", hs(t, with("role", 1)), "role"},
+		{"unknown crit header", critSigned, "crit"},
+		{"missing iss is not called a missing exp", hs(t, with("iss", nil)), "no iss claim"},
+		{"missing exp", hs(t, with("exp", nil)), "no exp claim"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id, err := a.Authenticate(context.Background(), c.cred)
+			if c.err == "" {
+				if err != nil || id.Subject != "kate@example.com" {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, services.ErrUnauthenticated) || !containsFold(services.PublicMessage(err), c.err) {
+				t.Fatalf("err = %v, want one mentioning %q", err, c.err)
+			}
+		})
+	}
+	// The default is 24 hours.
+	d, _ := services.NewAuthenticator(services.AuthConfig{JWTSecret: services.NewSecret(secret)})
+	if _, err := d.Authenticate(context.Background(), hs(t, with("exp", now.Add(23*time.Hour).Unix()))); err != nil {
+		t.Fatalf("23 h refused by default: %v", err)
+	}
+	if _, err := d.Authenticate(context.Background(), hs(t, with("exp", now.Add(25*time.Hour).Unix()))); err == nil {
+		t.Fatal("25 h accepted by default")
+	}
+}
+
+// Unicode look-alikes of a user's email are refused as a sub.
+func TestSubMustBeAnAllowedID(t *testing.T) {
+	a, _ := services.NewAuthenticator(services.AuthConfig{JWTSecret: services.NewSecret(secret)})
+	for _, sub := range []string{"\u212Aate@example.com", "\u017Fam@example.com", "\xffkate@example.com", "me", "a/b"} {
+		tok := hs(t, jwt.MapClaims{"sub": sub, "exp": time.Now().Add(time.Hour).Unix()})
+		if id, err := a.Authenticate(context.Background(), tok); err == nil {
+			t.Errorf("sub %q accepted as %q", sub, id.Subject)
+		}
+	}
+}
+
+func TestAuthGuard(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	g := services.NewAuthGuard(10, func() time.Time { return now })
+	for i := 0; i < 10; i++ {
+		if ok, _ := g.Allow("203.0.113.7:5555"); !ok {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+		g.Failed("203.0.113.7:5555")
+	}
+	ok, wait := g.Allow("203.0.113.7:6666") // another port, same address
+	if ok || wait < time.Second || wait > 6*time.Second {
+		t.Fatalf("11th failure allowed: %v, wait %s", ok, wait)
+	}
+	if ok, _ := g.Allow("203.0.113.8"); !ok {
+		t.Fatal("another address is refused")
+	}
+	// IPv6: one /64 is one unit.
+	for i := 0; i < 10; i++ {
+		g.Failed(fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1))
+	}
+	if ok, _ := g.Allow("2001:db8:1:2:ffff::1"); ok {
+		t.Fatal("a /64 that failed 10 times is allowed")
+	}
+	if ok, _ := g.Allow("2001:db8:1:3::1"); !ok {
+		t.Fatal("another /64 is refused")
+	}
+	// One more try every 6 s.
+	now = now.Add(6 * time.Second)
+	if ok, _ := g.Allow("203.0.113.7"); !ok {
+		t.Fatal("not allowed again after the refill")
+	}
+	// Forgotten once refilled.
+	now = now.Add(2 * time.Minute)
+	g.Failed("198.51.100.1")
+	if n := g.Tracked(); n != 1 {
+		t.Fatalf("%d addresses tracked after they refilled, want 1", n)
+	}
+}

@@ -302,9 +302,11 @@ func (m *Meetings) checkBatch(op string, meeting MeetingID, ids []string, requir
 	}
 	seen := make(map[string]bool, len(ids))
 	unique := make([]string, 0, len(ids))
+	var f fields
+	f.details = details
 	for i, id := range ids {
 		if reason := CheckUserID(id); reason != "" {
-			details = append(details, FieldError{Field: fmt.Sprintf("participantUserIds[%d]", i), Reason: reason})
+			f.add(fmt.Sprintf("participantUserIds[%d]", i), reason)
 			continue
 		}
 		if k := UserKey(id); !seen[k] {
@@ -312,11 +314,8 @@ func (m *Meetings) checkBatch(op string, meeting MeetingID, ids []string, requir
 			unique = append(unique, id)
 		}
 	}
-	if len(details) > 0 {
-		if len(details) > 20 {
-			details = details[:20]
-		}
-		return nil, InvalidInput(op, details...)
+	if err := f.err(op); err != nil {
+		return nil, err
 	}
 	return unique, nil
 }

@@ -138,10 +138,22 @@ func DecodeSetup(body []byte) (SetupInput, error) {
 	return in, f.err("setup")
 }
 
-// fields collects the reasons a request's fields are wrong.
-type fields struct{ details []FieldError }
+// MaxDetails is how many field problems one error lists: a body of 100,000
+// wrong items gets a short answer, not one a hundred times its size.
+const MaxDetails = 20
+
+// fields collects the reasons a request's fields are wrong, the first
+// MaxDetails of them, and counts the rest.
+type fields struct {
+	details []FieldError
+	more    int
+}
 
 func (f *fields) add(field, reason string) {
+	if len(f.details) >= MaxDetails {
+		f.more++
+		return
+	}
 	f.details = append(f.details, FieldError{Field: field, Reason: reason})
 }
 
@@ -149,7 +161,11 @@ func (f *fields) err(op string) error {
 	if len(f.details) == 0 {
 		return nil
 	}
-	return InvalidInput(op, f.details...)
+	e := InvalidInput(op, f.details...)
+	if f.more > 0 {
+		e.Message = fmt.Sprintf("The request is not valid: %d fields are wrong; details lists the first %d.", len(f.details)+f.more, MaxDetails)
+	}
+	return e
 }
 
 func (f *fields) meetingID(name string, raw json.RawMessage) MeetingID {
