@@ -19,6 +19,7 @@ import (
 	"github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
+	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -211,7 +212,7 @@ func (s *Server) handshake(sock *socket.Socket, next func(*socket.ExtendedError)
 	}
 	id, err := s.cfg.Auth.Authenticate(s.ctx, cred)
 	if err != nil {
-		next(socket.NewExtendedError("unauthorized", map[string]any{"code": services.CodeUnauthorized, "message": services.PublicMessage(err)}))
+		next(socket.NewExtendedError("unauthorized", map[string]any{"code": apperr.CodeUnauthorized, "message": apperr.PublicMessage(err)}))
 		return
 	}
 	ss.id, ss.ok = id, true
@@ -278,7 +279,7 @@ func (s *Server) onConnection(args ...any) {
 			return
 		}
 		_, ack := splitArgs(args[1:])
-		s.reply(sock, ack, name, nil, &services.Error{Kind: services.ErrInvalidInput, Op: "event",
+		s.reply(sock, ack, name, nil, &apperr.Error{Kind: apperr.ErrInvalidInput, Op: "event",
 			Message: fmt.Sprintf("Unknown event %q; the events are authenticate, meeting:start, meeting:join, meeting:distribute and ping.", truncate(name, 64))})
 	}))
 
@@ -291,7 +292,7 @@ func (s *Server) onConnection(args ...any) {
 		if _, ok := ss.identity(); ok {
 			return
 		}
-		_ = sock.Emit(evError, errorEvent("", &services.Error{Kind: services.ErrUnauthenticated, Op: "authenticate",
+		_ = sock.Emit(evError, errorEvent("", &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: "authenticate",
 			Message: fmt.Sprintf("No authenticate event within %s; disconnecting.", s.cfg.AuthTimeout)}))
 		sock.Disconnect(true)
 	})
@@ -347,7 +348,7 @@ func (s *Server) onAuthenticate(sock *socket.Socket, ss *session) func(args ...a
 		_ = json.Unmarshal(raw, &body)
 		tok, _ := body.Token.(string)
 		if strings.TrimSpace(tok) == "" {
-			s.reply(sock, ack, evAuthenticate, nil, services.InvalidInput("authenticate", services.FieldError{Field: "token", Reason: "is required: a caller JWT or API key"}))
+			s.reply(sock, ack, evAuthenticate, nil, apperr.InvalidInput("authenticate", apperr.FieldError{Field: "token", Reason: "is required: a caller JWT or API key"}))
 			return
 		}
 		id, err := s.cfg.Auth.Authenticate(s.ctx, bearerValue(tok))
@@ -356,7 +357,7 @@ func (s *Server) onAuthenticate(sock *socket.Socket, ss *session) func(args ...a
 			return
 		}
 		if cur, ok := ss.identity(); ok && services.UserKey(cur.Subject) != services.UserKey(id.Subject) {
-			s.reply(sock, ack, evAuthenticate, nil, &services.Error{Kind: services.ErrForbidden, Op: "authenticate",
+			s.reply(sock, ack, evAuthenticate, nil, &apperr.Error{Kind: apperr.ErrForbidden, Op: "authenticate",
 				Message: "This socket is already authenticated as another user; open a new connection to switch."})
 			return
 		}
@@ -375,13 +376,13 @@ func (s *Server) authed(sock *socket.Socket, ss *session, event string, h handle
 		payload, ack := splitArgs(args)
 		id, ok := ss.identity()
 		if !ok {
-			s.reply(sock, ack, event, nil, &services.Error{Kind: services.ErrUnauthenticated, Op: event,
+			s.reply(sock, ack, event, nil, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: event,
 				Message: "Authenticate first: send authenticate {token} or connect with auth.token."})
 			return
 		}
 		if s.cfg.Limiter != nil && event != evPing {
 			if ok, wait := s.cfg.Limiter.Allow(id.RateKey()); !ok {
-				s.reply(sock, ack, event, nil, &services.Error{Kind: services.ErrRateLimited, Op: event, RetryAfter: wait,
+				s.reply(sock, ack, event, nil, &apperr.Error{Kind: apperr.ErrRateLimited, Op: event, RetryAfter: wait,
 					Message: fmt.Sprintf("You are sending requests faster than this server allows each caller; retry in %s.", wait)})
 				return
 			}
@@ -495,7 +496,7 @@ func (s *Server) PushToken(tok services.Token) bool {
 // the named event (or error).
 func (s *Server) reply(sock *socket.Socket, ack socket.Ack, event string, body any, err error) {
 	if err != nil {
-		if services.ErrorCode(err) == services.CodeInternal {
+		if apperr.Code(err) == apperr.CodeInternal {
 			s.log.Error("socket event failed: internal error", "event", event, "err", err)
 		}
 		if ack != nil {
@@ -523,7 +524,7 @@ func errorEvent(event string, err error) map[string]any {
 	if len(r.Details) > 0 {
 		m["details"] = r.Details
 	}
-	if e, ok := services.AsError(err); ok && e.RetryAfter > 0 {
+	if e, ok := apperr.As(err); ok && e.RetryAfter > 0 {
 		m["retryAfterSeconds"] = int(e.RetryAfter.Seconds() + 0.999)
 	}
 	return m

@@ -9,8 +9,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/apperr"
 )
 
 // readBody reads at most limit bytes of the request body. The services
@@ -21,17 +20,17 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	// sends a form type); only a multipart upload is refused outright.
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err == nil && strings.HasPrefix(mt, "multipart/") {
-			return nil, services.InvalidInput(op, services.FieldError{Field: "Content-Type", Reason: "must be application/json"})
+			return nil, apperr.InvalidInput(op, apperr.FieldError{Field: "Content-Type", Reason: "must be application/json"})
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &services.Error{Kind: services.ErrTooLarge, Op: op,
+			return nil, &apperr.Error{Kind: apperr.ErrTooLarge, Op: op,
 				Message: fmt.Sprintf("The request body is larger than %d bytes.", limit)}
 		}
-		return nil, services.InvalidInput(op, services.FieldError{Field: "body", Reason: "could not be read"})
+		return nil, apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "could not be read"})
 	}
 	return body, nil
 }

@@ -7,8 +7,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/apperr"
 )
 
 // DemoFiles serves the browser example (sandbox mode only): the page's own
@@ -33,7 +32,7 @@ func (a *api) demo(c *gin.Context) {
 	}
 	ctype, ok := demoTypes[name]
 	if !ok {
-		problem(c, http.StatusNotFound, services.CodeNotFound, "The demo has no such file.")
+		problem(c, http.StatusNotFound, apperr.CodeNotFound, "The demo has no such file.")
 		return
 	}
 	path := filepath.Join(a.Demo.PageDir, name)
@@ -42,7 +41,7 @@ func (a *api) demo(c *gin.Context) {
 	}
 	body, err := os.ReadFile(path)
 	if err != nil {
-		problem(c, http.StatusNotFound, services.CodeNotFound,
+		problem(c, http.StatusNotFound, apperr.CodeNotFound,
 			"The demo's files are not here: run the server from the repository root, after `make node-deps`.")
 		return
 	}

@@ -9,23 +9,24 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
 // statusOf is the one table from error code to HTTP status (DESIGN.md).
 var statusOf = map[string]int{
-	services.CodeInvalidRequest:  http.StatusBadRequest,
-	services.CodeUnauthorized:    http.StatusUnauthorized,
-	services.CodeForbidden:       http.StatusForbidden,
-	services.CodeNotFound:        http.StatusNotFound,
-	services.CodeUserNotFound:    http.StatusNotFound,
-	services.CodePayloadTooLarge: http.StatusRequestEntityTooLarge,
-	services.CodeRateLimited:     http.StatusTooManyRequests,
-	services.CodeZoomRejected:    http.StatusBadGateway,
-	services.CodeZoomAuthFailed:  http.StatusServiceUnavailable,
-	services.CodeZoomRateLimited: http.StatusServiceUnavailable,
-	services.CodeZoomUnavailable: http.StatusServiceUnavailable,
-	services.CodeInternal:        http.StatusInternalServerError,
+	apperr.CodeInvalidRequest:  http.StatusBadRequest,
+	apperr.CodeUnauthorized:    http.StatusUnauthorized,
+	apperr.CodeForbidden:       http.StatusForbidden,
+	apperr.CodeNotFound:        http.StatusNotFound,
+	apperr.CodeUserNotFound:    http.StatusNotFound,
+	apperr.CodePayloadTooLarge: http.StatusRequestEntityTooLarge,
+	apperr.CodeRateLimited:     http.StatusTooManyRequests,
+	apperr.CodeZoomRejected:    http.StatusBadGateway,
+	apperr.CodeZoomAuthFailed:  http.StatusServiceUnavailable,
+	apperr.CodeZoomRateLimited: http.StatusServiceUnavailable,
+	apperr.CodeZoomUnavailable: http.StatusServiceUnavailable,
+	apperr.CodeInternal:        http.StatusInternalServerError,
 }
 
 // fail writes err as the JSON error body, with the status of its code. It is
@@ -33,17 +34,17 @@ var statusOf = map[string]int{
 func fail(c *gin.Context, log *slog.Logger, err error) {
 	body := services.NewErrorResponse(err)
 	status := statusOf[body.Code]
-	if errors.Is(err, services.ErrZoomTimeout) {
+	if errors.Is(err, apperr.ErrZoomTimeout) {
 		status = http.StatusGatewayTimeout
 	}
-	if e, ok := services.AsError(err); ok && e.RetryAfter > 0 {
+	if e, ok := apperr.As(err); ok && e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	if status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="zoom-token-server"`)
 	}
 	switch {
-	case status >= 500 && body.Code == services.CodeInternal:
+	case status >= 500 && body.Code == apperr.CodeInternal:
 		log.Error("request failed: internal error", "route", c.FullPath(), "err", err)
 	case status >= 500:
 		log.Warn("request failed: zoom", "route", c.FullPath(), "code", body.Code, "err", err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -48,7 +49,7 @@ func (a *api) health(c *gin.Context) {
 	if err := a.Zoom.Check(c.Request.Context()); err != nil {
 		c.JSON(http.StatusServiceUnavailable, gin.H{
 			"success": false, "status": "unhealthy", "zoom": "disconnected", "mode": a.Info.Mode,
-			"error": services.PublicMessage(err), "code": services.ErrorCode(err), "timestamp": a.Now().UTC(),
+			"error": apperr.PublicMessage(err), "code": apperr.Code(err), "timestamp": a.Now().UTC(),
 		})
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/unrolled/secure"
 
+	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -131,7 +132,7 @@ func New(d Deps) *gin.Engine {
 	}
 
 	r.NoRoute(func(c *gin.Context) {
-		problem(c, http.StatusNotFound, services.CodeNotFound, "There is no such route; GET / lists the endpoints.")
+		problem(c, http.StatusNotFound, apperr.CodeNotFound, "There is no such route; GET / lists the endpoints.")
 	})
 	r.NoMethod(func(c *gin.Context) {
 		problem(c, http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take "+c.Request.Method+"; GET / lists the endpoints.")
@@ -148,7 +149,7 @@ func securityHeaders() gin.HandlerFunc {
 	})
 	return func(c *gin.Context) {
 		if err := s.Process(c.Writer, c.Request); err != nil {
-			problem(c, http.StatusBadRequest, services.CodeInvalidRequest, "The request was refused by the security policy.")
+			problem(c, http.StatusBadRequest, apperr.CodeInvalidRequest, "The request was refused by the security policy.")
 			return
 		}
 	}
@@ -209,7 +210,7 @@ func (a *api) authenticate() gin.HandlerFunc {
 }
 
 func callerLimited(wait time.Duration) error {
-	return &services.Error{Kind: services.ErrRateLimited, Op: "limit caller", RetryAfter: wait,
+	return &apperr.Error{Kind: apperr.ErrRateLimited, Op: "limit caller", RetryAfter: wait,
 		Message: "You are sending requests faster than this server allows each caller; wait for Retry-After seconds."}
 }
 
@@ -220,12 +221,12 @@ func credential(h http.Header) (string, error) {
 	}
 	v := strings.TrimSpace(h.Get("Authorization"))
 	if v == "" {
-		return "", &services.Error{Kind: services.ErrUnauthenticated, Op: "authenticate",
+		return "", &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: "authenticate",
 			Message: "Credentials are required: send Authorization: Bearer <jwt> or X-API-Key: <key>."}
 	}
 	scheme, rest, ok := strings.Cut(v, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(rest) == "" {
-		return "", &services.Error{Kind: services.ErrUnauthenticated, Op: "authenticate",
+		return "", &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: "authenticate",
 			Message: "The Authorization header must be \"Bearer <token>\"."}
 	}
 	return strings.TrimSpace(rest), nil

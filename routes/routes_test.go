@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -38,7 +39,7 @@ type fakeAuth struct{}
 
 func (fakeAuth) Authenticate(_ context.Context, cred string) (services.Identity, error) {
 	if cred != "good" {
-		return services.Identity{}, &services.Error{Kind: services.ErrUnauthenticated, Message: "Bad credentials."}
+		return services.Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Message: "Bad credentials."}
 	}
 	return services.Identity{Subject: "a@example.com", Role: services.RoleAdmin, Method: "jwt"}, nil
 }
@@ -59,11 +60,11 @@ func TestErrorMapping(t *testing.T) {
 	}{
 		{"a bug says nothing", errors.New("db password hunter2 at 10.0.0.1"), false, 500, "internal", ""},
 		{"a panic says nothing", nil, true, 500, "internal", ""},
-		{"timeout is 504", &services.Error{Kind: services.ErrZoomTimeout, Message: "Zoom did not answer in time."}, false, 504, "zoom_unavailable", ""},
-		{"unavailable is 503", &services.Error{Kind: services.ErrZoomUnavailable, Message: "Zoom is down.", RetryAfter: 1500 * time.Millisecond}, false, 503, "zoom_unavailable", "2"},
-		{"daily quota", &services.Error{Kind: services.ErrZoomRateLimited, Message: "Spent.", RetryAfter: time.Hour}, false, 503, "zoom_rate_limited", "3600"},
-		{"rejected is 502", &services.Error{Kind: services.ErrZoomRejected, Message: "Scope.", Hint: "Add it."}, false, 502, "zoom_rejected", ""},
-		{"not found", &services.Error{Kind: services.ErrUserNotFound, Message: "No such user."}, false, 404, "zoom_user_not_found", ""},
+		{"timeout is 504", &apperr.Error{Kind: apperr.ErrZoomTimeout, Message: "Zoom did not answer in time."}, false, 504, "zoom_unavailable", ""},
+		{"unavailable is 503", &apperr.Error{Kind: apperr.ErrZoomUnavailable, Message: "Zoom is down.", RetryAfter: 1500 * time.Millisecond}, false, 503, "zoom_unavailable", "2"},
+		{"daily quota", &apperr.Error{Kind: apperr.ErrZoomRateLimited, Message: "Spent.", RetryAfter: time.Hour}, false, 503, "zoom_rate_limited", "3600"},
+		{"rejected is 502", &apperr.Error{Kind: apperr.ErrZoomRejected, Message: "Scope.", Hint: "Add it."}, false, 502, "zoom_rejected", ""},
+		{"not found", &apperr.Error{Kind: apperr.ErrUserNotFound, Message: "No such user."}, false, 404, "zoom_user_not_found", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -109,7 +110,7 @@ func TestHealth(t *testing.T) {
 	}{
 		{"zoom connected", "zoom", nil, 200, "connected"},
 		{"sandbox", "sandbox", nil, 200, "sandbox"},
-		{"down", "zoom", &services.Error{Kind: services.ErrZoomAuth, Message: "Refused."}, 503, "disconnected"},
+		{"down", "zoom", &apperr.Error{Kind: apperr.ErrZoomAuth, Message: "Refused."}, 503, "disconnected"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := New(Deps{Meetings: fakeMeetings{}, Auth: fakeAuth{}, Zoom: fakeChecker{err: c.err}, Info: Info{Mode: c.mode}})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -22,18 +23,18 @@ type Config struct {
 	Mode             string // "zoom" or "sandbox"
 	ZoomAccountID    string
 	ZoomClientID     string
-	ZoomClientSecret services.Secret
+	ZoomClientSecret secret.Value
 	ZoomOAuthURL     string
 	ZoomAPIURL       string
 	ZoomTokenTTL     time.Duration
 	ZoomQPS          float64
 
-	JWTSecret   services.Secret
+	JWTSecret   secret.Value
 	JWKSURL     string
 	JWTIssuer   string
 	JWTAudience string
 	JWTMaxTTL   time.Duration
-	APIKeys     []services.Secret
+	APIKeys     []secret.Value
 
 	CallerRPS   float64
 	CallerBurst int
@@ -93,7 +94,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		c.Mode = "zoom"
 		c.ZoomAccountID = strings.TrimSpace(getenv("ZOOM_ACCOUNT_ID"))
 		c.ZoomClientID = strings.TrimSpace(getenv("ZOOM_CLIENT_ID"))
-		c.ZoomClientSecret = services.NewSecret(strings.TrimSpace(getenv("ZOOM_CLIENT_SECRET")))
+		c.ZoomClientSecret = secret.New(strings.TrimSpace(getenv("ZOOM_CLIENT_SECRET")))
 	default:
 		p.errs = append(p.errs, fmt.Errorf("%s: missing; %s set it too (all three for zoom mode, none for sandbox mode)",
 			strings.Join(missing, ", "), strings.Join(set, ", ")))
@@ -103,7 +104,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		if len(s) < services.MinJWTSecretLen {
 			p.bad("AUTH_JWT_SECRET", fmt.Sprintf("must be at least %d bytes (it has %d); generate one with: openssl rand -hex 32", services.MinJWTSecretLen, len(s)))
 		}
-		c.JWTSecret = services.NewSecret(s)
+		c.JWTSecret = secret.New(s)
 	}
 	c.JWKSURL = p.url("AUTH_JWKS_URL", "")
 	for i, k := range splitList(getenv("API_KEYS")) {
@@ -111,7 +112,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			p.bad("API_KEYS", fmt.Sprintf("key %d is %d characters; each key must be at least 16 (generate one with: openssl rand -hex 24)", i+1, len(k)))
 			continue
 		}
-		c.APIKeys = append(c.APIKeys, services.NewSecret(k))
+		c.APIKeys = append(c.APIKeys, secret.New(k))
 	}
 	for _, o := range splitList(getenv("CORS_ORIGINS")) {
 		if reason := checkOrigin(o); reason != "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/services/metrics"
 )
@@ -94,8 +95,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		}
 		defer sb.Close()
 		zoomCfg.OAuthURL, zoomCfg.APIURL = sb.OAuthURL(), sb.APIURL()
-		acct, id, secret := sb.Credentials()
-		zoomCfg.AccountID, zoomCfg.ClientID, zoomCfg.ClientSecret = acct, id, services.NewSecret(secret)
+		acct, id, clientSecret := sb.Credentials()
+		zoomCfg.AccountID, zoomCfg.ClientID, zoomCfg.ClientSecret = acct, id, secret.New(clientSecret)
 		log.Warn("SANDBOX MODE: no Zoom credentials are set, so tokens come from an in-memory Zoom stand-in and are NOT real Zoom tokens",
 			"sandbox_url", sb.URL(), "sandbox_users", sb.Users())
 		sandboxInfo = map[string]any{
@@ -122,7 +123,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if generated {
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)
-		authCfg.JWTSecret = services.NewSecret(hex.EncodeToString(b))
+		authCfg.JWTSecret = secret.New(hex.EncodeToString(b))
 	}
 	auth, err := services.NewAuthenticator(authCfg)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/secret"
 )
 
 // Role is what a caller may do (DESIGN.md, "Callers and what they may do").
@@ -43,11 +45,11 @@ const MinJWTSecretLen = 32
 
 // AuthConfig configures an Authenticator.
 type AuthConfig struct {
-	JWTSecret Secret      // HS256
-	JWKS      jwt.Keyfunc // RS256/ES256 keys of an identity provider; nil if none
+	JWTSecret secret.Value // HS256
+	JWKS      jwt.Keyfunc  // RS256/ES256 keys of an identity provider; nil if none
 	Issuer    string
 	Audience  string
-	APIKeys   []Secret
+	APIKeys   []secret.Value
 	MaxTTL    time.Duration // longest lifetime a caller JWT may have (exp − now, exp − iat); 0: 24 h
 	Now       func() time.Time
 }
@@ -120,20 +122,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Id
 	const op = "authenticate"
 	credential = strings.TrimSpace(credential)
 	if credential == "" {
-		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op,
+		return Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op,
 			Message: "Credentials are required: send Authorization: Bearer <jwt> or X-API-Key: <key>."}
 	}
 	if fp, ok := a.matchKey(credential); ok {
 		return Identity{Subject: "api-key:" + fp, Role: RoleAdmin, Method: "api_key"}, nil
 	}
 	if strings.Count(credential, ".") != 2 {
-		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: "The credential is neither a known API key nor a JWT."}
+		return Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: "The credential is neither a known API key nor a JWT."}
 	}
 	if len(a.methods) == 0 {
-		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: "This server accepts API keys only, and the key is not known."}
+		return Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: "This server accepts API keys only, and the key is not known."}
 	}
 	unauthenticated := func(msg string) (Identity, error) {
-		return Identity{}, &Error{Kind: ErrUnauthenticated, Op: op, Message: msg}
+		return Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: msg}
 	}
 	// MapClaims, not a struct: its dates must be JSON numbers, where a
 	// struct's NumericDate would also take "exp":"1999999999" as a string.
@@ -273,7 +275,7 @@ func (a *Authenticator) IssueToken(sub string, role Role, ttl time.Duration) (st
 // Authorization: the table of DESIGN.md.
 
 func forbidden(op, msg string) error {
-	return &Error{Kind: ErrForbidden, Op: op, Message: msg}
+	return &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: msg}
 }
 
 // AuthorizeStart: a ZAK for hostUserID. Admin any; host only its own; participant never.

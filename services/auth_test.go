@@ -17,13 +17,15 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
-const secret = "0123456789abcdef0123456789abcdef-test"
+const testSecret = "0123456789abcdef0123456789abcdef-test"
 
 func hs(t *testing.T, c jwt.MapClaims) string {
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(testSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +34,8 @@ func hs(t *testing.T, c jwt.MapClaims) string {
 
 func TestAuthenticate(t *testing.T) {
 	exp := time.Now().Add(time.Hour).Unix()
-	a, err := services.NewAuthenticator(services.AuthConfig{JWTSecret: services.NewSecret(secret), Issuer: "https://idp.example.com", Audience: "token-server",
-		APIKeys: []services.Secret{services.NewSecret("key-one-0123456789"), services.NewSecret("key-two-0123456789")}})
+	a, err := services.NewAuthenticator(services.AuthConfig{JWTSecret: secret.New(testSecret), Issuer: "https://idp.example.com", Audience: "token-server",
+		APIKeys: []secret.Value{secret.New("key-one-0123456789"), secret.New("key-two-0123456789")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func TestAuthenticate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, services.ErrUnauthenticated) || !containsFold(services.PublicMessage(err), c.err) {
+			if !errors.Is(err, apperr.ErrUnauthenticated) || !containsFold(apperr.PublicMessage(err), c.err) {
 				t.Fatalf("err = %v, want one mentioning %q", err, c.err)
 			}
 		})
@@ -117,13 +119,13 @@ func TestAuthenticateWithJWKS(t *testing.T) {
 		t.Fatalf("RS256 via JWKS: %+v %v", id, err)
 	}
 	// An HS256 token is refused when only a JWKS is configured.
-	if _, err := a.Authenticate(ctx, hs(t, jwt.MapClaims{"sub": "x", "exp": time.Now().Add(time.Hour).Unix()})); !errors.Is(err, services.ErrUnauthenticated) {
-		t.Fatalf("HS256 without a secret: %v", err)
+	if _, err := a.Authenticate(ctx, hs(t, jwt.MapClaims{"sub": "x", "exp": time.Now().Add(time.Hour).Unix()})); !errors.Is(err, apperr.ErrUnauthenticated) {
+		t.Fatalf("HS256 without a testSecret: %v", err)
 	}
 	// A token signed by another key is refused.
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	forged, _ := tok.SignedString(other)
-	if _, err := a.Authenticate(ctx, forged); !errors.Is(err, services.ErrUnauthenticated) {
+	if _, err := a.Authenticate(ctx, forged); !errors.Is(err, apperr.ErrUnauthenticated) {
 		t.Fatalf("forged RS256: %v", err)
 	}
 }
@@ -136,7 +138,7 @@ func containsFold(s, sub string) bool {
 // the future and no unknown critical extension.
 func TestJWTStrictness(t *testing.T) {
 	now := time.Now()
-	a, err := services.NewAuthenticator(services.AuthConfig{JWTSecret: services.NewSecret(secret), MaxTTL: 2 * time.Hour,
+	a, err := services.NewAuthenticator(services.AuthConfig{JWTSecret: secret.New(testSecret), MaxTTL: 2 * time.Hour,
 		Issuer: "https://idp.example.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +158,7 @@ func TestJWTStrictness(t *testing.T) {
 	}
 	critical := jwt.NewWithClaims(jwt.SigningMethodHS256, base())
 	critical.Header["crit"] = []string{"http://example.com/unknown"}
-	critSigned, err := critical.SignedString([]byte(secret))
+	critSigned, err := critical.SignedString([]byte(testSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,13 +189,13 @@ func TestJWTStrictness(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, services.ErrUnauthenticated) || !containsFold(services.PublicMessage(err), c.err) {
+			if !errors.Is(err, apperr.ErrUnauthenticated) || !containsFold(apperr.PublicMessage(err), c.err) {
 				t.Fatalf("err = %v, want one mentioning %q", err, c.err)
 			}
 		})
 	}
 	// The default is 24 hours.
-	d, _ := services.NewAuthenticator(services.AuthConfig{JWTSecret: services.NewSecret(secret)})
+	d, _ := services.NewAuthenticator(services.AuthConfig{JWTSecret: secret.New(testSecret)})
 	if _, err := d.Authenticate(context.Background(), hs(t, with("exp", now.Add(23*time.Hour).Unix()))); err != nil {
 		t.Fatalf("23 h refused by default: %v", err)
 	}
@@ -204,7 +206,7 @@ func TestJWTStrictness(t *testing.T) {
 
 // Unicode look-alikes of a user's email are refused as a sub.
 func TestSubMustBeAnAllowedID(t *testing.T) {
-	a, _ := services.NewAuthenticator(services.AuthConfig{JWTSecret: services.NewSecret(secret)})
+	a, _ := services.NewAuthenticator(services.AuthConfig{JWTSecret: secret.New(testSecret)})
 	for _, sub := range []string{"\u212Aate@example.com", "\u017Fam@example.com", "\xffkate@example.com", "me", "a/b"} {
 		tok := hs(t, jwt.MapClaims{"sub": sub, "exp": time.Now().Add(time.Hour).Unix()})
 		if id, err := a.Authenticate(context.Background(), tok); err == nil {

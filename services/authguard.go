@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/apperr"
 	"golang.org/x/time/rate"
 )
 
@@ -97,7 +98,7 @@ func (g *AuthGuard) sweep(now time.Time) {
 
 // TooManyFailures is the error for an address refused by the guard.
 func TooManyFailures(wait time.Duration) error {
-	return &Error{Kind: ErrRateLimited, Op: "authenticate", RetryAfter: wait,
+	return &apperr.Error{Kind: apperr.ErrRateLimited, Op: "authenticate", RetryAfter: wait,
 		Message: "Too many failed authentication attempts from your address; wait for Retry-After seconds, then send a valid credential."}
 }
 

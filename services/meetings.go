@@ -7,6 +7,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/zoomtoken/tokenserver/apperr"
 )
 
 // Minter mints Zoom user tokens; *Zoom is one.
@@ -192,7 +194,7 @@ func (m *Meetings) startBatch(caller Identity, n int) (func(), error) {
 	defer m.mu.Unlock()
 	if m.running[key] >= MaxBatchesPerCaller {
 		wait := time.Duration(float64(n) / m.zoom.QPS() * float64(time.Second))
-		return nil, &Error{Kind: ErrRateLimited, Op: "batch", RetryAfter: max(time.Second, wait),
+		return nil, &apperr.Error{Kind: apperr.ErrRateLimited, Op: "batch", RetryAfter: max(time.Second, wait),
 			Message: fmt.Sprintf("You already have %d batches in progress; wait for one to finish.", MaxBatchesPerCaller)}
 	}
 	m.running[key]++
@@ -270,18 +272,18 @@ func (m *Meetings) fanOut(ctx context.Context, meeting MeetingID, ids []string) 
 }
 
 func checkOne(op string, meeting MeetingID, field, userID string, ttl int) error {
-	var details []FieldError
+	var details []apperr.FieldError
 	if meeting.IsZero() {
-		details = append(details, FieldError{Field: "meetingId", Reason: "is required"})
+		details = append(details, apperr.FieldError{Field: "meetingId", Reason: "is required"})
 	}
 	if reason := CheckUserID(userID); reason != "" {
-		details = append(details, FieldError{Field: field, Reason: reason})
+		details = append(details, apperr.FieldError{Field: field, Reason: reason})
 	}
 	if ttl < 0 || ttl > MaxTTLSeconds {
-		details = append(details, FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", MaxTTLSeconds)})
+		details = append(details, apperr.FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", MaxTTLSeconds)})
 	}
 	if len(details) > 0 {
-		return InvalidInput(op, details...)
+		return apperr.InvalidInput(op, details...)
 	}
 	return nil
 }
@@ -289,15 +291,15 @@ func checkOne(op string, meeting MeetingID, field, userID string, ttl int) error
 // checkBatch validates a participant list and returns it without
 // duplicates, first spelling kept, in the order given.
 func (m *Meetings) checkBatch(op string, meeting MeetingID, ids []string, required bool) ([]string, error) {
-	var details []FieldError
+	var details []apperr.FieldError
 	if meeting.IsZero() {
-		details = append(details, FieldError{Field: "meetingId", Reason: "is required"})
+		details = append(details, apperr.FieldError{Field: "meetingId", Reason: "is required"})
 	}
 	if required && len(ids) == 0 {
-		details = append(details, FieldError{Field: "participantUserIds", Reason: "must list at least one user"})
+		details = append(details, apperr.FieldError{Field: "participantUserIds", Reason: "must list at least one user"})
 	}
 	if len(ids) > m.batchMax {
-		return nil, &Error{Kind: ErrTooLarge, Op: op,
+		return nil, &apperr.Error{Kind: apperr.ErrTooLarge, Op: op,
 			Message: fmt.Sprintf("participantUserIds lists %d users; at most %d (BATCH_MAX) may be asked for at once.", len(ids), m.batchMax)}
 	}
 	seen := make(map[string]bool, len(ids))

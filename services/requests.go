@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/zoomtoken/tokenserver/apperr"
 )
 
 // Request bodies are parsed here, once, for REST and Socket.IO alike, so a
@@ -17,21 +19,21 @@ import (
 func decodeObject(op string, body []byte, dst any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return InvalidInput(op, FieldError{Field: "body", Reason: "is empty; send a JSON object"})
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is empty; send a JSON object"})
 	}
 	if body[0] != '{' {
-		return InvalidInput(op, FieldError{Field: "body", Reason: "must be a JSON object"})
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must be a JSON object"})
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return InvalidInput(op, FieldError{Field: "body", Reason: fmt.Sprintf("is not valid JSON (at byte %d)", se.Offset)})
+			return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: fmt.Sprintf("is not valid JSON (at byte %d)", se.Offset)})
 		}
-		return InvalidInput(op, FieldError{Field: "body", Reason: "is not valid JSON"})
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is not valid JSON"})
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return InvalidInput(op, FieldError{Field: "body", Reason: "must hold one JSON object and nothing after it"})
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must hold one JSON object and nothing after it"})
 	}
 	return nil
 }
@@ -145,7 +147,7 @@ const MaxDetails = 20
 // fields collects the reasons a request's fields are wrong, the first
 // MaxDetails of them, and counts the rest.
 type fields struct {
-	details []FieldError
+	details []apperr.FieldError
 	more    int
 }
 
@@ -154,14 +156,14 @@ func (f *fields) add(field, reason string) {
 		f.more++
 		return
 	}
-	f.details = append(f.details, FieldError{Field: field, Reason: reason})
+	f.details = append(f.details, apperr.FieldError{Field: field, Reason: reason})
 }
 
 func (f *fields) err(op string) error {
 	if len(f.details) == 0 {
 		return nil
 	}
-	e := InvalidInput(op, f.details...)
+	e := apperr.InvalidInput(op, f.details...)
 	if f.more > 0 {
 		e.Message = fmt.Sprintf("The request is not valid: %d fields are wrong; details lists the first %d.", len(f.details)+f.more, MaxDetails)
 	}

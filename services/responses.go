@@ -1,6 +1,10 @@
 package services
 
-import "time"
+import (
+	"time"
+
+	"github.com/zoomtoken/tokenserver/apperr"
+)
 
 // The shapes below are the bodies of the REST responses, the Socket.IO acks
 // (which carry the same objects) and the pushed events. Field names follow
@@ -91,7 +95,7 @@ func participants(r BatchResult) ([]ParticipantToken, []FailedUser, Summary) {
 	}
 	failed := make([]FailedUser, 0, len(r.Failed))
 	for _, f := range r.Failed {
-		failed = append(failed, FailedUser{UserID: f.UserID, Error: PublicMessage(f.Err), Code: ErrorCode(f.Err)})
+		failed = append(failed, FailedUser{UserID: f.UserID, Error: apperr.PublicMessage(f.Err), Code: apperr.Code(f.Err)})
 	}
 	return ok, failed, sum
 }
@@ -143,16 +147,16 @@ func NewSetupResponse(meeting MeetingID, r SetupResult, now time.Time) SetupResp
 
 // ErrorResponse is the body of every error.
 type ErrorResponse struct {
-	Success bool         `json:"success"`
-	Error   string       `json:"error"`
-	Code    string       `json:"code"`
-	Details []FieldError `json:"details,omitempty"`
+	Success bool                `json:"success"`
+	Error   string              `json:"error"`
+	Code    string              `json:"code"`
+	Details []apperr.FieldError `json:"details,omitempty"`
 }
 
 // NewErrorResponse builds the error body for err. Internal errors say nothing more.
 func NewErrorResponse(err error) ErrorResponse {
-	r := ErrorResponse{Error: PublicMessage(err), Code: ErrorCode(err)}
-	if e, ok := AsError(err); ok && r.Code == CodeInvalidRequest {
+	r := ErrorResponse{Error: apperr.PublicMessage(err), Code: apperr.Code(err)}
+	if e, ok := apperr.As(err); ok && r.Code == apperr.CodeInvalidRequest {
 		r.Details = e.Details
 	}
 	return r

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/secret"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 )
@@ -39,7 +41,7 @@ type Token struct {
 	Type      TokenType
 	UserID    string
 	MeetingID MeetingID
-	Value     Secret
+	Value     secret.Value
 	ExpiresIn time.Duration
 	ExpiresAt time.Time
 }
@@ -58,7 +60,7 @@ type ZoomConfig struct {
 	APIURL       string // e.g. https://api.zoom.us/v2
 	AccountID    string
 	ClientID     string
-	ClientSecret Secret
+	ClientSecret secret.Value
 	TokenTTL     time.Duration // upper bound on reuse of the S2S token
 	QPS          float64       // process-wide budget of Zoom calls per second
 
@@ -73,6 +75,9 @@ type ZoomConfig struct {
 	BackoffBase    time.Duration // first backoff; doubles per retry, with jitter
 	BackoffMax     time.Duration
 }
+
+// errInvalidZoomReply is the cause of an answer that does not hold what Zoom promises.
+var errInvalidZoomReply = errors.New("unexpected reply from zoom")
 
 // Zoom talks to Zoom's OAuth and user-token endpoints. It caches the S2S
 // access token, paces calls with one process-wide limiter, retries what can
@@ -103,7 +108,7 @@ type Zoom struct {
 }
 
 type s2sToken struct {
-	value     Secret
+	value     secret.Value
 	refreshAt time.Time // fetch a new one from here on
 	expiresAt time.Time // Zoom stops accepting it (minus a safety margin)
 }
@@ -194,7 +199,7 @@ func (z *Zoom) Check(ctx context.Context) error {
 // cache is empty or due for refresh. Concurrent misses share one request.
 // When a refresh fails because Zoom is unreachable and the cached token is
 // still valid, the cached token is used.
-func (z *Zoom) accessToken(ctx context.Context) (Secret, error) {
+func (z *Zoom) accessToken(ctx context.Context) (secret.Value, error) {
 	now := z.now()
 	cur, ok := z.cachedToken()
 	if ok && now.Before(cur.refreshAt) {
@@ -216,7 +221,7 @@ func (z *Zoom) accessToken(ctx context.Context) (Secret, error) {
 			"expires_at", cur.expiresAt, "err", err)
 		return cur.value, nil
 	}
-	return Secret{}, err
+	return secret.Value{}, err
 }
 
 func (z *Zoom) cachedToken() (s2sToken, bool) {
@@ -233,7 +238,7 @@ func (z *Zoom) cachedToken() (s2sToken, bool) {
 
 // invalidate drops the cached token if it is still the one that failed, so a
 // token fetched meanwhile by another caller survives.
-func (z *Zoom) invalidate(failed Secret) {
+func (z *Zoom) invalidate(failed secret.Value) {
 	if cur, ok := z.cachedToken(); ok && cur.value == failed {
 		z.cache.Delete(s2sKey)
 		z.obs.TokenCache("invalidated")
@@ -311,10 +316,10 @@ func (z *Zoom) fetchToken(ctx context.Context) (s2sToken, error) {
 			failures++
 			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
 				if status == http.StatusTooManyRequests {
-					return s2sToken{}, &Error{Kind: ErrZoomRateLimited, Op: op, RetryAfter: time.Second,
+					return s2sToken{}, &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, RetryAfter: time.Second,
 						Message: "Zoom is rate limiting access-token requests; try again shortly."}
 				}
-				return s2sToken{}, &Error{Kind: ErrZoomUnavailable, Op: op,
+				return s2sToken{}, &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op,
 					Message: fmt.Sprintf("Zoom's OAuth endpoint is failing (HTTP %d); try again shortly.", status)}
 			}
 			continue
@@ -325,7 +330,7 @@ func (z *Zoom) fetchToken(ctx context.Context) (s2sToken, error) {
 			}
 			z.obs.ZoomCall("oauth_token", outcome, d)
 			err := oauthError(op, status, r)
-			if errors.Is(err, ErrZoomAuth) {
+			if errors.Is(err, apperr.ErrZoomAuth) {
 				z.authMu.Lock()
 				z.authErr, z.authErrTime = err, z.now()
 				z.authMu.Unlock()
@@ -339,7 +344,7 @@ func (z *Zoom) fetchToken(ctx context.Context) (s2sToken, error) {
 func (z *Zoom) storeToken(r oauthReply) (s2sToken, error) {
 	const op = "get S2S access token"
 	if r.AccessToken == "" || r.ExpiresIn <= 0 {
-		return s2sToken{}, &Error{Kind: ErrZoomUnavailable, Op: op, Err: errInvalidZoomReply,
+		return s2sToken{}, &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op, Err: errInvalidZoomReply,
 			Message: "Zoom's OAuth endpoint answered without an access token or expires_in."}
 	}
 	life := time.Duration(r.ExpiresIn) * time.Second
@@ -348,7 +353,7 @@ func (z *Zoom) storeToken(r oauthReply) (s2sToken, error) {
 	now := z.now()
 	// Stop using it a little before Zoom does, to allow for clock skew and transit.
 	safety := min(30*time.Second, life/20)
-	t := s2sToken{value: NewSecret(r.AccessToken), refreshAt: now.Add(reuse), expiresAt: now.Add(life - safety)}
+	t := s2sToken{value: secret.New(r.AccessToken), refreshAt: now.Add(reuse), expiresAt: now.Add(life - safety)}
 	z.cache.Set(s2sKey, t, life-safety)
 	z.authMu.Lock()
 	z.authErr = nil
@@ -362,7 +367,7 @@ func (z *Zoom) storeToken(r oauthReply) (s2sToken, error) {
 }
 
 func oauthError(op string, status int, r oauthReply) error {
-	e := &Error{Kind: ErrZoomAuth, Op: op}
+	e := &apperr.Error{Kind: apperr.ErrZoomAuth, Op: op}
 	switch r.Error {
 	case "invalid_client":
 		e.Message = "Zoom refused the Server-to-Server OAuth client id or secret (invalid_client)."
@@ -406,7 +411,7 @@ func (z *Zoom) Mint(ctx context.Context, mr MintRequest) (Token, error) {
 	}
 	outcome := "ok"
 	if err != nil {
-		outcome = ErrorCode(err)
+		outcome = apperr.Code(err)
 	}
 	z.obs.Mint(string(mr.Type), outcome, z.now().Sub(start))
 	return tok, err
@@ -458,14 +463,14 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 		switch {
 		case status == http.StatusOK:
 			if r.Token == "" {
-				return Token{}, &Error{Kind: ErrZoomUnavailable, Op: op, Err: errInvalidZoomReply,
+				return Token{}, &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op, Err: errInvalidZoomReply,
 					Message: "Zoom answered without a token."}
 			}
 			life := DefaultTokenLifetime
 			if mr.TTL > 0 {
 				life = time.Duration(mr.TTL) * time.Second
 			}
-			return Token{Type: mr.Type, UserID: mr.UserID, MeetingID: mr.MeetingID, Value: NewSecret(r.Token),
+			return Token{Type: mr.Type, UserID: mr.UserID, MeetingID: mr.MeetingID, Value: secret.New(r.Token),
 				ExpiresIn: life, ExpiresAt: z.now().Add(life)}, nil
 		case status == http.StatusUnauthorized && (r.Code == 124 || r.Code == 0):
 			// Revoked or expired access token: drop it, get a new one, retry once.
@@ -475,7 +480,7 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 				z.log.Info("zoom: access token refused; fetching a new one", "zoom_code", r.Code)
 				continue
 			}
-			return Token{}, &Error{Kind: ErrZoomAuth, Op: op, ZoomCode: r.Code,
+			return Token{}, &apperr.Error{Kind: apperr.ErrZoomAuth, Op: op, ZoomCode: r.Code,
 				Message: "Zoom refused a freshly issued access token.",
 				Hint:    "Check that the Server-to-Server OAuth app is activated and not disabled."}
 		case status == http.StatusTooManyRequests:
@@ -489,29 +494,29 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 			z.obs.Throttled("qps")
 			throttled++
 			if throttled > z.cfg.Max429Retries || z.sleep(ctx, z.backoff(throttled, 2*z.cfg.BackoffBase)) != nil {
-				return Token{}, &Error{Kind: ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
+				return Token{}, &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
 					Message: "Zoom's per-second rate limit for this account is reached; try again in a second.",
 					Hint:    "Lower ZOOM_QPS if other apps share the Zoom account."}
 			}
 		case status >= 500:
 			failures++
 			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
-				return Token{}, &Error{Kind: ErrZoomUnavailable, Op: op,
+				return Token{}, &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op,
 					Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", status)}
 			}
 		case status == http.StatusNotFound && r.Code == 1001:
-			return Token{}, &Error{Kind: ErrUserNotFound, Op: op, ZoomCode: 1001,
+			return Token{}, &apperr.Error{Kind: apperr.ErrUserNotFound, Op: op, ZoomCode: 1001,
 				Message: fmt.Sprintf("Zoom has no user %q in this account.", mr.UserID)}
 		case r.Code == 4711 || r.Code == 4700:
-			return Token{}, &Error{Kind: ErrZoomRejected, Op: op, ZoomCode: r.Code,
+			return Token{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: r.Code,
 				Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens.",
 				Hint:    "Add the scope user:read:token:admin (classic: user:read:admin) to the app, then activate it again."}
 		case r.Code == 300:
-			details := make([]FieldError, 0, len(r.Errors))
+			details := make([]apperr.FieldError, 0, len(r.Errors))
 			for _, fe := range r.Errors {
-				details = append(details, FieldError{Field: fe.Field, Reason: "was refused by Zoom: " + fe.Message})
+				details = append(details, apperr.FieldError{Field: fe.Field, Reason: "was refused by Zoom: " + fe.Message})
 			}
-			e := InvalidInput(op, details...)
+			e := apperr.InvalidInput(op, details...)
 			e.ZoomCode = 300
 			if len(details) == 0 {
 				e.Message = "Zoom refused the request as invalid."
@@ -522,7 +527,7 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 			if msg == "" {
 				msg = http.StatusText(status)
 			}
-			return Token{}, &Error{Kind: ErrZoomRejected, Op: op, ZoomCode: r.Code,
+			return Token{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: r.Code,
 				Message: fmt.Sprintf("Zoom refused the request (HTTP %d, code %d): %s", status, r.Code, truncate(msg, 200))}
 		}
 	}
@@ -537,7 +542,7 @@ func (z *Zoom) breakerErr() error {
 	if wait <= 0 {
 		return nil // half open: let calls through; the next outcome decides
 	}
-	return &Error{Kind: ErrZoomUnavailable, Op: "mint token", RetryAfter: wait,
+	return &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: "mint token", RetryAfter: wait,
 		Message: "Zoom has been failing for every recent call; not calling it for a few seconds. Try again shortly."}
 }
 
@@ -548,7 +553,7 @@ func (z *Zoom) record(err error) {
 	case err == nil:
 		z.failStreak.Store(0)
 		z.openUntil.Store(0)
-	case errors.Is(err, ErrZoomUnavailable) || errors.Is(err, ErrZoomTimeout):
+	case errors.Is(err, apperr.ErrZoomUnavailable) || errors.Is(err, apperr.ErrZoomTimeout):
 		if errors.Is(err, context.Canceled) {
 			return
 		}
@@ -564,21 +569,21 @@ func (z *Zoom) record(err error) {
 // segment, so it can never reach another Zoom route.
 func (z *Zoom) tokenURL(op string, mr MintRequest) (string, error) {
 	if reason := CheckUserID(mr.UserID); reason != "" {
-		return "", InvalidInput(op, FieldError{Field: "userId", Reason: reason})
+		return "", apperr.InvalidInput(op, apperr.FieldError{Field: "userId", Reason: reason})
 	}
 	q := url.Values{"type": {string(mr.Type)}}
 	switch mr.Type {
 	case TokenZAK:
 	case TokenOnBehalf:
 		if mr.MeetingID.IsZero() {
-			return "", InvalidInput(op, FieldError{Field: "meetingId", Reason: "is required"})
+			return "", apperr.InvalidInput(op, apperr.FieldError{Field: "meetingId", Reason: "is required"})
 		}
 		q.Set("meeting_id", mr.MeetingID.String())
 	default:
 		return "", fmt.Errorf("%s: unknown token type %q", op, mr.Type)
 	}
 	if mr.TTL < 0 || mr.TTL > MaxTTLSeconds {
-		return "", InvalidInput(op, FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", MaxTTLSeconds)})
+		return "", apperr.InvalidInput(op, apperr.FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", MaxTTLSeconds)})
 	}
 	if mr.TTL > 0 {
 		q.Set("ttl", strconv.Itoa(mr.TTL))
@@ -600,7 +605,7 @@ func (z *Zoom) wait(ctx context.Context) error {
 			return ctxErr(ctx, "wait for the Zoom quota")
 		}
 		// The wait would outlast the deadline: the quota cannot serve this call in time.
-		return &Error{Kind: ErrZoomRateLimited, Op: "wait for the Zoom quota", RetryAfter: time.Second,
+		return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: "wait for the Zoom quota", RetryAfter: time.Second,
 			Message: "This server's Zoom quota (ZOOM_QPS) is fully booked; try again shortly."}
 	}
 	if d := time.Since(start); d > time.Millisecond {
@@ -609,7 +614,7 @@ func (z *Zoom) wait(ctx context.Context) error {
 	return nil
 }
 
-func (z *Zoom) get(ctx context.Context, u string, access Secret) (int, []byte, http.Header, error) {
+func (z *Zoom) get(ctx context.Context, u string, access secret.Value) (int, []byte, http.Header, error) {
 	var hdr http.Header
 	status, body, err := z.exchange(ctx, func(actx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(actx, http.MethodGet, u, nil)
@@ -688,7 +693,7 @@ func (z *Zoom) dailyWait() time.Duration {
 }
 
 func dailyErr(op string, wait time.Duration) error {
-	return &Error{Kind: ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
+	return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
 		Message: "Zoom's daily quota for user tokens is spent for this account.",
 		Hint:    "Zoom resets it at the time given in Retry-After; a higher Zoom plan has a higher quota."}
 }
@@ -726,21 +731,21 @@ func transportErr(ctx context.Context, op string, err error) error {
 		return ctxErr(ctx, op)
 	}
 	if transportOutcome(err) == "timeout" || ctx.Err() != nil {
-		return &Error{Kind: ErrZoomTimeout, Op: op, Err: err, Message: "Zoom did not answer in time; try again shortly."}
+		return &apperr.Error{Kind: apperr.ErrZoomTimeout, Op: op, Err: err, Message: "Zoom did not answer in time; try again shortly."}
 	}
-	return &Error{Kind: ErrZoomUnavailable, Op: op, Err: err, Message: "Zoom could not be reached; try again shortly."}
+	return &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op, Err: err, Message: "Zoom could not be reached; try again shortly."}
 }
 
 func ctxErr(ctx context.Context, op string) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return &Error{Kind: ErrZoomTimeout, Op: op, Err: ctx.Err(), Message: "Zoom did not answer in time; try again shortly."}
+		return &apperr.Error{Kind: apperr.ErrZoomTimeout, Op: op, Err: ctx.Err(), Message: "Zoom did not answer in time; try again shortly."}
 	}
-	return &Error{Kind: ErrZoomUnavailable, Op: op, Err: ctx.Err(), Message: "The request was cancelled."}
+	return &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op, Err: ctx.Err(), Message: "The request was cancelled."}
 }
 
 // retryable reports whether err is a passing failure of Zoom's.
 func retryable(err error) bool {
-	return errors.Is(err, ErrZoomUnavailable) || errors.Is(err, ErrZoomTimeout) || errors.Is(err, ErrZoomRateLimited)
+	return errors.Is(err, apperr.ErrZoomUnavailable) || errors.Is(err, apperr.ErrZoomTimeout) || errors.Is(err, apperr.ErrZoomRateLimited)
 }
 
 func safeLabel(s string) string {

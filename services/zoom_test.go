@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -36,9 +38,9 @@ func newZoom(t *testing.T, opts sandbox.Options, tweak func(*services.ZoomConfig
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	acct, id, secret := sb.Credentials()
+	acct, id, clientSecret := sb.Credentials()
 	cfg := services.ZoomConfig{OAuthURL: sb.OAuthURL(), APIURL: sb.APIURL(), AccountID: acct, ClientID: id,
-		ClientSecret: services.NewSecret(secret), QPS: 1000, Now: clk.Now, BackoffBase: 5 * time.Millisecond}
+		ClientSecret: secret.New(clientSecret), QPS: 1000, Now: clk.Now, BackoffBase: 5 * time.Millisecond}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -107,7 +109,7 @@ func TestCachedTokenServesWhileOAuthIsDown(t *testing.T) {
 	}
 	clk.Add(5 * time.Minute) // past Zoom's expiry
 	_, err := z.Mint(ctx, zak("a@example.com"))
-	if !errors.Is(err, services.ErrZoomUnavailable) {
+	if !errors.Is(err, apperr.ErrZoomUnavailable) {
 		t.Fatalf("with OAuth down and an expired token: %v, want zoom unavailable", err)
 	}
 }
@@ -117,7 +119,7 @@ func TestMintErrorsAreTyped(t *testing.T) {
 	t.Run("unknown user", func(t *testing.T) {
 		z, sb, _ := newZoom(t, sandbox.Options{}, nil)
 		_, err := z.Mint(ctx, obf("nobody"))
-		if !errors.Is(err, services.ErrUserNotFound) || services.ErrorCode(err) != "zoom_user_not_found" {
+		if !errors.Is(err, apperr.ErrUserNotFound) || apperr.Code(err) != "zoom_user_not_found" {
 			t.Fatalf("err = %v", err)
 		}
 		if sb.Stats().APICalls != 1 {
@@ -127,8 +129,8 @@ func TestMintErrorsAreTyped(t *testing.T) {
 	t.Run("missing scope is not retried", func(t *testing.T) {
 		z, sb, _ := newZoom(t, sandbox.Options{Scopes: "meeting:read:admin"}, nil)
 		_, err := z.Mint(ctx, zak("a@example.com"))
-		var e *services.Error
-		if !errors.As(err, &e) || e.ZoomCode != 4711 || !errors.Is(err, services.ErrZoomRejected) {
+		var e *apperr.Error
+		if !errors.As(err, &e) || e.ZoomCode != 4711 || !errors.Is(err, apperr.ErrZoomRejected) {
 			t.Fatalf("err = %v", err)
 		}
 		if sb.Stats().APICalls != 1 {
@@ -136,9 +138,9 @@ func TestMintErrorsAreTyped(t *testing.T) {
 		}
 	})
 	t.Run("invalid client is not retried", func(t *testing.T) {
-		z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) { c.ClientSecret = services.NewSecret("nope") })
+		z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) { c.ClientSecret = secret.New("nope") })
 		for i := 0; i < 3; i++ {
-			if _, err := z.Mint(ctx, zak("a@example.com")); !errors.Is(err, services.ErrZoomAuth) {
+			if _, err := z.Mint(ctx, zak("a@example.com")); !errors.Is(err, apperr.ErrZoomAuth) {
 				t.Fatalf("err = %v", err)
 			}
 		}
@@ -160,7 +162,7 @@ func TestMintErrorsAreTyped(t *testing.T) {
 		}
 		sb.FailNext(100, http.StatusInternalServerError)
 		_, err := z.Mint(ctx, zak("a@example.com"))
-		if !errors.Is(err, services.ErrZoomUnavailable) {
+		if !errors.Is(err, apperr.ErrZoomUnavailable) {
 			t.Fatalf("persistent 500: %v", err)
 		}
 	})
@@ -173,14 +175,14 @@ func TestMintErrorsAreTyped(t *testing.T) {
 		}
 		sb.SetLatency(time.Second)
 		_, err := z.Mint(ctx, zak("a@example.com"))
-		if !errors.Is(err, services.ErrZoomTimeout) || services.ErrorCode(err) != "zoom_unavailable" {
+		if !errors.Is(err, apperr.ErrZoomTimeout) || apperr.Code(err) != "zoom_unavailable" {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("zoom validation error names the field", func(t *testing.T) {
 		z, _, _ := newZoom(t, sandbox.Options{}, nil)
 		_, err := z.Mint(ctx, services.MintRequest{Type: services.TokenOnBehalf, UserID: "a@example.com"})
-		if !errors.Is(err, services.ErrInvalidInput) {
+		if !errors.Is(err, apperr.ErrInvalidInput) {
 			t.Fatalf("OBF without meeting: %v", err)
 		}
 	})
@@ -212,14 +214,14 @@ func TestBreakerFailsFastDuringAnOutage(t *testing.T) {
 	}
 	sb.SetOutage(sandbox.OutageAPI)
 	for i := 0; i < 8; i++ {
-		if _, err := z.Mint(ctx, zak("a@example.com")); !errors.Is(err, services.ErrZoomUnavailable) {
+		if _, err := z.Mint(ctx, zak("a@example.com")); !errors.Is(err, apperr.ErrZoomUnavailable) {
 			t.Fatalf("mint %d during the outage: %v", i, err)
 		}
 	}
 	calls := sb.Stats().APICalls
 	_, err := z.Mint(ctx, zak("a@example.com"))
-	var e *services.Error
-	if !errors.As(err, &e) || !errors.Is(err, services.ErrZoomUnavailable) || e.RetryAfter <= 0 {
+	var e *apperr.Error
+	if !errors.As(err, &e) || !errors.Is(err, apperr.ErrZoomUnavailable) || e.RetryAfter <= 0 {
 		t.Fatalf("with the breaker open: %v", err)
 	}
 	if sb.Stats().APICalls != calls {

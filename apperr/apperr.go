@@ -1,0 +1,155 @@
+// Package apperr is the one error type of the server: a kind (what went
+// wrong, mapped to a caller-facing code by one table), the operation, a
+// sentence a caller can act on, and the cause for logs. Every package
+// returns these, so REST and Socket.IO answer the same failure the same way.
+// Messages never hold a token or a secret.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kinds of failure. Every error the services return wraps exactly one of
+// these, so transports can map it to a status and a code with errors.Is.
+var (
+	ErrInvalidInput    = errors.New("invalid input")
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+	ErrTooLarge        = errors.New("too large")
+	ErrRateLimited     = errors.New("caller rate limited")
+	ErrUserNotFound    = errors.New("zoom user not found")
+	ErrZoomRejected    = errors.New("zoom rejected the request")
+	ErrZoomAuth        = errors.New("zoom refused the S2S credentials")
+	ErrZoomRateLimited = errors.New("zoom rate limit reached")
+	ErrZoomUnavailable = errors.New("zoom unavailable")
+	ErrZoomTimeout     = errors.New("zoom timed out")
+)
+
+// FieldError names one bad field of a request and why it is bad.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// Error is the error type of the services. Message is a sentence a caller
+// can act on and is safe to show; Err is the cause, for logs only. Neither
+// ever holds a token or a secret.
+type Error struct {
+	Kind       error
+	Op         string
+	Message    string
+	Hint       string
+	ZoomCode   int
+	RetryAfter time.Duration
+	Details    []FieldError
+	Err        error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Message)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is match both the kind and the cause.
+func (e *Error) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+// Public is the sentence shown to the caller: the message and the hint.
+func (e *Error) Public() string {
+	if e.Hint == "" {
+		return e.Message
+	}
+	return e.Message + " " + e.Hint
+}
+
+// As returns the *Error in err's chain, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e, true
+	}
+	return nil, false
+}
+
+func newErr(kind error, op, format string, args ...any) *Error {
+	return &Error{Kind: kind, Op: op, Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidInput builds an ErrInvalidInput error carrying field details.
+func InvalidInput(op string, details ...FieldError) *Error {
+	msg := "The request is not valid."
+	if len(details) == 1 {
+		msg = fmt.Sprintf("The request is not valid: %s %s.", details[0].Field, details[0].Reason)
+	} else if len(details) > 1 {
+		msg = fmt.Sprintf("The request is not valid: %d fields are wrong (see details).", len(details))
+	}
+	return &Error{Kind: ErrInvalidInput, Op: op, Message: msg, Details: details}
+}
+
+// Error codes shown to callers, one per kind of failure (DESIGN.md).
+const (
+	CodeInvalidRequest  = "invalid_request"
+	CodeUnauthorized    = "unauthorized"
+	CodeForbidden       = "forbidden"
+	CodeNotFound        = "not_found"
+	CodeUserNotFound    = "zoom_user_not_found"
+	CodePayloadTooLarge = "payload_too_large"
+	CodeRateLimited     = "rate_limited"
+	CodeZoomRejected    = "zoom_rejected"
+	CodeZoomAuthFailed  = "zoom_auth_failed"
+	CodeZoomRateLimited = "zoom_rate_limited"
+	CodeZoomUnavailable = "zoom_unavailable"
+	CodeInternal        = "internal"
+)
+
+var kindCodes = []struct {
+	kind error
+	code string
+}{
+	{ErrInvalidInput, CodeInvalidRequest},
+	{ErrUnauthenticated, CodeUnauthorized},
+	{ErrForbidden, CodeForbidden},
+	{ErrTooLarge, CodePayloadTooLarge},
+	{ErrRateLimited, CodeRateLimited},
+	{ErrUserNotFound, CodeUserNotFound},
+	{ErrZoomRejected, CodeZoomRejected},
+	{ErrZoomAuth, CodeZoomAuthFailed},
+	{ErrZoomRateLimited, CodeZoomRateLimited},
+	{ErrZoomUnavailable, CodeZoomUnavailable},
+	{ErrZoomTimeout, CodeZoomUnavailable},
+}
+
+// Code is the caller-facing code of err; "internal" for anything unknown.
+func Code(err error) string {
+	for _, kc := range kindCodes {
+		if errors.Is(err, kc.kind) {
+			return kc.code
+		}
+	}
+	return CodeInternal
+}
+
+// PublicMessage is the sentence a caller may see for err. Unknown errors
+// (bugs) say nothing internal.
+func PublicMessage(err error) string {
+	if e, ok := As(err); ok && Code(err) != CodeInternal {
+		return e.Public()
+	}
+	return "Something went wrong on our side; the error was logged."
+}
