@@ -21,6 +21,7 @@ import (
 
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // Authenticator checks a caller's credential.
@@ -316,7 +317,7 @@ func (s *Server) admit(sock *socket.Socket, ss *session, id services.Identity, a
 		// Counted under the session's lock, so a disconnect cannot slip between.
 		sock.Join(socket.Room(room(id.Subject)))
 		s.mu.Lock()
-		s.online[services.UserKey(id.Subject)]++
+		s.online[zoom.UserKey(id.Subject)]++
 		s.mu.Unlock()
 	}
 	ss.mu.Unlock()
@@ -326,7 +327,7 @@ func (s *Server) admit(sock *socket.Socket, ss *session, id services.Identity, a
 }
 
 func (s *Server) offline(sub string) {
-	key := services.UserKey(sub)
+	key := zoom.UserKey(sub)
 	s.mu.Lock()
 	if s.online[key] <= 1 {
 		delete(s.online, key)
@@ -336,7 +337,7 @@ func (s *Server) offline(sub string) {
 	s.mu.Unlock()
 }
 
-func room(userID string) string { return "user:" + services.UserKey(userID) }
+func room(userID string) string { return "user:" + zoom.UserKey(userID) }
 
 func (s *Server) onAuthenticate(sock *socket.Socket, ss *session) func(args ...any) {
 	return func(args ...any) {
@@ -356,7 +357,7 @@ func (s *Server) onAuthenticate(sock *socket.Socket, ss *session) func(args ...a
 			s.reply(sock, ack, evAuthenticate, nil, err)
 			return
 		}
-		if cur, ok := ss.identity(); ok && services.UserKey(cur.Subject) != services.UserKey(id.Subject) {
+		if cur, ok := ss.identity(); ok && zoom.UserKey(cur.Subject) != zoom.UserKey(id.Subject) {
 			s.reply(sock, ack, evAuthenticate, nil, &apperr.Error{Kind: apperr.ErrForbidden, Op: "authenticate",
 				Message: "This socket is already authenticated as another user; open a new connection to switch."})
 			return
@@ -434,7 +435,7 @@ func (s *Server) onJoin(ctx context.Context, _ *socket.Socket, caller services.I
 // online to receive it, who was offline. It carries no token.
 type Distributed struct {
 	Success     bool                  `json:"success"`
-	MeetingID   services.MeetingID    `json:"meetingId"`
+	MeetingID   zoom.MeetingID        `json:"meetingId"`
 	HostUserID  string                `json:"hostUserId"`
 	Successful  int                   `json:"successful"`
 	Failed      int                   `json:"failed"`
@@ -474,7 +475,7 @@ func (s *Server) onPing(context.Context, *socket.Socket, services.Identity, []by
 // minted for, and to no one else. It reports whether any socket was there.
 func (s *Server) PushToken(tok services.Token) bool {
 	s.mu.Lock()
-	n := s.online[services.UserKey(tok.UserID)]
+	n := s.online[zoom.UserKey(tok.UserID)]
 	s.mu.Unlock()
 	event := evCredentials
 	var body any

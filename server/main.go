@@ -30,6 +30,7 @@ import (
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/services/metrics"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -205,7 +206,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 
 // bodyLimit allows a batch of BATCH_MAX of the longest ids, escaped.
 func bodyLimit(batchMax int) int64 {
-	return max(64<<10, int64(batchMax)*(services.MaxUserIDLen*6+8)+4096)
+	return max(64<<10, int64(batchMax)*(zoom.MaxUserIDLen*6+8)+4096)
 }
 
 func writeTimeout(cfg Config) time.Duration {

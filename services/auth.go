@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // Role is what a caller may do (DESIGN.md, "Callers and what they may do").
@@ -37,7 +38,7 @@ func (id Identity) RateKey() string {
 	if id.Method == "api_key" {
 		return id.Subject
 	}
-	return "sub:" + UserKey(id.Subject)
+	return "sub:" + zoom.UserKey(id.Subject)
 }
 
 // MinJWTSecretLen is the shortest HS256 secret accepted.
@@ -161,7 +162,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Id
 		return unauthenticated(msg)
 	}
 	sub, _ := c["sub"].(string)
-	if reason := CheckUserID(sub); reason != "" {
+	if reason := zoom.CheckUserID(sub); reason != "" {
 		return unauthenticated("The token's sub claim " + reason + "; it must be the caller's Zoom user id or email.")
 	}
 	var role Role
@@ -284,7 +285,7 @@ func AuthorizeStart(id Identity, hostUserID string) error {
 	case RoleAdmin:
 		return nil
 	case RoleHost:
-		if SameUser(id.Subject, hostUserID) {
+		if zoom.SameUser(id.Subject, hostUserID) {
 			return nil
 		}
 		return forbidden("start", "A host may get a ZAK only for itself: hostUserId must match the token's sub.")
@@ -313,7 +314,7 @@ func RoleMaySetup(id Identity) error {
 
 // AuthorizeJoin: an OBF for participantUserID. Admin any; others only their own.
 func AuthorizeJoin(id Identity, participantUserID string) error {
-	if id.Role == RoleAdmin || SameUser(id.Subject, participantUserID) {
+	if id.Role == RoleAdmin || zoom.SameUser(id.Subject, participantUserID) {
 		return nil
 	}
 	return forbidden("join", "You may get an OBF token only for yourself: participantUserId must match the token's sub.")
@@ -333,7 +334,7 @@ func AuthorizeSetup(id Identity, hostUserID string) error {
 	case RoleAdmin:
 		return nil
 	case RoleHost:
-		if SameUser(id.Subject, hostUserID) {
+		if zoom.SameUser(id.Subject, hostUserID) {
 			return nil
 		}
 		return forbidden("setup", "A host may set up only its own meetings: hostUserId must match the token's sub.")

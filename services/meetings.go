@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // Minter mints Zoom user tokens; *Zoom is one.
@@ -78,21 +79,21 @@ type BatchResult struct {
 
 // StartInput asks for a host's ZAK.
 type StartInput struct {
-	MeetingID  MeetingID
+	MeetingID  zoom.MeetingID
 	HostUserID string
 	TTL        int
 }
 
 // JoinInput asks for a participant's OBF.
 type JoinInput struct {
-	MeetingID         MeetingID
+	MeetingID         zoom.MeetingID
 	ParticipantUserID string
 	TTL               int
 }
 
 // BatchInput asks for OBFs for several participants.
 type BatchInput struct {
-	MeetingID          MeetingID
+	MeetingID          zoom.MeetingID
 	ParticipantUserIDs []string
 }
 
@@ -104,7 +105,7 @@ type DistributeInput struct {
 
 // SetupInput asks for a host's ZAK and, optionally, participants' OBFs.
 type SetupInput struct {
-	MeetingID          MeetingID
+	MeetingID          zoom.MeetingID
 	HostUserID         string
 	ParticipantUserIDs []string
 	TTL                int
@@ -224,7 +225,7 @@ func (m *Meetings) push(tok Token) bool {
 
 // fanOut mints OBFs with bounded concurrency. The Zoom client's limiter sets
 // the pace; the workers only hide Zoom's latency.
-func (m *Meetings) fanOut(ctx context.Context, meeting MeetingID, ids []string) BatchResult {
+func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []string) BatchResult {
 	res := BatchResult{Total: len(ids)}
 	if len(ids) == 0 {
 		return res
@@ -271,16 +272,16 @@ func (m *Meetings) fanOut(ctx context.Context, meeting MeetingID, ids []string) 
 	return res
 }
 
-func checkOne(op string, meeting MeetingID, field, userID string, ttl int) error {
+func checkOne(op string, meeting zoom.MeetingID, field, userID string, ttl int) error {
 	var details []apperr.FieldError
 	if meeting.IsZero() {
 		details = append(details, apperr.FieldError{Field: "meetingId", Reason: "is required"})
 	}
-	if reason := CheckUserID(userID); reason != "" {
+	if reason := zoom.CheckUserID(userID); reason != "" {
 		details = append(details, apperr.FieldError{Field: field, Reason: reason})
 	}
-	if ttl < 0 || ttl > MaxTTLSeconds {
-		details = append(details, apperr.FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", MaxTTLSeconds)})
+	if ttl < 0 || ttl > zoom.MaxTTLSeconds {
+		details = append(details, apperr.FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", zoom.MaxTTLSeconds)})
 	}
 	if len(details) > 0 {
 		return apperr.InvalidInput(op, details...)
@@ -290,7 +291,7 @@ func checkOne(op string, meeting MeetingID, field, userID string, ttl int) error
 
 // checkBatch validates a participant list and returns it without
 // duplicates, first spelling kept, in the order given.
-func (m *Meetings) checkBatch(op string, meeting MeetingID, ids []string, required bool) ([]string, error) {
+func (m *Meetings) checkBatch(op string, meeting zoom.MeetingID, ids []string, required bool) ([]string, error) {
 	var details []apperr.FieldError
 	if meeting.IsZero() {
 		details = append(details, apperr.FieldError{Field: "meetingId", Reason: "is required"})
@@ -307,11 +308,11 @@ func (m *Meetings) checkBatch(op string, meeting MeetingID, ids []string, requir
 	var f fields
 	f.details = details
 	for i, id := range ids {
-		if reason := CheckUserID(id); reason != "" {
+		if reason := zoom.CheckUserID(id); reason != "" {
 			f.add(fmt.Sprintf("participantUserIds[%d]", i), reason)
 			continue
 		}
-		if k := UserKey(id); !seen[k] {
+		if k := zoom.UserKey(id); !seen[k] {
 			seen[k] = true
 			unique = append(unique, id)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // Request bodies are parsed here, once, for REST and Socket.IO alike, so a
@@ -170,8 +171,8 @@ func (f *fields) err(op string) error {
 	return e
 }
 
-func (f *fields) meetingID(name string, raw json.RawMessage) MeetingID {
-	m, reason := ParseMeetingID(raw)
+func (f *fields) meetingID(name string, raw json.RawMessage) zoom.MeetingID {
+	m, reason := zoom.ParseMeetingID(raw)
 	if reason != "" {
 		f.add(name, reason)
 	}
@@ -194,7 +195,7 @@ func (f *fields) userID(name string, raw json.RawMessage) string {
 		f.add(name, "must be a string (a Zoom user id or email)")
 		return ""
 	}
-	if reason := CheckUserID(s); reason != "" {
+	if reason := zoom.CheckUserID(s); reason != "" {
 		f.add(name, reason)
 	}
 	return s
@@ -238,8 +239,8 @@ func (f *fields) ttl(name string, raw json.RawMessage) int {
 		return 0
 	}
 	v, err := n.Int64()
-	if err != nil || v < 1 || v > MaxTTLSeconds {
-		f.add(name, fmt.Sprintf("must be a whole number of seconds from 1 to %d", MaxTTLSeconds))
+	if err != nil || v < 1 || v > zoom.MaxTTLSeconds {
+		f.add(name, fmt.Sprintf("must be a whole number of seconds from 1 to %d", zoom.MaxTTLSeconds))
 		return 0
 	}
 	return int(v)

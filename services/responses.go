@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // The shapes below are the bodies of the REST responses, the Socket.IO acks
@@ -27,10 +28,10 @@ func tokenFields(t Token) TokenFields {
 
 // StartResponse answers POST /api/meetings/start and meeting:start.
 type StartResponse struct {
-	Success    bool      `json:"success"`
-	MeetingID  MeetingID `json:"meetingId"`
-	HostUserID string    `json:"hostUserId"`
-	ZAKToken   string    `json:"zakToken"`
+	Success    bool           `json:"success"`
+	MeetingID  zoom.MeetingID `json:"meetingId"`
+	HostUserID string         `json:"hostUserId"`
+	ZAKToken   string         `json:"zakToken"`
 	TokenFields
 	Delivered bool   `json:"delivered"`
 	Message   string `json:"message"`
@@ -45,10 +46,10 @@ func NewStartResponse(m Minted) StartResponse {
 
 // JoinResponse answers POST /api/meetings/join and meeting:join.
 type JoinResponse struct {
-	Success           bool      `json:"success"`
-	MeetingID         MeetingID `json:"meetingId"`
-	ParticipantUserID string    `json:"participantUserId"`
-	OBFToken          string    `json:"obfToken"`
+	Success           bool           `json:"success"`
+	MeetingID         zoom.MeetingID `json:"meetingId"`
+	ParticipantUserID string         `json:"participantUserId"`
+	OBFToken          string         `json:"obfToken"`
 	TokenFields
 	Delivered bool   `json:"delivered"`
 	Message   string `json:"message"`
@@ -102,8 +103,8 @@ func participants(r BatchResult) ([]ParticipantToken, []FailedUser, Summary) {
 
 // BatchResponse answers POST /api/meetings/batch-join.
 type BatchResponse struct {
-	Success   bool      `json:"success"`
-	MeetingID MeetingID `json:"meetingId"`
+	Success   bool           `json:"success"`
+	MeetingID zoom.MeetingID `json:"meetingId"`
 	Results   struct {
 		Successful []ParticipantToken `json:"successful"`
 		Failed     []FailedUser       `json:"failed"`
@@ -112,7 +113,7 @@ type BatchResponse struct {
 }
 
 // NewBatchResponse builds the answer to a batch-join.
-func NewBatchResponse(meeting MeetingID, r BatchResult) BatchResponse {
+func NewBatchResponse(meeting zoom.MeetingID, r BatchResult) BatchResponse {
 	b := BatchResponse{Success: true, MeetingID: meeting}
 	b.Results.Successful, b.Results.Failed, b.Summary = participants(r)
 	return b
@@ -129,7 +130,7 @@ type HostToken struct {
 // SetupResponse answers POST /api/meetings/setup.
 type SetupResponse struct {
 	Success      bool               `json:"success"`
-	MeetingID    MeetingID          `json:"meetingId"`
+	MeetingID    zoom.MeetingID     `json:"meetingId"`
 	Host         HostToken          `json:"host"`
 	Participants []ParticipantToken `json:"participants"`
 	Failed       []FailedUser       `json:"failed"`
@@ -138,7 +139,7 @@ type SetupResponse struct {
 }
 
 // NewSetupResponse builds the answer to a setup.
-func NewSetupResponse(meeting MeetingID, r SetupResult, now time.Time) SetupResponse {
+func NewSetupResponse(meeting zoom.MeetingID, r SetupResult, now time.Time) SetupResponse {
 	s := SetupResponse{Success: true, MeetingID: meeting, Timestamp: now.UTC(),
 		Host: HostToken{UserID: r.Host.UserID, ZAKToken: r.Host.Value.Reveal(), TokenFields: tokenFields(r.Host.Token), Delivered: r.Host.Delivered}}
 	s.Participants, s.Failed, s.Summary = participants(r.BatchResult)

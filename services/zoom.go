@@ -20,6 +20,7 @@ import (
 	gocache "github.com/patrickmn/go-cache"
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/zoom"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 )
@@ -40,7 +41,7 @@ const DefaultTokenLifetime = 7200 * time.Second
 type Token struct {
 	Type      TokenType
 	UserID    string
-	MeetingID MeetingID
+	MeetingID zoom.MeetingID
 	Value     secret.Value
 	ExpiresIn time.Duration
 	ExpiresAt time.Time
@@ -50,8 +51,8 @@ type Token struct {
 type MintRequest struct {
 	Type      TokenType
 	UserID    string
-	MeetingID MeetingID // required for TokenOnBehalf
-	TTL       int       // seconds; 0 = Zoom's default
+	MeetingID zoom.MeetingID // required for TokenOnBehalf
+	TTL       int            // seconds; 0 = Zoom's default
 }
 
 // ZoomConfig configures a Zoom client.
@@ -568,7 +569,7 @@ func (z *Zoom) record(err error) {
 // tokenURL builds the user-token URL. The user id is one escaped path
 // segment, so it can never reach another Zoom route.
 func (z *Zoom) tokenURL(op string, mr MintRequest) (string, error) {
-	if reason := CheckUserID(mr.UserID); reason != "" {
+	if reason := zoom.CheckUserID(mr.UserID); reason != "" {
 		return "", apperr.InvalidInput(op, apperr.FieldError{Field: "userId", Reason: reason})
 	}
 	q := url.Values{"type": {string(mr.Type)}}
@@ -582,8 +583,8 @@ func (z *Zoom) tokenURL(op string, mr MintRequest) (string, error) {
 	default:
 		return "", fmt.Errorf("%s: unknown token type %q", op, mr.Type)
 	}
-	if mr.TTL < 0 || mr.TTL > MaxTTLSeconds {
-		return "", apperr.InvalidInput(op, apperr.FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", MaxTTLSeconds)})
+	if mr.TTL < 0 || mr.TTL > zoom.MaxTTLSeconds {
+		return "", apperr.InvalidInput(op, apperr.FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", zoom.MaxTTLSeconds)})
 	}
 	if mr.TTL > 0 {
 		q.Set("ttl", strconv.Itoa(mr.TTL))

@@ -12,6 +12,7 @@ import (
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // clock is a settable clock shared by the client and the sandbox.
@@ -56,7 +57,7 @@ func zak(user string) services.MintRequest {
 }
 
 func obf(user string) services.MintRequest {
-	m, _ := services.MeetingIDFromString("85746065432")
+	m, _ := zoom.MeetingIDFromString("85746065432")
 	return services.MintRequest{Type: services.TokenOnBehalf, UserID: user, MeetingID: m}
 }
 

@@ -1,9 +1,10 @@
-package services_test
+package zoom_test
 
 import (
+	"strings"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 func TestCheckUserIDAllowList(t *testing.T) {
@@ -12,7 +13,7 @@ func TestCheckUserIDAllowList(t *testing.T) {
 		"user1@example.com", "first.last+tag@sub.example.co", "o'neil@example.com", "KATE@EXAMPLE.COM",
 	}
 	for _, id := range good {
-		if reason := services.CheckUserID(id); reason != "" {
+		if reason := zoom.CheckUserID(id); reason != "" {
 			t.Errorf("%q refused: %s", id, reason)
 		}
 	}
@@ -52,7 +53,7 @@ func TestCheckUserIDAllowList(t *testing.T) {
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": "at most 64",
 	}
 	for id, want := range bad {
-		reason := services.CheckUserID(id)
+		reason := zoom.CheckUserID(id)
 		if reason == "" || !containsFold(reason, want) {
 			t.Errorf("%q: reason %q, want one mentioning %q", id, reason, want)
 		}
@@ -73,11 +74,15 @@ func TestSameUserFoldsASCIIOnly(t *testing.T) {
 		{"BXE0adSxQRqGSP5fg1rkcA", "BXE0adSxQRqGSP5fg1rkcA", true},
 	}
 	for _, c := range cases {
-		if got := services.SameUser(c.a, c.b); got != c.same {
+		if got := zoom.SameUser(c.a, c.b); got != c.same {
 			t.Errorf("SameUser(%q, %q) = %v", c.a, c.b, got)
 		}
-		if got := services.UserKey(c.a) == services.UserKey(c.b); got != c.same {
+		if got := zoom.UserKey(c.a) == zoom.UserKey(c.b); got != c.same {
 			t.Errorf("UserKey(%q) == UserKey(%q) is %v", c.a, c.b, got)
 		}
 	}
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
