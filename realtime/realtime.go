@@ -21,6 +21,7 @@ import (
 
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/wire"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
@@ -408,7 +409,7 @@ func (s *Server) authed(sock *socket.Socket, ss *session, event string, h handle
 }
 
 func (s *Server) onStart(ctx context.Context, _ *socket.Socket, caller services.Identity, raw []byte) (any, string, error) {
-	in, err := services.DecodeStart(raw)
+	in, err := wire.DecodeStart(raw)
 	if err != nil {
 		return nil, "", err
 	}
@@ -416,11 +417,11 @@ func (s *Server) onStart(ctx context.Context, _ *socket.Socket, caller services.
 	if err != nil {
 		return nil, "", err
 	}
-	return services.NewStartResponse(m), "", nil
+	return wire.NewStartResponse(m), "", nil
 }
 
 func (s *Server) onJoin(ctx context.Context, _ *socket.Socket, caller services.Identity, raw []byte) (any, string, error) {
-	in, err := services.DecodeJoin(raw)
+	in, err := wire.DecodeJoin(raw)
 	if err != nil {
 		return nil, "", err
 	}
@@ -428,25 +429,25 @@ func (s *Server) onJoin(ctx context.Context, _ *socket.Socket, caller services.I
 	if err != nil {
 		return nil, "", err
 	}
-	return services.NewJoinResponse(m), "", nil
+	return wire.NewJoinResponse(m), "", nil
 }
 
 // Distributed is the body of meeting:distributed: who got a token, who was
 // online to receive it, who was offline. It carries no token.
 type Distributed struct {
-	Success     bool                  `json:"success"`
-	MeetingID   zoom.MeetingID        `json:"meetingId"`
-	HostUserID  string                `json:"hostUserId"`
-	Successful  int                   `json:"successful"`
-	Failed      int                   `json:"failed"`
-	FailedUsers []services.FailedUser `json:"failedUsers"`
-	Delivered   []string              `json:"delivered"`
-	Offline     []string              `json:"offline"`
-	Timestamp   time.Time             `json:"timestamp"`
+	Success     bool              `json:"success"`
+	MeetingID   zoom.MeetingID    `json:"meetingId"`
+	HostUserID  string            `json:"hostUserId"`
+	Successful  int               `json:"successful"`
+	Failed      int               `json:"failed"`
+	FailedUsers []wire.FailedUser `json:"failedUsers"`
+	Delivered   []string          `json:"delivered"`
+	Offline     []string          `json:"offline"`
+	Timestamp   time.Time         `json:"timestamp"`
 }
 
 func (s *Server) onDistribute(ctx context.Context, _ *socket.Socket, caller services.Identity, raw []byte) (any, string, error) {
-	in, err := services.DecodeDistribute(raw)
+	in, err := wire.DecodeDistribute(raw, 0)
 	if err != nil {
 		return nil, "", err
 	}
@@ -454,8 +455,8 @@ func (s *Server) onDistribute(ctx context.Context, _ *socket.Socket, caller serv
 	if err != nil {
 		return nil, "", err
 	}
-	b := services.NewBatchResponse(in.MeetingID, r)
-	d := Distributed{Success: true, MeetingID: in.MeetingID, HostUserID: in.HostUserID, Successful: b.Summary.Successful,
+	b := wire.NewBatchResponse(in.MeetingID, r)
+	d := Distributed{Success: true, MeetingID: in.MeetingID, HostUserID: in.HostUserID.String(), Successful: b.Summary.Successful,
 		Failed: b.Summary.Failed, FailedUsers: b.Results.Failed, Delivered: []string{}, Offline: []string{}, Timestamp: s.cfg.Now().UTC()}
 	for _, p := range r.Successful {
 		if p.Delivered {
@@ -480,9 +481,9 @@ func (s *Server) PushToken(tok services.Token) bool {
 	event := evCredentials
 	var body any
 	if tok.Type == services.TokenZAK {
-		event, body = evStarted, services.NewStartResponse(services.Minted{Token: tok, Delivered: true})
+		event, body = evStarted, wire.NewStartResponse(services.Minted{Token: tok, Delivered: true})
 	} else {
-		body = services.NewJoinResponse(services.Minted{Token: tok, Delivered: true})
+		body = wire.NewJoinResponse(services.Minted{Token: tok, Delivered: true})
 	}
 	if n == 0 {
 		s.obs.Pushed(event, false)
@@ -501,7 +502,7 @@ func (s *Server) reply(sock *socket.Socket, ack socket.Ack, event string, body a
 			s.log.Error("socket event failed: internal error", "event", event, "err", err)
 		}
 		if ack != nil {
-			ack([]any{services.NewErrorResponse(err)}, nil)
+			ack([]any{wire.NewErrorResponse(err)}, nil)
 			return
 		}
 		_ = sock.Emit(evError, errorEvent(event, err))
@@ -517,7 +518,7 @@ func (s *Server) reply(sock *socket.Socket, ack socket.Ack, event string, body a
 // errorEvent is the body of the error event: {message, code} plus the event
 // it answers, the error body's fields, and details for invalid input.
 func errorEvent(event string, err error) map[string]any {
-	r := services.NewErrorResponse(err)
+	r := wire.NewErrorResponse(err)
 	m := map[string]any{"success": false, "message": r.Error, "error": r.Error, "code": r.Code}
 	if event != "" {
 		m["event"] = event

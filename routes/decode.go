@@ -13,7 +13,7 @@ import (
 )
 
 // readBody reads at most limit bytes of the request body. The services
-// parse it (services.DecodeStart and its siblings), for REST and Socket.IO alike.
+// parse it (wire.DecodeStart and its siblings), for REST and Socket.IO alike.
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	const op = "read body"
 	// The body must be a JSON object whatever the Content-Type says (curl -d

@@ -10,7 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/wire"
 )
 
 // statusOf is the one table from error code to HTTP status (DESIGN.md).
@@ -32,7 +32,7 @@ var statusOf = map[string]int{
 // fail writes err as the JSON error body, with the status of its code. It is
 // the only place an error becomes a response.
 func fail(c *gin.Context, log *slog.Logger, err error) {
-	body := services.NewErrorResponse(err)
+	body := wire.NewErrorResponse(err)
 	status := statusOf[body.Code]
 	if errors.Is(err, apperr.ErrZoomTimeout) {
 		status = http.StatusGatewayTimeout
@@ -56,5 +56,5 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 // problem is a transport-level error (routing, body) with its own code.
 func problem(c *gin.Context, status int, code, msg string) {
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, services.ErrorResponse{Error: msg, Code: code})
+	c.AbortWithStatusJSON(status, wire.ErrorResponse{Error: msg, Code: code})
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/wire"
 )
 
 const sandboxWarning = "SANDBOX MODE: tokens come from an in-memory Zoom stand-in and are NOT real Zoom tokens."
@@ -70,7 +70,7 @@ func (a *api) live(c *gin.Context) {
 const sandboxTokenTTL = time.Hour
 
 func (a *api) sandboxToken(c *gin.Context) {
-	in, ok := decoded(a, c, nil, services.DecodeCallerToken)
+	in, ok := decoded(a, c, wire.DecodeCallerToken)
 	if !ok {
 		return
 	}

@@ -15,15 +15,8 @@ import (
 
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/wire"
 )
-
-// Meetings is what the handlers need of the domain.
-type Meetings interface {
-	Start(ctx context.Context, caller services.Identity, in services.StartInput) (services.Minted, error)
-	Join(ctx context.Context, caller services.Identity, in services.JoinInput) (services.Minted, error)
-	Batch(ctx context.Context, caller services.Identity, in services.BatchInput) (services.BatchResult, error)
-	Setup(ctx context.Context, caller services.Identity, in services.SetupInput) (services.SetupResult, error)
-}
 
 // Authenticator checks a caller's credential.
 type Authenticator interface {
@@ -53,7 +46,7 @@ type AuthGuard interface {
 
 // Deps are the parts the REST API is built from.
 type Deps struct {
-	Meetings      Meetings
+	Domain        wire.Domain // the operations of wire.Ops, served under /api/meetings/
 	Auth          Authenticator
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
@@ -111,11 +104,14 @@ func New(d Deps) *gin.Engine {
 		r.GET("/metrics", gin.WrapH(d.Metrics))
 	}
 
-	m := r.Group("/api/meetings", a.authenticate())
-	m.POST("/start", a.start)
-	m.POST("/join", a.join)
-	m.POST("/batch-join", a.batchJoin)
-	m.POST("/setup", a.setup)
+	// POST /api/meetings/start, join, batch-join and setup: the REST half of
+	// the operations table, shared with Socket.IO.
+	auth := a.authenticate()
+	for _, op := range wire.Ops() {
+		if op.Path != "" {
+			r.POST(op.Path, auth, a.serve(op))
+		}
+	}
 
 	if d.SandboxTokens != nil {
 		r.POST("/sandbox/tokens", a.sandboxToken)

@@ -31,6 +31,10 @@ func (f fakeMeetings) Join(_ context.Context, _ services.Identity, in services.J
 func (fakeMeetings) Batch(context.Context, services.Identity, services.BatchInput) (services.BatchResult, error) {
 	return services.BatchResult{}, errors.New("not used")
 }
+func (fakeMeetings) Distribute(context.Context, services.Identity, services.DistributeInput) (services.BatchResult, error) {
+	return services.BatchResult{}, nil
+}
+func (fakeMeetings) BatchMax() int { return 500 }
 func (fakeMeetings) Setup(context.Context, services.Identity, services.SetupInput) (services.SetupResult, error) {
 	return services.SetupResult{}, errors.New("not used")
 }
@@ -75,7 +79,7 @@ func TestErrorMapping(t *testing.T) {
 				}
 				return services.Minted{}, c.err
 			}}
-			h := New(Deps{Meetings: m, Auth: fakeAuth{}, Zoom: fakeChecker{}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			h := New(Deps{Domain: m, Auth: fakeAuth{}, Zoom: fakeChecker{}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 			req := httptest.NewRequest("POST", "/api/meetings/join", strings.NewReader(`{"meetingId":"123456789","participantUserId":"a@example.com"}`))
 			req.Header.Set("Authorization", "Bearer good")
 			rec := httptest.NewRecorder()
@@ -113,7 +117,7 @@ func TestHealth(t *testing.T) {
 		{"down", "zoom", &apperr.Error{Kind: apperr.ErrZoomAuth, Message: "Refused."}, 503, "disconnected"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := New(Deps{Meetings: fakeMeetings{}, Auth: fakeAuth{}, Zoom: fakeChecker{err: c.err}, Info: Info{Mode: c.mode}})
+			h := New(Deps{Domain: fakeMeetings{}, Auth: fakeAuth{}, Zoom: fakeChecker{err: c.err}, Info: Info{Mode: c.mode}})
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/health", nil))
 			var body map[string]any
@@ -137,7 +141,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestSecurityHeadersAndCORS(t *testing.T) {
-	h := New(Deps{Meetings: fakeMeetings{}, Auth: fakeAuth{}, Zoom: fakeChecker{}, CORSOrigins: []string{"https://app.example.com"}})
+	h := New(Deps{Domain: fakeMeetings{}, Auth: fakeAuth{}, Zoom: fakeChecker{}, CORSOrigins: []string{"https://app.example.com"}})
 	pre := httptest.NewRequest("OPTIONS", "/api/meetings/join", nil)
 	pre.Header.Set("Origin", "https://app.example.com")
 	pre.Header.Set("Access-Control-Request-Method", "POST")

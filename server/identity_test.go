@@ -50,46 +50,52 @@ func TestLookAlikeIdentitiesAreRefused(t *testing.T) {
 }
 
 // A body of 195,000 wrong items gets a short answer: a caller who may not
-// batch at all is refused before the body is read, and one who may gets at
-// most MaxDetails problems listed.
+// batch at all is refused before the body is read; one who may is told the
+// list is over BATCH_MAX; a list within it gets at most MaxDetails problems.
 func TestHugeInvalidBodiesGetShortAnswers(t *testing.T) {
 	sb := newSandbox(t, sandbox.Options{})
 	ts := startServer(t, sb, zoomEnv(sb))
-	var b strings.Builder
-	b.WriteString(`{"meetingId":"` + meeting + `","hostUserId":"host@example.com","participantUserIds":[`)
-	for i := 0; i < 195000; i++ {
-		if i > 0 {
-			b.WriteByte(',')
+	ints := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"meetingId":"` + meeting + `","hostUserId":"host@example.com","participantUserIds":[`)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('1')
 		}
-		b.WriteByte('1')
+		b.WriteString("]}")
+		return b.String()
 	}
-	b.WriteString("]}")
-	body := b.String()
-	if len(body) < 380_000 {
-		t.Fatalf("body is only %d bytes", len(body))
+	huge, within := ints(195000), ints(400)
+	if len(huge) < 380_000 {
+		t.Fatalf("body is only %d bytes", len(huge))
 	}
 	for _, c := range []struct {
 		path    string
+		body    string
 		headers map[string]string
 		status  int
 	}{
-		{"/api/meetings/batch-join", bearer(t, "pat@example.com", "participant"), 403},
-		{"/api/meetings/setup", bearer(t, "pat@example.com", "participant"), 403},
-		{"/api/meetings/batch-join", adminKey, 400},
-		{"/api/meetings/setup", adminKey, 400},
+		{"/api/meetings/batch-join", huge, bearer(t, "pat@example.com", "participant"), 403},
+		{"/api/meetings/setup", huge, bearer(t, "pat@example.com", "participant"), 403},
+		{"/api/meetings/batch-join", huge, adminKey, 413},
+		{"/api/meetings/setup", huge, adminKey, 413},
+		{"/api/meetings/batch-join", within, adminKey, 400},
+		{"/api/meetings/setup", within, adminKey, 400},
 	} {
-		r := ts.do("POST", c.path, body, c.headers)
+		r := ts.do("POST", c.path, c.body, c.headers)
 		if r.Status != c.status {
 			t.Errorf("%s: %d %.300s", c.path, r.Status, r.Raw)
 		}
 		if len(r.Raw) > 4096 {
-			t.Errorf("%s: a %d-byte answer to a %d-byte body", c.path, len(r.Raw), len(body))
+			t.Errorf("%s: a %d-byte answer to a %d-byte body", c.path, len(r.Raw), len(c.body))
 		}
 		if c.status == 400 {
 			if d, _ := r.Body["details"].([]any); len(d) == 0 || len(d) > 20 {
 				t.Errorf("%s: %d details", c.path, len(d))
 			}
-			if !strings.Contains(str(r.Body["error"]), "195000") {
+			if !strings.Contains(str(r.Body["error"]), "400 fields") {
 				t.Errorf("%s: the error does not count the problems: %s", c.path, r.Body["error"])
 			}
 		}

@@ -143,7 +143,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	})
 	meetings.SetNotifier(rt)
 	deps := routes.Deps{
-		Meetings: meetings, Auth: auth, Zoom: zoom,
+		Domain: meetings, Auth: auth, Zoom: zoom,
 		Limiter:     limiter,
 		AuthGuard:   guard,
 		Socket:      rt.Handler(),

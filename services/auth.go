@@ -28,7 +28,8 @@ const (
 
 // Identity is an authenticated caller.
 type Identity struct {
-	Subject string // the caller's Zoom user id or email; "api-key:<fingerprint>" for a key
+	Subject string      // the caller's Zoom user id or email; "api-key:<fingerprint>" for a key
+	User    zoom.UserID // the caller as a Zoom user; zero for an API key, which is no user
 	Role    Role
 	Method  string // "jwt" or "api_key"
 }
@@ -38,7 +39,7 @@ func (id Identity) RateKey() string {
 	if id.Method == "api_key" {
 		return id.Subject
 	}
-	return "sub:" + zoom.UserKey(id.Subject)
+	return "sub:" + id.User.Key()
 }
 
 // MinJWTSecretLen is the shortest HS256 secret accepted.
@@ -162,7 +163,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Id
 		return unauthenticated(msg)
 	}
 	sub, _ := c["sub"].(string)
-	if reason := zoom.CheckUserID(sub); reason != "" {
+	user, reason := zoom.ParseUserID(sub)
+	if reason != "" {
 		return unauthenticated("The token's sub claim " + reason + "; it must be the caller's Zoom user id or email.")
 	}
 	var role Role
@@ -177,7 +179,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Id
 	default:
 		return unauthenticated("The token's role claim must be admin, host or participant.")
 	}
-	return Identity{Subject: sub, Role: role, Method: "jwt"}, nil
+	return Identity{Subject: sub, User: user, Role: role, Method: "jwt"}, nil
 }
 
 // checkLifetime refuses a token that lives longer than maxTTL: from now to
@@ -280,12 +282,12 @@ func forbidden(op, msg string) error {
 }
 
 // AuthorizeStart: a ZAK for hostUserID. Admin any; host only its own; participant never.
-func AuthorizeStart(id Identity, hostUserID string) error {
+func AuthorizeStart(id Identity, hostUserID zoom.UserID) error {
 	switch id.Role {
 	case RoleAdmin:
 		return nil
 	case RoleHost:
-		if zoom.SameUser(id.Subject, hostUserID) {
+		if id.User.Same(hostUserID) {
 			return nil
 		}
 		return forbidden("start", "A host may get a ZAK only for itself: hostUserId must match the token's sub.")
@@ -313,8 +315,8 @@ func RoleMaySetup(id Identity) error {
 }
 
 // AuthorizeJoin: an OBF for participantUserID. Admin any; others only their own.
-func AuthorizeJoin(id Identity, participantUserID string) error {
-	if id.Role == RoleAdmin || zoom.SameUser(id.Subject, participantUserID) {
+func AuthorizeJoin(id Identity, participantUserID zoom.UserID) error {
+	if id.Role == RoleAdmin || id.User.Same(participantUserID) {
 		return nil
 	}
 	return forbidden("join", "You may get an OBF token only for yourself: participantUserId must match the token's sub.")
@@ -329,16 +331,32 @@ func AuthorizeBatch(id Identity) error {
 }
 
 // AuthorizeSetup: ZAK for hostUserID plus OBFs. Admin any; host only as itself.
-func AuthorizeSetup(id Identity, hostUserID string) error {
+func AuthorizeSetup(id Identity, hostUserID zoom.UserID) error {
 	switch id.Role {
 	case RoleAdmin:
 		return nil
 	case RoleHost:
-		if zoom.SameUser(id.Subject, hostUserID) {
+		if id.User.Same(hostUserID) {
 			return nil
 		}
 		return forbidden("setup", "A host may set up only its own meetings: hostUserId must match the token's sub.")
 	default:
 		return forbidden("setup", "Only a host or an admin may set up a meeting.")
+	}
+}
+
+// AuthorizeDistribute: OBFs pushed to participants on behalf of hostUserID.
+// Admin any; host only as itself; participant never.
+func AuthorizeDistribute(id Identity, hostUserID zoom.UserID) error {
+	switch id.Role {
+	case RoleAdmin:
+		return nil
+	case RoleHost:
+		if id.User.Same(hostUserID) {
+			return nil
+		}
+		return forbidden("distribute", "A host may distribute only for its own meetings: hostUserId must match the token's sub.")
+	default:
+		return forbidden("distribute", "Only a host or an admin may distribute tokens.")
 	}
 }

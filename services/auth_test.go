@@ -20,6 +20,7 @@ import (
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
@@ -58,8 +59,8 @@ func TestAuthenticate(t *testing.T) {
 		want services.Identity
 		err  string
 	}{
-		{"jwt", hs(t, good), services.Identity{Subject: "a@example.com", Role: services.RoleHost, Method: "jwt"}, ""},
-		{"no role is participant", hs(t, with("role", nil)), services.Identity{Subject: "a@example.com", Role: services.RoleParticipant, Method: "jwt"}, ""},
+		{"jwt", hs(t, good), services.Identity{Subject: "a@example.com", User: user("a@example.com"), Role: services.RoleHost, Method: "jwt"}, ""},
+		{"no role is participant", hs(t, with("role", nil)), services.Identity{Subject: "a@example.com", User: user("a@example.com"), Role: services.RoleParticipant, Method: "jwt"}, ""},
 		{"api key", "key-two-0123456789", services.Identity{Subject: "api-key:" + services.KeyFingerprint("key-two-0123456789"), Role: services.RoleAdmin, Method: "api_key"}, ""},
 		{"wrong issuer", hs(t, with("iss", "https://evil.example.com")), services.Identity{}, "issuer"},
 		{"wrong audience", hs(t, with("aud", "other")), services.Identity{}, "audience"},
@@ -252,4 +253,12 @@ func TestAuthGuard(t *testing.T) {
 	if n := g.Tracked(); n != 1 {
 		t.Fatalf("%d addresses tracked after they refilled, want 1", n)
 	}
+}
+
+func user(s string) zoom.UserID {
+	u, reason := zoom.ParseUserID(s)
+	if reason != "" {
+		panic(reason)
+	}
+	return u
 }

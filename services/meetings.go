@@ -77,37 +77,40 @@ type BatchResult struct {
 	Total      int // distinct users asked for
 }
 
+// The inputs hold values that were checked when the request was decoded
+// (package wire): the operations below never check them again.
+
 // StartInput asks for a host's ZAK.
 type StartInput struct {
 	MeetingID  zoom.MeetingID
-	HostUserID string
-	TTL        int
+	HostUserID zoom.UserID
+	TTL        int // seconds, 1 to zoom.MaxTTLSeconds; 0: Zoom's default
 }
 
 // JoinInput asks for a participant's OBF.
 type JoinInput struct {
 	MeetingID         zoom.MeetingID
-	ParticipantUserID string
+	ParticipantUserID zoom.UserID
 	TTL               int
 }
 
 // BatchInput asks for OBFs for several participants.
 type BatchInput struct {
 	MeetingID          zoom.MeetingID
-	ParticipantUserIDs []string
+	ParticipantUserIDs []zoom.UserID
 }
 
 // DistributeInput asks, over Socket.IO, for OBFs pushed to each participant.
 type DistributeInput struct {
 	BatchInput
-	HostUserID string
+	HostUserID zoom.UserID
 }
 
 // SetupInput asks for a host's ZAK and, optionally, participants' OBFs.
 type SetupInput struct {
 	MeetingID          zoom.MeetingID
-	HostUserID         string
-	ParticipantUserIDs []string
+	HostUserID         zoom.UserID
+	ParticipantUserIDs []zoom.UserID
 	TTL                int
 }
 
@@ -119,30 +122,24 @@ type SetupResult struct {
 
 // Start mints a ZAK for the host and pushes it to the host's sockets.
 func (m *Meetings) Start(ctx context.Context, caller Identity, in StartInput) (Minted, error) {
-	if err := checkOne("start", in.MeetingID, "hostUserId", in.HostUserID, in.TTL); err != nil {
-		return Minted{}, err
-	}
 	if err := AuthorizeStart(caller, in.HostUserID); err != nil {
 		return Minted{}, err
 	}
-	return m.mint(ctx, MintRequest{Type: TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
+	return m.mint(ctx, MintRequest{Type: TokenZAK, UserID: in.HostUserID.String(), MeetingID: in.MeetingID, TTL: in.TTL})
 }
 
 // Join mints an OBF for the participant and pushes it to its sockets.
 func (m *Meetings) Join(ctx context.Context, caller Identity, in JoinInput) (Minted, error) {
-	if err := checkOne("join", in.MeetingID, "participantUserId", in.ParticipantUserID, in.TTL); err != nil {
-		return Minted{}, err
-	}
 	if err := AuthorizeJoin(caller, in.ParticipantUserID); err != nil {
 		return Minted{}, err
 	}
-	return m.mint(ctx, MintRequest{Type: TokenOnBehalf, UserID: in.ParticipantUserID, MeetingID: in.MeetingID, TTL: in.TTL})
+	return m.mint(ctx, MintRequest{Type: TokenOnBehalf, UserID: in.ParticipantUserID.String(), MeetingID: in.MeetingID, TTL: in.TTL})
 }
 
 // Batch mints an OBF for each distinct participant, pacing calls to Zoom's
 // quota, and pushes each to its user. Per-user failures are in the result.
 func (m *Meetings) Batch(ctx context.Context, caller Identity, in BatchInput) (BatchResult, error) {
-	ids, err := m.checkBatch("batch", in.MeetingID, in.ParticipantUserIDs, true)
+	ids, err := m.checkBatch("batch", in.ParticipantUserIDs)
 	if err != nil {
 		return BatchResult{}, err
 	}
@@ -163,10 +160,7 @@ func (m *Meetings) Batch(ctx context.Context, caller Identity, in BatchInput) (B
 
 // Setup mints the host's ZAK, then OBFs for the participants.
 func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (SetupResult, error) {
-	if err := checkOne("setup", in.MeetingID, "hostUserId", in.HostUserID, in.TTL); err != nil {
-		return SetupResult{}, err
-	}
-	ids, err := m.checkBatch("setup", in.MeetingID, in.ParticipantUserIDs, false)
+	ids, err := m.checkBatch("setup", in.ParticipantUserIDs)
 	if err != nil {
 		return SetupResult{}, err
 	}
@@ -180,7 +174,7 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 		}
 		defer release()
 	}
-	host, err := m.mint(ctx, MintRequest{Type: TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
+	host, err := m.mint(ctx, MintRequest{Type: TokenZAK, UserID: in.HostUserID.String(), MeetingID: in.MeetingID, TTL: in.TTL})
 	if err != nil {
 		return SetupResult{}, err
 	}
@@ -225,7 +219,7 @@ func (m *Meetings) push(tok Token) bool {
 
 // fanOut mints OBFs with bounded concurrency. The Zoom client's limiter sets
 // the pace; the workers only hide Zoom's latency.
-func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []string) BatchResult {
+func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []zoom.UserID) BatchResult {
 	res := BatchResult{Total: len(ids)}
 	if len(ids) == 0 {
 		return res
@@ -245,7 +239,7 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []str
 			defer wg.Done()
 			for i := range next {
 				o := &out[i]
-				o.tok, o.err = m.zoom.Mint(ctx, MintRequest{Type: TokenOnBehalf, UserID: ids[i], MeetingID: meeting})
+				o.tok, o.err = m.zoom.Mint(ctx, MintRequest{Type: TokenOnBehalf, UserID: ids[i].String(), MeetingID: meeting})
 				if o.err == nil {
 					// Push at once: a participant waiting on its socket should not wait for the batch.
 					o.delivered = m.push(o.tok)
@@ -260,7 +254,7 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []str
 	wg.Wait()
 	for i, o := range out {
 		if o.err != nil {
-			res.Failed = append(res.Failed, Failure{UserID: ids[i], Err: o.err})
+			res.Failed = append(res.Failed, Failure{UserID: ids[i].String(), Err: o.err})
 			continue
 		}
 		res.Successful = append(res.Successful, Minted{Token: o.tok, Delivered: o.delivered})
@@ -272,74 +266,30 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []str
 	return res
 }
 
-func checkOne(op string, meeting zoom.MeetingID, field, userID string, ttl int) error {
-	var details []apperr.FieldError
-	if meeting.IsZero() {
-		details = append(details, apperr.FieldError{Field: "meetingId", Reason: "is required"})
-	}
-	if reason := zoom.CheckUserID(userID); reason != "" {
-		details = append(details, apperr.FieldError{Field: field, Reason: reason})
-	}
-	if ttl < 0 || ttl > zoom.MaxTTLSeconds {
-		details = append(details, apperr.FieldError{Field: "ttl", Reason: fmt.Sprintf("must be between 1 and %d seconds", zoom.MaxTTLSeconds)})
-	}
-	if len(details) > 0 {
-		return apperr.InvalidInput(op, details...)
-	}
-	return nil
-}
-
-// checkBatch validates a participant list and returns it without
+// checkBatch refuses a batch over BATCH_MAX and returns its users without
 // duplicates, first spelling kept, in the order given.
-func (m *Meetings) checkBatch(op string, meeting zoom.MeetingID, ids []string, required bool) ([]string, error) {
-	var details []apperr.FieldError
-	if meeting.IsZero() {
-		details = append(details, apperr.FieldError{Field: "meetingId", Reason: "is required"})
-	}
-	if required && len(ids) == 0 {
-		details = append(details, apperr.FieldError{Field: "participantUserIds", Reason: "must list at least one user"})
-	}
+func (m *Meetings) checkBatch(op string, ids []zoom.UserID) ([]zoom.UserID, error) {
 	if len(ids) > m.batchMax {
 		return nil, &apperr.Error{Kind: apperr.ErrTooLarge, Op: op,
 			Message: fmt.Sprintf("participantUserIds lists %d users; at most %d (BATCH_MAX) may be asked for at once.", len(ids), m.batchMax)}
 	}
 	seen := make(map[string]bool, len(ids))
-	unique := make([]string, 0, len(ids))
-	var f fields
-	f.details = details
-	for i, id := range ids {
-		if reason := zoom.CheckUserID(id); reason != "" {
-			f.add(fmt.Sprintf("participantUserIds[%d]", i), reason)
-			continue
-		}
-		if k := zoom.UserKey(id); !seen[k] {
+	unique := make([]zoom.UserID, 0, len(ids))
+	for _, id := range ids {
+		if k := id.Key(); !seen[k] {
 			seen[k] = true
 			unique = append(unique, id)
 		}
 	}
-	if err := f.err(op); err != nil {
-		return nil, err
-	}
 	return unique, nil
 }
 
-// HumanDuration writes d the way the original service did: "2 hours".
-func HumanDuration(d time.Duration) string {
-	s := int64(d / time.Second)
-	unit := func(n int64, word string) string {
-		if n == 1 {
-			return "1 " + word
-		}
-		return fmt.Sprintf("%d %ss", n, word)
+// Distribute mints an OBF for each participant of a host's meeting and pushes
+// each to its user. hostUserId is authorized as for setup: an admin for any
+// host, a host only as itself.
+func (m *Meetings) Distribute(ctx context.Context, caller Identity, in DistributeInput) (BatchResult, error) {
+	if err := AuthorizeDistribute(caller, in.HostUserID); err != nil {
+		return BatchResult{}, err
 	}
-	switch {
-	case s >= 86400 && s%86400 == 0:
-		return unit(s/86400, "day")
-	case s >= 3600 && s%3600 == 0:
-		return unit(s/3600, "hour")
-	case s >= 60 && s%60 == 0:
-		return unit(s/60, "minute")
-	default:
-		return unit(s, "second")
-	}
+	return m.Batch(ctx, caller, in.BatchInput)
 }

@@ -84,6 +84,36 @@ func CheckMeetingDigits(s string) string {
 	return ""
 }
 
+// UserID is a Zoom user id or an email that passed CheckUserID. Only
+// ParseUserID makes one, so whoever holds a UserID holds a valid id: the
+// domain and the Zoom client never check it again. The zero value holds none.
+type UserID struct{ s string }
+
+// ParseUserID checks s against the allow-list; it returns the reason when s
+// is not a user id.
+func ParseUserID(s string) (UserID, string) {
+	if reason := CheckUserID(s); reason != "" {
+		return UserID{}, reason
+	}
+	return UserID{s: s}, ""
+}
+
+// String returns the id as it was given.
+func (u UserID) String() string { return u.s }
+
+// IsZero reports whether no id is held.
+func (u UserID) IsZero() bool { return u.s == "" }
+
+// Key is the canonical form: emails in ASCII lower case, ids as they are.
+// Two ids with the same key name the same user.
+func (u UserID) Key() string { return UserKey(u.s) }
+
+// Same reports whether u and v name the same user.
+func (u UserID) Same(v UserID) bool { return !u.IsZero() && SameUser(u.s, v.s) }
+
+// MarshalJSON writes the id as a JSON string.
+func (u UserID) MarshalJSON() ([]byte, error) { return json.Marshal(u.s) }
+
 // MaxUserIDPartLen is the longest Zoom user id (an opaque id, not an email).
 // Zoom's ids are 22 characters of base64url; the bound leaves room.
 const MaxUserIDPartLen = 64

@@ -1,4 +1,4 @@
-package services
+package wire
 
 import (
 	"bytes"
@@ -8,13 +8,15 @@ import (
 	"io"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // Request bodies are parsed here, once, for REST and Socket.IO alike, so a
-// request gets the same answer on both. Fields are read as raw JSON so that
-// each wrong type gets its own reason; unknown fields are ignored, as the
-// original service did.
+// request gets the same answer on both, into typed values (zoom.UserID,
+// zoom.MeetingID) that the domain and the Zoom client never check again.
+// Fields are read as raw JSON so that each wrong type gets its own reason;
+// unknown fields are ignored, as the original service did.
 
 // decodeObject reads body as exactly one JSON object into dst.
 func decodeObject(op string, body []byte, dst any) error {
@@ -46,13 +48,13 @@ type startRequest struct {
 }
 
 // DecodeStart parses {meetingId, hostUserId, ttl?}.
-func DecodeStart(body []byte) (StartInput, error) {
+func DecodeStart(body []byte) (services.StartInput, error) {
 	var r startRequest
 	if err := decodeObject("start", body, &r); err != nil {
-		return StartInput{}, err
+		return services.StartInput{}, err
 	}
 	var f fields
-	in := StartInput{MeetingID: f.meetingID("meetingId", r.MeetingID), HostUserID: f.userID("hostUserId", r.HostUserID), TTL: f.ttl("ttl", r.TTL)}
+	in := services.StartInput{MeetingID: f.meetingID("meetingId", r.MeetingID), HostUserID: f.userID("hostUserId", r.HostUserID), TTL: f.ttl("ttl", r.TTL)}
 	return in, f.err("start")
 }
 
@@ -63,13 +65,13 @@ type joinRequest struct {
 }
 
 // DecodeJoin parses {meetingId, participantUserId, ttl?}.
-func DecodeJoin(body []byte) (JoinInput, error) {
+func DecodeJoin(body []byte) (services.JoinInput, error) {
 	var r joinRequest
 	if err := decodeObject("join", body, &r); err != nil {
-		return JoinInput{}, err
+		return services.JoinInput{}, err
 	}
 	var f fields
-	in := JoinInput{MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserID: f.userID("participantUserId", r.ParticipantUserID), TTL: f.ttl("ttl", r.TTL)}
+	in := services.JoinInput{MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserID: f.userID("participantUserId", r.ParticipantUserID), TTL: f.ttl("ttl", r.TTL)}
 	return in, f.err("join")
 }
 
@@ -81,25 +83,25 @@ type batchRequest struct {
 }
 
 // DecodeBatch parses {meetingId, participantUserIds}.
-func DecodeBatch(body []byte) (BatchInput, error) {
+func DecodeBatch(body []byte, most int) (services.BatchInput, error) {
 	var r batchRequest
 	if err := decodeObject("batch-join", body, &r); err != nil {
-		return BatchInput{}, err
+		return services.BatchInput{}, err
 	}
 	var f fields
-	in := BatchInput{MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, true)}
+	in := services.BatchInput{MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, true, most)}
 	return in, f.err("batch-join")
 }
 
 // DecodeDistribute parses {meetingId, hostUserId, participantUserIds}.
-func DecodeDistribute(body []byte) (DistributeInput, error) {
+func DecodeDistribute(body []byte, most int) (services.DistributeInput, error) {
 	var r batchRequest
 	if err := decodeObject("distribute", body, &r); err != nil {
-		return DistributeInput{}, err
+		return services.DistributeInput{}, err
 	}
 	var f fields
-	in := DistributeInput{HostUserID: f.userID("hostUserId", r.HostUserID), BatchInput: BatchInput{
-		MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, true)}}
+	in := services.DistributeInput{HostUserID: f.userID("hostUserId", r.HostUserID), BatchInput: services.BatchInput{
+		MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, true, most)}}
 	return in, f.err("distribute")
 }
 
@@ -109,18 +111,19 @@ type callerTokenRequest struct {
 }
 
 // DecodeCallerToken parses {sub, role?}, the body of the sandbox's POST /sandbox/tokens.
-func DecodeCallerToken(body []byte) (Identity, error) {
+func DecodeCallerToken(body []byte) (services.Identity, error) {
 	var r callerTokenRequest
 	if err := decodeObject("caller token", body, &r); err != nil {
-		return Identity{}, err
+		return services.Identity{}, err
 	}
 	var f fields
-	id := Identity{Subject: f.userID("sub", r.Sub), Role: RoleParticipant, Method: "jwt"}
+	sub := f.userID("sub", r.Sub)
+	id := services.Identity{Subject: sub.String(), User: sub, Role: services.RoleParticipant, Method: "jwt"}
 	if !isNull(r.Role) {
 		var s string
 		_ = json.Unmarshal(r.Role, &s)
-		switch role := Role(s); role {
-		case RoleAdmin, RoleHost, RoleParticipant:
+		switch role := services.Role(s); role {
+		case services.RoleAdmin, services.RoleHost, services.RoleParticipant:
 			id.Role = role
 		default:
 			f.add("role", "must be admin, host or participant")
@@ -130,14 +133,14 @@ func DecodeCallerToken(body []byte) (Identity, error) {
 }
 
 // DecodeSetup parses {meetingId, hostUserId, participantUserIds?, ttl?}.
-func DecodeSetup(body []byte) (SetupInput, error) {
+func DecodeSetup(body []byte, most int) (services.SetupInput, error) {
 	var r batchRequest
 	if err := decodeObject("setup", body, &r); err != nil {
-		return SetupInput{}, err
+		return services.SetupInput{}, err
 	}
 	var f fields
-	in := SetupInput{MeetingID: f.meetingID("meetingId", r.MeetingID), HostUserID: f.userID("hostUserId", r.HostUserID),
-		ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, false), TTL: f.ttl("ttl", r.TTL)}
+	in := services.SetupInput{MeetingID: f.meetingID("meetingId", r.MeetingID), HostUserID: f.userID("hostUserId", r.HostUserID),
+		ParticipantUserIDs: f.userIDs("participantUserIds", r.ParticipantUserIDs, false, most), TTL: f.ttl("ttl", r.TTL)}
 	return in, f.err("setup")
 }
 
@@ -150,6 +153,7 @@ const MaxDetails = 20
 type fields struct {
 	details []apperr.FieldError
 	more    int
+	tooMany error // a list over its limit: answered alone
 }
 
 func (f *fields) add(field, reason string) {
@@ -161,6 +165,9 @@ func (f *fields) add(field, reason string) {
 }
 
 func (f *fields) err(op string) error {
+	if f.tooMany != nil {
+		return f.tooMany
+	}
 	if len(f.details) == 0 {
 		return nil
 	}
@@ -184,25 +191,27 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
 }
 
-// userID reads a required string; its content is checked by the
-func (f *fields) userID(name string, raw json.RawMessage) string {
+// userID reads a required user id.
+func (f *fields) userID(name string, raw json.RawMessage) zoom.UserID {
 	if isNull(raw) {
 		f.add(name, "is required")
-		return ""
+		return zoom.UserID{}
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		f.add(name, "must be a string (a Zoom user id or email)")
-		return ""
+		return zoom.UserID{}
 	}
-	if reason := zoom.CheckUserID(s); reason != "" {
+	u, reason := zoom.ParseUserID(s)
+	if reason != "" {
 		f.add(name, reason)
 	}
-	return s
+	return u
 }
 
-// userIDs reads an optional array of strings.
-func (f *fields) userIDs(name string, raw json.RawMessage, required bool) []string {
+// userIDs reads an array of user ids: required, or optional. Over most
+// items, it stops at once: the answer is 413, whatever else is wrong.
+func (f *fields) userIDs(name string, raw json.RawMessage, required bool, most int) []zoom.UserID {
 	if isNull(raw) {
 		if required {
 			f.add(name, "is required: an array of Zoom user ids or emails")
@@ -214,14 +223,27 @@ func (f *fields) userIDs(name string, raw json.RawMessage, required bool) []stri
 		f.add(name, "must be an array of strings")
 		return nil
 	}
-	out := make([]string, 0, len(items))
+	if required && len(items) == 0 {
+		f.add(name, "must list at least one user")
+	}
+	if most > 0 && len(items) > most {
+		f.tooMany = &apperr.Error{Kind: apperr.ErrTooLarge, Op: "decode",
+			Message: fmt.Sprintf("%s lists %d users; at most %d (BATCH_MAX) may be asked for at once.", name, len(items), most)}
+		return nil
+	}
+	out := make([]zoom.UserID, 0, len(items))
 	for i, it := range items {
 		var s string
 		if err := json.Unmarshal(it, &s); err != nil {
 			f.add(fmt.Sprintf("%s[%d]", name, i), "must be a string")
 			continue
 		}
-		out = append(out, s)
+		u, reason := zoom.ParseUserID(s)
+		if reason != "" {
+			f.add(fmt.Sprintf("%s[%d]", name, i), reason)
+			continue
+		}
+		out = append(out, u)
 	}
 	return out
 }

@@ -1,9 +1,11 @@
-package services
+package wire
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
@@ -18,7 +20,7 @@ type TokenFields struct {
 	ExpiresAt        time.Time `json:"expiresAt"`
 }
 
-func tokenFields(t Token) TokenFields {
+func tokenFields(t services.Token) TokenFields {
 	return TokenFields{
 		ExpiresIn:        HumanDuration(t.ExpiresIn),
 		ExpiresInSeconds: int64(t.ExpiresIn / time.Second),
@@ -38,7 +40,7 @@ type StartResponse struct {
 }
 
 // NewStartResponse builds the answer to a start.
-func NewStartResponse(m Minted) StartResponse {
+func NewStartResponse(m services.Minted) StartResponse {
 	return StartResponse{Success: true, MeetingID: m.MeetingID, HostUserID: m.UserID, ZAKToken: m.Value.Reveal(),
 		TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
 		Message: "ZAK token minted: use it as the SDK's zak to start or join the meeting as the host."}
@@ -56,7 +58,7 @@ type JoinResponse struct {
 }
 
 // NewJoinResponse builds the answer to a join.
-func NewJoinResponse(m Minted) JoinResponse {
+func NewJoinResponse(m services.Minted) JoinResponse {
 	return JoinResponse{Success: true, MeetingID: m.MeetingID, ParticipantUserID: m.UserID, OBFToken: m.Value.Reveal(),
 		TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
 		Message: "OBF token minted: single use, valid only while its user is in the meeting."}
@@ -85,7 +87,7 @@ type Summary struct {
 	Delivered  int `json:"delivered"`
 }
 
-func participants(r BatchResult) ([]ParticipantToken, []FailedUser, Summary) {
+func participants(r services.BatchResult) ([]ParticipantToken, []FailedUser, Summary) {
 	ok := make([]ParticipantToken, 0, len(r.Successful))
 	sum := Summary{Total: r.Total, Successful: len(r.Successful), Failed: len(r.Failed)}
 	for _, m := range r.Successful {
@@ -113,7 +115,7 @@ type BatchResponse struct {
 }
 
 // NewBatchResponse builds the answer to a batch-join.
-func NewBatchResponse(meeting zoom.MeetingID, r BatchResult) BatchResponse {
+func NewBatchResponse(meeting zoom.MeetingID, r services.BatchResult) BatchResponse {
 	b := BatchResponse{Success: true, MeetingID: meeting}
 	b.Results.Successful, b.Results.Failed, b.Summary = participants(r)
 	return b
@@ -139,7 +141,7 @@ type SetupResponse struct {
 }
 
 // NewSetupResponse builds the answer to a setup.
-func NewSetupResponse(meeting zoom.MeetingID, r SetupResult, now time.Time) SetupResponse {
+func NewSetupResponse(meeting zoom.MeetingID, r services.SetupResult, now time.Time) SetupResponse {
 	s := SetupResponse{Success: true, MeetingID: meeting, Timestamp: now.UTC(),
 		Host: HostToken{UserID: r.Host.UserID, ZAKToken: r.Host.Value.Reveal(), TokenFields: tokenFields(r.Host.Token), Delivered: r.Host.Delivered}}
 	s.Participants, s.Failed, s.Summary = participants(r.BatchResult)
@@ -161,4 +163,25 @@ func NewErrorResponse(err error) ErrorResponse {
 		r.Details = e.Details
 	}
 	return r
+}
+
+// HumanDuration writes d the way the original service did: "2 hours".
+func HumanDuration(d time.Duration) string {
+	s := int64(d / time.Second)
+	unit := func(n int64, word string) string {
+		if n == 1 {
+			return "1 " + word
+		}
+		return fmt.Sprintf("%d %ss", n, word)
+	}
+	switch {
+	case s >= 86400 && s%86400 == 0:
+		return unit(s/86400, "day")
+	case s >= 3600 && s%3600 == 0:
+		return unit(s/3600, "hour")
+	case s >= 60 && s%60 == 0:
+		return unit(s/60, "minute")
+	default:
+		return unit(s, "second")
+	}
 }

@@ -1,0 +1,158 @@
+package wire
+
+import (
+	"context"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/zoom"
+)
+
+// Domain is what the operations need of the domain (services.Meetings).
+type Domain interface {
+	Start(ctx context.Context, caller services.Identity, in services.StartInput) (services.Minted, error)
+	Join(ctx context.Context, caller services.Identity, in services.JoinInput) (services.Minted, error)
+	Batch(ctx context.Context, caller services.Identity, in services.BatchInput) (services.BatchResult, error)
+	Setup(ctx context.Context, caller services.Identity, in services.SetupInput) (services.SetupResult, error)
+	Distribute(ctx context.Context, caller services.Identity, in services.DistributeInput) (services.BatchResult, error)
+	BatchMax() int
+}
+
+// Env is what an operation runs with.
+type Env struct {
+	Domain Domain
+	Now    func() time.Time
+}
+
+// Op is one operation a caller can ask for. REST and Socket.IO serve the same
+// table, so an operation is one entry here and its domain method: the
+// transports find it by Path and Event.
+type Op struct {
+	Name string // for logs: "start"
+	// Path is the REST route (POST); "" when the operation is socket-only.
+	Path string
+	// Event is the Socket.IO event; "" when the operation is REST-only.
+	Event string
+	// Reply is the event that answers a socket caller who sent no ack; ""
+	// when the token's push to the caller's own room answers it.
+	Reply string
+	// May refuses, before the body is read, a caller whose role may never
+	// do this; nil when every role may.
+	May func(services.Identity) error
+	// Do decodes the body, runs the operation and returns the answer.
+	Do func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error)
+}
+
+// The Socket.IO events that answer.
+const (
+	EventStarted     = "meeting:started"
+	EventCredentials = "meeting:credentials"
+	EventDistributed = "meeting:distributed"
+	EventPong        = "pong"
+)
+
+// Ops is the table of operations.
+func Ops() []Op {
+	return []Op{
+		{Name: "start", Path: "/api/meetings/start", Event: "meeting:start", May: services.RoleMayStart,
+			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
+				in, err := DecodeStart(body)
+				if err != nil {
+					return nil, err
+				}
+				m, err := env.Domain.Start(ctx, caller, in)
+				if err != nil {
+					return nil, err
+				}
+				return NewStartResponse(m), nil
+			}},
+		{Name: "join", Path: "/api/meetings/join", Event: "meeting:join",
+			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
+				in, err := DecodeJoin(body)
+				if err != nil {
+					return nil, err
+				}
+				m, err := env.Domain.Join(ctx, caller, in)
+				if err != nil {
+					return nil, err
+				}
+				return NewJoinResponse(m), nil
+			}},
+		{Name: "batch-join", Path: "/api/meetings/batch-join", May: services.AuthorizeBatch,
+			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
+				in, err := DecodeBatch(body, env.Domain.BatchMax())
+				if err != nil {
+					return nil, err
+				}
+				r, err := env.Domain.Batch(ctx, caller, in)
+				if err != nil {
+					return nil, err
+				}
+				return NewBatchResponse(in.MeetingID, r), nil
+			}},
+		{Name: "setup", Path: "/api/meetings/setup", May: services.RoleMaySetup,
+			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
+				in, err := DecodeSetup(body, env.Domain.BatchMax())
+				if err != nil {
+					return nil, err
+				}
+				r, err := env.Domain.Setup(ctx, caller, in)
+				if err != nil {
+					return nil, err
+				}
+				return NewSetupResponse(in.MeetingID, r, env.Now()), nil
+			}},
+		{Name: "distribute", Event: "meeting:distribute", Reply: EventDistributed, May: services.AuthorizeBatch,
+			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
+				in, err := DecodeDistribute(body, env.Domain.BatchMax())
+				if err != nil {
+					return nil, err
+				}
+				r, err := env.Domain.Distribute(ctx, caller, in)
+				if err != nil {
+					return nil, err
+				}
+				return NewDistributed(in, r, env.Now()), nil
+			}},
+		{Name: "ping", Event: "ping", Reply: EventPong,
+			Do: func(_ context.Context, env Env, _ services.Identity, _ []byte) (any, error) {
+				return Pong{Success: true, Pong: true, Timestamp: env.Now().UTC()}, nil
+			}},
+	}
+}
+
+// Pong answers ping.
+type Pong struct {
+	Success   bool      `json:"success"`
+	Pong      bool      `json:"pong"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// Distributed is the body of meeting:distributed: who got a token, who was
+// online to receive it, who was offline. It carries no token.
+type Distributed struct {
+	Success     bool           `json:"success"`
+	MeetingID   zoom.MeetingID `json:"meetingId"`
+	HostUserID  zoom.UserID    `json:"hostUserId"`
+	Successful  int            `json:"successful"`
+	Failed      int            `json:"failed"`
+	FailedUsers []FailedUser   `json:"failedUsers"`
+	Delivered   []string       `json:"delivered"`
+	Offline     []string       `json:"offline"`
+	Timestamp   time.Time      `json:"timestamp"`
+}
+
+// NewDistributed builds the answer to a distribute.
+func NewDistributed(in services.DistributeInput, r services.BatchResult, now time.Time) Distributed {
+	b := NewBatchResponse(in.MeetingID, r)
+	d := Distributed{Success: true, MeetingID: in.MeetingID, HostUserID: in.HostUserID, Successful: b.Summary.Successful,
+		Failed: b.Summary.Failed, FailedUsers: b.Results.Failed, Delivered: []string{}, Offline: []string{}, Timestamp: now.UTC()}
+	for _, p := range r.Successful {
+		if p.Delivered {
+			d.Delivered = append(d.Delivered, p.UserID)
+		} else {
+			d.Offline = append(d.Offline, p.UserID)
+		}
+	}
+	return d
+}
