@@ -315,3 +315,25 @@ func TestSQLiteRefreshWorker(t *testing.T) {
 		i++
 	}
 }
+
+// Processes starting together on a file that does not exist yet all open
+// it; one creates the schema and the others find it made.
+func TestSQLiteConcurrentFirstOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "new", "conn.db")
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			s, err := OpenSQLite(ctx, path, fixedClock())
+			if err != nil {
+				t.Errorf("open %d: %v", i, err)
+				return
+			}
+			defer s.Close()
+			if n, err := s.SchemaVersion(ctx); err != nil || n != len(migrations) {
+				t.Errorf("open %d: schema version %d, %v", i, n, err)
+			}
+		})
+	}
+	wg.Wait()
+}
