@@ -1,0 +1,155 @@
+package connections
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// MemoryStore keeps connections in the process: nothing survives a restart
+// and nothing is shared with other processes.
+type MemoryStore struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	conns   map[string]Connection
+	version int64 // the last version handed out
+}
+
+// NewMemoryStore returns an empty store.
+func NewMemoryStore(now func() time.Time) *MemoryStore {
+	return &MemoryStore{now: now, conns: map[string]Connection{}}
+}
+
+func (m *MemoryStore) nextVersion() int64 {
+	m.version++
+	return m.version
+}
+
+// Get implements Store.
+func (m *MemoryStore) Get(ctx context.Context, sub string) (Connection, error) {
+	if err := ctx.Err(); err != nil {
+		return Connection{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.conns[sub]
+	if !ok {
+		return Connection{}, fmt.Errorf("get connection: %w", ErrNotFound)
+	}
+	return c.clone(), nil
+}
+
+// List implements Store.
+func (m *MemoryStore) List(ctx context.Context) ([]Connection, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	out := make([]Connection, 0, len(m.conns))
+	for _, c := range m.conns {
+		out = append(out, c.clone())
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Sub < out[j].Sub })
+	return out, nil
+}
+
+// Put implements Store.
+func (m *MemoryStore) Put(ctx context.Context, c Connection) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c, err := c.prepare(m.now())
+	if err != nil {
+		return 0, fmt.Errorf("put connection: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c.Version = m.nextVersion()
+	m.conns[c.Sub] = c
+	return c.Version, nil
+}
+
+// Delete implements Store.
+func (m *MemoryStore) Delete(ctx context.Context, sub string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.conns[sub]; !ok {
+		return fmt.Errorf("delete connection: %w", ErrNotFound)
+	}
+	delete(m.conns, sub)
+	return nil
+}
+
+// SwapRefresh implements Store.
+func (m *MemoryStore) SwapRefresh(ctx context.Context, sub string, expectVersion int64, sealed Sealed, refreshedAt time.Time) (int64, error) {
+	const op = "swap refresh token"
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := checkSub(op, sub); err != nil {
+		return 0, err
+	}
+	if err := checkSealed(op, sealed); err != nil {
+		return 0, err
+	}
+	if refreshedAt.IsZero() {
+		refreshedAt = m.now()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.conns[sub]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%s: %w", op, ErrNotFound)
+	case c.Version != expectVersion:
+		return 0, fmt.Errorf("%s: %w", op, ErrConflict)
+	case c.Status != StatusConnected:
+		return 0, fmt.Errorf("%s: %w", op, ErrDisconnected)
+	}
+	c.Refresh = sealed.clone()
+	c.RefreshedAt = utc(refreshedAt)
+	c.Version = m.nextVersion()
+	m.conns[sub] = c
+	return c.Version, nil
+}
+
+// MarkDisconnected implements Store.
+func (m *MemoryStore) MarkDisconnected(ctx context.Context, sub string, expectVersion int64, reason string, at time.Time) (int64, error) {
+	const op = "mark connection disconnected"
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := checkSub(op, sub); err != nil {
+		return 0, err
+	}
+	if reason == "" {
+		return 0, fmt.Errorf("%s: %w: empty reason", op, ErrInvalid)
+	}
+	if at.IsZero() {
+		at = m.now()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.conns[sub]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%s: %w", op, ErrNotFound)
+	case expectVersion != AnyVersion && c.Version != expectVersion:
+		return 0, fmt.Errorf("%s: %w", op, ErrConflict)
+	}
+	c.Status, c.Reason, c.DisconnectedAt = StatusDisconnected, reason, utc(at)
+	c.Refresh = Sealed{}
+	c.Version = m.nextVersion()
+	m.conns[sub] = c
+	return c.Version, nil
+}
+
+// Close implements Store; it does nothing.
+func (m *MemoryStore) Close() error { return nil }

@@ -1,0 +1,93 @@
+package connections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+var (
+	// ErrNotFound: no connection for that sub.
+	ErrNotFound = errors.New("connection not found")
+	// ErrConflict: the stored version is not the one expected; someone
+	// else changed the connection first. Read it again.
+	ErrConflict = errors.New("connection changed concurrently")
+	// ErrDisconnected: the connection is disconnected, so it has no refresh
+	// token to replace.
+	ErrDisconnected = errors.New("connection is disconnected")
+	// ErrUnsupportedDatabase: DATABASE_URL names a store this build lacks.
+	ErrUnsupportedDatabase = errors.New("unsupported DATABASE_URL")
+)
+
+// AnyVersion, given to MarkDisconnected as the expected version, matches
+// whatever version is stored.
+const AnyVersion int64 = -1
+
+// Store keeps connections by sub. Every write gives the connection a new
+// Version that no earlier write of this store has used, not even for a sub
+// since deleted, so a version read before a change never matches after it.
+type Store interface {
+	// Get returns the connection of sub, or ErrNotFound.
+	Get(ctx context.Context, sub string) (Connection, error)
+	// List returns every connection, ordered by sub.
+	List(ctx context.Context) ([]Connection, error)
+	// Put creates or replaces the connection of c.Sub (on connect or
+	// reconnect) and returns its new version.
+	Put(ctx context.Context, c Connection) (int64, error)
+	// Delete forgets the connection of sub, or answers ErrNotFound.
+	Delete(ctx context.Context, sub string) error
+	// SwapRefresh stores a new sealed refresh token for sub only if the
+	// stored version is expectVersion and the connection is connected, and
+	// returns the new version. Otherwise: ErrConflict, ErrDisconnected or
+	// ErrNotFound, and nothing changes.
+	SwapRefresh(ctx context.Context, sub string, expectVersion int64, sealed Sealed, refreshedAt time.Time) (int64, error)
+	// MarkDisconnected records that the grant of sub died, dropping its
+	// sealed token, only if the stored version is expectVersion (or
+	// expectVersion is AnyVersion); else ErrConflict or ErrNotFound.
+	// It returns the new version.
+	MarkDisconnected(ctx context.Context, sub string, expectVersion int64, reason string, at time.Time) (int64, error)
+	// Close releases the store.
+	Close() error
+}
+
+// Open returns the store that databaseURL names: "memory", or
+// "sqlite:PATH" for an SQLite file at PATH (created with its parent
+// directories when missing). now stamps times a caller leaves unset.
+func Open(ctx context.Context, databaseURL string, now func() time.Time) (Store, error) {
+	u := strings.TrimSpace(databaseURL)
+	switch {
+	case u == "memory":
+		return NewMemoryStore(now), nil
+	case strings.HasPrefix(u, "sqlite://"):
+		return nil, fmt.Errorf("%w: write sqlite:PATH (for example sqlite:data/connections.db or sqlite:/var/lib/tokenserver/connections.db), not sqlite://", ErrUnsupportedDatabase)
+	case strings.HasPrefix(u, "sqlite:"):
+		return OpenSQLite(ctx, strings.TrimPrefix(u, "sqlite:"), now)
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return nil, fmt.Errorf("%w: postgres is not supported yet; use memory or sqlite:PATH", ErrUnsupportedDatabase)
+	case u == "":
+		return nil, fmt.Errorf("%w: empty; use memory or sqlite:PATH", ErrUnsupportedDatabase)
+	default:
+		// Only the scheme is echoed: the rest may hold a password.
+		scheme, _, ok := strings.Cut(u, ":")
+		if !ok || len(scheme) > 20 {
+			return nil, fmt.Errorf("%w: use memory or sqlite:PATH", ErrUnsupportedDatabase)
+		}
+		return nil, fmt.Errorf("%w: scheme %q; use memory or sqlite:PATH", ErrUnsupportedDatabase, scheme)
+	}
+}
+
+func checkSub(op, sub string) error {
+	if sub == "" {
+		return fmt.Errorf("%s: %w: empty sub", op, ErrInvalid)
+	}
+	return nil
+}
+
+func checkSealed(op string, s Sealed) error {
+	if s.KeyID == "" || len(s.Ciphertext) == 0 {
+		return fmt.Errorf("%s: %w: nothing sealed", op, ErrInvalid)
+	}
+	return nil
+}
