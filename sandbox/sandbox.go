@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -261,13 +262,26 @@ func (s *Sandbox) IssuedSecrets() []string {
 	return append(out, s.minted...)
 }
 
-// Handler serves the sandbox's routes.
+// Handler serves the sandbox's routes. It routes as Zoom's gateway does:
+// the path is percent-decoded before routing (see gatewayPath), so an escaped
+// '/' in a user id splits the path and reaches another route, which the
+// sandbox answers 404 and records in UnexpectedPaths.
 func (s *Sandbox) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.index)
-	mux.HandleFunc("POST /oauth/token", s.oauthToken)
-	mux.HandleFunc("GET /v2/users/{userId}/token", s.userToken)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs, ok := gatewayPath(r.URL.EscapedPath())
+		switch {
+		case ok && r.Method == http.MethodGet && len(segs) == 1 && segs[0].name == "":
+			s.index(w, r)
+			return
+		case ok && r.Method == http.MethodPost && len(segs) == 2 && segs[0].name == "oauth" && segs[1].name == "token":
+			s.oauthToken(w, r)
+			return
+		case ok && r.Method == http.MethodGet && len(segs) == 4 && segs[0].name == "v2" && segs[1].name == "users" &&
+			segs[2].name != "" && segs[3].name == "token":
+			r.SetPathValue("userId", segs[2].lookup)
+			s.userToken(w, r)
+			return
+		}
 		s.mu.Lock()
 		if len(s.unexpected) < 1000 {
 			s.unexpected = append(s.unexpected, r.Method+" "+r.URL.EscapedPath())
@@ -275,7 +289,95 @@ func (s *Sandbox) Handler() http.Handler {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": "Not found."})
 	})
-	return mux
+}
+
+// segment is one path segment as the gateway routes it (name: fully
+// decoded) and as the user lookup sees it (lookup: see gatewayPath).
+type segment struct{ name, lookup string }
+
+// gatewayPath splits an escaped request path the way a gateway that decodes
+// before routing does, taking the stricter answer wherever Zoom's exact
+// behaviour is not documented:
+//   - every percent-escape is decoded before the path is split, so a decoded
+//     '/' splits a segment; so does a decoded '\', as some gateways treat it;
+//   - "." and ".." segments are then resolved (RFC 3986 §5.2.4), however they
+//     were spelled, so "..%2F..%2Faccounts%2Fx" climbs out of /v2/users/;
+//   - the user lookup does not normalise escaped unreserved characters
+//     (RFC 3986 §6.2.2.2): "user1@example%2Ecom" is not user1@example.com and
+//     is answered 1001, as a gateway that does not normalise answers it. A
+//     client that escapes '.' fails here as it would there.
+//
+// It reports false for a path with a malformed escape.
+func gatewayPath(escaped string) ([]segment, bool) {
+	if !strings.HasPrefix(escaped, "/") {
+		return nil, false
+	}
+	name, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil, false
+	}
+	lookup := unescapeReserved(escaped)
+	isSep := func(r rune) bool { return r == '/' || r == '\\' }
+	names, lookups := splitKeep(name[1:], isSep), splitKeep(lookup[1:], isSep)
+	if len(names) != len(lookups) { // cannot happen: unreserved escapes never decode to a separator
+		return nil, false
+	}
+	out := make([]segment, 0, len(names))
+	for i, n := range names {
+		switch n {
+		case ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, segment{name: n, lookup: lookups[i]})
+			continue
+		}
+		if i == len(names)-1 { // "/a/.." is "/a/": a trailing dot segment leaves an empty last one
+			out = append(out, segment{})
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, segment{})
+	}
+	return out, true
+}
+
+// splitKeep splits s at every separator, keeping empty segments.
+func splitKeep(s string, sep func(rune) bool) []string {
+	var out []string
+	start := 0
+	for i, r := range s {
+		if sep(r) {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// unescapeReserved decodes the percent-escapes of s except those of
+// unreserved characters (ALPHA, DIGIT, '-', '.', '_', '~'), which stay as
+// written. s must be a valid escaped path.
+func unescapeReserved(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil && !unreserved(byte(v)) {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unreserved(c byte) bool {
+	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+		c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 func (s *Sandbox) index(w http.ResponseWriter, r *http.Request) {

@@ -560,10 +560,14 @@ func (z *Zoom) record(err error) {
 	}
 }
 
-// tokenURL builds the user-token URL. The user id is one escaped path
-// segment, so it can never reach another Zoom route.
+// tokenURL builds the user-token URL. The user id is one path segment,
+// escaped with url.PathEscape only: unreserved characters such as '.' are
+// sent as they are (RFC 3986 §2.3), and '@' too, which a path segment allows.
 func (z *Zoom) tokenURL(op string, mr MintRequest) (string, error) {
 	if reason := CheckUserID(mr.UserID); reason != "" {
+		return "", InvalidInput(op, FieldError{Field: "userId", Reason: reason})
+	}
+	if reason := segmentHazard(mr.UserID); reason != "" {
 		return "", InvalidInput(op, FieldError{Field: "userId", Reason: reason})
 	}
 	q := url.Values{"type": {string(mr.Type)}}
@@ -583,14 +587,24 @@ func (z *Zoom) tokenURL(op string, mr MintRequest) (string, error) {
 	if mr.TTL > 0 {
 		q.Set("ttl", strconv.Itoa(mr.TTL))
 	}
-	return z.apiURL + "/users/" + escapeSegment(mr.UserID) + "/token?" + q.Encode(), nil
+	return z.apiURL + "/users/" + url.PathEscape(mr.UserID) + "/token?" + q.Encode(), nil
 }
 
-// escapeSegment escapes s as a single path segment: '/', '?', '#', '%' and
-// every other reserved byte are percent-encoded, and so are dots, so that
-// no segment can be "." or "..".
-func escapeSegment(s string) string {
-	return strings.ReplaceAll(url.PathEscape(s), ".", "%2E")
+// segmentHazard returns why id could leave its path segment at Zoom, or "".
+// Escaping cannot keep it there: Zoom decodes percent-escapes before routing,
+// so an escaped '/' still splits the path and "." or ".." still climb. This
+// backs up the caller-facing validation of user ids in the one place a URL
+// is built; "me" would address the app's owner instead of the caller's user.
+func segmentHazard(id string) string {
+	switch {
+	case id == "." || id == "..":
+		return "is not a Zoom user id or email"
+	case strings.EqualFold(id, "me"):
+		return "must name a user: \"me\" is not accepted"
+	case strings.ContainsAny(id, "/\\%?#"):
+		return "must not contain / \\ % ? or #"
+	}
+	return ""
 }
 
 func (z *Zoom) wait(ctx context.Context) error {

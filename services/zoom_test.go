@@ -239,3 +239,17 @@ func TestBreakerFailsFastDuringAnOutage(t *testing.T) {
 		t.Fatalf("unknown users opened the breaker: %v", err)
 	}
 }
+
+// Zoom decodes escapes before routing, so no escaping keeps these ids on the
+// user-token route: they are refused before any call.
+func TestIDsThatWouldLeaveTheirSegmentAreRefused(t *testing.T) {
+	z, sb, _ := newZoom(t, sandbox.Options{}, nil)
+	for _, id := range []string{"a/b", "../../accounts/x", "a%2Fb", `a\b`, "a?b", "a#b", "me", "ME", ".", ".."} {
+		if _, err := z.Mint(context.Background(), zak(id)); !errors.Is(err, services.ErrInvalidInput) {
+			t.Errorf("%q: %v, want invalid input", id, err)
+		}
+	}
+	if n := sb.Stats().APICalls; n != 0 || len(sb.UnexpectedPaths()) != 0 {
+		t.Fatalf("%d calls reached Zoom, unexpected paths %v", n, sb.UnexpectedPaths())
+	}
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zoomtoken/tokenserver/sandbox"
+)
+
+// wireRecorder sits between the server and the sandbox's API and records
+// each request line's target exactly as the server sent it.
+type wireRecorder struct {
+	mu   sync.Mutex
+	uris []string
+}
+
+func (w *wireRecorder) URIs() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.uris...)
+}
+
+// recordWire starts the recorder in front of sb and returns env pointed at it.
+func recordWire(t *testing.T, sb *sandbox.Sandbox, env map[string]string) *wireRecorder {
+	t.Helper()
+	rec := &wireRecorder{}
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.uris = append(rec.uris, r.RequestURI)
+		rec.mu.Unlock()
+		out, err := http.NewRequestWithContext(r.Context(), r.Method, sb.URL()+r.RequestURI, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		out.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(proxy.Close)
+	env["ZOOM_API_URL"] = proxy.URL + "/v2"
+	return rec
+}
+
+// An email goes to Zoom with its dots as they are: RFC 3986 §2.3 says a
+// producer must not escape unreserved characters, and a gateway that does not
+// normalise answers 1001 for "user1@example%2Ecom". '@' is allowed in a path
+// segment and url.PathEscape leaves it.
+func TestEmailGoesToZoomUnescaped(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	env := zoomEnv(sb)
+	wire := recordWire(t, sb, env)
+	ts := startServer(t, sb, env)
+	r := ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "user1@example.com"}, adminKey)
+	if r.Status != 200 {
+		t.Fatalf("join user1@example.com: %d %s", r.Status, r.Raw)
+	}
+	r = ts.do("POST", "/api/meetings/start", map[string]any{"meetingId": meeting, "hostUserId": "first.last@example.com"}, adminKey)
+	if r.Status != 200 {
+		t.Fatalf("start first.last@example.com: %d %s", r.Status, r.Raw)
+	}
+	want := []string{
+		"/v2/users/user1@example.com/token?meeting_id=" + meeting + "&type=onbehalf",
+		"/v2/users/first.last@example.com/token?type=zak",
+	}
+	if got := wire.URIs(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("sent to Zoom:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if p := sb.UnexpectedPaths(); len(p) != 0 {
+		t.Fatalf("unexpected paths: %v", p)
+	}
+}
