@@ -112,6 +112,7 @@ type Sandbox struct {
 	today      int
 	failNext   int
 	failStatus int
+	failBody   map[string]any // nil: {code: status, message: status text}
 	unexpected []string
 	minted     []string
 
@@ -221,7 +222,17 @@ func (s *Sandbox) SetNotActivated(b bool) { s.mu.Lock(); s.opts.NotActivated = b
 // FailNext answers the next n user-token calls with status (e.g. 500, 502, 503).
 func (s *Sandbox) FailNext(n, status int) {
 	s.mu.Lock()
-	s.failNext, s.failStatus = n, status
+	s.failNext, s.failStatus, s.failBody = n, status, nil
+	s.mu.Unlock()
+}
+
+// FailNextWith answers the next n user-token calls (once authenticated) with
+// status and Zoom's error body {code, message}: Zoom's codes do not always
+// come with the status its documentation gives (a 400 with code 1001 has been
+// seen), and clients must map by code.
+func (s *Sandbox) FailNextWith(n, status, code int, message string) {
+	s.mu.Lock()
+	s.failNext, s.failStatus, s.failBody = n, status, zoomErr(code, message)
 	s.mu.Unlock()
 }
 
@@ -492,9 +503,11 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 	if s.throttle(w, o) {
 		return
 	}
-	if st := s.injectedFailure(o); st != 0 {
-		s.failed5xx.Add(1)
-		writeJSON(w, st, map[string]any{"code": st, "message": http.StatusText(st)})
+	if st, body := s.injectedFailure(o); st != 0 {
+		if st >= 500 {
+			s.failed5xx.Add(1)
+		}
+		writeJSON(w, st, body)
 		return
 	}
 	userID := r.PathValue("userId")
@@ -581,17 +594,21 @@ func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
 	return false
 }
 
-func (s *Sandbox) injectedFailure(o Options) int {
+func (s *Sandbox) injectedFailure(o Options) (int, map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failNext > 0 {
+	st, body := 0, map[string]any(nil)
+	switch {
+	case s.failNext > 0:
 		s.failNext--
-		return s.failStatus
+		st, body = s.failStatus, s.failBody
+	case o.ErrorRate > 0 && rand.Float64() < o.ErrorRate:
+		st = http.StatusInternalServerError
 	}
-	if o.ErrorRate > 0 && rand.Float64() < o.ErrorRate {
-		return http.StatusInternalServerError
+	if st != 0 && body == nil {
+		body = zoomErr(st, http.StatusText(st))
 	}
-	return 0
+	return st, body
 }
 
 func knownUser(id string) bool {

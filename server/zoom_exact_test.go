@@ -83,3 +83,20 @@ func TestEmailGoesToZoomUnescaped(t *testing.T) {
 		t.Fatalf("unexpected paths: %v", p)
 	}
 }
+
+// Code 1001 is "no such user" whatever the status: a 400 with it has been seen.
+func TestUserNotFoundByCodeNotStatus(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	ts := startServer(t, sb, zoomEnv(sb))
+	ts.do("GET", "/api/health", nil, nil)
+	sb.FailNextWith(1, http.StatusBadRequest, 1001, "User does not exist: gone@example.com.")
+	r := ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "gone@example.com"}, adminKey)
+	if r.Status != 404 || r.Body["code"] != "zoom_user_not_found" {
+		t.Fatalf("400 with code 1001: %d %s", r.Status, r.Raw)
+	}
+	sb.FailNextWith(1, http.StatusUnauthorized, 4711, "Invalid access token, does not contain scopes:[user:read:token:admin].")
+	r = ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "pat@example.com"}, adminKey)
+	if r.Status != 502 || r.Body["code"] != "zoom_rejected" || !strings.Contains(str(r.Body["error"]), "user:read:token:admin") {
+		t.Fatalf("401 with code 4711: %d %s", r.Status, r.Raw)
+	}
+}

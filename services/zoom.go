@@ -467,7 +467,9 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 			}
 			return Token{Type: mr.Type, UserID: mr.UserID, MeetingID: mr.MeetingID, Value: NewSecret(r.Token),
 				ExpiresIn: life, ExpiresAt: z.now().Add(life)}, nil
-		case status == http.StatusUnauthorized && (r.Code == 124 || r.Code == 0):
+		// Zoom's error codes mean the same whatever the HTTP status that carries
+		// them (a 400 with 1001 has been seen): map by code first.
+		case r.Code == 124 || (status == http.StatusUnauthorized && r.Code == 0):
 			// Revoked or expired access token: drop it, get a new one, retry once.
 			z.invalidate(access)
 			if !refreshed {
@@ -478,6 +480,13 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 			return Token{}, &Error{Kind: ErrZoomAuth, Op: op, ZoomCode: r.Code,
 				Message: "Zoom refused a freshly issued access token.",
 				Hint:    "Check that the Server-to-Server OAuth app is activated and not disabled."}
+		case r.Code == 1001:
+			return Token{}, &Error{Kind: ErrUserNotFound, Op: op, ZoomCode: 1001,
+				Message: fmt.Sprintf("Zoom has no user %q in this account.", mr.UserID)}
+		case r.Code == 4711 || r.Code == 4700:
+			return Token{}, &Error{Kind: ErrZoomRejected, Op: op, ZoomCode: r.Code,
+				Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens.",
+				Hint:    "Add the scope user:read:token:admin (classic: user:read:admin) to the app, then activate it again."}
 		case status == http.StatusTooManyRequests:
 			if isDaily(hdr) {
 				until := parseRetryAfter(hdr.Get("Retry-After"), z.now())
@@ -499,13 +508,6 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 				return Token{}, &Error{Kind: ErrZoomUnavailable, Op: op,
 					Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", status)}
 			}
-		case status == http.StatusNotFound && r.Code == 1001:
-			return Token{}, &Error{Kind: ErrUserNotFound, Op: op, ZoomCode: 1001,
-				Message: fmt.Sprintf("Zoom has no user %q in this account.", mr.UserID)}
-		case r.Code == 4711 || r.Code == 4700:
-			return Token{}, &Error{Kind: ErrZoomRejected, Op: op, ZoomCode: r.Code,
-				Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens.",
-				Hint:    "Add the scope user:read:token:admin (classic: user:read:admin) to the app, then activate it again."}
 		case r.Code == 300:
 			details := make([]FieldError, 0, len(r.Errors))
 			for _, fe := range r.Errors {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -251,5 +252,44 @@ func TestIDsThatWouldLeaveTheirSegmentAreRefused(t *testing.T) {
 	}
 	if n := sb.Stats().APICalls; n != 0 || len(sb.UnexpectedPaths()) != 0 {
 		t.Fatalf("%d calls reached Zoom, unexpected paths %v", n, sb.UnexpectedPaths())
+	}
+}
+
+// Zoom's codes are mapped whatever HTTP status carries them.
+func TestZoomCodesMapWhateverTheStatus(t *testing.T) {
+	cases := []struct {
+		status, code int
+		kind         error // nil: the mint succeeds after fetching a new access token
+		calls        int64
+	}{
+		{400, 1001, services.ErrUserNotFound, 1},
+		{500, 1001, services.ErrUserNotFound, 1},
+		{404, 1001, services.ErrUserNotFound, 1},
+		{401, 4711, services.ErrZoomRejected, 1},
+		{400, 4711, services.ErrZoomRejected, 1},
+		{400, 4700, services.ErrZoomRejected, 1},
+		{503, 4711, services.ErrZoomRejected, 1},
+		{400, 124, nil, 2},
+		{401, 124, nil, 2},
+	}
+	for _, c := range cases {
+		t.Run(http.StatusText(c.status)+" "+strconv.Itoa(c.code), func(t *testing.T) {
+			z, sb, _ := newZoom(t, sandbox.Options{}, nil)
+			ctx := context.Background()
+			if err := z.Check(ctx); err != nil {
+				t.Fatal(err)
+			}
+			sb.FailNextWith(1, c.status, c.code, "injected")
+			_, err := z.Mint(ctx, zak("a@example.com"))
+			if c.kind == nil && err != nil || c.kind != nil && !errors.Is(err, c.kind) {
+				t.Fatalf("err = %v, want %v", err, c.kind)
+			}
+			if n := sb.Stats().APICalls; n != c.calls {
+				t.Errorf("%d calls to Zoom, want %d", n, c.calls)
+			}
+			if c.kind == nil && sb.Stats().TokenRequests != 2 {
+				t.Errorf("code 124 did not fetch a new access token")
+			}
+		})
 	}
 }
