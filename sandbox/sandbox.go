@@ -71,10 +71,14 @@ type Options struct {
 	ClientID     string
 	ClientSecret string
 
-	Latency        time.Duration // added to every answer
-	QPS            int           // user-token calls per second; 0 = unlimited
-	DailyLimit     int           // user-token calls per UTC day; 0 = unlimited
-	ErrorRate      float64       // share of user-token calls answered 500
+	Latency    time.Duration // added to every answer
+	QPS        int           // user-token calls per second; 0 = unlimited
+	DailyLimit int           // user-token calls per UTC day; 0 = unlimited
+	// DailyBare answers the daily limit as Zoom has been seen to: a 429 with
+	// neither X-RateLimit-Type nor Retry-After, the limit counted per user and
+	// told only in the message. Off: Zoom's documented headers, per account.
+	DailyBare      bool
+	ErrorRate      float64 // share of user-token calls answered 500
 	Outage         Outage
 	TokenExpiresIn int    // seconds; 0 = 3600
 	Scopes         string // space separated; "" = ScopeUserToken
@@ -110,6 +114,7 @@ type Sandbox struct {
 	inWindow   int
 	day        string
 	today      int
+	todayUser  map[string]int // DailyBare: calls per user today
 	failNext   int
 	failStatus int
 	failBody   map[string]any // nil: {code: status, message: status text}
@@ -200,6 +205,9 @@ func (s *Sandbox) SetQPS(n int) { s.mu.Lock(); s.opts.QPS = n; s.mu.Unlock() }
 
 // SetDailyLimit limits user-token calls per UTC day (0 = unlimited).
 func (s *Sandbox) SetDailyLimit(n int) { s.mu.Lock(); s.opts.DailyLimit = n; s.mu.Unlock() }
+
+// SetDailyBare switches the daily 429 to its bare form (see Options.DailyBare).
+func (s *Sandbox) SetDailyBare(b bool) { s.mu.Lock(); s.opts.DailyBare = b; s.mu.Unlock() }
 
 // SetErrorRate answers that share of user-token calls with 500.
 func (s *Sandbox) SetErrorRate(f float64) { s.mu.Lock(); s.opts.ErrorRate = f; s.mu.Unlock() }
@@ -500,7 +508,8 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, zoomErr(4711, "Invalid access token, does not contain scopes:["+ScopeUserToken+"]."))
 		return
 	}
-	if s.throttle(w, o) {
+	userID := r.PathValue("userId")
+	if s.throttle(w, o, userID) {
 		return
 	}
 	if st, body := s.injectedFailure(o); st != 0 {
@@ -510,7 +519,6 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, st, body)
 		return
 	}
-	userID := r.PathValue("userId")
 	q := r.URL.Query()
 	typ := q.Get("type")
 	var invalid []map[string]string
@@ -550,7 +558,7 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // throttle applies the per-second and daily limits, answering 429 as Zoom does.
-func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
+func (s *Sandbox) throttle(w http.ResponseWriter, o Options, userID string) bool {
 	now := o.Now()
 	s.mu.Lock()
 	sec := now.Unix()
@@ -561,12 +569,23 @@ func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
 	overQPS := o.QPS > 0 && s.inWindow > o.QPS
 	day := now.UTC().Format("2006-01-02")
 	if day != s.day {
-		s.day, s.today = day, 0
+		s.day, s.today, s.todayUser = day, 0, nil
 	}
 	overDaily := false
 	if !overQPS {
 		s.today++
-		overDaily = o.DailyLimit > 0 && s.today > o.DailyLimit
+		count := s.today
+		if o.DailyBare {
+			if s.todayUser == nil {
+				s.todayUser = map[string]int{}
+			}
+			key := strings.ToLower(userID)
+			if _, ok := s.todayUser[key]; ok || len(s.todayUser) < 100000 { // bounded
+				s.todayUser[key]++
+			}
+			count = s.todayUser[key]
+		}
+		overDaily = o.DailyLimit > 0 && count > o.DailyLimit
 	}
 	s.mu.Unlock()
 	h := w.Header()
@@ -578,6 +597,10 @@ func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
 		h.Set("X-RateLimit-Limit", strconv.Itoa(o.QPS))
 		h.Set("X-RateLimit-Remaining", "0")
 		writeJSON(w, http.StatusTooManyRequests, zoomErr(429, "You have reached the maximum per-second rate limit for this API. Try again later."))
+		return true
+	case overDaily && o.DailyBare:
+		s.throttled.Add(1)
+		writeJSON(w, http.StatusTooManyRequests, zoomErr(429, fmt.Sprintf("You have exceeded the daily rate limit (%d) of Get a user's token API requests permitted for this particular user. You may resume these requests at GMT 00:00:00.", o.DailyLimit)))
 		return true
 	case overDaily:
 		s.throttled.Add(1)

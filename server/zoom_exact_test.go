@@ -4,9 +4,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zoomtoken/tokenserver/sandbox"
 )
@@ -98,5 +100,33 @@ func TestUserNotFoundByCodeNotStatus(t *testing.T) {
 	r = ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "pat@example.com"}, adminKey)
 	if r.Status != 502 || r.Body["code"] != "zoom_rejected" || !strings.Contains(str(r.Body["error"]), "user:read:token:admin") {
 		t.Fatalf("401 with code 4711: %d %s", r.Status, r.Raw)
+	}
+}
+
+// A daily 429 without Zoom's headers fails fast until the next UTC midnight
+// instead of being retried as a per-second one.
+func TestDailyLimitWithoutHeadersFailsFast(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{DailyLimit: 1, DailyBare: true})
+	ts := startServer(t, sb, zoomEnv(sb))
+	join := func(user string) reply {
+		return ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": user}, adminKey)
+	}
+	if r := join("pat@example.com"); r.Status != 200 {
+		t.Fatalf("first join: %d %s", r.Status, r.Raw)
+	}
+	for i := 0; i < 2; i++ {
+		r := join("pat@example.com")
+		now := time.Now().UTC()
+		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+		ra, _ := strconv.Atoi(r.Header.Get("Retry-After"))
+		if r.Status != 503 || r.Body["code"] != "zoom_rate_limited" || ra <= 0 || ra > int(midnight.Sub(now).Seconds())+2 {
+			t.Fatalf("over the daily limit (%d): %d Retry-After %q %s", i, r.Status, r.Header.Get("Retry-After"), r.Raw)
+		}
+	}
+	if n := sb.Stats().APICalls; n != 2 {
+		t.Fatalf("%d calls to Zoom; want 2: the daily 429 must be neither retried nor asked again", n)
+	}
+	if r := join("sam@example.com"); r.Status != 200 {
+		t.Fatalf("another user: %d %s", r.Status, r.Raw)
 	}
 }

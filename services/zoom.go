@@ -89,7 +89,8 @@ type Zoom struct {
 	oauthURL string
 	apiURL   string
 
-	dailyUntil atomic.Int64 // unix nanos until which Zoom's daily quota is spent
+	dailyUntil atomic.Int64   // unix nanos until which Zoom's daily quota is spent for the account
+	dailyUsers *gocache.Cache // UserKey -> time.Time until which that user's daily quota is spent
 
 	// A circuit breaker: after breakerTrip mints in a row that failed because
 	// Zoom was down (retries spent), calls fail fast for breakerOpen instead of
@@ -169,15 +170,16 @@ func NewZoom(cfg ZoomConfig) (*Zoom, error) {
 		return nil, fmt.Errorf("zoom: API URL: %w", err)
 	}
 	return &Zoom{
-		cfg:      cfg,
-		http:     cfg.HTTPClient,
-		now:      cfg.Now,
-		log:      cfg.Logger,
-		obs:      cfg.Observer,
-		cache:    gocache.New(gocache.NoExpiration, 10*time.Minute),
-		limiter:  rate.NewLimiter(rate.Limit(cfg.QPS), 1),
-		oauthURL: cfg.OAuthURL,
-		apiURL:   strings.TrimRight(cfg.APIURL, "/"),
+		cfg:        cfg,
+		http:       cfg.HTTPClient,
+		now:        cfg.Now,
+		log:        cfg.Logger,
+		obs:        cfg.Observer,
+		cache:      gocache.New(gocache.NoExpiration, 10*time.Minute),
+		dailyUsers: gocache.New(gocache.NoExpiration, 10*time.Minute),
+		limiter:    rate.NewLimiter(rate.Limit(cfg.QPS), 1),
+		oauthURL:   cfg.OAuthURL,
+		apiURL:     strings.TrimRight(cfg.APIURL, "/"),
 	}, nil
 }
 
@@ -418,8 +420,8 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	if wait := z.dailyWait(); wait > 0 {
-		return Token{}, dailyErr(op, wait)
+	if wait, perUser := z.dailyWait(mr.UserID); wait > 0 {
+		return Token{}, dailyErr(op, wait, perUser)
 	}
 	ctx, cancel := context.WithTimeout(ctx, z.cfg.Deadline)
 	defer cancel()
@@ -488,12 +490,23 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 				Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens.",
 				Hint:    "Add the scope user:read:token:admin (classic: user:read:admin) to the app, then activate it again."}
 		case status == http.StatusTooManyRequests:
-			if isDaily(hdr) {
-				until := parseRetryAfter(hdr.Get("Retry-After"), z.now())
-				z.dailyUntil.Store(until.UnixNano())
+			if isDaily(hdr, r.Message) {
+				// Not retried: it lasts until Retry-After, or the next UTC midnight.
+				now := z.now()
+				until := parseRetryAfter(hdr.Get("Retry-After"), now)
+				if !until.After(now) {
+					until = nextUTCMidnight(now)
+				}
+				perUser := dailyPerUser(r.Message)
 				z.obs.Throttled("daily")
-				z.log.Error("zoom: the account's daily quota for this API is spent", "until", until)
-				return Token{}, dailyErr(op, until.Sub(z.now()))
+				if perUser {
+					z.dailyUsers.Set(UserKey(mr.UserID), until, until.Sub(now)+time.Minute)
+					z.log.Warn("zoom: the daily quota of user tokens for one user is spent", "until", until)
+				} else {
+					z.dailyUntil.Store(until.UnixNano())
+					z.log.Error("zoom: the account's daily quota for this API is spent", "until", until)
+				}
+				return Token{}, dailyErr(op, until.Sub(now), perUser)
 			}
 			z.obs.Throttled("qps")
 			throttled++
@@ -695,22 +708,52 @@ func (z *Zoom) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (z *Zoom) dailyWait() time.Duration {
-	until := z.dailyUntil.Load()
-	if until == 0 {
-		return 0
+// dailyWait is how long Zoom's daily quota stays spent for the account, or
+// else for this user (perUser).
+func (z *Zoom) dailyWait(userID string) (wait time.Duration, perUser bool) {
+	now := z.now()
+	if until := z.dailyUntil.Load(); until != 0 {
+		if wait := time.Unix(0, until).Sub(now); wait > 0 {
+			return wait, false
+		}
 	}
-	return time.Unix(0, until).Sub(z.now())
+	if v, ok := z.dailyUsers.Get(UserKey(userID)); ok {
+		if wait := v.(time.Time).Sub(now); wait > 0 {
+			return wait, true
+		}
+	}
+	return 0, false
 }
 
-func dailyErr(op string, wait time.Duration) error {
+func dailyErr(op string, wait time.Duration, perUser bool) error {
+	msg := "Zoom's daily quota for user tokens is spent for this account."
+	if perUser {
+		msg = "Zoom's daily quota of tokens for this user is spent."
+	}
 	return &Error{Kind: ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
-		Message: "Zoom's daily quota for user tokens is spent for this account.",
-		Hint:    "Zoom resets it at the time given in Retry-After; a higher Zoom plan has a higher quota."}
+		Message: msg,
+		Hint:    "Zoom resets it at the time given in Retry-After (the next UTC midnight); a higher Zoom plan has a higher quota."}
 }
 
-func isDaily(h http.Header) bool {
-	return strings.Contains(strings.ToLower(h.Get("X-RateLimit-Type")), "daily")
+// isDaily tells Zoom's daily limit from its per-second one: by the documented
+// header, or by the message, since daily 429s have arrived without the header
+// ("You have exceeded the daily rate limit (100) of Get a user's token API
+// requests permitted for this particular user. ...").
+func isDaily(h http.Header, message string) bool {
+	return strings.Contains(strings.ToLower(h.Get("X-RateLimit-Type")), "daily") ||
+		strings.Contains(strings.ToLower(message), "daily")
+}
+
+// dailyPerUser reports whether a daily 429's message says the limit is that
+// user's; otherwise it is taken as the account's.
+func dailyPerUser(message string) bool {
+	m := strings.ToLower(message)
+	return strings.Contains(m, "this particular user") || strings.Contains(m, "for this user")
+}
+
+func nextUTCMidnight(now time.Time) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
 }
 
 // parseRetryAfter reads Zoom's Retry-After: an ISO 8601 date-time for daily
@@ -725,8 +768,7 @@ func parseRetryAfter(v string, now time.Time) time.Time {
 	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
 		return now.Add(time.Duration(s) * time.Second)
 	}
-	y, m, d := now.UTC().Date()
-	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+	return nextUTCMidnight(now)
 }
 
 func transportOutcome(err error) string {

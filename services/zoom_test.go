@@ -293,3 +293,52 @@ func TestZoomCodesMapWhateverTheStatus(t *testing.T) {
 		})
 	}
 }
+
+// Daily 429s have come without X-RateLimit-Type or Retry-After: the message
+// tells them from per-second ones. They last until the next UTC midnight and
+// are not retried.
+func TestDailyLimitWithoutHeaders(t *testing.T) {
+	ctx := context.Background()
+	t.Run("per user, from the message", func(t *testing.T) {
+		z, sb, clk := newZoom(t, sandbox.Options{DailyLimit: 1, DailyBare: true}, nil)
+		clk.t = time.Date(2026, 5, 30, 18, 0, 0, 0, time.UTC)
+		if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := z.Mint(ctx, zak("a@example.com"))
+		e, ok := services.AsError(err)
+		if !ok || !errors.Is(err, services.ErrZoomRateLimited) || e.RetryAfter != 6*time.Hour {
+			t.Fatalf("over the daily limit: %v (retry after %v), want rate limited for 6h", err, e.RetryAfter)
+		}
+		if n := sb.Stats().APICalls; n != 2 {
+			t.Fatalf("the daily 429 was retried: %d calls, want 2", n)
+		}
+		clk.Add(time.Hour)
+		_, err = z.Mint(ctx, zak("A@example.com"))
+		if e, ok := services.AsError(err); !ok || e.RetryAfter != 5*time.Hour || sb.Stats().APICalls != 2 {
+			t.Fatalf("the same user an hour later: %v, %d calls; want a fast refusal for 5h", err, sb.Stats().APICalls)
+		}
+		if _, err := z.Mint(ctx, zak("b@example.com")); err != nil {
+			t.Fatalf("another user: %v (the limit is per user)", err)
+		}
+		clk.Add(5 * time.Hour)
+		if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+			t.Fatalf("after UTC midnight: %v", err)
+		}
+	})
+	t.Run("per account, from the message", func(t *testing.T) {
+		z, sb, clk := newZoom(t, sandbox.Options{}, nil)
+		clk.t = time.Date(2026, 5, 30, 23, 0, 0, 0, time.UTC)
+		if err := z.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sb.FailNextWith(1, http.StatusTooManyRequests, 429, "You have reached the maximum DAILY rate limit for this API.")
+		_, err := z.Mint(ctx, zak("a@example.com"))
+		if e, ok := services.AsError(err); !ok || !errors.Is(err, services.ErrZoomRateLimited) || e.RetryAfter != time.Hour {
+			t.Fatalf("daily 429: %v", err)
+		}
+		if _, err := z.Mint(ctx, zak("b@example.com")); !errors.Is(err, services.ErrZoomRateLimited) || sb.Stats().APICalls != 1 {
+			t.Fatalf("another user while the account's quota is spent: %v, %d calls", err, sb.Stats().APICalls)
+		}
+	})
+}
