@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -129,4 +131,52 @@ func TestDailyLimitWithoutHeadersFailsFast(t *testing.T) {
 	if r := join("sam@example.com"); r.Status != 200 {
 		t.Fatalf("another user: %d %s", r.Status, r.Raw)
 	}
+}
+
+// A wait in this server's own ZOOM_QPS queue is not "Zoom did not answer in
+// time" (504): a call the queue cannot serve while leaving Zoom time to answer
+// is refused at once, 503 zoom_rate_limited with Retry-After.
+func TestOwnQueueIsNotReportedAsZoomTimeout(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	env := zoomEnv(sb)
+	// One call every 9.66 s: of four at once, the fourth would wait 29 s of
+	// its 30 s deadline and leave Zoom one second.
+	env["ZOOM_QPS"] = "0.1035"
+	ts := startServer(t, sb, env)
+	if r := ts.do("GET", "/api/health", nil, nil); r.Status != 200 {
+		t.Fatalf("health: %d %s", r.Status, r.Raw)
+	}
+	sb.SetLatency(2 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	answers := make(chan reply, 4)
+	for i := range 4 {
+		go func() {
+			body := strings.NewReader(`{"meetingId":"` + meeting + `","participantUserId":"u` + strconv.Itoa(i) + `@example.com"}`)
+			req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/api/meetings/join", body)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-API-Key", testAPIKey)
+			resp, err := ts.client.Do(req)
+			if err != nil {
+				return // cancelled once the answer looked for has come
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			r := reply{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+			_ = json.Unmarshal(raw, &r.Body)
+			answers <- r
+		}()
+	}
+	for range 4 {
+		r := <-answers
+		if r.Status == 200 {
+			continue
+		}
+		if r.Status != 503 || r.Body["code"] != "zoom_rate_limited" || r.Header.Get("Retry-After") == "" ||
+			!strings.Contains(str(r.Body["error"]), "ZOOM_QPS") {
+			t.Fatalf("a call queued behind this server's ZOOM_QPS: %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Raw)
+		}
+		return
+	}
+	t.Fatal("four calls at once at one call per 9.66 s: none was refused by the queue")
 }

@@ -428,8 +428,12 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 	endpoint := "token_" + string(mr.Type)
 	var refreshed bool
 	var failures, throttled int
+	var last error // the failure being retried: reported if the retry cannot be made
 	for {
 		if err := z.wait(ctx); err != nil {
+			if last != nil && !errors.Is(err, context.Canceled) {
+				return Token{}, last
+			}
 			return Token{}, err
 		}
 		access, err := z.accessToken(ctx)
@@ -442,8 +446,9 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 		if err != nil {
 			z.obs.ZoomCall(endpoint, transportOutcome(err), d)
 			failures++
+			last = transportErr(ctx, op, err)
 			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
-				return Token{}, transportErr(ctx, op, err)
+				return Token{}, last
 			}
 			continue
 		}
@@ -510,16 +515,18 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 			}
 			z.obs.Throttled("qps")
 			throttled++
+			last = &Error{Kind: ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
+				Message: "Zoom's per-second rate limit for this account is reached; try again in a second.",
+				Hint:    "Lower ZOOM_QPS if other apps share the Zoom account."}
 			if throttled > z.cfg.Max429Retries || z.sleep(ctx, z.backoff(throttled, 2*z.cfg.BackoffBase)) != nil {
-				return Token{}, &Error{Kind: ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
-					Message: "Zoom's per-second rate limit for this account is reached; try again in a second.",
-					Hint:    "Lower ZOOM_QPS if other apps share the Zoom account."}
+				return Token{}, last
 			}
 		case status >= 500:
 			failures++
+			last = &Error{Kind: ErrZoomUnavailable, Op: op,
+				Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", status)}
 			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
-				return Token{}, &Error{Kind: ErrZoomUnavailable, Op: op,
-					Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", status)}
+				return Token{}, last
 			}
 		case r.Code == 300:
 			details := make([]FieldError, 0, len(r.Errors))
@@ -622,20 +629,48 @@ func segmentHazard(id string) string {
 	return ""
 }
 
+// wait takes a slot of this server's own budget of Zoom calls (ZOOM_QPS).
+// The queue may use at most three quarters of the time left before ctx's
+// deadline (and never more than the time left minus one attempt), so Zoom
+// always has time to answer: when its answer is late, it is Zoom's. A call
+// that cannot get a slot in that time is refused at once, and one whose
+// deadline ends while queued likewise: both as this server's queue being
+// full (zoom_rate_limited), never as Zoom not answering.
 func (z *Zoom) wait(ctx context.Context) error {
-	start := time.Now()
-	if err := z.limiter.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
-			return ctxErr(ctx, "wait for the Zoom quota")
+	const op = "wait for this server's Zoom quota (ZOOM_QPS)"
+	r := z.limiter.Reserve()
+	delay := r.Delay()
+	if delay <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if limit := left - min(z.cfg.AttemptTimeout, left/4); delay > limit {
+			r.Cancel()
+			return queueFullErr(op, delay-limit)
 		}
-		// The wait would outlast the deadline: the quota cannot serve this call in time.
-		return &Error{Kind: ErrZoomRateLimited, Op: "wait for the Zoom quota", RetryAfter: time.Second,
-			Message: "This server's Zoom quota (ZOOM_QPS) is fully booked; try again shortly."}
 	}
-	if d := time.Since(start); d > time.Millisecond {
-		z.obs.LimiterWait(d)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		if delay > time.Millisecond {
+			z.obs.LimiterWait(delay)
+		}
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctxErr(ctx, op)
+		}
+		return queueFullErr(op, delay)
 	}
-	return nil
+}
+
+func queueFullErr(op string, retryAfter time.Duration) error {
+	return &Error{Kind: ErrZoomRateLimited, Op: op, RetryAfter: max(retryAfter, time.Second),
+		Message: "This server's queue of Zoom calls (its ZOOM_QPS budget) is full: the call could not be made in time. Try again shortly.",
+		Hint:    "Zoom itself was not asked. If the Zoom account's rate limit allows, raise ZOOM_QPS."}
 }
 
 func (z *Zoom) get(ctx context.Context, u string, access Secret) (int, []byte, http.Header, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -341,4 +342,41 @@ func TestDailyLimitWithoutHeaders(t *testing.T) {
 			t.Fatalf("another user while the account's quota is spent: %v, %d calls", err, sb.Stats().APICalls)
 		}
 	})
+}
+
+// Time spent in this server's own ZOOM_QPS queue is never reported as Zoom
+// not answering: a call that would leave Zoom too little of its deadline is
+// refused as the queue being full.
+func TestOwnQueueIsNotAZoomTimeout(t *testing.T) {
+	z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) {
+		c.QPS, c.Deadline = 1/0.9, time.Second // the second call would wait 0.9 s of its 1 s
+	})
+	ctx := context.Background()
+	if err := z.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sb.SetLatency(300 * time.Millisecond)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := z.Mint(ctx, zak("a@example.com")); errs <- err }()
+	}
+	var ok, queued int
+	for range 2 {
+		err := <-errs
+		e, _ := services.AsError(err)
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, services.ErrZoomRateLimited) && strings.Contains(e.Message, "ZOOM_QPS") && e.RetryAfter > 0:
+			queued++
+		default:
+			t.Errorf("err = %v (code %s), want this server's queue to be reported full", err, services.ErrorCode(err))
+		}
+	}
+	if ok != 1 || queued != 1 {
+		t.Fatalf("%d minted, %d refused by the queue; want 1 and 1", ok, queued)
+	}
+	if n := sb.Stats().APICalls; n != 1 {
+		t.Fatalf("%d calls reached Zoom, want 1", n)
+	}
 }
