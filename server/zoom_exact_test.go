@@ -180,3 +180,70 @@ func TestOwnQueueIsNotReportedAsZoomTimeout(t *testing.T) {
 	}
 	t.Fatal("four calls at once at one call per 9.66 s: none was refused by the queue")
 }
+
+// Readiness follows the breaker and recent mint failures, not only the cached
+// S2S token, and logs its cause once per change rather than on every probe.
+func TestHealthReflectsTheBreaker(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	ts := startServer(t, sb, zoomEnv(sb))
+	if r := ts.do("GET", "/api/health", nil, nil); r.Status != 200 || r.Body["breaker"] != "closed" {
+		t.Fatalf("before the outage: %d %s", r.Status, r.Raw)
+	}
+	sb.SetOutage(sandbox.OutageAPI) // the S2S token stays cached and OAuth answers
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "u" + strconv.Itoa(i) + "@example.com"}, adminKey)
+		}()
+	}
+	wg.Wait()
+	for range 3 {
+		r := ts.do("GET", "/api/health", nil, nil)
+		if r.Status != 503 || r.Body["success"] != false || r.Body["status"] != "unhealthy" || r.Body["zoom"] != "disconnected" ||
+			r.Body["code"] != "zoom_unavailable" || r.Body["breaker"] != "open" || str(r.Body["error"]) == "" ||
+			r.Header.Get("Retry-After") == "" || field(r.Body, "lastFailure", "code") != "zoom_unavailable" {
+			t.Fatalf("during the outage, breaker open: %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Raw)
+		}
+	}
+	sb.SetOutage(sandbox.OutageNone)
+	deadline := time.Now().Add(10 * time.Second)
+	for ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "back@example.com"}, adminKey).Status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("mints never recovered after the outage")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for range 3 {
+		if r := ts.do("GET", "/api/health", nil, nil); r.Status != 200 || r.Body["status"] != "healthy" || r.Body["breaker"] != "closed" {
+			t.Fatalf("after the outage: %d %s", r.Status, r.Raw)
+		}
+	}
+	logs := ts.Logs.String()
+	if n := strings.Count(logs, "readiness is now unhealthy"); n != 1 {
+		t.Errorf("%d lines say readiness turned unhealthy; want 1 per change", n)
+	}
+	if n := strings.Count(logs, "readiness is healthy again"); n != 1 {
+		t.Errorf("%d lines say readiness is healthy again; want 1", n)
+	}
+	ts.assertNoSecretsLogged()
+}
+
+// A few mints in a row failing because Zoom is down make readiness unhealthy
+// before the breaker opens.
+func TestHealthReflectsRecentFailures(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	ts := startServer(t, sb, zoomEnv(sb))
+	ts.do("GET", "/api/health", nil, nil)
+	sb.SetOutage(sandbox.OutageAPI)
+	for i := range 3 {
+		if r := ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "pat@example.com"}, adminKey); r.Status != 503 {
+			t.Fatalf("mint %d during the outage: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	r := ts.do("GET", "/api/health", nil, nil)
+	if r.Status != 503 || r.Body["code"] != "zoom_unavailable" || r.Body["breaker"] != "closed" || r.Body["recentFailures"] != float64(3) {
+		t.Fatalf("after 3 failed mints: %d %s", r.Status, r.Raw)
+	}
+}

@@ -98,6 +98,11 @@ type Zoom struct {
 	failStreak atomic.Int64
 	openUntil  atomic.Int64 // unix nanos
 
+	healthMu     sync.Mutex
+	lastFailAt   time.Time // latest mint that failed because Zoom was unavailable
+	lastFailCode string
+	reportedSick bool // readiness last reported unhealthy (logged once per change)
+
 	authMu      sync.Mutex
 	authErr     error // last credentials refusal, replayed briefly to spare Zoom
 	authErrTime time.Time
@@ -574,11 +579,77 @@ func (z *Zoom) record(err error) {
 		if errors.Is(err, context.Canceled) {
 			return
 		}
+		z.healthMu.Lock()
+		z.lastFailAt, z.lastFailCode = z.now(), ErrorCode(err)
+		z.healthMu.Unlock()
 		if z.failStreak.Add(1) >= breakerTrip {
 			if z.openUntil.Swap(z.now().Add(breakerOpen).UnixNano()) == 0 {
 				z.log.Error("zoom: failing for every call; failing fast", "for", breakerOpen.String())
 			}
 		}
+	}
+}
+
+// HealthState is what readiness reports of Zoom.
+type HealthState struct {
+	Err             error         // why Zoom cannot be used now; nil: healthy
+	Breaker         string        // "closed", "open" or "half_open"
+	RetryAfter      time.Duration // while the breaker is open
+	FailStreak      int           // mints in a row that failed because Zoom was unavailable
+	LastFailure     time.Time     // the latest such failure; zero: none
+	LastFailureCode string
+}
+
+// Readiness turns unhealthy once healthFailures mints in a row have failed
+// because Zoom was unavailable, the latest within healthRecent: with no
+// traffic to prove Zoom back, old failures stop counting after a while.
+const (
+	healthFailures = 3
+	healthRecent   = 30 * time.Second
+)
+
+// Health reports whether Zoom can be used: not while the breaker is open, nor
+// while the latest mints all failed because Zoom was unavailable, nor when
+// no S2S access token can be had. It logs once per change of state.
+func (z *Zoom) Health(ctx context.Context) HealthState {
+	now := z.now()
+	streak := z.failStreak.Load()
+	z.healthMu.Lock()
+	st := HealthState{Breaker: "closed", FailStreak: int(streak), LastFailure: z.lastFailAt, LastFailureCode: z.lastFailCode}
+	z.healthMu.Unlock()
+	if until := z.openUntil.Load(); until != 0 {
+		st.Breaker = "half_open"
+		if wait := time.Unix(0, until).Sub(now); wait > 0 {
+			st.Breaker, st.RetryAfter = "open", wait
+		}
+	}
+	switch {
+	case st.Breaker == "open":
+		st.Err = &Error{Kind: ErrZoomUnavailable, Op: "health", RetryAfter: st.RetryAfter,
+			Message: fmt.Sprintf("Zoom failed the last %d token requests; this server stops calling it for a few seconds (circuit breaker open).", streak)}
+	case streak >= healthFailures && now.Sub(st.LastFailure) < healthRecent:
+		st.Err = &Error{Kind: ErrZoomUnavailable, Op: "health",
+			Message: fmt.Sprintf("The last %d token requests failed because Zoom was unavailable.", streak)}
+	default:
+		st.Err = z.Check(ctx)
+	}
+	z.noteHealth(st)
+	return st
+}
+
+// noteHealth logs readiness when it changes, with its cause, not on every probe.
+func (z *Zoom) noteHealth(st HealthState) {
+	sick := st.Err != nil
+	z.healthMu.Lock()
+	changed := sick != z.reportedSick
+	z.reportedSick = sick
+	z.healthMu.Unlock()
+	switch {
+	case changed && sick:
+		z.log.Warn("zoom: readiness is now unhealthy", "cause", PublicMessage(st.Err), "code", ErrorCode(st.Err),
+			"breaker", st.Breaker, "fail_streak", st.FailStreak)
+	case changed:
+		z.log.Info("zoom: readiness is healthy again")
 	}
 }
 
