@@ -1,12 +1,16 @@
 package routes
 
 import (
+	"context"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/wire"
 )
 
@@ -40,25 +44,47 @@ func (a *api) index(c *gin.Context) {
 	c.PureJSON(http.StatusOK, body) // read by people: "<jwt>", not "\u003cjwt\u003e"
 }
 
+// ZoomHealth is what readiness uses of the Zoom client when it offers more
+// than Check: the breaker and recent failures. Deps.Zoom is asserted to it.
+type ZoomHealth interface {
+	Health(ctx context.Context) services.HealthState
+}
+
 func (a *api) health(c *gin.Context) {
 	noStore(c)
 	zoom := "connected"
 	if a.Info.Mode == "sandbox" {
 		zoom = "sandbox"
 	}
-	if err := a.Zoom.Check(c.Request.Context()); err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{
-			"success": false, "status": "unhealthy", "zoom": "disconnected", "mode": a.Info.Mode,
-			"error": apperr.PublicMessage(err), "code": apperr.Code(err), "timestamp": a.Now().UTC(),
-		})
-		return
+	var st *services.HealthState
+	var err error
+	if h, ok := a.Zoom.(ZoomHealth); ok {
+		s := h.Health(c.Request.Context())
+		st, err = &s, s.Err
+	} else {
+		err = a.Zoom.Check(c.Request.Context())
 	}
 	body := gin.H{"success": true, "status": "healthy", "zoom": zoom, "mode": a.Info.Mode,
 		"version": a.Info.Version, "timestamp": a.Now().UTC()}
-	if a.Info.Mode == "sandbox" {
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusServiceUnavailable
+		body = gin.H{"success": false, "status": "unhealthy", "zoom": "disconnected", "mode": a.Info.Mode,
+			"error": apperr.PublicMessage(err), "code": apperr.Code(err), "timestamp": a.Now().UTC()}
+		if e, ok := apperr.As(err); ok && e.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		}
+	} else if a.Info.Mode == "sandbox" {
 		body["warning"] = sandboxWarning
 	}
-	c.JSON(http.StatusOK, body)
+	if st != nil {
+		body["breaker"] = st.Breaker
+		body["recentFailures"] = st.FailStreak
+		if !st.LastFailure.IsZero() {
+			body["lastFailure"] = gin.H{"at": st.LastFailure.UTC(), "code": st.LastFailureCode}
+		}
+	}
+	c.JSON(status, body)
 }
 
 func (a *api) live(c *gin.Context) {

@@ -166,3 +166,41 @@ func TestSecurityHeadersAndCORS(t *testing.T) {
 		}
 	}
 }
+
+type fakeHealth struct{ st services.HealthState }
+
+func (f fakeHealth) Check(context.Context) error                 { return f.st.Err }
+func (f fakeHealth) Health(context.Context) services.HealthState { return f.st }
+
+func TestHealthShowsTheBreaker(t *testing.T) {
+	open := services.HealthState{Breaker: "open", RetryAfter: 4200 * time.Millisecond, FailStreak: 8,
+		Err: &apperr.Error{Kind: apperr.ErrZoomUnavailable, Message: "Zoom failed.", RetryAfter: 4200 * time.Millisecond}}
+	for _, c := range []struct {
+		name   string
+		st     services.HealthState
+		status int
+		want   map[string]any
+		retry  string
+	}{
+		{"closed", services.HealthState{Breaker: "closed"}, 200, map[string]any{"success": true, "status": "healthy", "zoom": "connected", "breaker": "closed"}, ""},
+		{"open", open, 503, map[string]any{"success": false, "status": "unhealthy", "zoom": "disconnected", "breaker": "open",
+			"code": "zoom_unavailable", "error": "Zoom failed.", "recentFailures": float64(8)}, "5"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := New(Deps{Domain: fakeMeetings{}, Auth: fakeAuth{}, Zoom: fakeHealth{c.st}, Info: Info{Mode: "zoom"},
+				Logger: slog.New(slog.DiscardHandler)})
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/health", nil))
+			var body map[string]any
+			_ = json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != c.status || rec.Header().Get("Retry-After") != c.retry {
+				t.Fatalf("%d Retry-After %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+			}
+			for k, v := range c.want {
+				if body[k] != v {
+					t.Errorf("%s = %v, want %v", k, body[k], v)
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,10 +71,14 @@ type Options struct {
 	ClientID     string
 	ClientSecret string
 
-	Latency        time.Duration // added to every answer
-	QPS            int           // user-token calls per second; 0 = unlimited
-	DailyLimit     int           // user-token calls per UTC day; 0 = unlimited
-	ErrorRate      float64       // share of user-token calls answered 500
+	Latency    time.Duration // added to every answer
+	QPS        int           // user-token calls per second; 0 = unlimited
+	DailyLimit int           // user-token calls per UTC day; 0 = unlimited
+	// DailyBare answers the daily limit as Zoom has been seen to: a 429 with
+	// neither X-RateLimit-Type nor Retry-After, the limit counted per user and
+	// told only in the message. Off: Zoom's documented headers, per account.
+	DailyBare      bool
+	ErrorRate      float64 // share of user-token calls answered 500
 	Outage         Outage
 	TokenExpiresIn int    // seconds; 0 = 3600
 	Scopes         string // space separated; "" = ScopeUserToken
@@ -109,8 +114,10 @@ type Sandbox struct {
 	inWindow   int
 	day        string
 	today      int
+	todayUser  map[string]int // DailyBare: calls per user today
 	failNext   int
 	failStatus int
+	failBody   map[string]any // nil: {code: status, message: status text}
 	unexpected []string
 	minted     []string
 
@@ -199,6 +206,9 @@ func (s *Sandbox) SetQPS(n int) { s.mu.Lock(); s.opts.QPS = n; s.mu.Unlock() }
 // SetDailyLimit limits user-token calls per UTC day (0 = unlimited).
 func (s *Sandbox) SetDailyLimit(n int) { s.mu.Lock(); s.opts.DailyLimit = n; s.mu.Unlock() }
 
+// SetDailyBare switches the daily 429 to its bare form (see Options.DailyBare).
+func (s *Sandbox) SetDailyBare(b bool) { s.mu.Lock(); s.opts.DailyBare = b; s.mu.Unlock() }
+
 // SetErrorRate answers that share of user-token calls with 500.
 func (s *Sandbox) SetErrorRate(f float64) { s.mu.Lock(); s.opts.ErrorRate = f; s.mu.Unlock() }
 
@@ -220,7 +230,17 @@ func (s *Sandbox) SetNotActivated(b bool) { s.mu.Lock(); s.opts.NotActivated = b
 // FailNext answers the next n user-token calls with status (e.g. 500, 502, 503).
 func (s *Sandbox) FailNext(n, status int) {
 	s.mu.Lock()
-	s.failNext, s.failStatus = n, status
+	s.failNext, s.failStatus, s.failBody = n, status, nil
+	s.mu.Unlock()
+}
+
+// FailNextWith answers the next n user-token calls (once authenticated) with
+// status and Zoom's error body {code, message}: Zoom's codes do not always
+// come with the status its documentation gives (a 400 with code 1001 has been
+// seen), and clients must map by code.
+func (s *Sandbox) FailNextWith(n, status, code int, message string) {
+	s.mu.Lock()
+	s.failNext, s.failStatus, s.failBody = n, status, zoomErr(code, message)
 	s.mu.Unlock()
 }
 
@@ -261,13 +281,26 @@ func (s *Sandbox) IssuedSecrets() []string {
 	return append(out, s.minted...)
 }
 
-// Handler serves the sandbox's routes.
+// Handler serves the sandbox's routes. It routes as Zoom's gateway does:
+// the path is percent-decoded before routing (see gatewayPath), so an escaped
+// '/' in a user id splits the path and reaches another route, which the
+// sandbox answers 404 and records in UnexpectedPaths.
 func (s *Sandbox) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.index)
-	mux.HandleFunc("POST /oauth/token", s.oauthToken)
-	mux.HandleFunc("GET /v2/users/{userId}/token", s.userToken)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs, ok := gatewayPath(r.URL.EscapedPath())
+		switch {
+		case ok && r.Method == http.MethodGet && len(segs) == 1 && segs[0].name == "":
+			s.index(w, r)
+			return
+		case ok && r.Method == http.MethodPost && len(segs) == 2 && segs[0].name == "oauth" && segs[1].name == "token":
+			s.oauthToken(w, r)
+			return
+		case ok && r.Method == http.MethodGet && len(segs) == 4 && segs[0].name == "v2" && segs[1].name == "users" &&
+			segs[2].name != "" && segs[3].name == "token":
+			r.SetPathValue("userId", segs[2].lookup)
+			s.userToken(w, r)
+			return
+		}
 		s.mu.Lock()
 		if len(s.unexpected) < 1000 {
 			s.unexpected = append(s.unexpected, r.Method+" "+r.URL.EscapedPath())
@@ -275,7 +308,95 @@ func (s *Sandbox) Handler() http.Handler {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": "Not found."})
 	})
-	return mux
+}
+
+// segment is one path segment as the gateway routes it (name: fully
+// decoded) and as the user lookup sees it (lookup: see gatewayPath).
+type segment struct{ name, lookup string }
+
+// gatewayPath splits an escaped request path the way a gateway that decodes
+// before routing does, taking the stricter answer wherever Zoom's exact
+// behaviour is not documented:
+//   - every percent-escape is decoded before the path is split, so a decoded
+//     '/' splits a segment; so does a decoded '\', as some gateways treat it;
+//   - "." and ".." segments are then resolved (RFC 3986 §5.2.4), however they
+//     were spelled, so "..%2F..%2Faccounts%2Fx" climbs out of /v2/users/;
+//   - the user lookup does not normalise escaped unreserved characters
+//     (RFC 3986 §6.2.2.2): "user1@example%2Ecom" is not user1@example.com and
+//     is answered 1001, as a gateway that does not normalise answers it. A
+//     client that escapes '.' fails here as it would there.
+//
+// It reports false for a path with a malformed escape.
+func gatewayPath(escaped string) ([]segment, bool) {
+	if !strings.HasPrefix(escaped, "/") {
+		return nil, false
+	}
+	name, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil, false
+	}
+	lookup := unescapeReserved(escaped)
+	isSep := func(r rune) bool { return r == '/' || r == '\\' }
+	names, lookups := splitKeep(name[1:], isSep), splitKeep(lookup[1:], isSep)
+	if len(names) != len(lookups) { // cannot happen: unreserved escapes never decode to a separator
+		return nil, false
+	}
+	out := make([]segment, 0, len(names))
+	for i, n := range names {
+		switch n {
+		case ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, segment{name: n, lookup: lookups[i]})
+			continue
+		}
+		if i == len(names)-1 { // "/a/.." is "/a/": a trailing dot segment leaves an empty last one
+			out = append(out, segment{})
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, segment{})
+	}
+	return out, true
+}
+
+// splitKeep splits s at every separator, keeping empty segments.
+func splitKeep(s string, sep func(rune) bool) []string {
+	var out []string
+	start := 0
+	for i, r := range s {
+		if sep(r) {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// unescapeReserved decodes the percent-escapes of s except those of
+// unreserved characters (ALPHA, DIGIT, '-', '.', '_', '~'), which stay as
+// written. s must be a valid escaped path.
+func unescapeReserved(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil && !unreserved(byte(v)) {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unreserved(c byte) bool {
+	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+		c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 func (s *Sandbox) index(w http.ResponseWriter, r *http.Request) {
@@ -387,15 +508,17 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, zoomErr(4711, "Invalid access token, does not contain scopes:["+ScopeUserToken+"]."))
 		return
 	}
-	if s.throttle(w, o) {
-		return
-	}
-	if st := s.injectedFailure(o); st != 0 {
-		s.failed5xx.Add(1)
-		writeJSON(w, st, map[string]any{"code": st, "message": http.StatusText(st)})
-		return
-	}
 	userID := r.PathValue("userId")
+	if s.throttle(w, o, userID) {
+		return
+	}
+	if st, body := s.injectedFailure(o); st != 0 {
+		if st >= 500 {
+			s.failed5xx.Add(1)
+		}
+		writeJSON(w, st, body)
+		return
+	}
 	q := r.URL.Query()
 	typ := q.Get("type")
 	var invalid []map[string]string
@@ -435,7 +558,7 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // throttle applies the per-second and daily limits, answering 429 as Zoom does.
-func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
+func (s *Sandbox) throttle(w http.ResponseWriter, o Options, userID string) bool {
 	now := o.Now()
 	s.mu.Lock()
 	sec := now.Unix()
@@ -446,12 +569,23 @@ func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
 	overQPS := o.QPS > 0 && s.inWindow > o.QPS
 	day := now.UTC().Format("2006-01-02")
 	if day != s.day {
-		s.day, s.today = day, 0
+		s.day, s.today, s.todayUser = day, 0, nil
 	}
 	overDaily := false
 	if !overQPS {
 		s.today++
-		overDaily = o.DailyLimit > 0 && s.today > o.DailyLimit
+		count := s.today
+		if o.DailyBare {
+			if s.todayUser == nil {
+				s.todayUser = map[string]int{}
+			}
+			key := strings.ToLower(userID)
+			if _, ok := s.todayUser[key]; ok || len(s.todayUser) < 100000 { // bounded
+				s.todayUser[key]++
+			}
+			count = s.todayUser[key]
+		}
+		overDaily = o.DailyLimit > 0 && count > o.DailyLimit
 	}
 	s.mu.Unlock()
 	h := w.Header()
@@ -463,6 +597,10 @@ func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
 		h.Set("X-RateLimit-Limit", strconv.Itoa(o.QPS))
 		h.Set("X-RateLimit-Remaining", "0")
 		writeJSON(w, http.StatusTooManyRequests, zoomErr(429, "You have reached the maximum per-second rate limit for this API. Try again later."))
+		return true
+	case overDaily && o.DailyBare:
+		s.throttled.Add(1)
+		writeJSON(w, http.StatusTooManyRequests, zoomErr(429, fmt.Sprintf("You have exceeded the daily rate limit (%d) of Get a user's token API requests permitted for this particular user. You may resume these requests at GMT 00:00:00.", o.DailyLimit)))
 		return true
 	case overDaily:
 		s.throttled.Add(1)
@@ -479,17 +617,21 @@ func (s *Sandbox) throttle(w http.ResponseWriter, o Options) bool {
 	return false
 }
 
-func (s *Sandbox) injectedFailure(o Options) int {
+func (s *Sandbox) injectedFailure(o Options) (int, map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failNext > 0 {
+	st, body := 0, map[string]any(nil)
+	switch {
+	case s.failNext > 0:
 		s.failNext--
-		return s.failStatus
+		st, body = s.failStatus, s.failBody
+	case o.ErrorRate > 0 && rand.Float64() < o.ErrorRate:
+		st = http.StatusInternalServerError
 	}
-	if o.ErrorRate > 0 && rand.Float64() < o.ErrorRate {
-		return http.StatusInternalServerError
+	if st != 0 && body == nil {
+		body = zoomErr(st, http.StatusText(st))
 	}
-	return 0
+	return st, body
 }
 
 func knownUser(id string) bool {

@@ -110,3 +110,57 @@ func TestUserToken(t *testing.T) {
 		t.Fatalf("unexpected paths = %v", sb.UnexpectedPaths())
 	}
 }
+
+// The sandbox routes as Zoom's gateway does: escapes are decoded before
+// routing, so an escaped '/' or '..' in a user id reaches another route.
+func TestGatewayRoutesDecodedPaths(t *testing.T) {
+	sb := New(Options{AccountID: "acct", ClientID: "id", ClientSecret: "secret"})
+	h := sb.Handler()
+	_, _, tok := call(t, h, tokenReq("id", "secret", "grant_type=account_credentials&account_id=acct", ""))
+	access := tok["access_token"].(string)
+	get := func(path string) (int, map[string]any) {
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer "+access)
+		s, _, b := call(t, h, r)
+		return s, b
+	}
+	for _, c := range []struct {
+		path   string
+		status int
+		code   float64
+	}{
+		{"/v2/users/user1@example.com/token?type=zak", 200, 0},
+		{"/v2/users/user1%40example.com/token?type=zak", 200, 0},
+		{"/v2/users/sandboxHostUser0000001/token?type=zak", 200, 0},
+		// Escaped unreserved characters are not normalised for the lookup.
+		{"/v2/users/user1@example%2Ecom/token?type=zak", 404, 1001},
+		{"/v2/users/user1@example%2ecom/token?type=zak", 404, 1001},
+		{"/v2/users/sandbox%48ostUser0000001/token?type=zak", 404, 1001},
+		// A decoded '/' or '\' splits the path; dot segments climb, however spelled.
+		{"/v2/users/a%2Fb/token?type=zak", 404, 404},
+		{"/v2/users/a%5Cb/token?type=zak", 404, 404},
+		{"/v2/users/..%2F..%2Faccounts%2Fx/token?type=zak", 404, 404},
+		{"/v2/users/%2E%2E/token?type=zak", 404, 404},
+		{"/v2/users/./token?type=zak", 404, 404},
+		{"/v2/users//token?type=zak", 404, 404},
+		{"/v2/users/nobody/..%2FsandboxHostUser0000001/token?type=zak", 200, 0},
+	} {
+		s, b := get(c.path)
+		if s != c.status || (c.code != 0 && b["code"] != c.code) {
+			t.Errorf("%s: %d %v, want %d code %v", c.path, s, b, c.status, c.code)
+		}
+	}
+	want := []string{
+		"GET /v2/users/a%2Fb/token", "GET /v2/users/a%5Cb/token", "GET /v2/users/..%2F..%2Faccounts%2Fx/token",
+		"GET /v2/users/%2E%2E/token", "GET /v2/users/./token", "GET /v2/users//token",
+	}
+	if got := sb.UnexpectedPaths(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("unexpected paths:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if s, _, _ := call(t, h, httptest.NewRequest("GET", "/", nil)); s != 200 {
+		t.Fatalf("GET /: %d", s)
+	}
+	if s, _, _ := call(t, h, tokenReq("id", "secret", "grant_type=account_credentials&account_id=acct", "")); s != 200 {
+		t.Fatalf("POST /oauth/token: %d", s)
+	}
+}

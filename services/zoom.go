@@ -95,13 +95,19 @@ type Zoom struct {
 	oauthURL string
 	apiURL   string
 
-	dailyUntil atomic.Int64 // unix nanos until which Zoom's daily quota is spent
+	dailyUntil atomic.Int64   // unix nanos until which Zoom's daily quota is spent for the account
+	dailyUsers *gocache.Cache // zoom.UserKey -> time.Time until which that user's daily quota is spent
 
 	// A circuit breaker: after breakerTrip mints in a row that failed because
 	// Zoom was down (retries spent), calls fail fast for breakerOpen instead of
 	// piling retries onto an outage. One success closes it.
 	failStreak atomic.Int64
 	openUntil  atomic.Int64 // unix nanos
+
+	healthMu     sync.Mutex
+	lastFailAt   time.Time // latest mint that failed because Zoom was unavailable
+	lastFailCode string
+	reportedSick bool // readiness last reported unhealthy (logged once per change)
 
 	authMu      sync.Mutex
 	authErr     error // last credentials refusal, replayed briefly to spare Zoom
@@ -175,15 +181,16 @@ func NewZoom(cfg ZoomConfig) (*Zoom, error) {
 		return nil, fmt.Errorf("zoom: API URL: %w", err)
 	}
 	return &Zoom{
-		cfg:      cfg,
-		http:     cfg.HTTPClient,
-		now:      cfg.Now,
-		log:      cfg.Logger,
-		obs:      cfg.Observer,
-		cache:    gocache.New(gocache.NoExpiration, 10*time.Minute),
-		limiter:  rate.NewLimiter(rate.Limit(cfg.QPS), 1),
-		oauthURL: cfg.OAuthURL,
-		apiURL:   strings.TrimRight(cfg.APIURL, "/"),
+		cfg:        cfg,
+		http:       cfg.HTTPClient,
+		now:        cfg.Now,
+		log:        cfg.Logger,
+		obs:        cfg.Observer,
+		cache:      gocache.New(gocache.NoExpiration, 10*time.Minute),
+		dailyUsers: gocache.New(gocache.NoExpiration, 10*time.Minute),
+		limiter:    rate.NewLimiter(rate.Limit(cfg.QPS), 1),
+		oauthURL:   cfg.OAuthURL,
+		apiURL:     strings.TrimRight(cfg.APIURL, "/"),
 	}, nil
 }
 
@@ -424,16 +431,20 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	if wait := z.dailyWait(); wait > 0 {
-		return Token{}, dailyErr(op, wait)
+	if wait, perUser := z.dailyWait(mr.UserID); wait > 0 {
+		return Token{}, dailyErr(op, wait, perUser)
 	}
 	ctx, cancel := context.WithTimeout(ctx, z.cfg.Deadline)
 	defer cancel()
 	endpoint := "token_" + string(mr.Type)
 	var refreshed bool
 	var failures, throttled int
+	var last error // the failure being retried: reported if the retry cannot be made
 	for {
 		if err := z.wait(ctx); err != nil {
+			if last != nil && !errors.Is(err, context.Canceled) {
+				return Token{}, last
+			}
 			return Token{}, err
 		}
 		access, err := z.accessToken(ctx)
@@ -446,8 +457,9 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 		if err != nil {
 			z.obs.ZoomCall(endpoint, transportOutcome(err), d)
 			failures++
+			last = transportErr(ctx, op, err)
 			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
-				return Token{}, transportErr(ctx, op, err)
+				return Token{}, last
 			}
 			continue
 		}
@@ -473,7 +485,9 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 			}
 			return Token{Type: mr.Type, UserID: mr.UserID, MeetingID: mr.MeetingID, Value: secret.New(r.Token),
 				ExpiresIn: life, ExpiresAt: z.now().Add(life)}, nil
-		case status == http.StatusUnauthorized && (r.Code == 124 || r.Code == 0):
+		// Zoom's error codes mean the same whatever the HTTP status that carries
+		// them (a 400 with 1001 has been seen): map by code first.
+		case r.Code == 124 || (status == http.StatusUnauthorized && r.Code == 0):
 			// Revoked or expired access token: drop it, get a new one, retry once.
 			z.invalidate(access)
 			if !refreshed {
@@ -484,34 +498,47 @@ func (z *Zoom) mint(ctx context.Context, mr MintRequest) (Token, error) {
 			return Token{}, &apperr.Error{Kind: apperr.ErrZoomAuth, Op: op, ZoomCode: r.Code,
 				Message: "Zoom refused a freshly issued access token.",
 				Hint:    "Check that the Server-to-Server OAuth app is activated and not disabled."}
-		case status == http.StatusTooManyRequests:
-			if isDaily(hdr) {
-				until := parseRetryAfter(hdr.Get("Retry-After"), z.now())
-				z.dailyUntil.Store(until.UnixNano())
-				z.obs.Throttled("daily")
-				z.log.Error("zoom: the account's daily quota for this API is spent", "until", until)
-				return Token{}, dailyErr(op, until.Sub(z.now()))
-			}
-			z.obs.Throttled("qps")
-			throttled++
-			if throttled > z.cfg.Max429Retries || z.sleep(ctx, z.backoff(throttled, 2*z.cfg.BackoffBase)) != nil {
-				return Token{}, &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
-					Message: "Zoom's per-second rate limit for this account is reached; try again in a second.",
-					Hint:    "Lower ZOOM_QPS if other apps share the Zoom account."}
-			}
-		case status >= 500:
-			failures++
-			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
-				return Token{}, &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op,
-					Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", status)}
-			}
-		case status == http.StatusNotFound && r.Code == 1001:
+		case r.Code == 1001:
 			return Token{}, &apperr.Error{Kind: apperr.ErrUserNotFound, Op: op, ZoomCode: 1001,
 				Message: fmt.Sprintf("Zoom has no user %q in this account.", mr.UserID)}
 		case r.Code == 4711 || r.Code == 4700:
 			return Token{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: r.Code,
 				Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens.",
 				Hint:    "Add the scope user:read:token:admin (classic: user:read:admin) to the app, then activate it again."}
+		case status == http.StatusTooManyRequests:
+			if isDaily(hdr, r.Message) {
+				// Not retried: it lasts until Retry-After, or the next UTC midnight.
+				now := z.now()
+				until := parseRetryAfter(hdr.Get("Retry-After"), now)
+				if !until.After(now) {
+					until = nextUTCMidnight(now)
+				}
+				perUser := dailyPerUser(r.Message)
+				z.obs.Throttled("daily")
+				if perUser {
+					z.dailyUsers.Set(zoom.UserKey(mr.UserID), until, until.Sub(now)+time.Minute)
+					z.log.Warn("zoom: the daily quota of user tokens for one user is spent", "until", until)
+				} else {
+					z.dailyUntil.Store(until.UnixNano())
+					z.log.Error("zoom: the account's daily quota for this API is spent", "until", until)
+				}
+				return Token{}, dailyErr(op, until.Sub(now), perUser)
+			}
+			z.obs.Throttled("qps")
+			throttled++
+			last = &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
+				Message: "Zoom's per-second rate limit for this account is reached; try again in a second.",
+				Hint:    "Lower ZOOM_QPS if other apps share the Zoom account."}
+			if throttled > z.cfg.Max429Retries || z.sleep(ctx, z.backoff(throttled, 2*z.cfg.BackoffBase)) != nil {
+				return Token{}, last
+			}
+		case status >= 500:
+			failures++
+			last = &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op,
+				Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", status)}
+			if failures > z.cfg.MaxRetries || z.sleep(ctx, z.backoff(failures, z.cfg.BackoffBase)) != nil {
+				return Token{}, last
+			}
 		case r.Code == 300:
 			details := make([]apperr.FieldError, 0, len(r.Errors))
 			for _, fe := range r.Errors {
@@ -558,6 +585,9 @@ func (z *Zoom) record(err error) {
 		if errors.Is(err, context.Canceled) {
 			return
 		}
+		z.healthMu.Lock()
+		z.lastFailAt, z.lastFailCode = z.now(), apperr.Code(err)
+		z.healthMu.Unlock()
 		if z.failStreak.Add(1) >= breakerTrip {
 			if z.openUntil.Swap(z.now().Add(breakerOpen).UnixNano()) == 0 {
 				z.log.Error("zoom: failing for every call; failing fast", "for", breakerOpen.String())
@@ -566,10 +596,77 @@ func (z *Zoom) record(err error) {
 	}
 }
 
-// tokenURL builds the user-token URL. The user id is one escaped path
-// segment, so it can never reach another Zoom route.
+// HealthState is what readiness reports of Zoom.
+type HealthState struct {
+	Err             error         // why Zoom cannot be used now; nil: healthy
+	Breaker         string        // "closed", "open" or "half_open"
+	RetryAfter      time.Duration // while the breaker is open
+	FailStreak      int           // mints in a row that failed because Zoom was unavailable
+	LastFailure     time.Time     // the latest such failure; zero: none
+	LastFailureCode string
+}
+
+// Readiness turns unhealthy once healthFailures mints in a row have failed
+// because Zoom was unavailable, the latest within healthRecent: with no
+// traffic to prove Zoom back, old failures stop counting after a while.
+const (
+	healthFailures = 3
+	healthRecent   = 30 * time.Second
+)
+
+// Health reports whether Zoom can be used: not while the breaker is open, nor
+// while the latest mints all failed because Zoom was unavailable, nor when
+// no S2S access token can be had. It logs once per change of state.
+func (z *Zoom) Health(ctx context.Context) HealthState {
+	now := z.now()
+	streak := z.failStreak.Load()
+	z.healthMu.Lock()
+	st := HealthState{Breaker: "closed", FailStreak: int(streak), LastFailure: z.lastFailAt, LastFailureCode: z.lastFailCode}
+	z.healthMu.Unlock()
+	if until := z.openUntil.Load(); until != 0 {
+		st.Breaker = "half_open"
+		if wait := time.Unix(0, until).Sub(now); wait > 0 {
+			st.Breaker, st.RetryAfter = "open", wait
+		}
+	}
+	switch {
+	case st.Breaker == "open":
+		st.Err = &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: "health", RetryAfter: st.RetryAfter,
+			Message: fmt.Sprintf("Zoom failed the last %d token requests; this server stops calling it for a few seconds (circuit breaker open).", streak)}
+	case streak >= healthFailures && now.Sub(st.LastFailure) < healthRecent:
+		st.Err = &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: "health",
+			Message: fmt.Sprintf("The last %d token requests failed because Zoom was unavailable.", streak)}
+	default:
+		st.Err = z.Check(ctx)
+	}
+	z.noteHealth(st)
+	return st
+}
+
+// noteHealth logs readiness when it changes, with its cause, not on every probe.
+func (z *Zoom) noteHealth(st HealthState) {
+	sick := st.Err != nil
+	z.healthMu.Lock()
+	changed := sick != z.reportedSick
+	z.reportedSick = sick
+	z.healthMu.Unlock()
+	switch {
+	case changed && sick:
+		z.log.Warn("zoom: readiness is now unhealthy", "cause", apperr.PublicMessage(st.Err), "code", apperr.Code(st.Err),
+			"breaker", st.Breaker, "fail_streak", st.FailStreak)
+	case changed:
+		z.log.Info("zoom: readiness is healthy again")
+	}
+}
+
+// tokenURL builds the user-token URL. The user id is one path segment,
+// escaped with url.PathEscape only: unreserved characters such as '.' are
+// sent as they are (RFC 3986 §2.3), and '@' too, which a path segment allows.
 func (z *Zoom) tokenURL(op string, mr MintRequest) (string, error) {
 	if reason := zoom.CheckUserID(mr.UserID); reason != "" {
+		return "", apperr.InvalidInput(op, apperr.FieldError{Field: "userId", Reason: reason})
+	}
+	if reason := segmentHazard(mr.UserID); reason != "" {
 		return "", apperr.InvalidInput(op, apperr.FieldError{Field: "userId", Reason: reason})
 	}
 	q := url.Values{"type": {string(mr.Type)}}
@@ -589,30 +686,68 @@ func (z *Zoom) tokenURL(op string, mr MintRequest) (string, error) {
 	if mr.TTL > 0 {
 		q.Set("ttl", strconv.Itoa(mr.TTL))
 	}
-	return z.apiURL + "/users/" + escapeSegment(mr.UserID) + "/token?" + q.Encode(), nil
+	return z.apiURL + "/users/" + url.PathEscape(mr.UserID) + "/token?" + q.Encode(), nil
 }
 
-// escapeSegment escapes s as a single path segment: '/', '?', '#', '%' and
-// every other reserved byte are percent-encoded, and so are dots, so that
-// no segment can be "." or "..".
-func escapeSegment(s string) string {
-	return strings.ReplaceAll(url.PathEscape(s), ".", "%2E")
+// segmentHazard returns why id could leave its path segment at Zoom, or "".
+// Escaping cannot keep it there: Zoom decodes percent-escapes before routing,
+// so an escaped '/' still splits the path and "." or ".." still climb. This
+// backs up the caller-facing validation of user ids in the one place a URL
+// is built; "me" would address the app's owner instead of the caller's user.
+func segmentHazard(id string) string {
+	switch {
+	case id == "." || id == "..":
+		return "is not a Zoom user id or email"
+	case strings.EqualFold(id, "me"):
+		return "must name a user: \"me\" is not accepted"
+	case strings.ContainsAny(id, "/\\%?#"):
+		return "must not contain / \\ % ? or #"
+	}
+	return ""
 }
 
+// wait takes a slot of this server's own budget of Zoom calls (ZOOM_QPS).
+// The queue may use at most three quarters of the time left before ctx's
+// deadline (and never more than the time left minus one attempt), so Zoom
+// always has time to answer: when its answer is late, it is Zoom's. A call
+// that cannot get a slot in that time is refused at once, and one whose
+// deadline ends while queued likewise: both as this server's queue being
+// full (zoom_rate_limited), never as Zoom not answering.
 func (z *Zoom) wait(ctx context.Context) error {
-	start := time.Now()
-	if err := z.limiter.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
-			return ctxErr(ctx, "wait for the Zoom quota")
+	const op = "wait for this server's Zoom quota (ZOOM_QPS)"
+	r := z.limiter.Reserve()
+	delay := r.Delay()
+	if delay <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if limit := left - min(z.cfg.AttemptTimeout, left/4); delay > limit {
+			r.Cancel()
+			return queueFullErr(op, delay-limit)
 		}
-		// The wait would outlast the deadline: the quota cannot serve this call in time.
-		return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: "wait for the Zoom quota", RetryAfter: time.Second,
-			Message: "This server's Zoom quota (ZOOM_QPS) is fully booked; try again shortly."}
 	}
-	if d := time.Since(start); d > time.Millisecond {
-		z.obs.LimiterWait(d)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		if delay > time.Millisecond {
+			z.obs.LimiterWait(delay)
+		}
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctxErr(ctx, op)
+		}
+		return queueFullErr(op, delay)
 	}
-	return nil
+}
+
+func queueFullErr(op string, retryAfter time.Duration) error {
+	return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, RetryAfter: max(retryAfter, time.Second),
+		Message: "This server's queue of Zoom calls (its ZOOM_QPS budget) is full: the call could not be made in time. Try again shortly.",
+		Hint:    "Zoom itself was not asked. If the Zoom account's rate limit allows, raise ZOOM_QPS."}
 }
 
 func (z *Zoom) get(ctx context.Context, u string, access secret.Value) (int, []byte, http.Header, error) {
@@ -685,22 +820,52 @@ func (z *Zoom) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (z *Zoom) dailyWait() time.Duration {
-	until := z.dailyUntil.Load()
-	if until == 0 {
-		return 0
+// dailyWait is how long Zoom's daily quota stays spent for the account, or
+// else for this user (perUser).
+func (z *Zoom) dailyWait(userID string) (wait time.Duration, perUser bool) {
+	now := z.now()
+	if until := z.dailyUntil.Load(); until != 0 {
+		if wait := time.Unix(0, until).Sub(now); wait > 0 {
+			return wait, false
+		}
 	}
-	return time.Unix(0, until).Sub(z.now())
+	if v, ok := z.dailyUsers.Get(zoom.UserKey(userID)); ok {
+		if wait := v.(time.Time).Sub(now); wait > 0 {
+			return wait, true
+		}
+	}
+	return 0, false
 }
 
-func dailyErr(op string, wait time.Duration) error {
+func dailyErr(op string, wait time.Duration, perUser bool) error {
+	msg := "Zoom's daily quota for user tokens is spent for this account."
+	if perUser {
+		msg = "Zoom's daily quota of tokens for this user is spent."
+	}
 	return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
-		Message: "Zoom's daily quota for user tokens is spent for this account.",
-		Hint:    "Zoom resets it at the time given in Retry-After; a higher Zoom plan has a higher quota."}
+		Message: msg,
+		Hint:    "Zoom resets it at the time given in Retry-After (the next UTC midnight); a higher Zoom plan has a higher quota."}
 }
 
-func isDaily(h http.Header) bool {
-	return strings.Contains(strings.ToLower(h.Get("X-RateLimit-Type")), "daily")
+// isDaily tells Zoom's daily limit from its per-second one: by the documented
+// header, or by the message, since daily 429s have arrived without the header
+// ("You have exceeded the daily rate limit (100) of Get a user's token API
+// requests permitted for this particular user. ...").
+func isDaily(h http.Header, message string) bool {
+	return strings.Contains(strings.ToLower(h.Get("X-RateLimit-Type")), "daily") ||
+		strings.Contains(strings.ToLower(message), "daily")
+}
+
+// dailyPerUser reports whether a daily 429's message says the limit is that
+// user's; otherwise it is taken as the account's.
+func dailyPerUser(message string) bool {
+	m := strings.ToLower(message)
+	return strings.Contains(m, "this particular user") || strings.Contains(m, "for this user")
+}
+
+func nextUTCMidnight(now time.Time) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
 }
 
 // parseRetryAfter reads Zoom's Retry-After: an ISO 8601 date-time for daily
@@ -715,8 +880,7 @@ func parseRetryAfter(v string, now time.Time) time.Time {
 	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
 		return now.Add(time.Duration(s) * time.Second)
 	}
-	y, m, d := now.UTC().Date()
-	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+	return nextUTCMidnight(now)
 }
 
 func transportOutcome(err error) string {

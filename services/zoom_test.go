@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -240,5 +242,144 @@ func TestBreakerFailsFastDuringAnOutage(t *testing.T) {
 	}
 	if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
 		t.Fatalf("unknown users opened the breaker: %v", err)
+	}
+}
+
+// Zoom decodes escapes before routing, so no escaping keeps these ids on the
+// user-token route: they are refused before any call.
+func TestIDsThatWouldLeaveTheirSegmentAreRefused(t *testing.T) {
+	z, sb, _ := newZoom(t, sandbox.Options{}, nil)
+	for _, id := range []string{"a/b", "../../accounts/x", "a%2Fb", `a\b`, "a?b", "a#b", "me", "ME", ".", ".."} {
+		if _, err := z.Mint(context.Background(), zak(id)); !errors.Is(err, apperr.ErrInvalidInput) {
+			t.Errorf("%q: %v, want invalid input", id, err)
+		}
+	}
+	if n := sb.Stats().APICalls; n != 0 || len(sb.UnexpectedPaths()) != 0 {
+		t.Fatalf("%d calls reached Zoom, unexpected paths %v", n, sb.UnexpectedPaths())
+	}
+}
+
+// Zoom's codes are mapped whatever HTTP status carries them.
+func TestZoomCodesMapWhateverTheStatus(t *testing.T) {
+	cases := []struct {
+		status, code int
+		kind         error // nil: the mint succeeds after fetching a new access token
+		calls        int64
+	}{
+		{400, 1001, apperr.ErrUserNotFound, 1},
+		{500, 1001, apperr.ErrUserNotFound, 1},
+		{404, 1001, apperr.ErrUserNotFound, 1},
+		{401, 4711, apperr.ErrZoomRejected, 1},
+		{400, 4711, apperr.ErrZoomRejected, 1},
+		{400, 4700, apperr.ErrZoomRejected, 1},
+		{503, 4711, apperr.ErrZoomRejected, 1},
+		{400, 124, nil, 2},
+		{401, 124, nil, 2},
+	}
+	for _, c := range cases {
+		t.Run(http.StatusText(c.status)+" "+strconv.Itoa(c.code), func(t *testing.T) {
+			z, sb, _ := newZoom(t, sandbox.Options{}, nil)
+			ctx := context.Background()
+			if err := z.Check(ctx); err != nil {
+				t.Fatal(err)
+			}
+			sb.FailNextWith(1, c.status, c.code, "injected")
+			_, err := z.Mint(ctx, zak("a@example.com"))
+			if c.kind == nil && err != nil || c.kind != nil && !errors.Is(err, c.kind) {
+				t.Fatalf("err = %v, want %v", err, c.kind)
+			}
+			if n := sb.Stats().APICalls; n != c.calls {
+				t.Errorf("%d calls to Zoom, want %d", n, c.calls)
+			}
+			if c.kind == nil && sb.Stats().TokenRequests != 2 {
+				t.Errorf("code 124 did not fetch a new access token")
+			}
+		})
+	}
+}
+
+// Daily 429s have come without X-RateLimit-Type or Retry-After: the message
+// tells them from per-second ones. They last until the next UTC midnight and
+// are not retried.
+func TestDailyLimitWithoutHeaders(t *testing.T) {
+	ctx := context.Background()
+	t.Run("per user, from the message", func(t *testing.T) {
+		z, sb, clk := newZoom(t, sandbox.Options{DailyLimit: 1, DailyBare: true}, nil)
+		clk.t = time.Date(2026, 5, 30, 18, 0, 0, 0, time.UTC)
+		if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := z.Mint(ctx, zak("a@example.com"))
+		e, ok := apperr.As(err)
+		if !ok || !errors.Is(err, apperr.ErrZoomRateLimited) || e.RetryAfter != 6*time.Hour {
+			t.Fatalf("over the daily limit: %v (retry after %v), want rate limited for 6h", err, e.RetryAfter)
+		}
+		if n := sb.Stats().APICalls; n != 2 {
+			t.Fatalf("the daily 429 was retried: %d calls, want 2", n)
+		}
+		clk.Add(time.Hour)
+		_, err = z.Mint(ctx, zak("A@example.com"))
+		if e, ok := apperr.As(err); !ok || e.RetryAfter != 5*time.Hour || sb.Stats().APICalls != 2 {
+			t.Fatalf("the same user an hour later: %v, %d calls; want a fast refusal for 5h", err, sb.Stats().APICalls)
+		}
+		if _, err := z.Mint(ctx, zak("b@example.com")); err != nil {
+			t.Fatalf("another user: %v (the limit is per user)", err)
+		}
+		clk.Add(5 * time.Hour)
+		if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+			t.Fatalf("after UTC midnight: %v", err)
+		}
+	})
+	t.Run("per account, from the message", func(t *testing.T) {
+		z, sb, clk := newZoom(t, sandbox.Options{}, nil)
+		clk.t = time.Date(2026, 5, 30, 23, 0, 0, 0, time.UTC)
+		if err := z.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sb.FailNextWith(1, http.StatusTooManyRequests, 429, "You have reached the maximum DAILY rate limit for this API.")
+		_, err := z.Mint(ctx, zak("a@example.com"))
+		if e, ok := apperr.As(err); !ok || !errors.Is(err, apperr.ErrZoomRateLimited) || e.RetryAfter != time.Hour {
+			t.Fatalf("daily 429: %v", err)
+		}
+		if _, err := z.Mint(ctx, zak("b@example.com")); !errors.Is(err, apperr.ErrZoomRateLimited) || sb.Stats().APICalls != 1 {
+			t.Fatalf("another user while the account's quota is spent: %v, %d calls", err, sb.Stats().APICalls)
+		}
+	})
+}
+
+// Time spent in this server's own ZOOM_QPS queue is never reported as Zoom
+// not answering: a call that would leave Zoom too little of its deadline is
+// refused as the queue being full.
+func TestOwnQueueIsNotAZoomTimeout(t *testing.T) {
+	z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) {
+		c.QPS, c.Deadline = 1/0.9, time.Second // the second call would wait 0.9 s of its 1 s
+	})
+	ctx := context.Background()
+	if err := z.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sb.SetLatency(300 * time.Millisecond)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := z.Mint(ctx, zak("a@example.com")); errs <- err }()
+	}
+	var ok, queued int
+	for range 2 {
+		err := <-errs
+		e, _ := apperr.As(err)
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, apperr.ErrZoomRateLimited) && strings.Contains(e.Message, "ZOOM_QPS") && e.RetryAfter > 0:
+			queued++
+		default:
+			t.Errorf("err = %v (code %s), want this server's queue to be reported full", err, apperr.Code(err))
+		}
+	}
+	if ok != 1 || queued != 1 {
+		t.Fatalf("%d minted, %d refused by the queue; want 1 and 1", ok, queued)
+	}
+	if n := sb.Stats().APICalls; n != 1 {
+		t.Fatalf("%d calls reached Zoom, want 1", n)
 	}
 }
