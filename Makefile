@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 GO ?= go
 NODE_EXAMPLES := examples/node
 
-.PHONY: help run test build lint bench soak tidy node-deps clean
+.PHONY: help run test build lint bench attack soak tidy node-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ lint: ## go vet and gofmt
 
 bench: ## measure against the sandbox; writes BENCHMARKS.md
 	$(GO) run ./server/bench -out BENCHMARKS.md
+
+attack: node-deps ## measure the server under attack; writes the Under attack section of BENCHMARKS.md
+	$(GO) run ./server/bench -attack -out BENCHMARKS.md
 
 soak: ## 10-minute soak: goroutines and RSS at start and end
 	$(GO) run ./server/bench -soak 10m

@@ -2,22 +2,55 @@ package realtime
 
 import (
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/zishang520/engine.io/v2/events"
+	"github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io-go-parser/v2/parser"
+	"github.com/zoomtoken/tokenserver/apperr"
 )
 
-// errMalformed closes a connection that sent a packet the library would
-// crash on.
-var errMalformed = errors.New("malformed socket.io packet")
+// refusal is why the parser wrapper refused a connection's input. The
+// library reports it to each namespace socket of that connection as an
+// "error" event; the server then tells the client why and closes the
+// connection.
+type refusal struct {
+	code    string
+	message string
+}
 
-// safeParser wraps socket.io's parser. socket.io/v2 v2.5.0 panics, in a
-// goroutine of its own where no recovery can reach, on an EVENT whose data is
-// not an array (the raw packet "42") and on an ACK without data or id
-// ("431"): one client could kill the process. The wrapper drops such packets
-// before the library sees them and reports a protocol error, upon which the
-// library closes that one connection, as socket.io does on any parse error.
+func (r *refusal) Error() string { return r.message }
+
+var (
+	// errMalformed: a packet the library would crash on.
+	errMalformed = &refusal{code: apperr.CodeInvalidRequest,
+		message: "Malformed Socket.IO packet: an event must be an array starting with its name, an ack must carry its id."}
+	// errBinary: the API has no binary events, and a binary packet makes the
+	// library buffer every attachment frame until the last one arrives.
+	errBinary = &refusal{code: apperr.CodeInvalidRequest,
+		message: "Binary packets are not accepted: every event of this API is JSON."}
+)
+
+func asRefusal(err error) (*refusal, bool) {
+	var r *refusal
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+// safeParser wraps socket.io's parser.
+//
+// socket.io/v2 v2.5.0 panics, in a goroutine of its own where no recovery can
+// reach, on an EVENT whose data is not an array (the raw packet "42") and on
+// an ACK without data or id ("431"): one client could kill the process. And a
+// BINARY_EVENT header such as `451000000-["ping"]` makes the inner decoder
+// keep every following binary frame until a million have arrived.
+//
+// The wrapper refuses binary packet headers (types 5 and 6) and binary data
+// before the inner decoder sees them, so nothing is ever buffered, and drops
+// malformed events. It then reports an error, upon which the library closes
+// that one connection, as socket.io does on any parse error. Once it has
+// refused something, it refuses everything else that connection sends.
 type safeParser struct {
 	inner   parser.Parser
 	dropped func()
@@ -44,7 +77,8 @@ type safeDecoder struct {
 	dropped func()
 
 	mu       sync.Mutex // Add is serial per connection; the lock keeps it so
-	rejected bool
+	rejected bool       // set by ondecoded, within Add
+	refused  *refusal   // the connection's first refusal
 }
 
 // Add decodes data. The inner decoder emits "decoded" synchronously from
@@ -52,14 +86,55 @@ type safeDecoder struct {
 func (d *safeDecoder) Add(data any) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.refused != nil {
+		return d.refused
+	}
+	if !textPacket(data) {
+		return d.refuse(errBinary)
+	}
 	d.rejected = false
 	if err := d.inner.Add(data); err != nil {
 		return err
 	}
 	if d.rejected {
-		return errMalformed
+		return d.refuse(errMalformed)
 	}
 	return nil
+}
+
+func (d *safeDecoder) refuse(r *refusal) error {
+	d.refused = r
+	d.dropped()
+	return r
+}
+
+// textPacket reports whether data is a text packet of a type other than
+// BINARY_EVENT (5) and BINARY_ACK (6), judged by its first character.
+func textPacket(data any) bool {
+	var first byte
+	switch v := data.(type) {
+	case string:
+		if v == "" {
+			return true // the inner decoder refuses it
+		}
+		first = v[0]
+	case *strings.Reader:
+		b, err := v.ReadByte()
+		if err != nil {
+			return true
+		}
+		_ = v.UnreadByte()
+		first = b
+	case *types.StringBuffer:
+		b := v.Bytes()
+		if len(b) == 0 {
+			return true
+		}
+		first = b[0]
+	default:
+		return false // binary: only attachments are, and none are accepted
+	}
+	return first != byte(parser.BINARY_EVENT) && first != byte(parser.BINARY_ACK)
 }
 
 func (d *safeDecoder) Destroy() { d.inner.Destroy() }
@@ -71,26 +146,28 @@ func (d *safeDecoder) ondecoded(args ...any) {
 	p, ok := args[0].(*parser.Packet)
 	if !ok || !wellFormed(p) {
 		d.rejected = true
-		d.dropped()
 		return
 	}
 	d.Emit("decoded", p)
 }
 
 // wellFormed: an event is an array whose first element is the event name;
-// an ack is an array and carries the id it answers.
+// an ack is an array and carries the id it answers. Binary packets never
+// get this far.
 func wellFormed(p *parser.Packet) bool {
 	switch p.Type {
-	case parser.EVENT, parser.BINARY_EVENT:
+	case parser.EVENT:
 		data, ok := p.Data.([]any)
 		if !ok || len(data) == 0 {
 			return false
 		}
 		_, ok = data[0].(string)
 		return ok
-	case parser.ACK, parser.BINARY_ACK:
+	case parser.ACK:
 		_, ok := p.Data.([]any)
 		return ok && p.Id != nil
+	case parser.BINARY_EVENT, parser.BINARY_ACK:
+		return false
 	default:
 		return true
 	}

@@ -34,12 +34,18 @@ type Authenticator interface {
 type Meetings interface {
 	Start(ctx context.Context, caller services.Identity, in services.StartInput) (services.Minted, error)
 	Join(ctx context.Context, caller services.Identity, in services.JoinInput) (services.Minted, error)
-	Batch(ctx context.Context, caller services.Identity, in services.BatchInput) (services.BatchResult, error)
+	Distribute(ctx context.Context, caller services.Identity, in services.DistributeInput) (services.BatchResult, error)
 }
 
 // CallerLimiter limits each caller's requests.
 type CallerLimiter interface {
 	Allow(key string) (ok bool, retryAfter time.Duration)
+}
+
+// AuthGuard throttles failed authentication by client address.
+type AuthGuard interface {
+	Allow(addr string) (ok bool, retryAfter time.Duration) // before a credential is tried
+	Failed(addr string)                                    // after a credential was refused
 }
 
 // Observer is told about sockets and pushes, for metrics.
@@ -59,7 +65,8 @@ func (nopObserver) PacketDropped()      {}
 type Config struct {
 	Auth         Authenticator
 	Meetings     Meetings
-	Limiter      CallerLimiter // nil: none
+	Limiter      CallerLimiter // nil: none; every event counts, by caller or, before authentication, by address
+	AuthGuard    AuthGuard     // nil: none; failed credentials by client address
 	CORSOrigins  []string      // "*" allows any; empty: same origin only
 	AuthTimeout  time.Duration // to authenticate after connecting without credentials (10 s)
 	EventTimeout time.Duration // one event's work, Zoom calls included
@@ -73,6 +80,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	io      *socket.Server
+	eio     http.Handler // engine.io's own handler
 	handler http.Handler
 	log     *slog.Logger
 	obs     Observer
@@ -80,8 +88,8 @@ type Server struct {
 	ctx    context.Context // ends at shutdown: in-flight events stop waiting on Zoom
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	online map[string]int // user key -> authenticated sockets
+	mu    sync.Mutex
+	conns map[string]*conn // engine.io connections by session id
 }
 
 // Event names (DESIGN.md).
@@ -97,6 +105,13 @@ const (
 	evDistributed   = "meeting:distributed"
 	evError         = "error"
 	evPong          = "pong"
+)
+
+// Codes of the error event sent before the server disconnects a client,
+// besides the API's own.
+const (
+	codeUnauthorized   = apperr.CodeUnauthorized
+	codeServerShutdown = "server_shutdown"
 )
 
 // New builds the Socket.IO server. Mount Handler on /socket.io/ for GET,
@@ -121,7 +136,7 @@ func New(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ctx: ctx, cancel: cancel, online: map[string]int{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ctx: ctx, cancel: cancel, conns: map[string]*conn{}}
 
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
@@ -136,17 +151,23 @@ func New(cfg Config) *Server {
 	s.io = socket.NewServer(nil, opts)
 	s.io.Use(s.handshake)
 	_ = s.io.On("connection", s.onConnection)
-	s.handler = s.io.ServeHandler(nil)
+	s.eio = s.io.ServeHandler(nil)
+	s.io.Engine().On("connection", s.onEngineConnection)
+	s.handler = http.HandlerFunc(s.serveHTTP)
 	return s
 }
 
-// Handler serves engine.io's polling and websocket transports.
+// Handler serves engine.io's polling and websocket transports. Every
+// long-polling body is capped at MaxPayload, and websockets end with a
+// proper close handshake.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close disconnects every socket and stops in-flight events, waiting at most
+// Close tells every client the server is going away and disconnects it,
+// stops in-flight events, and closes the Socket.IO server, waiting at most
 // until ctx ends.
 func (s *Server) Close(ctx context.Context) error {
 	s.cancel()
+	s.kickAll(codeServerShutdown, "The server is shutting down.", ctx.Done())
 	done := make(chan struct{})
 	s.io.Close(func(error) { close(done) })
 	select {
@@ -181,12 +202,14 @@ func (s *Server) originAllowed(origin, host string) bool {
 // session is one socket's identity. Events of one socket run concurrently,
 // so it is guarded.
 type session struct {
+	c    *conn
+	sock *socket.Socket
+
 	mu     sync.Mutex
 	id     services.Identity
 	ok     bool // authenticated
-	joined bool // in its user's room, counted online
-	closed bool // disconnected
-	timer  *time.Timer
+	joined bool // in its user's room
+	closed bool // disconnected: the library may say so twice
 }
 
 func (ss *session) identity() (services.Identity, bool) {
@@ -195,30 +218,66 @@ func (ss *session) identity() (services.Identity, bool) {
 	return ss.id, ss.ok
 }
 
-func sessionOf(sock *socket.Socket) *session {
-	if ss, ok := sock.Data().(*session); ok {
-		return ss
-	}
-	return &session{}
-}
-
 // handshake authenticates a socket from auth.token or the Authorization
 // header. No credential: the socket connects and must send authenticate.
+//
+// The socket's listeners are attached here, before the library sends the
+// CONNECT answer: it emits "connection" only after sending it, so a client
+// that speaks as soon as it is connected would otherwise find no listener
+// and its first events would be lost.
 func (s *Server) handshake(sock *socket.Socket, next func(*socket.ExtendedError)) {
-	ss := &session{}
+	c := s.connOf(sock.Conn())
+	ss := &session{c: c, sock: sock}
 	sock.SetData(ss)
+	s.listen(sock, ss)
+	if c.isKicked() {
+		next(socket.NewExtendedError("unauthorized", map[string]any{"code": apperr.CodeUnauthorized, "message": "This connection is being closed."}))
+		return
+	}
 	cred := handshakeCredential(sock.Handshake())
 	if cred == "" {
 		next(nil)
 		return
 	}
+	if err := s.guardAllow(c, "handshake"); err != nil {
+		next(socket.NewExtendedError("rate_limited", errorEvent("", err)))
+		return
+	}
 	id, err := s.cfg.Auth.Authenticate(s.ctx, cred)
 	if err != nil {
+		last := s.authFailed(c)
 		next(socket.NewExtendedError("unauthorized", map[string]any{"code": apperr.CodeUnauthorized, "message": apperr.PublicMessage(err)}))
+		if last {
+			s.kick(c, apperr.CodeRateLimited, tooManyFailures)
+		}
 		return
 	}
 	ss.id, ss.ok = id, true
 	next(nil)
+}
+
+const tooManyFailures = "Too many refused credentials on this connection; disconnecting."
+
+// guardAllow asks the AuthGuard whether the client's address may try a
+// credential now.
+func (s *Server) guardAllow(c *conn, op string) error {
+	if s.cfg.AuthGuard == nil {
+		return nil
+	}
+	if ok, wait := s.cfg.AuthGuard.Allow(c.addr); !ok {
+		return &apperr.Error{Kind: apperr.ErrRateLimited, Op: op, RetryAfter: wait,
+			Message: fmt.Sprintf("Too many refused credentials from your address; retry in %s.", wait.Round(time.Second))}
+	}
+	return nil
+}
+
+// authFailed counts a refused credential against the address and the
+// connection, and reports whether the connection has had its share.
+func (s *Server) authFailed(c *conn) bool {
+	if s.cfg.AuthGuard != nil {
+		s.cfg.AuthGuard.Failed(c.addr)
+	}
+	return c.failed()
 }
 
 func handshakeCredential(h *socket.Handshake) string {
@@ -254,51 +313,86 @@ func (s *Server) onConnection(args ...any) {
 	if !ok {
 		return
 	}
-	ss := sessionOf(sock)
+	ss, ok := sock.Data().(*session)
+	if !ok {
+		sock.Disconnect(true)
+		return
+	}
+	c := ss.c
+	c.mu.Lock()
+	c.sessions[ss] = struct{}{}
+	c.mu.Unlock()
 	s.obs.SocketConnected(1)
-	_ = sock.On("disconnect", func(...any) {
-		ss.mu.Lock()
-		id, joined := ss.id, ss.joined
-		ss.closed = true
-		if ss.timer != nil {
-			ss.timer.Stop()
-		}
-		ss.mu.Unlock()
-		if joined {
-			s.offline(id.Subject)
-		}
-		s.obs.SocketConnected(-1)
-	})
-	_ = sock.On(evAuthenticate, s.safe(sock, evAuthenticate, s.onAuthenticate(sock, ss)))
-	_ = sock.On(evStart, s.safe(sock, evStart, s.authed(sock, ss, evStart, s.onStart)))
-	_ = sock.On(evJoin, s.safe(sock, evJoin, s.authed(sock, ss, evJoin, s.onJoin)))
-	_ = sock.On(evDistribute, s.safe(sock, evDistribute, s.authed(sock, ss, evDistribute, s.onDistribute)))
-	_ = sock.On(evPing, s.safe(sock, evPing, s.authed(sock, ss, evPing, s.onPing)))
-	sock.OnAny(s.safe(sock, "", func(args ...any) {
-		name, _ := args[0].(string)
-		switch name {
-		case evAuthenticate, evStart, evJoin, evDistribute, evPing:
-			return
-		}
-		_, ack := splitArgs(args[1:])
-		s.reply(sock, ack, name, nil, &apperr.Error{Kind: apperr.ErrInvalidInput, Op: "event",
-			Message: fmt.Sprintf("Unknown event %q; the events are authenticate, meeting:start, meeting:join, meeting:distribute and ping.", truncate(name, 64))})
-	}))
+	_ = sock.On("disconnect", func(...any) { s.onDisconnect(ss) })
 
 	if id, ok := ss.identity(); ok {
 		s.admit(sock, ss, id, nil)
+	}
+}
+
+// listen attaches a socket's listeners: every event goes to dispatch, and
+// what the parser wrapper refused reaches each namespace socket as an error,
+// just before the library would close the connection.
+func (s *Server) listen(sock *socket.Socket, ss *session) {
+	_ = sock.On("error", func(args ...any) {
+		if len(args) > 0 {
+			if err, ok := args[0].(error); ok {
+				s.onRefused(ss.c, err)
+			}
+		}
+	})
+	sock.OnAny(s.safe(sock, "", func(args ...any) { s.dispatch(sock, ss, args) }))
+}
+
+// onDisconnect forgets a socket, once: the library can report one
+// disconnect twice (a client's "41" racing the end of its transport).
+func (s *Server) onDisconnect(ss *session) {
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
 		return
 	}
-	ss.mu.Lock()
-	ss.timer = time.AfterFunc(s.cfg.AuthTimeout, func() {
-		if _, ok := ss.identity(); ok {
+	ss.closed = true
+	wasAuthed := ss.joined
+	ss.mu.Unlock()
+	s.left(ss.c, ss, wasAuthed)
+	s.obs.SocketConnected(-1)
+}
+
+// dispatch runs one event. Every event a client sends, known or not, counts
+// against its limit: the caller's once authenticated, its address's before.
+func (s *Server) dispatch(sock *socket.Socket, ss *session, args []any) {
+	if len(args) == 0 || ss.c.isKicked() {
+		return
+	}
+	name, _ := args[0].(string)
+	payload, ack := splitArgs(args[1:])
+	if s.cfg.Limiter != nil {
+		key := "addr:" + ss.c.addr
+		if id, ok := ss.identity(); ok {
+			key = id.RateKey()
+		}
+		if ok, wait := s.cfg.Limiter.Allow(key); !ok {
+			s.reply(sock, ack, name, nil, &apperr.Error{Kind: apperr.ErrRateLimited, Op: "event", RetryAfter: wait,
+				Message: fmt.Sprintf("You are sending events faster than this server allows each caller; retry in %s.", wait)})
 			return
 		}
-		_ = sock.Emit(evError, errorEvent("", &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: "authenticate",
-			Message: fmt.Sprintf("No authenticate event within %s; disconnecting.", s.cfg.AuthTimeout)}))
-		sock.Disconnect(true)
-	})
-	ss.mu.Unlock()
+	}
+	switch name {
+	case evAuthenticate:
+		s.onAuthenticate(sock, ss, payload, ack)
+	case evStart:
+		s.authed(sock, ss, name, payload, ack, s.onStart)
+	case evJoin:
+		s.authed(sock, ss, name, payload, ack, s.onJoin)
+	case evDistribute:
+		s.authed(sock, ss, name, payload, ack, s.onDistribute)
+	case evPing:
+		s.authed(sock, ss, name, payload, ack, s.onPing)
+	default:
+		s.reply(sock, ack, name, nil, &apperr.Error{Kind: apperr.ErrInvalidInput, Op: "event",
+			Message: fmt.Sprintf("Unknown event %q; the events are authenticate, meeting:start, meeting:join, meeting:distribute and ping.", truncate(name, 64))})
+	}
 }
 
 // admit puts an authenticated socket in its user's room and tells it so.
@@ -310,16 +404,10 @@ func (s *Server) admit(sock *socket.Socket, ss *session, id services.Identity, a
 	}
 	first := !ss.joined
 	ss.id, ss.ok, ss.joined = id, true, true
-	if ss.timer != nil {
-		ss.timer.Stop()
-		ss.timer = nil
-	}
 	if first {
-		// Counted under the session's lock, so a disconnect cannot slip between.
+		// Under the session's lock, so a disconnect cannot slip between.
 		sock.Join(socket.Room(room(id.Subject)))
-		s.mu.Lock()
-		s.online[zoom.UserKey(id.Subject)]++
-		s.mu.Unlock()
+		ss.c.authenticated()
 	}
 	ss.mu.Unlock()
 	body := map[string]any{"success": true, "userId": id.Subject, "role": string(id.Role), "socketId": string(sock.Id()),
@@ -327,44 +415,38 @@ func (s *Server) admit(sock *socket.Socket, ss *session, id services.Identity, a
 	s.reply(sock, ack, evAuthenticated, body, nil)
 }
 
-func (s *Server) offline(sub string) {
-	key := zoom.UserKey(sub)
-	s.mu.Lock()
-	if s.online[key] <= 1 {
-		delete(s.online, key)
-	} else {
-		s.online[key]--
-	}
-	s.mu.Unlock()
-}
-
 func room(userID string) string { return "user:" + zoom.UserKey(userID) }
 
-func (s *Server) onAuthenticate(sock *socket.Socket, ss *session) func(args ...any) {
-	return func(args ...any) {
-		payload, ack := splitArgs(args)
-		var body struct {
-			Token any `json:"token"`
-		}
-		raw, _ := json.Marshal(payload)
-		_ = json.Unmarshal(raw, &body)
-		tok, _ := body.Token.(string)
-		if strings.TrimSpace(tok) == "" {
-			s.reply(sock, ack, evAuthenticate, nil, apperr.InvalidInput("authenticate", apperr.FieldError{Field: "token", Reason: "is required: a caller JWT or API key"}))
-			return
-		}
-		id, err := s.cfg.Auth.Authenticate(s.ctx, bearerValue(tok))
-		if err != nil {
-			s.reply(sock, ack, evAuthenticate, nil, err)
-			return
-		}
-		if cur, ok := ss.identity(); ok && zoom.UserKey(cur.Subject) != zoom.UserKey(id.Subject) {
-			s.reply(sock, ack, evAuthenticate, nil, &apperr.Error{Kind: apperr.ErrForbidden, Op: "authenticate",
-				Message: "This socket is already authenticated as another user; open a new connection to switch."})
-			return
-		}
-		s.admit(sock, ss, id, ack)
+func (s *Server) onAuthenticate(sock *socket.Socket, ss *session, payload any, ack socket.Ack) {
+	var body struct {
+		Token any `json:"token"`
 	}
+	raw, _ := json.Marshal(payload)
+	_ = json.Unmarshal(raw, &body)
+	tok, _ := body.Token.(string)
+	if strings.TrimSpace(tok) == "" {
+		s.reply(sock, ack, evAuthenticate, nil, apperr.InvalidInput("authenticate", apperr.FieldError{Field: "token", Reason: "is required: a caller JWT or API key"}))
+		return
+	}
+	if err := s.guardAllow(ss.c, evAuthenticate); err != nil {
+		s.reply(sock, ack, evAuthenticate, nil, err)
+		return
+	}
+	id, err := s.cfg.Auth.Authenticate(s.ctx, bearerValue(tok))
+	if err != nil {
+		last := s.authFailed(ss.c)
+		s.reply(sock, ack, evAuthenticate, nil, err)
+		if last {
+			s.kick(ss.c, apperr.CodeRateLimited, tooManyFailures)
+		}
+		return
+	}
+	if cur, ok := ss.identity(); ok && zoom.UserKey(cur.Subject) != zoom.UserKey(id.Subject) {
+		s.reply(sock, ack, evAuthenticate, nil, &apperr.Error{Kind: apperr.ErrForbidden, Op: "authenticate",
+			Message: "This socket is already authenticated as another user; open a new connection to switch."})
+		return
+	}
+	s.admit(sock, ss, id, ack)
 }
 
 // handlerFunc does an event's work for an authenticated caller. It returns
@@ -372,39 +454,29 @@ func (s *Server) onAuthenticate(sock *socket.Socket, ss *session) func(args ...a
 // ("" when the push to the user's room already answers).
 type handlerFunc func(ctx context.Context, sock *socket.Socket, caller services.Identity, payload []byte) (any, string, error)
 
-// authed runs h for an authenticated, not rate-limited caller, and answers.
-func (s *Server) authed(sock *socket.Socket, ss *session, event string, h handlerFunc) func(args ...any) {
-	return func(args ...any) {
-		payload, ack := splitArgs(args)
-		id, ok := ss.identity()
-		if !ok {
-			s.reply(sock, ack, event, nil, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: event,
-				Message: "Authenticate first: send authenticate {token} or connect with auth.token."})
-			return
-		}
-		if s.cfg.Limiter != nil && event != evPing {
-			if ok, wait := s.cfg.Limiter.Allow(id.RateKey()); !ok {
-				s.reply(sock, ack, event, nil, &apperr.Error{Kind: apperr.ErrRateLimited, Op: event, RetryAfter: wait,
-					Message: fmt.Sprintf("You are sending requests faster than this server allows each caller; retry in %s.", wait)})
-				return
-			}
-		}
-		var raw []byte
-		if payload != nil {
-			raw, _ = json.Marshal(payload)
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.EventTimeout)
-		defer cancel()
-		body, named, err := h(ctx, sock, id, raw)
-		if err != nil {
-			s.reply(sock, ack, event, nil, err)
-			return
-		}
-		if ack != nil {
-			ack([]any{body}, nil)
-		} else if named != "" {
-			_ = sock.Emit(named, body)
-		}
+// authed runs h for an authenticated caller, and answers.
+func (s *Server) authed(sock *socket.Socket, ss *session, event string, payload any, ack socket.Ack, h handlerFunc) {
+	id, ok := ss.identity()
+	if !ok {
+		s.reply(sock, ack, event, nil, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: event,
+			Message: "Authenticate first: send authenticate {token} or connect with auth.token."})
+		return
+	}
+	var raw []byte
+	if payload != nil {
+		raw, _ = json.Marshal(payload)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.EventTimeout)
+	defer cancel()
+	body, named, err := h(ctx, sock, id, raw)
+	if err != nil {
+		s.reply(sock, ack, event, nil, err)
+		return
+	}
+	if ack != nil {
+		ack([]any{body}, nil)
+	} else if named != "" {
+		_ = sock.Emit(named, body)
 	}
 }
 
@@ -447,11 +519,16 @@ type Distributed struct {
 }
 
 func (s *Server) onDistribute(ctx context.Context, _ *socket.Socket, caller services.Identity, raw []byte) (any, string, error) {
+	// A caller who may not distribute at all is told so before its body is
+	// read: it gets no list of the body's problems, however large the body.
+	if err := services.AuthorizeBatch(caller); err != nil {
+		return nil, "", err
+	}
 	in, err := wire.DecodeDistribute(raw, 0)
 	if err != nil {
 		return nil, "", err
 	}
-	r, err := s.cfg.Meetings.Batch(ctx, caller, in.BatchInput)
+	r, err := s.cfg.Meetings.Distribute(ctx, caller, in)
 	if err != nil {
 		return nil, "", err
 	}
@@ -475,9 +552,6 @@ func (s *Server) onPing(context.Context, *socket.Socket, services.Identity, []by
 // PushToken sends a freshly minted token to the sockets of the user it was
 // minted for, and to no one else. It reports whether any socket was there.
 func (s *Server) PushToken(tok services.Token) bool {
-	s.mu.Lock()
-	n := s.online[zoom.UserKey(tok.UserID)]
-	s.mu.Unlock()
 	event := evCredentials
 	var body any
 	if tok.Type == services.TokenZAK {
@@ -485,13 +559,21 @@ func (s *Server) PushToken(tok services.Token) bool {
 	} else {
 		body = wire.NewJoinResponse(services.Minted{Token: tok, Delivered: true})
 	}
-	if n == 0 {
+	if !s.online(tok.UserID) {
 		s.obs.Pushed(event, false)
 		return false
 	}
 	s.io.To(socket.Room(room(tok.UserID))).Emit(event, body)
 	s.obs.Pushed(event, true)
 	return true
+}
+
+// online reports whether any socket of the user is in its room. The adapter
+// keeps rooms per socket id, so a disconnect reported twice cannot make a
+// user who still has a socket look offline.
+func (s *Server) online(userID string) bool {
+	members, ok := s.io.Sockets().Adapter().Rooms().Load(socket.Room(room(userID)))
+	return ok && members.Len() > 0
 }
 
 // reply answers an event: through the ack when there is one, else through

@@ -138,7 +138,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
-		Auth: auth, Meetings: meetings, Limiter: limiter, CORSOrigins: cfg.CORSOrigins,
+		Auth: auth, Meetings: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
 	meetings.SetNotifier(rt)

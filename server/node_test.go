@@ -27,10 +27,16 @@ type nodeClient struct {
 // startNode runs examples/node/client.js with the official socket.io-client 4.
 func startNode(t *testing.T, role string, env map[string]string) *nodeClient {
 	t.Helper()
+	return startNodeScript(t, env, "client.js", role)
+}
+
+// startNodeScript runs one of the scripts in examples/node.
+func startNodeScript(t *testing.T, env map[string]string, args ...string) *nodeClient {
+	t.Helper()
 	if _, err := os.Stat(nodeExamples + "/node_modules/socket.io-client"); err != nil {
 		t.Fatal("socket.io-client is not installed: run `make node-deps` (make test does it)")
 	}
-	cmd := exec.Command("node", "client.js", role)
+	cmd := exec.Command("node", args...)
 	cmd.Dir = nodeExamples
 	cmd.Env = os.Environ()
 	for k, v := range env {
@@ -165,5 +171,44 @@ func TestNodeExampleInSandboxMode(t *testing.T) {
 	}
 	if c := p.next("credentials"); c["userId"] != "participant@example.com" {
 		t.Fatalf("credentials = %v", c)
+	}
+}
+
+// When the server disconnects a client (here: too many wrong credentials),
+// socket.io-client must see "io server disconnect", with the reason first,
+// and not reconnect. It used to see a transport error and reconnect forever.
+func TestNodeClientStopsWhenTheServerDisconnects(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	ts := startServer(t, sb, zoomEnv(sb))
+	n := startNodeScript(t, map[string]string{"SERVER_URL": ts.URL, "WAIT_MS": "20000"}, "disconnect.js", "kicked")
+	if e := n.next("error"); e["code"] != "unauthorized" {
+		t.Fatalf("first error = %v", e)
+	}
+	d := n.next("done")
+	if d["reason"] != "io server disconnect" || d["reconnects"] != float64(0) || d["active"] != false {
+		t.Fatalf("done = %v (all: %v)", d, n.all)
+	}
+	sawReason := false
+	for _, l := range n.all {
+		if l["event"] == "error" && l["code"] == "rate_limited" {
+			sawReason = true
+		}
+	}
+	if !sawReason {
+		t.Fatalf("no rate_limited error event before the disconnect: %v", n.all)
+	}
+}
+
+// socket.io-client's close() over websocket waited 30 s for the server to
+// end the TCP connection. The bound here is far below that and far above
+// what a working close takes.
+func TestNodeClientCloseCompletes(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	ts := startServer(t, sb, zoomEnv(sb))
+	tok := strings.TrimPrefix(bearer(t, "pat@example.com", "")["Authorization"], "Bearer ")
+	n := startNodeScript(t, map[string]string{"SERVER_URL": ts.URL, "TOKEN": tok, "WAIT_MS": "10000"}, "disconnect.js", "close")
+	// The client closed without a status, so the server's answer echoes none (1005).
+	if c := n.next("closed", "timeout"); c["event"] != "closed" || (c["code"] != float64(1005) && c["code"] != float64(1000)) {
+		t.Fatalf("close = %v (all: %v)", c, n.all)
 	}
 }

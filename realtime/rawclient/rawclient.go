@@ -38,6 +38,10 @@ type Client struct {
 	connected chan json.RawMessage // 40 {sid}
 	connErr   chan json.RawMessage // 44 {message, data}
 	closed    chan struct{}
+
+	// How the server ended the connection, set before closed is closed.
+	disconnected bool // it sent a DISCONNECT ("41")
+	closeCode    int  // the status of its close frame; 0: none came
 }
 
 // Dial opens a websocket to baseURL's /socket.io/ and sends the namespace
@@ -81,7 +85,7 @@ func Connect(baseURL string, auth map[string]any, header http.Header) (c *Client
 		if err != nil {
 			return nil, false, nil, attempt, err
 		}
-		ok, body, answered := c.Connected(3 * time.Second)
+		ok, body, answered := c.Connected(time.Second)
 		if answered {
 			return c, ok, body, attempt, nil
 		}
@@ -95,6 +99,12 @@ func (c *Client) read() {
 	for {
 		_, msg, err := c.conn.ReadMessage()
 		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.mu.Lock()
+				c.closeCode = ce.Code
+				c.mu.Unlock()
+			}
 			return
 		}
 		s := string(msg)
@@ -104,9 +114,14 @@ func (c *Client) read() {
 		case strings.HasPrefix(s, "40"):
 			c.connected <- json.RawMessage(s[2:])
 		case strings.HasPrefix(s, "44"):
-			c.connErr <- json.RawMessage(s[2:])
+			select {
+			case c.connErr <- json.RawMessage(s[2:]):
+			default: // a second one, as a reason before a disconnect
+			}
 		case strings.HasPrefix(s, "41"):
-			return
+			c.mu.Lock()
+			c.disconnected = true
+			c.mu.Unlock()
 		case strings.HasPrefix(s, "42"):
 			var args []json.RawMessage
 			if json.Unmarshal([]byte(s[2:]), &args) != nil || len(args) == 0 {
@@ -148,8 +163,59 @@ func (c *Client) Raw(s string) {
 	_ = c.conn.WriteMessage(websocket.TextMessage, []byte(s))
 }
 
+// Binary sends one websocket binary frame.
+func (c *Client) Binary(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.conn.WriteMessage(websocket.BinaryMessage, b)
+}
+
 // Close closes the connection.
 func (c *Client) Close() { _ = c.conn.Close() }
+
+// CloseHandshake closes as a well-behaved client does: a close frame
+// (1000), then it waits for the server's close frame and the end of the TCP
+// connection. It reports how long that took, or an error if the server did
+// not finish the handshake within the time.
+func (c *Client) CloseHandshake(within time.Duration) (time.Duration, error) {
+	start := time.Now()
+	c.wmu.Lock()
+	err := c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), start.Add(5*time.Second))
+	c.wmu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("close frame: %w", err)
+	}
+	select {
+	case <-c.closed: // the server's close frame (or the end of the stream) came
+	case <-time.After(within):
+		return 0, errors.New("no close frame from the server")
+	}
+	// The server must then end the TCP connection: a read sees EOF.
+	_ = c.conn.UnderlyingConn().SetReadDeadline(time.Now().Add(within))
+	buf := make([]byte, 64)
+	for {
+		if _, err := c.conn.UnderlyingConn().Read(buf); err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				return 0, errors.New("the server did not close the TCP connection")
+			}
+			break
+		}
+	}
+	d := time.Since(start)
+	_ = c.conn.Close()
+	return d, nil
+}
+
+// Ending reports how the server ended the connection: whether it sent a
+// DISCONNECT ("41") and the status of its close frame (0: none). Call it
+// after Closed.
+func (c *Client) Ending() (disconnected bool, closeCode int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.disconnected, c.closeCode
+}
 
 // Connected waits for the CONNECT's answer: connected, or a connect_error and
 // its body. answered is false if none came within the time.

@@ -47,8 +47,22 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each throughput run (medians are reported)")
 	sockets := flag.Int("sockets", 2000, "connected participants in the fan-out run")
 	bin := flag.String("bin", "", "measure this server binary instead of building ./server")
+	attack := flag.Bool("attack", false, "measure the server under attack instead; writes only the Under attack section of -out")
+	floodFor := flag.Duration("flood", 10*time.Second, "length of the flood in -attack")
+	trials := flag.Int("trials", 1000, "two-socket trials in -attack")
 	flag.Parse()
-	if err := run(*bin, *out, *soak, *dur, *reps, *sockets); err != nil {
+	var err error
+	if *attack {
+		if *bin == "" {
+			*bin, err = buildServer()
+		}
+		if err == nil {
+			err = runAttack(*bin, *out, *floodFor, *trials)
+		}
+	} else {
+		err = run(*bin, *out, *soak, *dur, *reps, *sockets)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -95,6 +109,10 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets int) error {
 	fmt.Println()
 	fmt.Print(table)
 	if out != "" {
+		// make attack's section is kept; it is measured apart.
+		if section := attackSection(out); section != "" {
+			table += "\n" + section
+		}
 		return os.WriteFile(out, []byte(table), 0o644)
 	}
 	return nil

@@ -1,0 +1,129 @@
+package realtime_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/realtime"
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+// Every event counts against the caller's limit, ping and unknown events
+// included; before authentication, by the client's address.
+func TestEveryEventCounts(t *testing.T) {
+	lim := &fakeLimiter{deny: map[string]bool{}}
+	h := start(t, realtime.Config{Limiter: lim})
+	c := h.connect(nil)
+	for _, ev := range []string{"ping", "no-such-event", "meeting:join"} {
+		ack(t, c, ev, map[string]any{})
+	}
+	if n := lim.count("addr:127.0.0.1"); n != 3 {
+		t.Fatalf("unauthenticated events counted %d times by address, want 3 (keys: %v)", n, lim.keys)
+	}
+	if r := ack(t, c, "authenticate", map[string]any{"token": cred("pat@example.com", "participant")}); r["success"] != true {
+		t.Fatalf("authenticate = %v", r)
+	}
+	ack(t, c, "ping", nil)
+	ack(t, c, "whatever", nil)
+	key := services.Identity{Subject: "pat@example.com", Method: "jwt"}.RateKey()
+	if n := lim.count(key); n != 2 {
+		t.Fatalf("authenticated ping and unknown event counted %d times for the caller, want 2 (keys: %v)", n, lim.keys)
+	}
+	lim.mu.Lock()
+	lim.deny[key] = true
+	lim.mu.Unlock()
+	if r := ack(t, c, "ping", nil); r["code"] != apperr.CodeRateLimited {
+		t.Fatalf("ping over the limit = %v", r)
+	}
+}
+
+// Ten thousand wrong authenticate events on one socket used to be answered
+// one by one, and the eleven-thousandth could be right. Now a connection is
+// disconnected after MaxAuthFailures refused credentials.
+func TestFailedAuthenticateLimitedPerConnection(t *testing.T) {
+	h := start(t, realtime.Config{})
+	c := h.connect(nil)
+	for i := range realtime.MaxAuthFailures {
+		args, err := c.EmitAck("authenticate", map[string]any{"token": "wrong"}, 5*time.Second)
+		if err != nil {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+		if r := decode(args); r["code"] != apperr.CodeUnauthorized {
+			t.Fatalf("attempt %d = %v", i+1, r)
+		}
+	}
+	expectKicked(t, c, apperr.CodeRateLimited)
+}
+
+// Failed credentials count by address too, through the AuthGuard, at the
+// handshake as on the authenticate event; once it refuses, no credential is
+// even tried, a good one included.
+func TestAuthGuardByAddress(t *testing.T) {
+	g := &fakeGuard{limit: 3, failed: map[string]int{}}
+	h := start(t, realtime.Config{AuthGuard: g})
+	// Two refused handshakes.
+	for range 2 {
+		c, ok, body, _, err := rawclient.Connect(h.URL, map[string]any{"token": "wrong"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if ok || body["message"] != "unauthorized" {
+			t.Fatalf("bad handshake: ok=%v %v", ok, body)
+		}
+	}
+	if n := g.failures("127.0.0.1"); n != 2 {
+		t.Fatalf("failures recorded for 127.0.0.1 = %d, want 2", n)
+	}
+	// One refused authenticate event: the third failure.
+	c := h.connect(nil)
+	if r := ack(t, c, "authenticate", map[string]any{"token": "wrong"}); r["code"] != apperr.CodeUnauthorized {
+		t.Fatalf("authenticate = %v", r)
+	}
+	// Now even a good credential is not tried.
+	r := ack(t, c, "authenticate", map[string]any{"token": cred("pat@example.com", "participant")})
+	if r["code"] != apperr.CodeRateLimited || !strings.Contains(str(r["error"]), "address") {
+		t.Fatalf("authenticate from a throttled address = %v", r)
+	}
+	_, ok, body, _, err := rawclient.Connect(h.URL, map[string]any{"token": cred("pat@example.com", "participant")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok || body["message"] != "rate_limited" {
+		t.Fatalf("handshake from a throttled address: ok=%v %v", ok, body)
+	}
+}
+
+// A participant's distribute is refused before its body is read: no list of
+// the body's problems comes back, however large the body.
+func TestDistributeAuthorizesFirst(t *testing.T) {
+	m := &fakeMeetings{}
+	h := start(t, realtime.Config{Meetings: m, MaxPayload: 4 << 20})
+	c := h.authed("pat@example.com", "participant")
+	ids := make([]int, 50000)
+	args, err := c.EmitAck("meeting:distribute", map[string]any{"meetingId": "x", "hostUserId": 1, "participantUserIds": ids}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decode(args)
+	if r["code"] != apperr.CodeForbidden || r["details"] != nil || len(args[0]) > 1024 {
+		t.Fatalf("participant's distribute = %d bytes, %v", len(args[0]), r["code"])
+	}
+	// A host's distribute goes to Meetings.Distribute with its hostUserId.
+	host := h.authed("host@example.com", "host")
+	r = ack(t, host, "meeting:distribute", map[string]any{"meetingId": "85746065432", "hostUserId": "host@example.com",
+		"participantUserIds": []string{"pat@example.com"}})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.distributed) != 1 || m.distributed[0].HostUserID.String() != "host@example.com" {
+		t.Fatalf("distribute = %v; Meetings.Distribute saw %v", r, m.distributed)
+	}
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}

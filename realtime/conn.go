@@ -1,0 +1,271 @@
+package realtime
+
+import (
+	"encoding/json"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/zishang520/engine.io/v2/engine"
+	"github.com/zishang520/engine.io/v2/transports"
+	"github.com/zishang520/engine.io/v2/types"
+	"github.com/zishang520/socket.io/v2/socket"
+)
+
+// kickGrace bounds how long a disconnect waits for its last packets to reach
+// the client before the connection is closed anyway.
+const kickGrace = 2 * time.Second
+
+// MaxAuthFailures is how many credentials one connection may have refused
+// (handshake and authenticate event alike) before it is disconnected.
+const MaxAuthFailures = 5
+
+// conn is one engine.io connection: a client's session, on whichever
+// transport, that may carry namespace sockets. The authentication deadline
+// and the count of failed credentials belong here rather than to a namespace
+// socket, which the client can leave ("41") and open again at will.
+type conn struct {
+	eio  engine.Socket
+	addr string // the client's IP, the key of its limits until it authenticates
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	authed   int // authenticated namespace sockets
+	failures int
+	timer    *time.Timer // the authentication deadline, while none is authenticated
+	kicked   bool
+	gone     bool          // the connection has ended
+	goneCh   chan struct{} // closed when it has
+	kickDone chan struct{} // closed once a kick has closed the connection
+}
+
+// connOf returns the state of an engine.io connection, creating it on first
+// sight: the first packets of a websocket can race the engine's
+// "connection" event.
+func (s *Server) connOf(eio engine.Socket) *conn {
+	id := eio.Id()
+	s.mu.Lock()
+	c, ok := s.conns[id]
+	if !ok {
+		c = &conn{eio: eio, addr: hostOf(eio.RemoteAddress()), sessions: map[*session]struct{}{}, kickDone: make(chan struct{}), goneCh: make(chan struct{})}
+		s.conns[id] = c
+	}
+	s.mu.Unlock()
+	if ok {
+		return c
+	}
+	c.mu.Lock()
+	c.timer = time.AfterFunc(s.cfg.AuthTimeout, func() { s.authDeadline(c) })
+	c.mu.Unlock()
+	eio.Once("close", func(...any) { s.connGone(c) })
+	if eio.ReadyState() == "closed" {
+		s.connGone(c)
+	}
+	return c
+}
+
+func (s *Server) onEngineConnection(args ...any) {
+	if eio, ok := args[0].(engine.Socket); ok {
+		s.connOf(eio)
+	}
+}
+
+func (s *Server) connGone(c *conn) {
+	c.mu.Lock()
+	if !c.gone {
+		close(c.goneCh)
+	}
+	c.gone = true
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.mu.Unlock()
+	s.mu.Lock()
+	if s.conns[c.eio.Id()] == c {
+		delete(s.conns, c.eio.Id())
+	}
+	s.mu.Unlock()
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// authDeadline disconnects a connection on which no namespace socket is
+// authenticated when its time is up.
+func (s *Server) authDeadline(c *conn) {
+	c.mu.Lock()
+	idle := c.authed == 0 && !c.kicked && !c.gone
+	c.timer = nil
+	c.mu.Unlock()
+	if idle {
+		s.kick(c, codeUnauthorized, "No authenticate event within "+s.cfg.AuthTimeout.String()+"; disconnecting.")
+	}
+}
+
+// authenticated counts an authenticated namespace socket and lifts the
+// deadline.
+func (c *conn) authenticated() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.authed++
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+}
+
+// left forgets a namespace socket. A connection left with no authenticated
+// socket gets a fresh deadline.
+func (s *Server) left(c *conn, ss *session, wasAuthed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.sessions, ss)
+	if !wasAuthed {
+		return
+	}
+	c.authed--
+	if c.authed == 0 && !c.kicked && !c.gone && c.timer == nil {
+		c.timer = time.AfterFunc(s.cfg.AuthTimeout, func() { s.authDeadline(c) })
+	}
+}
+
+// failed counts a refused credential and reports whether the connection has
+// had its share.
+func (c *conn) failed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failures++
+	return c.failures >= MaxAuthFailures
+}
+
+func (c *conn) isKicked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kicked
+}
+
+// kick disconnects a client and says why, in the order socket.io-client
+// understands: an error event {message, code} on each namespace socket, a
+// DISCONNECT ("41", which makes the client report "io server disconnect"
+// and not reconnect), then the websocket close frame (wsConn) and the end of
+// the connection. A connection with no namespace socket gets a CONNECT_ERROR
+// with the reason instead. The connection is closed when those packets have
+// been written, or after kickGrace. The channel is closed then.
+func (s *Server) kick(c *conn, code, message string) <-chan struct{} {
+	return s.kickHolding(c, code, message, false)
+}
+
+// kickHolding is kick; with hold it also marks the engine socket as closing
+// once the packets are queued, so that a close the library is about to make
+// becomes a no-op and the packets are not lost.
+func (s *Server) kickHolding(c *conn, code, message string, hold bool) <-chan struct{} {
+	c.mu.Lock()
+	if c.kicked {
+		c.mu.Unlock()
+		return c.kickDone
+	}
+	c.kicked = true
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	sessions := make([]*session, 0, len(c.sessions))
+	for ss := range c.sessions {
+		sessions = append(sessions, ss)
+	}
+	c.mu.Unlock()
+
+	var once sync.Once
+	finish := func() {
+		once.Do(func() {
+			c.eio.Close(true)
+			close(c.kickDone)
+		})
+	}
+	if c.eio.ReadyState() != "open" {
+		finish()
+		return c.kickDone
+	}
+	body := map[string]any{"success": false, "message": message, "error": message, "code": code}
+	sent := make(chan struct{}, 1)
+	written := func(transports.Transport) {
+		select {
+		case sent <- struct{}{}:
+		default:
+		}
+	}
+	if len(sessions) == 0 {
+		b, _ := json.Marshal(map[string]any{"message": message, "data": map[string]any{"code": code, "message": message}})
+		c.eio.Write(types.NewStringBufferString("4"+string(b)), nil, written)
+	} else {
+		for i, ss := range sessions {
+			_ = ss.sock.Emit(evError, body)
+			var cb engine.SendCallback
+			if i == len(sessions)-1 {
+				cb = written
+			}
+			c.eio.Write(types.NewStringBufferString(disconnectPacket(ss.sock)), nil, cb)
+		}
+	}
+	if hold && c.eio.ReadyState() == "open" {
+		c.eio.SetReadyState("closing")
+	}
+	go func() {
+		t := time.NewTimer(kickGrace)
+		defer t.Stop()
+		select {
+		case <-sent:
+		case <-c.goneCh:
+		case <-t.C:
+		}
+		finish()
+	}()
+	return c.kickDone
+}
+
+// disconnectPacket is a Socket.IO DISCONNECT for the socket's namespace.
+func disconnectPacket(sock *socket.Socket) string {
+	if nsp := sock.Nsp().Name(); nsp != "/" {
+		return "1" + nsp + ","
+	}
+	return "1"
+}
+
+// onRefused handles what the parser wrapper refused: the library reports it
+// to each namespace socket and then closes the connection at once, which
+// would lose the reason and the DISCONNECT. Marking the engine socket as
+// closing makes that close a no-op; kick closes it once the client has been
+// told.
+func (s *Server) onRefused(c *conn, err error) {
+	r, ok := asRefusal(err)
+	if !ok {
+		return
+	}
+	s.kickHolding(c, r.code, r.message, true)
+}
+
+// kickAll disconnects every client, waiting at most until done ends.
+func (s *Server) kickAll(code, message string, done <-chan struct{}) {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	waits := make([]<-chan struct{}, 0, len(conns))
+	for _, c := range conns {
+		waits = append(waits, s.kick(c, code, message))
+	}
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-done:
+			return
+		}
+	}
+}

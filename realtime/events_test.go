@@ -1,0 +1,47 @@
+package realtime_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/realtime"
+)
+
+// A client may speak the moment it is connected: its first event is
+// answered, not lost between the CONNECT answer and the listeners. The
+// library sends CONNECT before it emits "connection", so listeners attached
+// there would miss an event that arrives in between.
+func TestFirstEventAfterConnectIsAnswered(t *testing.T) {
+	// A slow observer widens the gap between CONNECT and "connection", as a
+	// loaded machine does.
+	h := start(t, realtime.Config{Observer: slowObserver{}})
+	const n = 100
+	var lost atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 20)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c := h.connect(map[string]any{"token": cred("pat@example.com", "participant")})
+			defer c.Close()
+			if _, err := c.EmitAck("ping", nil, 3*time.Second); err != nil {
+				lost.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if l := lost.Load(); l > 0 {
+		t.Fatalf("%d of %d first events after CONNECT got no answer", l, n)
+	}
+}
+
+type slowObserver struct{}
+
+func (slowObserver) SocketConnected(int) { time.Sleep(20 * time.Millisecond) }
+func (slowObserver) Pushed(string, bool) {}
+func (slowObserver) PacketDropped()      {}

@@ -1,0 +1,197 @@
+package realtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/realtime"
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+// fakeAuth accepts "good:<sub>:<role>" and refuses anything else.
+type fakeAuth struct{}
+
+func (fakeAuth) Authenticate(_ context.Context, cred string) (services.Identity, error) {
+	parts := strings.Split(cred, ":")
+	if len(parts) == 3 && parts[0] == "good" {
+		return services.Identity{Subject: parts[1], Role: services.Role(parts[2]), Method: "jwt"}, nil
+	}
+	return services.Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: "authenticate", Message: "The credential is not valid."}
+}
+
+func cred(sub, role string) string { return "good:" + sub + ":" + role }
+
+// fakeMeetings records distribute calls; the other events are not used here.
+type fakeMeetings struct {
+	mu          sync.Mutex
+	distributed []services.DistributeInput
+}
+
+func (*fakeMeetings) Start(context.Context, services.Identity, services.StartInput) (services.Minted, error) {
+	return services.Minted{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: "start", Message: "not in these tests"}
+}
+
+func (*fakeMeetings) Join(context.Context, services.Identity, services.JoinInput) (services.Minted, error) {
+	return services.Minted{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: "join", Message: "not in these tests"}
+}
+
+func (m *fakeMeetings) Batch(_ context.Context, _ services.Identity, in services.BatchInput) (services.BatchResult, error) {
+	return services.BatchResult{Total: len(in.ParticipantUserIDs)}, nil
+}
+
+func (m *fakeMeetings) Distribute(_ context.Context, _ services.Identity, in services.DistributeInput) (services.BatchResult, error) {
+	m.mu.Lock()
+	m.distributed = append(m.distributed, in)
+	m.mu.Unlock()
+	return services.BatchResult{Total: len(in.ParticipantUserIDs)}, nil
+}
+
+// fakeLimiter records every key it is asked about; it refuses keys in deny.
+type fakeLimiter struct {
+	mu   sync.Mutex
+	keys []string
+	deny map[string]bool
+}
+
+func (l *fakeLimiter) Allow(key string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.keys = append(l.keys, key)
+	return !l.deny[key], time.Second
+}
+
+func (l *fakeLimiter) count(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, k := range l.keys {
+		if k == key {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeGuard refuses an address after limit failures.
+type fakeGuard struct {
+	mu     sync.Mutex
+	limit  int
+	failed map[string]int
+	asked  int
+}
+
+func (g *fakeGuard) Allow(addr string) (bool, time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.asked++
+	return g.failed[addr] < g.limit, 30 * time.Second
+}
+
+func (g *fakeGuard) Failed(addr string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.failed[addr]++
+}
+
+func (g *fakeGuard) failures(addr string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.failed[addr]
+}
+
+type harness struct {
+	t   *testing.T
+	rt  *realtime.Server
+	URL string
+}
+
+// start serves a realtime.Server on an httptest server, as routes mounts it.
+func start(t *testing.T, cfg realtime.Config) *harness {
+	t.Helper()
+	if cfg.Auth == nil {
+		cfg.Auth = fakeAuth{}
+	}
+	if cfg.Meetings == nil {
+		cfg.Meetings = &fakeMeetings{}
+	}
+	rt := realtime.New(cfg)
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", rt.Handler())
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rt.Close(ctx)
+		ts.Close()
+	})
+	return &harness{t: t, rt: rt, URL: ts.URL}
+}
+
+// connect opens a websocket and connects the default namespace with auth.
+func (h *harness) connect(auth map[string]any) *rawclient.Client {
+	h.t.Helper()
+	c, ok, body, _, err := rawclient.Connect(h.URL, auth, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if !ok {
+		h.t.Fatalf("connect refused: %v", body)
+	}
+	h.t.Cleanup(c.Close)
+	return c
+}
+
+// authed connects as sub with role and waits for authenticated.
+func (h *harness) authed(sub, role string) *rawclient.Client {
+	h.t.Helper()
+	c := h.connect(map[string]any{"token": cred(sub, role)})
+	if _, ok := c.WaitEvent("authenticated", 5*time.Second); !ok {
+		h.t.Fatal("no authenticated event")
+	}
+	return c
+}
+
+func decode(raw []json.RawMessage) map[string]any {
+	var m map[string]any
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw[0], &m)
+	}
+	return m
+}
+
+func ack(t *testing.T, c *rawclient.Client, event string, payload any) map[string]any {
+	t.Helper()
+	args, err := c.EmitAck(event, payload, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decode(args)
+}
+
+// expectKicked checks that the server said why (an error event with code),
+// sent a DISCONNECT and a close frame, and closed the connection.
+func expectKicked(t *testing.T, c *rawclient.Client, code string) {
+	t.Helper()
+	if !c.Closed(5 * time.Second) {
+		t.Fatal("the server did not close the connection")
+	}
+	e, ok := c.WaitEvent("error", 0)
+	if !ok || decode(e.Args)["code"] != code {
+		t.Errorf("error event before the disconnect = %v (found %v), want code %q", decode(e.Args), ok, code)
+	}
+	disconnected, closeCode := c.Ending()
+	if !disconnected {
+		t.Error("no DISCONNECT (41) before the close: socket.io-client would reconnect")
+	}
+	if closeCode != 1000 {
+		t.Errorf("close frame status = %d, want 1000 (0: no close frame)", closeCode)
+	}
+}
