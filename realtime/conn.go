@@ -157,13 +157,16 @@ func (c *conn) isKicked() bool {
 // with the reason instead. The connection is closed when those packets have
 // been written, or after kickGrace. The channel is closed then.
 func (s *Server) kick(c *conn, code, message string) <-chan struct{} {
-	return s.kickHolding(c, code, message, false)
+	return s.kickHolding(c, code, message, false, true)
 }
 
 // kickHolding is kick; with hold it also marks the engine socket as closing
 // once the packets are queued, so that a close the library is about to make
-// becomes a no-op and the packets are not lost.
-func (s *Server) kickHolding(c *conn, code, message string, hold bool) <-chan struct{} {
+// becomes a no-op and the packets are not lost. Without final, no DISCONNECT
+// is sent: the client is told why, the connection closes cleanly, and
+// socket.io-client reconnects by itself (to another instance, or to this one
+// once it is back), as it should after a shutdown.
+func (s *Server) kickHolding(c *conn, code, message string, hold, final bool) <-chan struct{} {
 	c.mu.Lock()
 	if c.kicked {
 		c.mu.Unlock()
@@ -199,7 +202,12 @@ func (s *Server) kickHolding(c *conn, code, message string, hold bool) <-chan st
 		default:
 		}
 	}
-	if len(sessions) == 0 {
+	if !final {
+		for _, ss := range sessions {
+			_ = ss.sock.Emit(evError, body)
+		}
+		c.eio.Write(types.NewStringBufferString("6"), nil, written) // an engine.io noop, to learn the error was written
+	} else if len(sessions) == 0 {
 		b, _ := json.Marshal(map[string]any{"message": message, "data": map[string]any{"code": code, "message": message}})
 		c.eio.Write(types.NewStringBufferString("4"+string(b)), nil, written)
 	} else {
@@ -246,11 +254,12 @@ func (s *Server) onRefused(c *conn, err error) {
 	if !ok {
 		return
 	}
-	s.kickHolding(c, r.code, r.message, true)
+	s.kickHolding(c, r.code, r.message, true, true)
 }
 
-// kickAll disconnects every client, waiting at most until done ends.
-func (s *Server) kickAll(code, message string, done <-chan struct{}) {
+// closeAll tells every client why, then closes its connection without a
+// DISCONNECT, so that clients reconnect; it waits at most until done ends.
+func (s *Server) closeAll(code, message string, done <-chan struct{}) {
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
@@ -259,7 +268,7 @@ func (s *Server) kickAll(code, message string, done <-chan struct{}) {
 	s.mu.Unlock()
 	waits := make([]<-chan struct{}, 0, len(conns))
 	for _, c := range conns {
-		waits = append(waits, s.kick(c, code, message))
+		waits = append(waits, s.kickHolding(c, code, message, false, false))
 	}
 	for _, w := range waits {
 		select {

@@ -167,7 +167,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // until ctx ends.
 func (s *Server) Close(ctx context.Context) error {
 	s.cancel()
-	s.kickAll(codeServerShutdown, "The server is shutting down.", ctx.Done())
+	s.closeAll(codeServerShutdown, "The server is shutting down; reconnect in a moment.", ctx.Done())
 	done := make(chan struct{})
 	s.io.Close(func(error) { close(done) })
 	select {

@@ -369,4 +369,12 @@ func TestSocketsClosedOnShutdown(t *testing.T) {
 	if !c.isClosed(5 * time.Second) {
 		t.Fatal("a socket stayed open after shutdown")
 	}
+	// Told why, then a clean close without DISCONNECT: socket.io-client
+	// reconnects after a restart instead of giving up.
+	if e, ok := c.waitEvent("error", time.Second); !ok || e["code"] != "server_shutdown" {
+		t.Fatalf("error event before the close = %v", e)
+	}
+	if disconnected, code := c.Ending(); disconnected || code != 1000 {
+		t.Fatalf("shutdown sent DISCONNECT %v, close frame %d; want none and 1000", disconnected, code)
+	}
 }
