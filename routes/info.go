@@ -23,7 +23,7 @@ func (a *api) index(c *gin.Context) {
 		"mode":    a.Info.Mode,
 		"endpoints": gin.H{
 			"GET /":                         "this description",
-			"GET /api/health":               "readiness: can an S2S access token be had",
+			"GET /api/health":               "readiness: an S2S access token can be had, the breaker is closed, recent mints did not all fail",
 			"GET /api/live":                 "liveness: the process serves",
 			"POST /api/meetings/start":      "{meetingId, hostUserId, ttl?} -> ZAK",
 			"POST /api/meetings/join":       "{meetingId, participantUserId, ttl?} -> OBF",
