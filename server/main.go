@@ -24,6 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/joho/godotenv"
 
+	"github.com/zoomtoken/tokenserver/bus"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/sandbox"
@@ -134,14 +135,15 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		log.Warn("SANDBOX MODE: no caller authentication is configured; a JWT secret was generated for this process and POST /sandbox/tokens issues caller tokens")
 	}
 
-	meetings := services.NewMeetings(zoom, cfg.BatchMax, log)
+	events := bus.NewLocal[services.Event]()
+	meetings := services.NewMeetings(zoom, events, cfg.BatchMax, log)
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Meetings: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
-	meetings.SetNotifier(rt)
+	events.Subscribe(func(_ context.Context, e services.Event) bool { return rt.PushToken(e.Token) })
 	deps := routes.Deps{
 		Domain: meetings, Auth: auth, Zoom: zoom,
 		Limiter:     limiter,

@@ -19,18 +19,33 @@ type Minter interface {
 	QPS() float64
 }
 
-// Notifier pushes a freshly minted token to the connected sockets of the
-// user it was minted for, and only to them. It reports whether any socket
-// received it.
-type Notifier interface {
-	PushToken(tok Token) bool
+// Event is what the domain tells the rest of the server. Today one kind:
+// a token was minted for the user it names, to be pushed to that user's
+// sockets and no one else's.
+type Event struct {
+	Kind  EventKind
+	Token Token // TokenMinted: the token, for Token.UserID only
+}
+
+// EventKind names an event.
+type EventKind string
+
+// The events.
+const (
+	TokenMinted EventKind = "token_minted"
+)
+
+// Publisher carries events to whoever delivers them (the realtime side,
+// through package bus). Publish reports whether anyone received it.
+type Publisher interface {
+	Publish(ctx context.Context, e Event) (delivered bool)
 }
 
 // Meetings is what a caller can ask for: start, join, batch-join, setup.
 // REST and Socket.IO both go through it, so the rules are the same on both.
 type Meetings struct {
 	zoom     Minter
-	notify   Notifier
+	events   Publisher
 	batchMax int
 	log      *slog.Logger
 
@@ -43,17 +58,14 @@ type Meetings struct {
 // one caller queueing batches would hold every other caller's calls back.
 const MaxBatchesPerCaller = 2
 
-// NewMeetings returns the meeting operations. notify may be nil until the
-// realtime side is attached with SetNotifier.
-func NewMeetings(zoom Minter, batchMax int, log *slog.Logger) *Meetings {
+// NewMeetings returns the meeting operations. Every token minted is
+// published on events, for the user it was minted for.
+func NewMeetings(zoom Minter, events Publisher, batchMax int, log *slog.Logger) *Meetings {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Meetings{zoom: zoom, batchMax: batchMax, log: log, running: map[string]int{}}
+	return &Meetings{zoom: zoom, events: events, batchMax: batchMax, log: log, running: map[string]int{}}
 }
-
-// SetNotifier attaches the realtime push. Call it before serving.
-func (m *Meetings) SetNotifier(n Notifier) { m.notify = n }
 
 // BatchMax is the most participants one batch may name.
 func (m *Meetings) BatchMax() int { return m.batchMax }
@@ -207,14 +219,13 @@ func (m *Meetings) mint(ctx context.Context, mr MintRequest) (Minted, error) {
 	if err != nil {
 		return Minted{}, err
 	}
-	return Minted{Token: tok, Delivered: m.push(tok)}, nil
+	return Minted{Token: tok, Delivered: m.push(ctx, tok)}, nil
 }
 
-func (m *Meetings) push(tok Token) bool {
-	if m.notify == nil {
-		return false
-	}
-	return m.notify.PushToken(tok)
+// push publishes a minted token for its user and reports whether it reached
+// a socket of that user's.
+func (m *Meetings) push(ctx context.Context, tok Token) bool {
+	return m.events.Publish(ctx, Event{Kind: TokenMinted, Token: tok})
 }
 
 // fanOut mints OBFs with bounded concurrency. The Zoom client's limiter sets
@@ -242,7 +253,7 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []zoo
 				o.tok, o.err = m.zoom.Mint(ctx, MintRequest{Type: TokenOnBehalf, UserID: ids[i].String(), MeetingID: meeting})
 				if o.err == nil {
 					// Push at once: a participant waiting on its socket should not wait for the batch.
-					o.delivered = m.push(o.tok)
+					o.delivered = m.push(ctx, o.tok)
 				}
 			}
 		}()
