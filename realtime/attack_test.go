@@ -15,7 +15,7 @@ import (
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/secret"
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // A BINARY_EVENT header announcing a million attachments, then binary
@@ -184,7 +184,7 @@ func TestPushesSurviveADoubleDisconnect(t *testing.T) {
 			other.Raw("41")
 		}
 		other.Close()
-		if !keep.Closed(0) && h.rt.PushToken(services.Token{Type: services.TokenOnBehalf, UserID: "pat@example.com", Value: secret.New(fmt.Sprint(i))}) {
+		if !keep.Closed(0) && h.rt.PushToken(zoom.Token{Type: zoom.TokenOnBehalf, UserID: mustUser("pat@example.com"), Value: secret.New(fmt.Sprint(i))}) {
 			continue
 		}
 		lost++
@@ -242,4 +242,12 @@ func TestClientCloseHandshakeCompletes(t *testing.T) {
 			t.Fatalf("auth %v: %v", auth, err)
 		}
 	}
+}
+
+func mustUser(s string) zoom.UserID {
+	u, reason := zoom.ParseUserID(s)
+	if reason != "" {
+		panic(reason)
+	}
+	return u
 }

@@ -537,9 +537,9 @@ func (s *Server) onDistribute(ctx context.Context, _ *socket.Socket, caller serv
 		Failed: b.Summary.Failed, FailedUsers: b.Results.Failed, Delivered: []string{}, Offline: []string{}, Timestamp: s.cfg.Now().UTC()}
 	for _, p := range r.Successful {
 		if p.Delivered {
-			d.Delivered = append(d.Delivered, p.UserID)
+			d.Delivered = append(d.Delivered, p.UserID.String())
 		} else {
-			d.Offline = append(d.Offline, p.UserID)
+			d.Offline = append(d.Offline, p.UserID.String())
 		}
 	}
 	return d, evDistributed, nil
@@ -551,19 +551,19 @@ func (s *Server) onPing(context.Context, *socket.Socket, services.Identity, []by
 
 // PushToken sends a freshly minted token to the sockets of the user it was
 // minted for, and to no one else. It reports whether any socket was there.
-func (s *Server) PushToken(tok services.Token) bool {
+func (s *Server) PushToken(tok zoom.Token) bool {
 	event := evCredentials
 	var body any
-	if tok.Type == services.TokenZAK {
+	if tok.Type == zoom.TokenZAK {
 		event, body = evStarted, wire.NewStartResponse(services.Minted{Token: tok, Delivered: true})
 	} else {
 		body = wire.NewJoinResponse(services.Minted{Token: tok, Delivered: true})
 	}
-	if !s.online(tok.UserID) {
+	if !s.online(tok.UserID.String()) {
 		s.obs.Pushed(event, false)
 		return false
 	}
-	s.io.To(socket.Room(room(tok.UserID))).Emit(event, body)
+	s.io.To(socket.Room(room(tok.UserID.String()))).Emit(event, body)
 	s.obs.Pushed(event, true)
 	return true
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/wire"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 const sandboxWarning = "SANDBOX MODE: tokens come from an in-memory Zoom stand-in and are NOT real Zoom tokens."
@@ -47,16 +47,16 @@ func (a *api) index(c *gin.Context) {
 // ZoomHealth is what readiness uses of the Zoom client when it offers more
 // than Check: the breaker and recent failures. Deps.Zoom is asserted to it.
 type ZoomHealth interface {
-	Health(ctx context.Context) services.HealthState
+	Health(ctx context.Context) zoom.HealthState
 }
 
 func (a *api) health(c *gin.Context) {
 	noStore(c)
-	zoom := "connected"
+	status := "connected"
 	if a.Info.Mode == "sandbox" {
-		zoom = "sandbox"
+		status = "sandbox"
 	}
-	var st *services.HealthState
+	var st *zoom.HealthState
 	var err error
 	if h, ok := a.Zoom.(ZoomHealth); ok {
 		s := h.Health(c.Request.Context())
@@ -64,11 +64,11 @@ func (a *api) health(c *gin.Context) {
 	} else {
 		err = a.Zoom.Check(c.Request.Context())
 	}
-	body := gin.H{"success": true, "status": "healthy", "zoom": zoom, "mode": a.Info.Mode,
+	body := gin.H{"success": true, "status": "healthy", "zoom": status, "mode": a.Info.Mode,
 		"version": a.Info.Version, "timestamp": a.Now().UTC()}
-	status := http.StatusOK
+	code := http.StatusOK
 	if err != nil {
-		status = http.StatusServiceUnavailable
+		code = http.StatusServiceUnavailable
 		body = gin.H{"success": false, "status": "unhealthy", "zoom": "disconnected", "mode": a.Info.Mode,
 			"error": apperr.PublicMessage(err), "code": apperr.Code(err), "timestamp": a.Now().UTC()}
 		if e, ok := apperr.As(err); ok && e.RetryAfter > 0 {
@@ -84,7 +84,7 @@ func (a *api) health(c *gin.Context) {
 			body["lastFailure"] = gin.H{"at": st.LastFailure.UTC(), "code": st.LastFailureCode}
 		}
 	}
-	c.JSON(status, body)
+	c.JSON(code, body)
 }
 
 func (a *api) live(c *gin.Context) {

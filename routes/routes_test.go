@@ -14,6 +14,7 @@ import (
 
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // fakeMeetings is a Meetings whose behaviour each test sets.
@@ -167,22 +168,22 @@ func TestSecurityHeadersAndCORS(t *testing.T) {
 	}
 }
 
-type fakeHealth struct{ st services.HealthState }
+type fakeHealth struct{ st zoom.HealthState }
 
-func (f fakeHealth) Check(context.Context) error                 { return f.st.Err }
-func (f fakeHealth) Health(context.Context) services.HealthState { return f.st }
+func (f fakeHealth) Check(context.Context) error             { return f.st.Err }
+func (f fakeHealth) Health(context.Context) zoom.HealthState { return f.st }
 
 func TestHealthShowsTheBreaker(t *testing.T) {
-	open := services.HealthState{Breaker: "open", RetryAfter: 4200 * time.Millisecond, FailStreak: 8,
+	open := zoom.HealthState{Breaker: "open", RetryAfter: 4200 * time.Millisecond, FailStreak: 8,
 		Err: &apperr.Error{Kind: apperr.ErrZoomUnavailable, Message: "Zoom failed.", RetryAfter: 4200 * time.Millisecond}}
 	for _, c := range []struct {
 		name   string
-		st     services.HealthState
+		st     zoom.HealthState
 		status int
 		want   map[string]any
 		retry  string
 	}{
-		{"closed", services.HealthState{Breaker: "closed"}, 200, map[string]any{"success": true, "status": "healthy", "zoom": "connected", "breaker": "closed"}, ""},
+		{"closed", zoom.HealthState{Breaker: "closed"}, 200, map[string]any{"success": true, "status": "healthy", "zoom": "connected", "breaker": "closed"}, ""},
 		{"open", open, 503, map[string]any{"success": false, "status": "unhealthy", "zoom": "disconnected", "breaker": "open",
 			"code": "zoom_unavailable", "error": "Zoom failed.", "recentFailures": float64(8)}, "5"},
 	} {

@@ -75,7 +75,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	log := newLogger(cfg, stdout)
 
 	mx := metrics.New()
-	zoomCfg := services.ZoomConfig{
+	zoomCfg := zoom.Config{
 		Observer: mx,
 		OAuthURL: cfg.ZoomOAuthURL, APIURL: cfg.ZoomAPIURL,
 		AccountID: cfg.ZoomAccountID, ClientID: cfg.ZoomClientID, ClientSecret: cfg.ZoomClientSecret,
@@ -107,7 +107,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 			"callerToken": "POST /sandbox/tokens {\"sub\":\"host@example.com\",\"role\":\"host\"} (only when no caller auth is configured)",
 		}
 	}
-	zoom, err := services.NewZoom(zoomCfg)
+	zoom, err := zoom.New(zoomCfg)
 	if err != nil {
 		return err
 	}

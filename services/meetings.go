@@ -12,9 +12,9 @@ import (
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
-// Minter mints Zoom user tokens; *Zoom is one.
+// Minter mints Zoom user tokens; *zoom.Client is one.
 type Minter interface {
-	Mint(ctx context.Context, mr MintRequest) (Token, error)
+	Mint(ctx context.Context, mr zoom.MintRequest) (zoom.Token, error)
 	Check(ctx context.Context) error
 	QPS() float64
 }
@@ -24,7 +24,7 @@ type Minter interface {
 // sockets and no one else's.
 type Event struct {
 	Kind  EventKind
-	Token Token // TokenMinted: the token, for Token.UserID only
+	Token zoom.Token // TokenMinted: the token, for zoom.Token.UserID only
 }
 
 // EventKind names an event.
@@ -72,13 +72,13 @@ func (m *Meetings) BatchMax() int { return m.batchMax }
 
 // Minted is a token and whether it was pushed to a connected socket.
 type Minted struct {
-	Token
+	zoom.Token
 	Delivered bool
 }
 
 // Failure is one user whose token could not be minted.
 type Failure struct {
-	UserID string
+	UserID zoom.UserID
 	Err    error
 }
 
@@ -137,7 +137,7 @@ func (m *Meetings) Start(ctx context.Context, caller Identity, in StartInput) (M
 	if err := AuthorizeStart(caller, in.HostUserID); err != nil {
 		return Minted{}, err
 	}
-	return m.mint(ctx, MintRequest{Type: TokenZAK, UserID: in.HostUserID.String(), MeetingID: in.MeetingID, TTL: in.TTL})
+	return m.mint(ctx, zoom.MintRequest{Type: zoom.TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
 }
 
 // Join mints an OBF for the participant and pushes it to its sockets.
@@ -145,7 +145,7 @@ func (m *Meetings) Join(ctx context.Context, caller Identity, in JoinInput) (Min
 	if err := AuthorizeJoin(caller, in.ParticipantUserID); err != nil {
 		return Minted{}, err
 	}
-	return m.mint(ctx, MintRequest{Type: TokenOnBehalf, UserID: in.ParticipantUserID.String(), MeetingID: in.MeetingID, TTL: in.TTL})
+	return m.mint(ctx, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: in.ParticipantUserID, MeetingID: in.MeetingID, TTL: in.TTL})
 }
 
 // Batch mints an OBF for each distinct participant, pacing calls to Zoom's
@@ -186,7 +186,7 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 		}
 		defer release()
 	}
-	host, err := m.mint(ctx, MintRequest{Type: TokenZAK, UserID: in.HostUserID.String(), MeetingID: in.MeetingID, TTL: in.TTL})
+	host, err := m.mint(ctx, zoom.MintRequest{Type: zoom.TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
 	if err != nil {
 		return SetupResult{}, err
 	}
@@ -214,7 +214,7 @@ func (m *Meetings) startBatch(caller Identity, n int) (func(), error) {
 	}, nil
 }
 
-func (m *Meetings) mint(ctx context.Context, mr MintRequest) (Minted, error) {
+func (m *Meetings) mint(ctx context.Context, mr zoom.MintRequest) (Minted, error) {
 	tok, err := m.zoom.Mint(ctx, mr)
 	if err != nil {
 		return Minted{}, err
@@ -224,7 +224,7 @@ func (m *Meetings) mint(ctx context.Context, mr MintRequest) (Minted, error) {
 
 // push publishes a minted token for its user and reports whether it reached
 // a socket of that user's.
-func (m *Meetings) push(ctx context.Context, tok Token) bool {
+func (m *Meetings) push(ctx context.Context, tok zoom.Token) bool {
 	return m.events.Publish(ctx, Event{Kind: TokenMinted, Token: tok})
 }
 
@@ -236,7 +236,7 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []zoo
 		return res
 	}
 	type outcome struct {
-		tok       Token
+		tok       zoom.Token
 		err       error
 		delivered bool
 	}
@@ -250,7 +250,7 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []zoo
 			defer wg.Done()
 			for i := range next {
 				o := &out[i]
-				o.tok, o.err = m.zoom.Mint(ctx, MintRequest{Type: TokenOnBehalf, UserID: ids[i].String(), MeetingID: meeting})
+				o.tok, o.err = m.zoom.Mint(ctx, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: ids[i], MeetingID: meeting})
 				if o.err == nil {
 					// Push at once: a participant waiting on its socket should not wait for the batch.
 					o.delivered = m.push(ctx, o.tok)
@@ -265,7 +265,7 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []zoo
 	wg.Wait()
 	for i, o := range out {
 		if o.err != nil {
-			res.Failed = append(res.Failed, Failure{UserID: ids[i].String(), Err: o.err})
+			res.Failed = append(res.Failed, Failure{UserID: ids[i], Err: o.err})
 			continue
 		}
 		res.Successful = append(res.Successful, Minted{Token: o.tok, Delivered: o.delivered})

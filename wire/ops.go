@@ -149,9 +149,9 @@ func NewDistributed(in services.DistributeInput, r services.BatchResult, now tim
 		Failed: b.Summary.Failed, FailedUsers: b.Results.Failed, Delivered: []string{}, Offline: []string{}, Timestamp: now.UTC()}
 	for _, p := range r.Successful {
 		if p.Delivered {
-			d.Delivered = append(d.Delivered, p.UserID)
+			d.Delivered = append(d.Delivered, p.UserID.String())
 		} else {
-			d.Offline = append(d.Offline, p.UserID)
+			d.Offline = append(d.Offline, p.UserID.String())
 		}
 	}
 	return d

@@ -20,7 +20,7 @@ type TokenFields struct {
 	ExpiresAt        time.Time `json:"expiresAt"`
 }
 
-func tokenFields(t services.Token) TokenFields {
+func tokenFields(t zoom.Token) TokenFields {
 	return TokenFields{
 		ExpiresIn:        HumanDuration(t.ExpiresIn),
 		ExpiresInSeconds: int64(t.ExpiresIn / time.Second),
@@ -32,7 +32,7 @@ func tokenFields(t services.Token) TokenFields {
 type StartResponse struct {
 	Success    bool           `json:"success"`
 	MeetingID  zoom.MeetingID `json:"meetingId"`
-	HostUserID string         `json:"hostUserId"`
+	HostUserID zoom.UserID    `json:"hostUserId"`
 	ZAKToken   string         `json:"zakToken"`
 	TokenFields
 	Delivered bool   `json:"delivered"`
@@ -50,7 +50,7 @@ func NewStartResponse(m services.Minted) StartResponse {
 type JoinResponse struct {
 	Success           bool           `json:"success"`
 	MeetingID         zoom.MeetingID `json:"meetingId"`
-	ParticipantUserID string         `json:"participantUserId"`
+	ParticipantUserID zoom.UserID    `json:"participantUserId"`
 	OBFToken          string         `json:"obfToken"`
 	TokenFields
 	Delivered bool   `json:"delivered"`
@@ -66,17 +66,17 @@ func NewJoinResponse(m services.Minted) JoinResponse {
 
 // ParticipantToken is one participant's OBF in a batch or setup.
 type ParticipantToken struct {
-	UserID   string `json:"userId"`
-	OBFToken string `json:"obfToken"`
+	UserID   zoom.UserID `json:"userId"`
+	OBFToken string      `json:"obfToken"`
 	TokenFields
 	Delivered bool `json:"delivered"`
 }
 
 // FailedUser is one participant whose OBF could not be minted.
 type FailedUser struct {
-	UserID string `json:"userId"`
-	Error  string `json:"error"`
-	Code   string `json:"code"`
+	UserID zoom.UserID `json:"userId"`
+	Error  string      `json:"error"`
+	Code   string      `json:"code"`
 }
 
 // Summary counts a batch.
@@ -123,8 +123,8 @@ func NewBatchResponse(meeting zoom.MeetingID, r services.BatchResult) BatchRespo
 
 // HostToken is the host's ZAK in a setup.
 type HostToken struct {
-	UserID   string `json:"userId"`
-	ZAKToken string `json:"zakToken"`
+	UserID   zoom.UserID `json:"userId"`
+	ZAKToken string      `json:"zakToken"`
 	TokenFields
 	Delivered bool `json:"delivered"`
 }

@@ -77,22 +77,22 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// ZoomCall implements services.ZoomObserver.
+// ZoomCall implements zoom.Observer.
 func (m *Metrics) ZoomCall(endpoint, outcome string, d time.Duration) {
 	m.zoomCalls.WithLabelValues(endpoint, outcome).Inc()
 	m.zoomLatency.WithLabelValues(endpoint).Observe(d.Seconds())
 }
 
-// TokenCache implements services.ZoomObserver.
+// TokenCache implements zoom.Observer.
 func (m *Metrics) TokenCache(event string) { m.cache.WithLabelValues(event).Inc() }
 
-// LimiterWait implements services.ZoomObserver.
+// LimiterWait implements zoom.Observer.
 func (m *Metrics) LimiterWait(d time.Duration) { m.limiterWait.Observe(d.Seconds()) }
 
-// Throttled implements services.ZoomObserver.
+// Throttled implements zoom.Observer.
 func (m *Metrics) Throttled(kind string) { m.throttled.WithLabelValues(kind).Inc() }
 
-// Mint implements services.ZoomObserver.
+// Mint implements zoom.Observer.
 func (m *Metrics) Mint(typ, outcome string, d time.Duration) {
 	m.mintLatency.WithLabelValues(typ, outcome).Observe(d.Seconds())
 }

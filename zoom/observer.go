@@ -1,12 +1,13 @@
-package services
+package zoom
 
 import "time"
 
-// ZoomObserver is told what the Zoom client does, for metrics. Labels are
-// fixed words: never a token, a secret or a user id.
-type ZoomObserver interface {
+// Observer is told what the client does, for metrics. Labels are fixed
+// words: never a token, a secret or a user id.
+type Observer interface {
 	// ZoomCall: endpoint is "oauth_token", "token_zak" or "token_onbehalf";
-	// outcome is "ok", "zoom_<code>", "http_<status>", "network" or "timeout".
+	// outcome is "ok", "zoom_<code>", "http_<status>", "oauth_<error>",
+	// "network" or "timeout".
 	ZoomCall(endpoint, outcome string, d time.Duration)
 	// TokenCache: event is "hit", "miss", "refresh", "stale_used" or "invalidated".
 	TokenCache(event string)

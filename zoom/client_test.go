@@ -1,4 +1,4 @@
-package services_test
+package zoom_test
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/secret"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
@@ -30,7 +29,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newZoom(t *testing.T, opts sandbox.Options, tweak func(*services.ZoomConfig)) (*services.Zoom, *sandbox.Sandbox, *clock) {
+func newZoom(t *testing.T, opts sandbox.Options, tweak func(*zoom.Config)) (*zoom.Client, *sandbox.Sandbox, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Now()}
 	if opts.Now == nil {
@@ -42,25 +41,33 @@ func newZoom(t *testing.T, opts sandbox.Options, tweak func(*services.ZoomConfig
 	}
 	t.Cleanup(func() { _ = sb.Close() })
 	acct, id, clientSecret := sb.Credentials()
-	cfg := services.ZoomConfig{OAuthURL: sb.OAuthURL(), APIURL: sb.APIURL(), AccountID: acct, ClientID: id,
+	cfg := zoom.Config{OAuthURL: sb.OAuthURL(), APIURL: sb.APIURL(), AccountID: acct, ClientID: id,
 		ClientSecret: secret.New(clientSecret), QPS: 1000, Now: clk.Now, BackoffBase: 5 * time.Millisecond}
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	z, err := services.NewZoom(cfg)
+	z, err := zoom.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return z, sb, clk
 }
 
-func zak(user string) services.MintRequest {
-	return services.MintRequest{Type: services.TokenZAK, UserID: user}
+func user(s string) zoom.UserID {
+	u, reason := zoom.ParseUserID(s)
+	if reason != "" {
+		panic(s + ": " + reason)
+	}
+	return u
 }
 
-func obf(user string) services.MintRequest {
+func zak(u string) zoom.MintRequest {
+	return zoom.MintRequest{Type: zoom.TokenZAK, UserID: user(u)}
+}
+
+func obf(u string) zoom.MintRequest {
 	m, _ := zoom.MeetingIDFromString("85746065432")
-	return services.MintRequest{Type: services.TokenOnBehalf, UserID: user, MeetingID: m}
+	return zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: user(u), MeetingID: m}
 }
 
 func TestAccessTokenLifetime(t *testing.T) {
@@ -76,7 +83,7 @@ func TestAccessTokenLifetime(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			z, sb, clk := newZoom(t, sandbox.Options{TokenExpiresIn: c.expiresIn}, func(cfg *services.ZoomConfig) { cfg.TokenTTL = c.ttl })
+			z, sb, clk := newZoom(t, sandbox.Options{TokenExpiresIn: c.expiresIn}, func(cfg *zoom.Config) { cfg.TokenTTL = c.ttl })
 			ctx := context.Background()
 			if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
 				t.Fatal(err)
@@ -141,7 +148,7 @@ func TestMintErrorsAreTyped(t *testing.T) {
 		}
 	})
 	t.Run("invalid client is not retried", func(t *testing.T) {
-		z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) { c.ClientSecret = secret.New("nope") })
+		z, sb, _ := newZoom(t, sandbox.Options{}, func(c *zoom.Config) { c.ClientSecret = secret.New("nope") })
 		for i := 0; i < 3; i++ {
 			if _, err := z.Mint(ctx, zak("a@example.com")); !errors.Is(err, apperr.ErrZoomAuth) {
 				t.Fatalf("err = %v", err)
@@ -170,7 +177,7 @@ func TestMintErrorsAreTyped(t *testing.T) {
 		}
 	})
 	t.Run("slow zoom times out", func(t *testing.T) {
-		z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) {
+		z, sb, _ := newZoom(t, sandbox.Options{}, func(c *zoom.Config) {
 			c.AttemptTimeout, c.Deadline = 50*time.Millisecond, 300*time.Millisecond
 		})
 		if err := z.Check(ctx); err != nil {
@@ -184,9 +191,14 @@ func TestMintErrorsAreTyped(t *testing.T) {
 	})
 	t.Run("zoom validation error names the field", func(t *testing.T) {
 		z, _, _ := newZoom(t, sandbox.Options{}, nil)
-		_, err := z.Mint(ctx, services.MintRequest{Type: services.TokenOnBehalf, UserID: "a@example.com"})
-		if !errors.Is(err, apperr.ErrInvalidInput) {
-			t.Fatalf("OBF without meeting: %v", err)
+		// The client does not check again what decoding checked: Zoom's 300 is
+		// what says a ttl over a year is wrong, and it names the field.
+		mr := zak("a@example.com")
+		mr.TTL = zoom.MaxTTLSeconds + 1
+		_, err := z.Mint(ctx, mr)
+		var e *apperr.Error
+		if !errors.Is(err, apperr.ErrInvalidInput) || !errors.As(err, &e) || len(e.Details) != 1 || e.Details[0].Field != "ttl" || e.ZoomCode != 300 {
+			t.Fatalf("ttl over a year: %v", err)
 		}
 	})
 }
@@ -245,14 +257,18 @@ func TestBreakerFailsFastDuringAnOutage(t *testing.T) {
 	}
 }
 
-// Zoom decodes escapes before routing, so no escaping keeps these ids on the
-// user-token route: they are refused before any call.
-func TestIDsThatWouldLeaveTheirSegmentAreRefused(t *testing.T) {
+// Ids that could leave their path segment cannot be held by a UserID, so
+// they never reach the client; a MintRequest without a user is refused
+// before any call.
+func TestRequestWithoutUserIsRefused(t *testing.T) {
 	z, sb, _ := newZoom(t, sandbox.Options{}, nil)
 	for _, id := range []string{"a/b", "../../accounts/x", "a%2Fb", `a\b`, "a?b", "a#b", "me", "ME", ".", ".."} {
-		if _, err := z.Mint(context.Background(), zak(id)); !errors.Is(err, apperr.ErrInvalidInput) {
-			t.Errorf("%q: %v, want invalid input", id, err)
+		if u, reason := zoom.ParseUserID(id); reason == "" {
+			t.Errorf("%q became a UserID %q", id, u)
 		}
+	}
+	if _, err := z.Mint(context.Background(), zoom.MintRequest{Type: zoom.TokenZAK}); err == nil {
+		t.Fatal("a request without a user was minted")
 	}
 	if n := sb.Stats().APICalls; n != 0 || len(sb.UnexpectedPaths()) != 0 {
 		t.Fatalf("%d calls reached Zoom, unexpected paths %v", n, sb.UnexpectedPaths())
@@ -351,7 +367,7 @@ func TestDailyLimitWithoutHeaders(t *testing.T) {
 // not answering: a call that would leave Zoom too little of its deadline is
 // refused as the queue being full.
 func TestOwnQueueIsNotAZoomTimeout(t *testing.T) {
-	z, sb, _ := newZoom(t, sandbox.Options{}, func(c *services.ZoomConfig) {
+	z, sb, _ := newZoom(t, sandbox.Options{}, func(c *zoom.Config) {
 		c.QPS, c.Deadline = 1/0.9, time.Second // the second call would wait 0.9 s of its 1 s
 	})
 	ctx := context.Background()

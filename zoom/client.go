@@ -1,0 +1,357 @@
+package zoom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gocache "github.com/patrickmn/go-cache"
+	"golang.org/x/time/rate"
+
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/secret"
+)
+
+// Config configures a Client.
+type Config struct {
+	OAuthURL     string // e.g. https://zoom.us/oauth/token
+	APIURL       string // e.g. https://api.zoom.us/v2
+	AccountID    string // the Server-to-Server OAuth app's
+	ClientID     string
+	ClientSecret secret.Value
+	TokenTTL     time.Duration // upper bound on reuse of the S2S token
+	QPS          float64       // process-wide budget of Zoom calls per second
+
+	HTTPClient     *http.Client
+	Now            func() time.Time
+	Logger         *slog.Logger
+	Observer       Observer
+	AttemptTimeout time.Duration // one HTTP exchange with Zoom
+	Deadline       time.Duration // one mint, retries included
+	MaxRetries     int           // retries after 5xx, timeouts and connection errors (<0: none)
+	Max429Retries  int           // retries after per-second 429s
+	BackoffBase    time.Duration // first backoff; doubles per retry, with jitter
+	BackoffMax     time.Duration
+}
+
+// Client is the Zoom API client: it mints ZAK and OBF tokens with an access
+// token from a TokenSource, paces every call with one process-wide limiter,
+// retries what can succeed on retry, stops calling Zoom during an outage, and
+// turns every answer into a typed error (classify).
+type Client struct {
+	cfg     Config
+	http    *http.Client
+	now     func() time.Time
+	log     *slog.Logger
+	obs     Observer
+	limiter *rate.Limiter
+	apiURL  string
+	s2s     *s2sSource
+	breaker breaker
+
+	dailyUntil atomic.Int64   // unix nanos until which Zoom's daily quota is spent for the account
+	dailyUsers *gocache.Cache // UserID.Key() -> time until which that user's daily quota is spent
+
+	health health
+}
+
+const maxZoomBody = 64 << 10 // the most of an answer read
+
+// New returns a client. Zero fields of cfg get sensible defaults.
+func New(cfg Config) (*Client, error) {
+	if cfg.OAuthURL == "" || cfg.APIURL == "" {
+		return nil, errors.New("zoom: OAuth and API URLs are required")
+	}
+	if cfg.AccountID == "" || cfg.ClientID == "" || cfg.ClientSecret.Empty() {
+		return nil, errors.New("zoom: account id, client id and client secret are required")
+	}
+	if _, err := url.ParseRequestURI(cfg.OAuthURL); err != nil {
+		return nil, fmt.Errorf("zoom: OAuth URL: %w", err)
+	}
+	if _, err := url.ParseRequestURI(cfg.APIURL); err != nil {
+		return nil, fmt.Errorf("zoom: API URL: %w", err)
+	}
+	cfg = withDefaults(cfg)
+	c := &Client{
+		cfg:        cfg,
+		http:       cfg.HTTPClient,
+		now:        cfg.Now,
+		log:        cfg.Logger,
+		obs:        cfg.Observer,
+		limiter:    rate.NewLimiter(rate.Limit(cfg.QPS), 1),
+		apiURL:     strings.TrimRight(cfg.APIURL, "/"),
+		dailyUsers: gocache.New(gocache.NoExpiration, 10*time.Minute),
+	}
+	c.breaker.now = cfg.Now
+	c.s2s = newS2S(c)
+	return c, nil
+}
+
+func withDefaults(cfg Config) Config {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	set(&cfg.TokenTTL, 55*time.Minute)
+	set(&cfg.AttemptTimeout, 10*time.Second)
+	set(&cfg.Deadline, 30*time.Second)
+	set(&cfg.BackoffBase, 100*time.Millisecond)
+	set(&cfg.BackoffMax, 2*time.Second)
+	if cfg.QPS <= 0 {
+		cfg.QPS = 25
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	switch {
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = 3
+	}
+	if cfg.Max429Retries <= 0 {
+		cfg.Max429Retries = 8
+	}
+	return cfg
+}
+
+// QPS is the client's budget of Zoom calls per second.
+func (c *Client) QPS() float64 { return c.cfg.QPS }
+
+// Check reports whether an S2S access token can be had (readiness).
+func (c *Client) Check(ctx context.Context) error {
+	_, err := c.s2s.Token(ctx)
+	return err
+}
+
+// Mint asks Zoom for a ZAK or OBF token with the account's S2S app. OBF
+// tokens are single-use: every call mints a new one and nothing is cached.
+func (c *Client) Mint(ctx context.Context, mr MintRequest) (Token, error) {
+	start := c.now()
+	tok, err := c.mintGuarded(ctx, c.s2s, mr)
+	outcome := "ok"
+	if err != nil {
+		outcome = apperr.Code(err)
+	}
+	c.obs.Mint(string(mr.Type), outcome, c.now().Sub(start))
+	return tok, err
+}
+
+// mintGuarded is mint behind the circuit breaker, feeding it and readiness.
+func (c *Client) mintGuarded(ctx context.Context, src TokenSource, mr MintRequest) (Token, error) {
+	if err := c.breaker.check(); err != nil {
+		return Token{}, err
+	}
+	tok, err := c.mint(ctx, src, mr)
+	if zoomDown(err) {
+		c.health.failed(c.now(), apperr.Code(err))
+	}
+	if c.breaker.record(err) {
+		c.log.Error("zoom: failing for every call; failing fast", "for", breakerOpen.String())
+	}
+	return tok, err
+}
+
+// mint is one token: wait for a slot of the quota, take the source's access
+// token, ask Zoom, and do what classify says of the answer.
+func (c *Client) mint(ctx context.Context, src TokenSource, mr MintRequest) (Token, error) {
+	op := "mint " + string(mr.Type) + " token"
+	if wait, perUser := c.dailyWait(mr.UserID); wait > 0 {
+		return Token{}, dailyErr(op, wait, perUser)
+	}
+	u, err := c.tokenURL(mr)
+	if err != nil {
+		return Token{}, fmt.Errorf("%s: %w", op, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Deadline)
+	defer cancel()
+	endpoint := "token_" + string(mr.Type)
+	var r retries
+	var last error // the failure being retried: reported if the retry cannot be made
+	for {
+		if err := c.wait(ctx); err != nil {
+			if last != nil && !errors.Is(err, context.Canceled) {
+				return Token{}, last
+			}
+			return Token{}, err
+		}
+		access, err := src.Token(ctx)
+		if err != nil {
+			return Token{}, err
+		}
+		start := c.now()
+		status, body, hdr, err := c.get(ctx, u, access)
+		d := c.now().Sub(start)
+		if err != nil {
+			c.obs.ZoomCall(endpoint, transportOutcome(err), d)
+			if last = transportErr(ctx, op, err); !c.again(ctx, &r, retry) {
+				return Token{}, last
+			}
+			continue
+		}
+		a := classify(op, mr.UserID, status, body, hdr, c.now())
+		c.obs.ZoomCall(endpoint, a.outcome, d)
+		switch a.verdict {
+		case accept:
+			return c.token(mr, a.token), nil
+		case reauth:
+			src.Invalidate(access)
+			if r.reauthed {
+				return Token{}, a.err
+			}
+			r.reauthed = true
+			c.log.Info("zoom: access token refused; fetching a new one")
+		case retry, retrySlow:
+			if a.verdict == retrySlow {
+				c.obs.Throttled("qps")
+			}
+			if last = a.err; !c.again(ctx, &r, a.verdict) {
+				return Token{}, last
+			}
+		case stopDaily:
+			c.markDaily(mr.UserID, a.until, a.perUser)
+			return Token{}, a.err
+		default:
+			return Token{}, a.err
+		}
+	}
+}
+
+func (c *Client) token(mr MintRequest, value string) Token {
+	life := DefaultTokenLifetime
+	if mr.TTL > 0 {
+		life = time.Duration(mr.TTL) * time.Second
+	}
+	return Token{Type: mr.Type, UserID: mr.UserID, MeetingID: mr.MeetingID, Value: secret.New(value),
+		ExpiresIn: life, ExpiresAt: c.now().Add(life)}
+}
+
+// tokenURL builds the user-token URL. The user id passed the allow-list when
+// it was made, so it cannot leave its path segment; it is escaped with
+// url.PathEscape only: unreserved characters such as '.' go as they are (RFC
+// 3986 §2.3), and '@' too, which a path segment allows.
+func (c *Client) tokenURL(mr MintRequest) (string, error) {
+	if mr.UserID.IsZero() {
+		return "", errors.New("no user id")
+	}
+	q := url.Values{"type": {string(mr.Type)}}
+	switch mr.Type {
+	case TokenZAK:
+	case TokenOnBehalf:
+		if mr.MeetingID.IsZero() {
+			return "", errors.New("an OBF token needs a meeting id")
+		}
+		q.Set("meeting_id", mr.MeetingID.String())
+	default:
+		return "", fmt.Errorf("unknown token type %q", mr.Type)
+	}
+	if mr.TTL > 0 {
+		q.Set("ttl", strconv.Itoa(mr.TTL))
+	}
+	return c.apiURL + "/users/" + url.PathEscape(mr.UserID.String()) + "/token?" + q.Encode(), nil
+}
+
+func (c *Client) get(ctx context.Context, u string, access secret.Value) (int, []byte, http.Header, error) {
+	return c.exchange(ctx, func(actx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(actx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+access.Reveal())
+		req.Header.Set("Accept", "application/json")
+		return req, nil
+	})
+}
+
+// exchange sends one request with the per-attempt timeout and reads at most
+// maxZoomBody bytes of the answer.
+func (c *Client) exchange(ctx context.Context, build func(context.Context) (*http.Request, error)) (int, []byte, http.Header, error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	req, err := build(actx)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, nil, scrubURLError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxZoomBody))
+	if err != nil {
+		return 0, nil, nil, scrubURLError(err)
+	}
+	return resp.StatusCode, body, resp.Header, nil
+}
+
+// scrubURLError keeps the cause of a transport error but drops the URL, whose
+// query could one day carry something that must not be logged.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// dailyWait is how long Zoom's daily quota stays spent for the account, or
+// else for this user (perUser).
+func (c *Client) dailyWait(user UserID) (wait time.Duration, perUser bool) {
+	now := c.now()
+	if until := c.dailyUntil.Load(); until != 0 {
+		if wait := time.Unix(0, until).Sub(now); wait > 0 {
+			return wait, false
+		}
+	}
+	if v, ok := c.dailyUsers.Get(user.Key()); ok {
+		if wait := v.(time.Time).Sub(now); wait > 0 {
+			return wait, true
+		}
+	}
+	return 0, false
+}
+
+// markDaily remembers that Zoom's daily quota is spent until until.
+func (c *Client) markDaily(user UserID, until time.Time, perUser bool) {
+	c.obs.Throttled("daily")
+	if perUser {
+		c.dailyUsers.Set(user.Key(), until, until.Sub(c.now())+time.Minute)
+		c.log.Warn("zoom: the daily quota of user tokens for one user is spent", "until", until)
+		return
+	}
+	c.dailyUntil.Store(until.UnixNano())
+	c.log.Error("zoom: the account's daily quota for this API is spent", "until", until)
+}
+
+// health is what readiness remembers of recent mints.
+type health struct {
+	mu           sync.Mutex
+	lastFailAt   time.Time // latest mint that failed because Zoom was unavailable
+	lastFailCode string
+	reportedSick bool // readiness last reported unhealthy (logged once per change)
+}
+
+func (h *health) failed(at time.Time, code string) {
+	h.mu.Lock()
+	h.lastFailAt, h.lastFailCode = at, code
+	h.mu.Unlock()
+}
