@@ -16,12 +16,12 @@ import (
 type verdict int
 
 const (
-	accept     verdict = iota // a good answer: use it
-	reauth                    // the access token was refused: drop it, get a new one, retry once
-	retry                     // Zoom is failing: retry after a backoff, a few times
-	retrySlow                 // Zoom's per-second limit: retry after a longer backoff, more times
-	stopDaily                 // Zoom's daily quota is spent: fail fast until it resets
-	stop                      // final: return the error
+	accept    verdict = iota // a good answer: use it
+	reauth                   // the access token was refused: drop it, get a new one, retry once
+	retry                    // Zoom is failing: retry after a backoff, a few times
+	retrySlow                // Zoom's per-second limit: retry after a longer backoff, more times
+	stopDaily                // Zoom's daily quota is spent: fail fast until it resets
+	stop                     // final: return the error
 )
 
 // answer is one classified answer: the verdict, the error to return when
