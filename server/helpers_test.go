@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -87,23 +86,16 @@ func startServer(t *testing.T, sb *sandbox.Sandbox, env map[string]string) *test
 	ts := &testServer{t: t, SB: sb, Logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1),
 		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
 	getenv := func(k string) string { return env[k] }
-	go func() { ts.done <- run(ctx, getenv, ts.Logs, ts.Logs) }()
-	addr := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+	addr := make(chan string, 1)
+	go func() { ts.done <- serve(ctx, getenv, ts.Logs, func(a string) { addr <- a }) }()
 	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if m := addr.FindStringSubmatch(ts.Logs.String()); m != nil {
-			ts.URL = "http://" + m[1]
-			break
-		}
-		select {
-		case err := <-ts.done:
-			t.Fatalf("server did not start: %v\nlogs:\n%s", err, ts.Logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not log its address; logs:\n%s", ts.Logs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case a := <-addr:
+		ts.URL = "http://" + a
+	case err := <-ts.done:
+		t.Fatalf("server did not start: %v\nlogs:\n%s", err, ts.Logs)
+	case <-time.After(15 * time.Second):
+		t.Fatalf("server did not listen within 15 s; logs:\n%s", ts.Logs)
 	}
 	for {
 		resp, err := ts.client.Get(ts.URL + "/api/live")

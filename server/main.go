@@ -68,18 +68,94 @@ const shutdownGrace = 30 * time.Second
 
 // run serves until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	return serve(ctx, getenv, stdout, nil)
+}
+
+// serve is run, telling ready (when not nil) the address it listens on: the
+// tests learn it from the server, not from its log. It is a straight list of
+// constructors, each part given what it depends on.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(addr string)) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration refused:\n%w", err)
 	}
 	log := newLogger(cfg, stdout)
-
 	mx := metrics.New()
-	zoomCfg := zoom.Config{
-		Observer: mx,
+	events := bus.NewLocal[services.Event]()
+	sb, err := startSandbox(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sb.close()
+	zc, err := zoom.New(zoomConfig(cfg, sb, log, mx))
+	if err != nil {
+		return err
+	}
+	auth, issuer, err := newAuthenticator(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	meetings := services.NewMeetings(zc, events, cfg.BatchMax, log)
+	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
+	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
+	rt := realtime.New(realtime.Config{
+		Auth: auth, Meetings: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
+		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
+	})
+	events.Subscribe(func(_ context.Context, e services.Event) bool { return rt.PushToken(e.Token) })
+	engine := routes.New(routes.Deps{
+		Domain: meetings, Auth: auth, Zoom: zc, Limiter: limiter, AuthGuard: guard,
+		SandboxTokens: issuer, Demo: demoFiles(issuer != nil),
+		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
+		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
+		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
+	})
+	return listenAndServe(ctx, cfg, log, engine, rt, ready)
+}
+
+// sandboxRun is the sandbox of sandbox mode; nil in zoom mode.
+type sandboxRun struct{ sb *sandbox.Sandbox }
+
+// startSandbox starts the in-memory Zoom in sandbox mode, and says loudly
+// that its tokens are not real.
+func startSandbox(cfg Config, log *slog.Logger) (*sandboxRun, error) {
+	if cfg.Mode != "sandbox" {
+		return &sandboxRun{}, nil
+	}
+	sb := sandbox.New(cfg.Sandbox)
+	if err := sb.Start(); err != nil {
+		return nil, err
+	}
+	log.Warn("SANDBOX MODE: no Zoom credentials are set, so tokens come from an in-memory Zoom stand-in and are NOT real Zoom tokens",
+		"sandbox_url", sb.URL(), "sandbox_users", sb.Users())
+	return &sandboxRun{sb: sb}, nil
+}
+
+func (r *sandboxRun) close() {
+	if r.sb != nil {
+		_ = r.sb.Close()
+	}
+}
+
+// info is what GET / says of the sandbox; nil in zoom mode.
+func (r *sandboxRun) info() any {
+	if r.sb == nil {
+		return nil
+	}
+	return map[string]any{
+		"users":       r.sb.Users(),
+		"emails":      "any address ending in @example.com",
+		"callerToken": "POST /sandbox/tokens {\"sub\":\"host@example.com\",\"role\":\"host\"} (only when no caller auth is configured)",
+	}
+}
+
+// zoomConfig points the Zoom client at Zoom, or at the sandbox.
+func zoomConfig(cfg Config, sb *sandboxRun, log *slog.Logger, obs zoom.Observer) zoom.Config {
+	zc := zoom.Config{
+		Observer: obs, Logger: log,
 		OAuthURL: cfg.ZoomOAuthURL, APIURL: cfg.ZoomAPIURL,
 		AccountID: cfg.ZoomAccountID, ClientID: cfg.ZoomClientID, ClientSecret: cfg.ZoomClientSecret,
-		TokenTTL: cfg.ZoomTokenTTL, QPS: cfg.ZoomQPS, Logger: log,
+		TokenTTL: cfg.ZoomTokenTTL, QPS: cfg.ZoomQPS,
 		HTTPClient: &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			MaxIdleConns:        256,
@@ -89,35 +165,25 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 			ForceAttemptHTTP2:   true,
 		}},
 	}
-	var sandboxInfo any
-	if cfg.Mode == "sandbox" {
-		sb := sandbox.New(cfg.Sandbox)
-		if err := sb.Start(); err != nil {
-			return err
-		}
-		defer sb.Close()
-		zoomCfg.OAuthURL, zoomCfg.APIURL = sb.OAuthURL(), sb.APIURL()
-		acct, id, clientSecret := sb.Credentials()
-		zoomCfg.AccountID, zoomCfg.ClientID, zoomCfg.ClientSecret = acct, id, secret.New(clientSecret)
-		log.Warn("SANDBOX MODE: no Zoom credentials are set, so tokens come from an in-memory Zoom stand-in and are NOT real Zoom tokens",
-			"sandbox_url", sb.URL(), "sandbox_users", sb.Users())
-		sandboxInfo = map[string]any{
-			"users":       sb.Users(),
-			"emails":      "any address ending in @example.com",
-			"callerToken": "POST /sandbox/tokens {\"sub\":\"host@example.com\",\"role\":\"host\"} (only when no caller auth is configured)",
-		}
+	if sb.sb != nil {
+		acct, id, clientSecret := sb.sb.Credentials()
+		zc.OAuthURL, zc.APIURL = sb.sb.OAuthURL(), sb.sb.APIURL()
+		zc.AccountID, zc.ClientID, zc.ClientSecret = acct, id, secret.New(clientSecret)
 	}
-	zoom, err := zoom.New(zoomCfg)
-	if err != nil {
-		return err
-	}
+	return zc
+}
 
+// newAuthenticator checks callers' credentials. In sandbox mode with no
+// caller authentication configured, it generates a JWT secret for the process
+// and returns itself as the issuer behind POST /sandbox/tokens; otherwise the
+// issuer is nil.
+func newAuthenticator(ctx context.Context, cfg Config, log *slog.Logger) (*services.Authenticator, routes.TokenIssuer, error) {
 	authCfg := services.AuthConfig{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		APIKeys: cfg.APIKeys, MaxTTL: cfg.JWTMaxTTL}
 	if cfg.JWKSURL != "" {
 		kf, err := keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKSURL})
 		if err != nil {
-			return fmt.Errorf("AUTH_JWKS_URL: %w", err)
+			return nil, nil, fmt.Errorf("AUTH_JWKS_URL: %w", err)
 		}
 		authCfg.JWKS = jwt.Keyfunc(kf.Keyfunc)
 	}
@@ -129,45 +195,34 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	auth, err := services.NewAuthenticator(authCfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if generated {
-		log.Warn("SANDBOX MODE: no caller authentication is configured; a JWT secret was generated for this process and POST /sandbox/tokens issues caller tokens")
+	if !generated {
+		return auth, nil, nil
 	}
+	log.Warn("SANDBOX MODE: no caller authentication is configured; a JWT secret was generated for this process and POST /sandbox/tokens issues caller tokens")
+	return auth, auth, nil
+}
 
-	events := bus.NewLocal[services.Event]()
-	meetings := services.NewMeetings(zoom, events, cfg.BatchMax, log)
-	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
-	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
-	rt := realtime.New(realtime.Config{
-		Auth: auth, Meetings: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
-		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
-	})
-	events.Subscribe(func(_ context.Context, e services.Event) bool { return rt.PushToken(e.Token) })
-	deps := routes.Deps{
-		Domain: meetings, Auth: auth, Zoom: zoom,
-		Limiter:     limiter,
-		AuthGuard:   guard,
-		Socket:      rt.Handler(),
-		Metrics:     mx.Handler(),
-		Observe:     mx.HTTPRequest,
-		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sandboxInfo},
-		CORSOrigins: cfg.CORSOrigins,
-		BodyLimit:   bodyLimit(cfg.BatchMax),
-		Logger:      log,
+// demoFiles is the browser example at /demo/, served only with the sandbox's
+// caller tokens; it is found relative to where the server starts.
+func demoFiles(on bool) *routes.DemoFiles {
+	if !on {
+		return nil
 	}
-	if generated {
-		deps.SandboxTokens = auth
-		// Resolved now: the browser example is found relative to where the server starts.
-		page, _ := filepath.Abs("examples/browser")
-		bundle, _ := filepath.Abs("examples/node/node_modules/socket.io-client/dist/socket.io.min.js")
-		deps.Demo = &routes.DemoFiles{PageDir: page, Bundle: bundle}
-	}
-	engine := routes.New(deps)
+	page, _ := filepath.Abs("examples/browser")
+	bundle, _ := filepath.Abs("examples/node/node_modules/socket.io-client/dist/socket.io.min.js")
+	return &routes.DemoFiles{PageDir: page, Bundle: bundle}
+}
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+// listenAndServe serves engine until ctx ends, then shuts down: sockets
+// first (http.Server.Shutdown does not track hijacked websockets), then
+// in-flight requests, within shutdownGrace.
+func listenAndServe(ctx context.Context, cfg Config, log *slog.Logger, engine http.Handler, rt *realtime.Server, ready func(string)) error {
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("HOST/PORT: cannot listen on %s: %w", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), err)
+		return fmt.Errorf("HOST/PORT: cannot listen on %s: %w", addr, err)
 	}
 	srv := &http.Server{
 		Handler:           engine,
@@ -180,11 +235,13 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "mode", cfg.Mode, "version", version,
-		"zoom_qps", cfg.ZoomQPS, "batch_max", cfg.BatchMax, "auth_jwt", !authCfg.JWTSecret.Empty(),
+		"zoom_qps", cfg.ZoomQPS, "batch_max", cfg.BatchMax, "auth_jwt", !cfg.JWTSecret.Empty() || (cfg.Mode == "sandbox" && !cfg.AuthConfigured()),
 		"auth_jwks", cfg.JWKSURL != "", "api_keys", len(cfg.APIKeys))
-
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
@@ -193,7 +250,6 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	log.Info("shutting down: finishing in-flight requests", "grace", shutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	// Sockets first: http.Server.Shutdown does not track hijacked websockets.
 	shutdownErr := make(chan error, 1)
 	go func() { shutdownErr <- srv.Shutdown(sctx) }()
 	if err := rt.Close(sctx); err != nil {
