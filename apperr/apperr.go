@@ -87,10 +87,6 @@ func As(err error) (*Error, bool) {
 	return nil, false
 }
 
-func newErr(kind error, op, format string, args ...any) *Error {
-	return &Error{Kind: kind, Op: op, Message: fmt.Sprintf(format, args...)}
-}
-
 // InvalidInput builds an ErrInvalidInput error carrying field details.
 func InvalidInput(op string, details ...FieldError) *Error {
 	msg := "The request is not valid."
@@ -102,7 +98,7 @@ func InvalidInput(op string, details ...FieldError) *Error {
 	return &Error{Kind: ErrInvalidInput, Op: op, Message: msg, Details: details}
 }
 
-// Error codes shown to callers, one per kind of failure (DESIGN.md).
+// Error codes shown to callers, one per kind of failure (README, REST API).
 const (
 	CodeInvalidRequest  = "invalid_request"
 	CodeUnauthorized    = "unauthorized"

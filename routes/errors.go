@@ -13,7 +13,7 @@ import (
 	"github.com/zoomtoken/tokenserver/wire"
 )
 
-// statusOf is the one table from error code to HTTP status (DESIGN.md).
+// statusOf is the one table from error code to HTTP status (README, REST API).
 var statusOf = map[string]int{
 	apperr.CodeInvalidRequest:  http.StatusBadRequest,
 	apperr.CodeUnauthorized:    http.StatusUnauthorized,

@@ -1,5 +1,5 @@
 // Package sandbox is an in-memory stand-in for Zoom's OAuth and user-token
-// APIs (ZOOM_API.md), served over real HTTP on loopback. The server uses it
+// APIs (docs/ZOOM.md), served over real HTTP on loopback. The server uses it
 // in sandbox mode exactly as it uses Zoom, and the tests use it to inject
 // Zoom's faults: rate limits, errors, latency, outages and revoked tokens.
 // Nothing it issues is a real Zoom token.

@@ -47,7 +47,7 @@ func TestEndpointsSuccessShapes(t *testing.T) {
 			t.Errorf("Cache-Control = %q", r.Header.Get("Cache-Control"))
 		}
 		exp, err := time.Parse(time.RFC3339, str(r.Body["expiresAt"]))
-		if err != nil || exp.Sub(time.Now()) < 7190*time.Second || exp.Sub(time.Now()) > 7210*time.Second {
+		if err != nil || time.Until(exp) < 7190*time.Second || time.Until(exp) > 7210*time.Second {
 			t.Errorf("expiresAt = %v (%v)", r.Body["expiresAt"], err)
 		}
 		if n := strings.Count(str(r.Body["zakToken"]), "."); n != 2 {

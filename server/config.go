@@ -15,7 +15,7 @@ import (
 	"github.com/zoomtoken/tokenserver/services"
 )
 
-// Config is everything the server reads from its environment (DESIGN.md).
+// Config is everything the server reads from its environment (README, Configuration).
 type Config struct {
 	Port int
 	Host string

@@ -38,7 +38,7 @@ func tryDialSocket(t *testing.T, baseURL string, auth map[string]any, header htt
 }
 
 // connectSocket dials and waits for the CONNECT's answer, dialling again
-// when socket.io/v2 loses the CONNECT (SOCKETIO.md), as socket.io-client would.
+// when socket.io/v2 loses the CONNECT (see README, Socket.IO), as socket.io-client would.
 func connectSocket(t *testing.T, baseURL string, auth map[string]any, header http.Header) (*wsClient, bool, map[string]any) {
 	t.Helper()
 	c, ok, body, _, err := rawclient.Connect(baseURL, auth, header)

@@ -16,7 +16,7 @@ import (
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
-// Role is what a caller may do (DESIGN.md, "Callers and what they may do").
+// Role is what a caller may do (README, "Callers and what they may do").
 type Role string
 
 // The roles.
@@ -275,7 +275,7 @@ func (a *Authenticator) IssueToken(sub string, role Role, ttl time.Duration) (st
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
 }
 
-// Authorization: the table of DESIGN.md.
+// Authorization: the table of the README's "Callers and what they may do".
 
 func forbidden(op, msg string) error {
 	return &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: msg}

@@ -69,7 +69,7 @@ func main() {
 }
 
 type result struct {
-	name, value, target, note string
+	name, value, target string
 }
 
 func run(bin, out string, soak, dur time.Duration, reps, nSockets int) error {
