@@ -4,8 +4,12 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 GO ?= go
 NODE_EXAMPLES := examples/node
+# Linters, pinned, installed into .bin/ by `make tools` (CI runs it).
+STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.9.0
+TOOLS := $(CURDIR)/.bin
 
-.PHONY: help run test build lint bench attack soak tidy node-deps clean
+.PHONY: help run test build lint tools vuln bench attack soak tidy node-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,9 +25,29 @@ test: node-deps ## vet, then every test with the race detector
 build: ## build bin/server
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./server
 
-lint: ## go vet and gofmt
+lint: tools ## go vet, gofmt, staticcheck and govulncheck (pinned versions)
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(TOOLS)/staticcheck ./...
+	@$(MAKE) -s vuln
+
+tools: $(TOOLS)/staticcheck $(TOOLS)/govulncheck ## install the pinned linters into .bin/
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(TOOLS)/govulncheck:
+	GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+# govulncheck needs Go's vulnerability database (vuln.go.dev, or GOVULNDB=file:///…).
+# Known vulnerabilities fail the target; a database that cannot be reached is said
+# plainly and skipped, since some build machines reach only the module proxy.
+vuln: $(TOOLS)/govulncheck ## govulncheck against Go's vulnerability database
+	@db=$${GOVULNDB:-https://vuln.go.dev}; out=$$(timeout 120 $(TOOLS)/govulncheck -db "$$db" ./... 2>&1); rc=$$?; \
+	if [ $$rc -eq 0 ]; then echo "govulncheck: no known vulnerabilities ($$db)"; \
+	elif echo "$$out" | grep -qiE 'fetching vulnerabilities|dial tcp|no such host|connection refused|timeout|i/o timeout'; then \
+	  echo "govulncheck: SKIPPED, the vulnerability database $$db cannot be reached from here"; \
+	else echo "$$out"; exit $$rc; fi
 
 bench: ## measure against the sandbox; writes BENCHMARKS.md
 	$(GO) run ./server/bench -out BENCHMARKS.md
