@@ -24,7 +24,13 @@ type Minter interface {
 // sockets and no one else's.
 type Event struct {
 	Kind  EventKind
-	Token zoom.Token // TokenMinted: the token, for zoom.Token.UserID only
+	Token zoom.Token // TokenMinted: the token, for Token.UserID only
+
+	// ConnectionChanged: the user whose OAuth connection changed (pushed to
+	// that user's sockets only), its new status and why.
+	User   zoom.UserID
+	Status string // "connected" or "disconnected"
+	Reason string
 }
 
 // EventKind names an event.
@@ -32,7 +38,8 @@ type EventKind string
 
 // The events.
 const (
-	TokenMinted EventKind = "token_minted"
+	TokenMinted       EventKind = "token_minted"
+	ConnectionChanged EventKind = "connection_changed"
 )
 
 // Publisher carries events to whoever delivers them (the realtime side,
