@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
-	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -184,7 +184,7 @@ func TestPushesSurviveADoubleDisconnect(t *testing.T) {
 			other.Raw("41")
 		}
 		other.Close()
-		if !keep.Closed(0) && h.rt.PushToken(services.Token{Type: services.TokenOnBehalf, UserID: "pat@example.com", Value: secret.New(fmt.Sprint(i))}) {
+		if !keep.Closed(0) && h.rt.Deliver(context.Background(), minted(services.TokenOnBehalf, "pat@example.com", fmt.Sprint(i))) {
 			continue
 		}
 		lost++

@@ -13,6 +13,7 @@ import (
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
+	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -47,11 +48,22 @@ func (m *fakeMeetings) Batch(_ context.Context, _ services.Identity, in services
 	return services.BatchResult{Total: len(in.ParticipantUserIDs)}, nil
 }
 
+func (*fakeMeetings) Setup(context.Context, services.Identity, services.SetupInput) (services.SetupResult, error) {
+	return services.SetupResult{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: "setup", Message: "not in these tests"}
+}
+
+func (*fakeMeetings) BatchMax() int { return 1000 }
+
 func (m *fakeMeetings) Distribute(_ context.Context, _ services.Identity, in services.DistributeInput) (services.BatchResult, error) {
 	m.mu.Lock()
 	m.distributed = append(m.distributed, in)
 	m.mu.Unlock()
 	return services.BatchResult{Total: len(in.ParticipantUserIDs)}, nil
+}
+
+// minted is the bus event of a token minted for userID.
+func minted(typ services.TokenType, userID, value string) services.Event {
+	return services.Event{Kind: services.TokenMinted, Token: services.Token{Type: typ, UserID: userID, Value: secret.New(value)}}
 }
 
 // fakeLimiter records every key it is asked about; it refuses keys in deny.
@@ -119,8 +131,8 @@ func start(t *testing.T, cfg realtime.Config) *harness {
 	if cfg.Auth == nil {
 		cfg.Auth = fakeAuth{}
 	}
-	if cfg.Meetings == nil {
-		cfg.Meetings = &fakeMeetings{}
+	if cfg.Domain == nil {
+		cfg.Domain = &fakeMeetings{}
 	}
 	rt := realtime.New(cfg)
 	mux := http.NewServeMux()

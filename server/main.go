@@ -140,10 +140,10 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
-		Auth: auth, Meetings: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
+		Auth: auth, Domain: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
-	events.Subscribe(func(_ context.Context, e services.Event) bool { return rt.PushToken(e.Token) })
+	events.Subscribe(rt.Deliver)
 	deps := routes.Deps{
 		Domain: meetings, Auth: auth, Zoom: zoom,
 		Limiter:     limiter,
