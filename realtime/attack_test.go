@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
-	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
@@ -184,7 +184,7 @@ func TestPushesSurviveADoubleDisconnect(t *testing.T) {
 			other.Raw("41")
 		}
 		other.Close()
-		if !keep.Closed(0) && h.rt.PushToken(zoom.Token{Type: zoom.TokenOnBehalf, UserID: mustUser("pat@example.com"), Value: secret.New(fmt.Sprint(i))}) {
+		if !keep.Closed(0) && h.rt.Deliver(context.Background(), minted(zoom.TokenOnBehalf, "pat@example.com", fmt.Sprint(i))) {
 			continue
 		}
 		lost++
@@ -242,12 +242,4 @@ func TestClientCloseHandshakeCompletes(t *testing.T) {
 			t.Fatalf("auth %v: %v", auth, err)
 		}
 	}
-}
-
-func mustUser(s string) zoom.UserID {
-	u, reason := zoom.ParseUserID(s)
-	if reason != "" {
-		panic(reason)
-	}
-	return u
 }

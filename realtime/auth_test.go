@@ -101,7 +101,7 @@ func TestAuthGuardByAddress(t *testing.T) {
 // the body's problems comes back, however large the body.
 func TestDistributeAuthorizesFirst(t *testing.T) {
 	m := &fakeMeetings{}
-	h := start(t, realtime.Config{Meetings: m, MaxPayload: 4 << 20})
+	h := start(t, realtime.Config{Domain: m, MaxPayload: 4 << 20})
 	c := h.authed("pat@example.com", "participant")
 	ids := make([]int, 50000)
 	args, err := c.EmitAck("meeting:distribute", map[string]any{"meetingId": "x", "hostUserId": 1, "participantUserIds": ids}, 10*time.Second)

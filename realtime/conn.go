@@ -194,6 +194,26 @@ func (s *Server) kickHolding(c *conn, code, message string, hold, final bool) <-
 		finish()
 		return c.kickDone
 	}
+	sent := sayWhy(c, sessions, code, message, final)
+	if hold && c.eio.ReadyState() == "open" {
+		c.eio.SetReadyState("closing")
+	}
+	go func() {
+		t := time.NewTimer(kickGrace)
+		defer t.Stop()
+		select {
+		case <-sent:
+		case <-c.goneCh:
+		case <-t.C:
+		}
+		finish()
+	}()
+	return c.kickDone
+}
+
+// sayWhy writes, in order, what tells the client why it is disconnected
+// (see kickHolding). The channel receives once the last packet is written.
+func sayWhy(c *conn, sessions []*session, code, message string, final bool) <-chan struct{} {
 	body := map[string]any{"success": false, "message": message, "error": message, "code": code}
 	sent := make(chan struct{}, 1)
 	written := func(transports.Transport) {
@@ -220,20 +240,7 @@ func (s *Server) kickHolding(c *conn, code, message string, hold, final bool) <-
 			c.eio.Write(types.NewStringBufferString(disconnectPacket(ss.sock)), nil, cb)
 		}
 	}
-	if hold && c.eio.ReadyState() == "open" {
-		c.eio.SetReadyState("closing")
-	}
-	go func() {
-		t := time.NewTimer(kickGrace)
-		defer t.Stop()
-		select {
-		case <-sent:
-		case <-c.goneCh:
-		case <-t.C:
-		}
-		finish()
-	}()
-	return c.kickDone
+	return sent
 }
 
 // disconnectPacket is a Socket.IO DISCONNECT for the socket's namespace.

@@ -99,10 +99,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
-		Auth: auth, Meetings: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
+		Auth: auth, Domain: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
-	events.Subscribe(func(_ context.Context, e services.Event) bool { return rt.PushToken(e.Token) })
+	events.Subscribe(rt.Deliver)
 	engine := routes.New(routes.Deps{
 		Domain: meetings, Auth: auth, Zoom: zc, Limiter: limiter, AuthGuard: guard,
 		SandboxTokens: issuer, Demo: demoFiles(issuer != nil),

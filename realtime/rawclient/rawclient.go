@@ -256,6 +256,13 @@ func (c *Client) EmitAck(event string, payload any, timeout time.Duration) ([]js
 	case args := <-ch:
 		return args, nil
 	case <-c.closed:
+		// The reader hands the ack over before it notices the close: an ack
+		// that came just before the close is there now.
+		select {
+		case args := <-ch:
+			return args, nil
+		default:
+		}
 		return nil, errors.New("connection closed before the ack of " + event)
 	case <-time.After(timeout):
 		return nil, errors.New("no ack for " + event)

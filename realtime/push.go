@@ -1,0 +1,50 @@
+package realtime
+
+import (
+	"context"
+
+	"github.com/zishang520/socket.io/v2/socket"
+
+	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/wire"
+	"github.com/zoomtoken/tokenserver/zoom"
+)
+
+// Each authenticated socket is in its user's room; a minted token is sent
+// to that room and nowhere else.
+
+func room(userID string) string { return "user:" + zoom.UserKey(userID) }
+
+// Deliver is the bus's subscriber: it sends a TokenMinted event's token to
+// the sockets of the user it was minted for, and to no one else, as
+// meeting:started (a ZAK, with the start answer's body) or
+// meeting:credentials (an OBF, with the join answer's body). It reports
+// whether any socket of that user was there. Other events are not its.
+func (s *Server) Deliver(_ context.Context, e services.Event) bool {
+	if e.Kind != services.TokenMinted {
+		return false
+	}
+	tok := e.Token
+	event := wire.EventCredentials
+	var body any
+	if tok.Type == zoom.TokenZAK {
+		event, body = wire.EventStarted, wire.NewStartResponse(services.Minted{Token: tok, Delivered: true})
+	} else {
+		body = wire.NewJoinResponse(services.Minted{Token: tok, Delivered: true})
+	}
+	if !s.online(tok.UserID.String()) {
+		s.obs.Pushed(event, false)
+		return false
+	}
+	s.io.To(socket.Room(room(tok.UserID.String()))).Emit(event, body)
+	s.obs.Pushed(event, true)
+	return true
+}
+
+// online reports whether any socket of the user is in its room. The adapter
+// keeps rooms per socket id, so a disconnect reported twice cannot make a
+// user who still has a socket look offline.
+func (s *Server) online(userID string) bool {
+	members, ok := s.io.Sockets().Adapter().Rooms().Load(socket.Room(room(userID)))
+	return ok && members.Len() > 0
+}
