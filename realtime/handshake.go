@@ -51,9 +51,10 @@ func (s *Server) originAllowed(origin, host string) bool {
 // and its first events would be lost.
 func (s *Server) handshake(sock *socket.Socket, next func(*socket.ExtendedError)) {
 	c := s.connOf(sock.Conn())
-	ss := &session{c: c, sock: sock}
+	ss := &session{c: c, sock: sock, gate: takeGate(sock.Handshake().Auth)}
 	sock.SetData(ss)
 	s.listen(sock, ss)
+	next = openOnRefusal(ss.gate, next)
 	if c.isKicked() {
 		next(socket.NewExtendedError("unauthorized", map[string]any{"code": apperr.CodeUnauthorized, "message": "This connection is being closed."}))
 		return
@@ -78,6 +79,18 @@ func (s *Server) handshake(sock *socket.Socket, next func(*socket.ExtendedError)
 	}
 	ss.id, ss.ok = id, true
 	next(nil)
+}
+
+// openOnRefusal opens the gate when the handshake refuses the socket: no
+// socket will be registered, so the packets held behind it may go on (the
+// library closes the connection for them, as it would have).
+func openOnRefusal(g *connectGate, next func(*socket.ExtendedError)) func(*socket.ExtendedError) {
+	return func(err *socket.ExtendedError) {
+		if err != nil {
+			defer g.open()
+		}
+		next(err)
+	}
 }
 
 const tooManyFailures = "Too many refused credentials on this connection; disconnecting."

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/zishang520/engine.io/v2/events"
 	"github.com/zishang520/engine.io/v2/types"
@@ -66,7 +67,7 @@ func newSafeParser(dropped func()) parser.Parser {
 func (p safeParser) NewEncoder() parser.Encoder { return p.inner.NewEncoder() }
 
 func (p safeParser) NewDecoder() parser.Decoder {
-	d := &safeDecoder{EventEmitter: events.New(), inner: p.inner.NewDecoder(), dropped: p.dropped}
+	d := &safeDecoder{EventEmitter: events.New(), inner: p.inner.NewDecoder(), dropped: p.dropped, gates: map[string]*connectGate{}}
 	_ = d.inner.On("decoded", d.ondecoded)
 	return d
 }
@@ -79,6 +80,44 @@ type safeDecoder struct {
 	mu       sync.Mutex // Add is serial per connection; the lock keeps it so
 	rejected bool       // set by ondecoded, within Add
 	refused  *refusal   // the connection's first refusal
+	gates    map[string]*connectGate
+}
+
+// The library answers a namespace CONNECT, then registers the socket, on a
+// goroutine of its own: a packet that arrives in between finds no socket,
+// and the library closes the connection without a word. socket.io-client
+// sends the events it buffered the moment it is connected, so that gap is
+// met in practice. The decoder closes it: after a CONNECT, it holds that
+// namespace's next packets until the socket is registered. The gate travels
+// to the handshake in the CONNECT's auth payload (gateKey), and is opened
+// once the socket is connected, or refused.
+type connectGate struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+// gateKey carries the gate in a CONNECT's auth payload; the handshake takes
+// it out before anything reads the payload.
+const gateKey = "\x00connect-gate"
+
+// gateWait bounds how long packets wait for a gate that is never opened.
+const gateWait = 5 * time.Second
+
+func (g *connectGate) open() {
+	if g != nil {
+		g.once.Do(func() { close(g.ch) })
+	}
+}
+
+// takeGate removes the gate from a CONNECT's auth payload, if it is there.
+func takeGate(auth any) *connectGate {
+	m, ok := auth.(map[string]any)
+	if !ok {
+		return nil
+	}
+	g, _ := m[gateKey].(*connectGate)
+	delete(m, gateKey)
+	return g
 }
 
 // Add decodes data. The inner decoder emits "decoded" synchronously from
@@ -137,7 +176,12 @@ func textPacket(data any) bool {
 	return first != byte(parser.BINARY_EVENT) && first != byte(parser.BINARY_ACK)
 }
 
-func (d *safeDecoder) Destroy() { d.inner.Destroy() }
+func (d *safeDecoder) Destroy() {
+	for _, g := range d.gates {
+		g.open()
+	}
+	d.inner.Destroy()
+}
 
 func (d *safeDecoder) ondecoded(args ...any) {
 	if len(args) == 0 {
@@ -148,7 +192,36 @@ func (d *safeDecoder) ondecoded(args ...any) {
 		d.rejected = true
 		return
 	}
+	if p.Type == parser.CONNECT && p.Nsp == "/" { // the one namespace served
+		d.gate(p)
+	} else if g := d.gates[p.Nsp]; g != nil {
+		select {
+		case <-g.ch:
+		case <-time.After(gateWait):
+		}
+		delete(d.gates, p.Nsp)
+	}
 	d.Emit("decoded", p)
+}
+
+// gate puts a new gate for the CONNECT's namespace into its auth payload.
+// A payload that is neither absent nor an object gets none: the library
+// keeps its own behaviour for it.
+func (d *safeDecoder) gate(p *parser.Packet) {
+	var auth map[string]any
+	switch v := p.Data.(type) {
+	case nil:
+		auth = map[string]any{}
+		p.Data = auth
+	case map[string]any:
+		auth = v
+	default:
+		return
+	}
+	g := &connectGate{ch: make(chan struct{})}
+	auth[gateKey] = g
+	d.gates[p.Nsp].open() // a CONNECT again for the same namespace: release the old
+	d.gates[p.Nsp] = g
 }
 
 // wellFormed: an event is an array whose first element is the event name;

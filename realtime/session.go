@@ -13,6 +13,7 @@ import (
 type session struct {
 	c    *conn
 	sock *socket.Socket
+	gate *connectGate // holds the client's next packets until the socket is connected
 
 	mu     sync.Mutex
 	id     services.Identity
@@ -59,6 +60,7 @@ func (s *Server) onConnection(args ...any) {
 	c.mu.Unlock()
 	s.obs.SocketConnected(1)
 	_ = sock.On("disconnect", func(...any) { s.onDisconnect(ss) })
+	ss.gate.open() // the library has registered the socket: its packets may flow
 
 	if id, ok := ss.identity(); ok {
 		s.admit(sock, ss, id, nil)
