@@ -80,7 +80,9 @@ type safeDecoder struct {
 	mu       sync.Mutex // Add is serial per connection; the lock keeps it so
 	rejected bool       // set by ondecoded, within Add
 	refused  *refusal   // the connection's first refusal
-	gates    map[string]*connectGate
+
+	gatesMu sync.Mutex // Destroy runs beside Add: never held while waiting
+	gates   map[string]*connectGate
 }
 
 // The library answers a namespace CONNECT, then registers the socket, on a
@@ -177,9 +179,11 @@ func textPacket(data any) bool {
 }
 
 func (d *safeDecoder) Destroy() {
+	d.gatesMu.Lock()
 	for _, g := range d.gates {
 		g.open()
 	}
+	d.gatesMu.Unlock()
 	d.inner.Destroy()
 }
 
@@ -194,12 +198,13 @@ func (d *safeDecoder) ondecoded(args ...any) {
 	}
 	if p.Type == parser.CONNECT && p.Nsp == "/" { // the one namespace served
 		d.gate(p)
-	} else if g := d.gates[p.Nsp]; g != nil {
+	} else if g := d.takeGate(p.Nsp); g != nil {
+		t := time.NewTimer(gateWait)
 		select {
 		case <-g.ch:
-		case <-time.After(gateWait):
+		case <-t.C:
 		}
-		delete(d.gates, p.Nsp)
+		t.Stop()
 	}
 	d.Emit("decoded", p)
 }
@@ -220,8 +225,19 @@ func (d *safeDecoder) gate(p *parser.Packet) {
 	}
 	g := &connectGate{ch: make(chan struct{})}
 	auth[gateKey] = g
+	d.gatesMu.Lock()
 	d.gates[p.Nsp].open() // a CONNECT again for the same namespace: release the old
 	d.gates[p.Nsp] = g
+	d.gatesMu.Unlock()
+}
+
+// takeGate removes and returns the namespace's gate, if one is pending.
+func (d *safeDecoder) takeGate(nsp string) *connectGate {
+	d.gatesMu.Lock()
+	defer d.gatesMu.Unlock()
+	g := d.gates[nsp]
+	delete(d.gates, nsp)
+	return g
 }
 
 // wellFormed: an event is an array whose first element is the event name;
