@@ -42,6 +42,7 @@ const (
 	codeLife    = 5 * time.Minute  // an authorization code
 	consentLife = 10 * time.Minute // a consent page, from shown to clicked
 	keepSeen    = 100000           // users remembered by id
+	keepRefresh = 200000           // refresh tokens remembered, live and spent
 )
 
 // User is a Zoom user as /v2/users/me answers it.
@@ -512,6 +513,13 @@ func (s *Sandbox) issueUserTokens(o Options, g *grant) map[string]any {
 	u := g.user
 	s.tokens[access] = &accessToken{expires: o.Now().Add(time.Duration(o.UserTokenExpiresIn) * time.Second),
 		scopes: g.scopes, user: &u, grant: g}
+	if len(s.oauth.refresh) >= keepRefresh { // bounded: forget spent tokens (a reuse of one is then only unknown)
+		for k, rt := range s.oauth.refresh {
+			if rt.spent {
+				delete(s.oauth.refresh, k)
+			}
+		}
+	}
 	s.oauth.refresh[refresh] = &refreshToken{grant: g}
 	s.remember(refresh)
 	return map[string]any{

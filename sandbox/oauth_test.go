@@ -617,3 +617,40 @@ func jwtSub(t *testing.T, tok string) string {
 	_ = json.Unmarshal(b, &claims)
 	return claims.Sub
 }
+
+// Many refreshes with one refresh token at once: exactly one wins, every
+// other is a reuse, counted.
+func TestConcurrentRefreshesOneWins(t *testing.T) {
+	sb := startOAuth(t, Options{})
+	_, rt := sb.connect("user1@partner.example")
+	const n = 50
+	statuses := make(chan int, n)
+	for range n {
+		go func() {
+			id, secret := sb.GeneralApp()
+			req, _ := http.NewRequest("POST", sb.OAuthURL(), strings.NewReader(form("grant_type", "refresh_token", "refresh_token", rt).Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(id, secret)
+			resp, err := sb.hc.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	won := 0
+	for range n {
+		switch <-statuses {
+		case 200:
+			won++
+		case 400:
+		default:
+			t.Error("a refresh neither won nor lost")
+		}
+	}
+	if s := sb.Stats(); won != 1 || s.Refreshes != 1 || s.RefreshTokenReuse != n-1 {
+		t.Errorf("%d won; stats %+v", won, s)
+	}
+}

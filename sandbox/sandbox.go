@@ -1,5 +1,8 @@
 // Package sandbox is an in-memory stand-in for Zoom's OAuth and user-token
-// APIs (docs/ZOOM.md), served over real HTTP on loopback. The server uses it
+// APIs (docs/ZOOM.md), served over real HTTP on loopback: a Server-to-Server
+// app (account_credentials) and a General app whose users connect through a
+// consent page (authorization_code with PKCE, rotating refresh tokens, see
+// oauth.go). The server uses it
 // in sandbox mode exactly as it uses Zoom, and the tests use it to inject
 // Zoom's faults: rate limits, errors, latency, outages and revoked tokens.
 // Nothing it issues is a real Zoom token.
@@ -457,6 +460,8 @@ func (s *Sandbox) index(w http.ResponseWriter, r *http.Request) {
 		"note":   "An in-memory stand-in for Zoom. Its tokens are not real Zoom tokens.",
 		"users":  defaultUsers,
 		"emails": "any address ending in @example.com",
+		"partner": "any address ending in @" + PartnerDomain + " is a user of " + PartnerAccountID +
+			": reachable only with that user's own OAuth grant (GET /oauth/authorize)",
 	})
 }
 
