@@ -1,5 +1,8 @@
 // Package sandbox is an in-memory stand-in for Zoom's OAuth and user-token
-// APIs (docs/ZOOM.md), served over real HTTP on loopback. The server uses it
+// APIs (docs/ZOOM.md), served over real HTTP on loopback: a Server-to-Server
+// app (account_credentials) and a General app whose users connect through a
+// consent page (authorization_code with PKCE, rotating refresh tokens, see
+// oauth.go). The server uses it
 // in sandbox mode exactly as it uses Zoom, and the tests use it to inject
 // Zoom's faults: rate limits, errors, latency, outages and revoked tokens.
 // Nothing it issues is a real Zoom token.
@@ -16,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +33,8 @@ type Outage int
 // Outage modes.
 const (
 	OutageNone  Outage = iota
-	OutageAPI          // GET /v2/users/{userId}/token
-	OutageOAuth        // POST /oauth/token
+	OutageAPI          // GET /v2/users/{userId}/token, /v2/users/me
+	OutageOAuth        // POST /oauth/token and /oauth/revoke
 	OutageAll
 )
 
@@ -85,24 +89,41 @@ type Options struct {
 	GeneralApp     bool   // refuse account_credentials as a General app would
 	NotActivated   bool   // refuse as an app not activated
 	Now            func() time.Time
+
+	// The sandbox's own General app (user-managed OAuth, see oauth.go).
+	OAuthClientID     string   // "" = "sandbox-general-app"
+	OAuthClientSecret string   // "" = generated
+	OAuthRedirectURLs []string // redirect URIs allowed, compared exactly
+	OAuthScopes       string   // granted on consent; "" = DefaultOAuthScopes
+	// UserTokenExpiresIn is expires_in of user access tokens; 0 = 3599.
+	UserTokenExpiresIn int
 }
 
 // Stats count what the sandbox was asked.
 type Stats struct {
-	TokenRequests int64     // POST /oauth/token, all answers
-	TokensIssued  int64     // access tokens issued
-	APICalls      int64     // GET /v2/users/{userId}/token, all answers
+	TokenRequests int64     // POST /oauth/token, all answers and grants
+	TokensIssued  int64     // S2S access tokens issued (account_credentials)
+	APICalls      int64     // GET /v2/users/{userId}/token and /v2/users/me/token, all answers
 	Minted        int64     // ZAK and OBF tokens issued
 	Throttled     int64     // 429 answers
 	Failed5xx     int64     // 5xx answers (injected errors and outages)
 	Unauthorized  int64     // 401 answers
 	LastMint      time.Time // when the latest user token was issued
+
+	CodeExchanges     int64 // successful authorization_code grants
+	Refreshes         int64 // successful refresh_token grants (answers lost on purpose included)
+	RefreshTokenReuse int64 // refresh_token grants refused because that refresh token was spent already
+	Revocations       int64 // grants revoked through POST /oauth/revoke
+	MeCalls           int64 // GET /v2/users/me, all answers
+	OwnerCalls        int64 // "me" asked with an S2S token: answered for the app's owner
 }
 
 type accessToken struct {
 	expires time.Time
 	scopes  string
 	revoked bool
+	user    *User  // nil: an S2S token
+	grant   *grant // the user's grant, for user tokens
 }
 
 // Sandbox is the Zoom stand-in.
@@ -120,9 +141,11 @@ type Sandbox struct {
 	failBody   map[string]any // nil: {code: status, message: status text}
 	unexpected []string
 	minted     []string
+	oauth      oauthState
 
 	tokenRequests, tokensIssued, apiCalls, mintedN, throttled, failed5xx, unauthorized atomic.Int64
 	lastMint                                                                           atomic.Int64 // unix nanos
+	codeExchanges, refreshes, refreshReuse, revocations, meCalls, ownerCalls           atomic.Int64
 
 	srv *http.Server
 	url string
@@ -148,7 +171,20 @@ func New(opts Options) *Sandbox {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Sandbox{opts: opts, tokens: map[string]*accessToken{}}
+	if opts.OAuthClientID == "" {
+		opts.OAuthClientID = "sandbox-general-app"
+	}
+	if opts.OAuthClientSecret == "" {
+		opts.OAuthClientSecret = randomString(24)
+	}
+	if opts.OAuthScopes == "" {
+		opts.OAuthScopes = DefaultOAuthScopes
+	}
+	if opts.UserTokenExpiresIn <= 0 {
+		opts.UserTokenExpiresIn = 3599
+	}
+	opts.OAuthRedirectURLs = slices.Clone(opts.OAuthRedirectURLs)
+	return &Sandbox{opts: opts, tokens: map[string]*accessToken{}, oauth: newOAuthState()}
 }
 
 // Credentials are the account id, client id and client secret the sandbox accepts.
@@ -258,7 +294,9 @@ func (s *Sandbox) Stats() Stats {
 	return Stats{
 		TokenRequests: s.tokenRequests.Load(), TokensIssued: s.tokensIssued.Load(), APICalls: s.apiCalls.Load(),
 		Minted: s.mintedN.Load(), Throttled: s.throttled.Load(), Failed5xx: s.failed5xx.Load(), Unauthorized: s.unauthorized.Load(),
-		LastMint: time.Unix(0, s.lastMint.Load()),
+		LastMint:      time.Unix(0, s.lastMint.Load()),
+		CodeExchanges: s.codeExchanges.Load(), Refreshes: s.refreshes.Load(), RefreshTokenReuse: s.refreshReuse.Load(),
+		Revocations: s.revocations.Load(), MeCalls: s.meCalls.Load(), OwnerCalls: s.ownerCalls.Load(),
 	}
 }
 
@@ -269,15 +307,18 @@ func (s *Sandbox) UnexpectedPaths() []string {
 	return append([]string(nil), s.unexpected...)
 }
 
-// IssuedSecrets lists the access tokens and the latest user tokens the
-// sandbox has issued, with the client secret: for tests that check none leaks.
+// IssuedSecrets lists what the sandbox has issued, with both apps' client
+// secrets: every access token (S2S and user), the latest authorization codes
+// and refresh tokens, and the latest user tokens (ZAK, OBF). For tests that
+// check none leaks.
 func (s *Sandbox) IssuedSecrets() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := []string{s.opts.ClientSecret}
+	out := []string{s.opts.ClientSecret, s.opts.OAuthClientSecret}
 	for t := range s.tokens {
 		out = append(out, t)
 	}
+	out = append(out, s.oauth.issued...)
 	return append(out, s.minted...)
 }
 
@@ -294,6 +335,20 @@ func (s *Sandbox) Handler() http.Handler {
 			return
 		case ok && r.Method == http.MethodPost && len(segs) == 2 && segs[0].name == "oauth" && segs[1].name == "token":
 			s.oauthToken(w, r)
+			return
+		case ok && r.Method == http.MethodPost && len(segs) == 2 && segs[0].name == "oauth" && segs[1].name == "revoke":
+			s.oauthRevoke(w, r)
+			return
+		case ok && r.Method == http.MethodGet && len(segs) == 2 && segs[0].name == "oauth" && segs[1].name == "authorize":
+			s.authorize(w, r)
+			return
+		case ok && r.Method == http.MethodPost && len(segs) == 3 && segs[0].name == "oauth" && segs[1].name == "authorize" &&
+			segs[2].name == "decide":
+			s.decide(w, r)
+			return
+		case ok && r.Method == http.MethodGet && len(segs) == 3 && segs[0].name == "v2" && segs[1].name == "users" &&
+			segs[2].lookup == "me":
+			s.me(w, r)
 			return
 		case ok && r.Method == http.MethodGet && len(segs) == 4 && segs[0].name == "v2" && segs[1].name == "users" &&
 			segs[2].name != "" && segs[3].name == "token":
@@ -405,6 +460,8 @@ func (s *Sandbox) index(w http.ResponseWriter, r *http.Request) {
 		"note":   "An in-memory stand-in for Zoom. Its tokens are not real Zoom tokens.",
 		"users":  defaultUsers,
 		"emails": "any address ending in @example.com",
+		"partner": "any address ending in @" + PartnerDomain + " is a user of " + PartnerAccountID +
+			": reachable only with that user's own OAuth grant (GET /oauth/authorize)",
 	})
 }
 
@@ -443,7 +500,9 @@ func (s *Sandbox) oauthToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"reason": reason, "error": code})
 	}
 	id, secret, ok := r.BasicAuth()
-	if !ok || id != o.ClientID || secret != o.ClientSecret {
+	s2s := ok && id == o.ClientID && secret == o.ClientSecret
+	general := !s2s && ok && id == o.OAuthClientID && secret == o.OAuthClientSecret
+	if !s2s && !general {
 		oauthErr("Invalid client_id or client_secret", "invalid_client")
 		return
 	}
@@ -451,6 +510,12 @@ func (s *Sandbox) oauthToken(w http.ResponseWriter, r *http.Request) {
 		oauthErr("Bad Request", "invalid_request")
 		return
 	}
+	if general { // authorization_code and refresh_token; account_credentials is refused
+		s.userGrant(w, r, o)
+		return
+	}
+	// The S2S app knows account_credentials only: its credentials with
+	// authorization_code or refresh_token are an unsupported grant type.
 	if r.Form.Get("grant_type") != "account_credentials" || o.GeneralApp {
 		oauthErr("unsupported grant type", "unsupported_grant_type")
 		return
@@ -486,30 +551,42 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Authentication first, as Zoom does.
-	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	s.mu.Lock()
-	at := s.tokens[tok]
-	var revoked, expired bool
-	var scopes string
-	if at != nil {
-		revoked, expired, scopes = at.revoked, !o.Now().Before(at.expires), at.scopes
+	auth, ok := s.authenticate(w, r, o)
+	if !ok {
+		return
 	}
-	s.mu.Unlock()
-	switch {
-	case at == nil || revoked:
-		s.unauthorized.Add(1)
-		writeJSON(w, http.StatusUnauthorized, zoomErr(124, "Invalid access token."))
-		return
-	case expired:
-		s.unauthorized.Add(1)
-		writeJSON(w, http.StatusUnauthorized, zoomErr(124, "Access token is expired."))
-		return
-	case !hasScope(scopes, ScopeUserToken):
-		writeJSON(w, http.StatusBadRequest, zoomErr(4711, "Invalid access token, does not contain scopes:["+ScopeUserToken+"]."))
+	need := ScopeUserToken
+	if auth.user != nil {
+		need = ScopeReadToken
+	}
+	if !hasScope(auth.scopes, need) {
+		writeJSON(w, http.StatusBadRequest, zoomErr(4711, "Invalid access token, does not contain scopes:["+need+"]."))
 		return
 	}
 	userID := r.PathValue("userId")
-	if s.throttle(w, o, userID) {
+	// Who the token is minted for: "me" is the token's own user (for an S2S
+	// token, the app's owner); a user token names no one else.
+	var target *User
+	switch {
+	case auth.user != nil && (userID == "me" || userID == auth.user.ID || asciiEqualFold(userID, auth.user.Email)):
+		target = auth.user
+	case auth.user != nil:
+		// Stated, not confirmed: Zoom answers a user-level token that
+		// names another user with code 200 "No permission.".
+	case userID == "me":
+		s.ownerCalls.Add(1)
+		owner := s.ownerUser(o)
+		target = &owner
+	default:
+		if u, ok := s.accountUser(o, userID); ok {
+			target = &u
+		}
+	}
+	limitKey := userID
+	if target != nil {
+		limitKey = target.ID
+	}
+	if s.throttle(w, o, limitKey) {
 		return
 	}
 	if st, body := s.injectedFailure(o); st != 0 {
@@ -541,11 +618,19 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 300, "message": "Validation Failed.", "errors": invalid})
 		return
 	}
-	if !knownUser(userID) {
+	if target == nil && auth.user != nil {
+		writeJSON(w, http.StatusBadRequest, zoomErr(200, "No permission."))
+		return
+	}
+	if target == nil {
 		writeJSON(w, http.StatusNotFound, zoomErr(1001, "User does not exist: "+userID+"."))
 		return
 	}
-	token := fakeJWT(userID, typ, mn, o.Now().Add(time.Duration(ttl)*time.Second))
+	sub := target.ID
+	if auth.user == nil && userID != "me" {
+		sub = userID // as asked: an email or an id
+	}
+	token := fakeJWT(sub, typ, mn, o.Now().Add(time.Duration(ttl)*time.Second))
 	s.mu.Lock()
 	if len(s.minted) >= keepMinted { // bounded: a long sandbox run must not grow
 		s.minted = append(s.minted[:0], s.minted[keepMinted/2:]...)
@@ -632,18 +717,6 @@ func (s *Sandbox) injectedFailure(o Options) (int, map[string]any) {
 		body = zoomErr(st, http.StatusText(st))
 	}
 	return st, body
-}
-
-func knownUser(id string) bool {
-	if at := strings.LastIndexByte(id, '@'); at > 0 {
-		return strings.EqualFold(id[at+1:], "example.com")
-	}
-	for _, u := range defaultUsers {
-		if u == id {
-			return true
-		}
-	}
-	return false
 }
 
 func hasScope(scopes, want string) bool {
