@@ -26,6 +26,12 @@ var (
 	ErrZoomRateLimited = errors.New("zoom rate limit reached")
 	ErrZoomUnavailable = errors.New("zoom unavailable")
 	ErrZoomTimeout     = errors.New("zoom timed out")
+	// ErrNotConnected: the user has no OAuth connection, and the account's
+	// S2S app cannot mint for them either.
+	ErrNotConnected = errors.New("user has no zoom connection")
+	// ErrConnectionLost: the user's OAuth grant died (Zoom answered
+	// invalid_grant, or it was revoked); the user must connect again.
+	ErrConnectionLost = errors.New("zoom connection lost")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -111,6 +117,8 @@ const (
 	CodeZoomAuthFailed  = "zoom_auth_failed"
 	CodeZoomRateLimited = "zoom_rate_limited"
 	CodeZoomUnavailable = "zoom_unavailable"
+	CodeNotConnected    = "not_connected"
+	CodeConnectionLost  = "connection_lost"
 	CodeInternal        = "internal"
 )
 
@@ -129,6 +137,8 @@ var kindCodes = []struct {
 	{ErrZoomRateLimited, CodeZoomRateLimited},
 	{ErrZoomUnavailable, CodeZoomUnavailable},
 	{ErrZoomTimeout, CodeZoomUnavailable},
+	{ErrNotConnected, CodeNotConnected},
+	{ErrConnectionLost, CodeConnectionLost},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.
