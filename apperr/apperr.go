@@ -18,6 +18,7 @@ var (
 	ErrInvalidInput    = errors.New("invalid input")
 	ErrUnauthenticated = errors.New("unauthenticated")
 	ErrForbidden       = errors.New("forbidden")
+	ErrNotFound        = errors.New("not found")
 	ErrTooLarge        = errors.New("too large")
 	ErrRateLimited     = errors.New("caller rate limited")
 	ErrUserNotFound    = errors.New("zoom user not found")
@@ -129,6 +130,7 @@ var kindCodes = []struct {
 	{ErrInvalidInput, CodeInvalidRequest},
 	{ErrUnauthenticated, CodeUnauthorized},
 	{ErrForbidden, CodeForbidden},
+	{ErrNotFound, CodeNotFound},
 	{ErrTooLarge, CodePayloadTooLarge},
 	{ErrRateLimited, CodeRateLimited},
 	{ErrUserNotFound, CodeUserNotFound},
