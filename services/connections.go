@@ -327,7 +327,7 @@ func (cs *Connections) Delete(ctx context.Context, caller Identity, sub string) 
 	if err != nil {
 		return err
 	}
-	c, claimed, err := cs.claim(ctx, key)
+	c, claimed, _, err := cs.claim(ctx, key, false)
 	switch {
 	case errors.Is(err, apperr.ErrNotFound):
 		return err
@@ -464,13 +464,9 @@ func (cs *Connections) forget(sub string) {
 // it at Zoom, store the new one sealed, and only then use the access token.
 func (cs *Connections) refresh(ctx context.Context, sub string) (secret.Value, error) {
 	const op = "refresh the user's Zoom grant"
-	// A flight that ended just before this one began may have refreshed.
-	if v, ok := cs.cached(sub); ok {
-		return v, nil
-	}
-	c, claimed, err := cs.claim(ctx, sub)
-	if err != nil {
-		return secret.Value{}, err
+	c, claimed, fresh, err := cs.claim(ctx, sub, true)
+	if err != nil || !fresh.Empty() {
+		return fresh, err
 	}
 	rt, err := cs.keys.Open(sub, c.Refresh)
 	if err != nil {
@@ -507,30 +503,35 @@ func (cs *Connections) refresh(ctx context.Context, sub string) (secret.Value, e
 }
 
 // claim reads sub's connection and leases its refresh token, waiting while
-// another refresher (of another process) holds it. It answers the
-// connection as read and the claimed version.
-func (cs *Connections) claim(ctx context.Context, sub string) (connections.Connection, int64, error) {
+// another refresher holds it. It answers the connection as read and the
+// claimed version; or, when useCached, an access token that another
+// refresher of this process stored meanwhile (nothing claimed).
+func (cs *Connections) claim(ctx context.Context, sub string, useCached bool) (connections.Connection, int64, secret.Value, error) {
 	const op = "refresh the user's Zoom grant"
 	for {
+		// A refresh that ended just before this one began may have done the work.
+		if v, ok := cs.cached(sub); ok && useCached {
+			return connections.Connection{}, 0, v, nil
+		}
 		c, err := cs.store.Get(ctx, sub)
 		switch {
 		case errors.Is(err, connections.ErrNotFound):
-			return c, 0, notConnected(op, sub)
+			return c, 0, secret.Value{}, notConnected(op, sub)
 		case err != nil:
-			return c, 0, fmt.Errorf("%s: %w", op, err)
+			return c, 0, secret.Value{}, fmt.Errorf("%s: %w", op, err)
 		case c.Status != connections.StatusConnected:
-			return c, 0, lostErr(c.Reason)
+			return c, 0, secret.Value{}, lostErr(c.Reason)
 		}
 		now := cs.now()
 		if !c.LeaseUntil.After(now) {
 			claimed, err := cs.store.Claim(ctx, sub, c.Version, now.Add(cs.cfg.LeaseFor))
 			switch {
 			case err == nil:
-				return c, claimed, nil
+				return c, claimed, secret.Value{}, nil
 			case errors.Is(err, connections.ErrDisconnected):
 				continue // read the reason
 			case !errors.Is(err, connections.ErrLeased) && !errors.Is(err, connections.ErrConflict):
-				return c, 0, fmt.Errorf("%s: %w", op, err)
+				return c, 0, secret.Value{}, fmt.Errorf("%s: %w", op, err)
 			}
 		}
 		// Someone else is refreshing: wait a little, then read what it stored.
@@ -538,7 +539,7 @@ func (cs *Connections) claim(ctx context.Context, sub string) (connections.Conne
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return c, 0, &apperr.Error{Kind: apperr.ErrZoomTimeout, Op: op, Err: ctx.Err(),
+			return c, 0, secret.Value{}, &apperr.Error{Kind: apperr.ErrZoomTimeout, Op: op, Err: ctx.Err(),
 				Message: "Another refresh of the user's Zoom grant did not finish in time; try again shortly."}
 		case <-t.C:
 		}

@@ -59,10 +59,16 @@ func (e *events) list() []services.Event {
 	return append([]services.Event(nil), e.got...)
 }
 
-// countingStore counts claims, to tell the single flight from the lease.
+// countingStore counts reads and claims, to tell the single flight from
+// the lease.
 type countingStore struct {
 	connections.Store
-	claims atomic.Int64
+	gets, claims atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, sub string) (connections.Connection, error) {
+	s.gets.Add(1)
+	return s.Store.Get(ctx, sub)
 }
 
 func (s *countingStore) Claim(ctx context.Context, sub string, v int64, until time.Time) (int64, error) {
@@ -365,6 +371,7 @@ func TestOneRefreshForManyCallers(t *testing.T) {
 	w.fz.Lock(func(s *zoomtest.Server) { s.RefreshDelay = 30 * time.Millisecond })
 	w.clk.Add(time.Hour)
 	src, _ := sourceFor(t, cs, "ZU_alice")
+	store.gets.Store(0)
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -389,8 +396,8 @@ func TestOneRefreshForManyCallers(t *testing.T) {
 	if c := w.fz.Counts(); c.Refreshes != 1 || c.RefreshReused != 0 {
 		t.Fatalf("100 callers: %+v, want exactly one refresh", c)
 	}
-	if n := store.claims.Load(); n != 1 {
-		t.Fatalf("%d claims, want 1", n)
+	if g, c := store.gets.Load(), store.claims.Load(); g != 1 || c != 1 {
+		t.Fatalf("%d reads and %d claims of the connection, want 1 and 1: the refreshes did not share one flight", g, c)
 	}
 	if len(values) != 1 {
 		t.Fatalf("%d different access tokens handed out", len(values))
