@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,7 @@ type Connections struct {
 
 	mu      sync.Mutex
 	pending map[string]pendingState // by state
+	bySub   map[string][]string     // states of pending, by sub, oldest first (may name used ones)
 	access  map[string]accessToken  // by sub: the access token in memory
 
 	flight singleflight.Group
@@ -117,7 +119,7 @@ func NewConnections(cfg ConnectionsConfig) (*Connections, error) {
 	}
 	return &Connections{zoom: cfg.Zoom, app: cfg.App, store: cfg.Store, keys: cfg.Keyring, pub: cfg.Events,
 		now: cfg.Now, log: cfg.Logger, cfg: cfg,
-		pending: map[string]pendingState{}, access: map[string]accessToken{}}, nil
+		pending: map[string]pendingState{}, bySub: map[string][]string{}, access: map[string]accessToken{}}, nil
 }
 
 // subOf is the sub a caller's connection is kept under: the caller's Zoom
@@ -150,19 +152,33 @@ func (cs *Connections) Authorize(ctx context.Context, caller Identity) (string, 
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if len(cs.pending) >= cs.cfg.MaxPending {
-		for k, p := range cs.pending {
-			if !now.Before(p.expires) {
-				delete(cs.pending, k)
-			}
-		}
+		cs.sweep(now)
 	}
 	if len(cs.pending) >= cs.cfg.MaxPending {
 		return "", 0, &apperr.Error{Kind: apperr.ErrRateLimited, Op: op, RetryAfter: time.Minute,
 			Message: "Too many Zoom connections are being made at once; try again in a minute."}
 	}
+	// One caller keeps at most maxPendingPerSub links open: a new one
+	// retires the oldest, so no caller can fill the table.
+	var open []string
+	for _, st := range cs.bySub[sub] {
+		if p, ok := cs.pending[st]; ok && now.Before(p.expires) {
+			open = append(open, st)
+		} else {
+			delete(cs.pending, st)
+		}
+	}
+	for len(open) >= maxPendingPerSub {
+		delete(cs.pending, open[0])
+		open = open[1:]
+	}
 	cs.pending[state] = pendingState{sub: sub, verifier: verifier, expires: now.Add(cs.cfg.StateTTL)}
+	cs.bySub[sub] = append(open, state)
 	return u, cs.cfg.StateTTL, nil
 }
+
+// maxPendingPerSub is how many authorize links one caller may have open.
+const maxPendingPerSub = 5
 
 func randomState() string {
 	b := make([]byte, 32)
@@ -238,6 +254,22 @@ func (cs *Connections) Complete(ctx context.Context, state, code, errParam strin
 	return stored, nil
 }
 
+// sweep drops expired links and rebuilds bySub from what is left.
+func (cs *Connections) sweep(now time.Time) {
+	clear(cs.bySub)
+	for k, p := range cs.pending {
+		if !now.Before(p.expires) {
+			delete(cs.pending, k)
+			continue
+		}
+		cs.bySub[p.sub] = append(cs.bySub[p.sub], k)
+	}
+	for sub, states := range cs.bySub {
+		slices.SortFunc(states, func(a, b string) int { return cs.pending[a].expires.Compare(cs.pending[b].expires) })
+		cs.bySub[sub] = states
+	}
+}
+
 // takeState removes state from the pending ones: it is single use.
 func (cs *Connections) takeState(state string) (pendingState, bool) {
 	if state == "" {
@@ -247,6 +279,14 @@ func (cs *Connections) takeState(state string) (pendingState, bool) {
 	defer cs.mu.Unlock()
 	p, ok := cs.pending[state]
 	delete(cs.pending, state)
+	if ok {
+		left := slices.DeleteFunc(cs.bySub[p.sub], func(s string) bool { return s == state })
+		if len(left) == 0 {
+			delete(cs.bySub, p.sub)
+		} else {
+			cs.bySub[p.sub] = left
+		}
+	}
 	if !ok || !cs.now().Before(p.expires) {
 		return pendingState{}, false
 	}

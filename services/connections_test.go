@@ -580,3 +580,45 @@ func TestKeyRotationReseals(t *testing.T) {
 		t.Fatal(fmt.Sprint(w.fz.Counts()))
 	}
 }
+
+// Authorize links are bounded: per caller (the oldest retires) and in all.
+func TestAuthorizeLinksAreBounded(t *testing.T) {
+	w := newWorld(t, nil)
+	w.store = connections.NewMemoryStore(w.clk.Now)
+	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: w.zc, App: w.app, Store: w.store, Keyring: w.keys,
+		Now: w.clk.Now, MaxPending: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	alice := caller(t, "alice@partner.example", services.RoleParticipant)
+	var urls []string
+	for range 6 {
+		u, _, err := cs.Authorize(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls = append(urls, u)
+	}
+	code, state := w.fz.Consent(urls[0], "ZU_alice")
+	if _, err := cs.Complete(ctx, state, code, ""); !errors.Is(err, apperr.ErrInvalidInput) {
+		t.Fatalf("the oldest of six links: %v", err)
+	}
+	code, state = w.fz.Consent(urls[5], "ZU_alice")
+	if _, err := cs.Complete(ctx, state, code, ""); err != nil {
+		t.Fatalf("the newest link: %v", err)
+	}
+	// Four links left for alice; four more callers fill the table of 8.
+	for i := range 4 {
+		if _, _, err := cs.Authorize(ctx, caller(t, fmt.Sprintf("u%d@example.com", i), services.RoleParticipant)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := cs.Authorize(ctx, caller(t, "late@example.com", services.RoleParticipant)); !errors.Is(err, apperr.ErrRateLimited) {
+		t.Fatalf("a full table: %v", err)
+	}
+	w.clk.Add(11 * time.Minute) // all expire: room again
+	if _, _, err := cs.Authorize(ctx, caller(t, "late@example.com", services.RoleParticipant)); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+}
