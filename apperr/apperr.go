@@ -18,6 +18,7 @@ var (
 	ErrInvalidInput    = errors.New("invalid input")
 	ErrUnauthenticated = errors.New("unauthenticated")
 	ErrForbidden       = errors.New("forbidden")
+	ErrNotFound        = errors.New("not found")
 	ErrTooLarge        = errors.New("too large")
 	ErrRateLimited     = errors.New("caller rate limited")
 	ErrUserNotFound    = errors.New("zoom user not found")
@@ -26,6 +27,12 @@ var (
 	ErrZoomRateLimited = errors.New("zoom rate limit reached")
 	ErrZoomUnavailable = errors.New("zoom unavailable")
 	ErrZoomTimeout     = errors.New("zoom timed out")
+	// ErrNotConnected: the user has no OAuth connection, and the account's
+	// S2S app cannot mint for them either.
+	ErrNotConnected = errors.New("user has no zoom connection")
+	// ErrConnectionLost: the user's OAuth grant died (Zoom answered
+	// invalid_grant, or it was revoked); the user must connect again.
+	ErrConnectionLost = errors.New("zoom connection lost")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -111,6 +118,8 @@ const (
 	CodeZoomAuthFailed  = "zoom_auth_failed"
 	CodeZoomRateLimited = "zoom_rate_limited"
 	CodeZoomUnavailable = "zoom_unavailable"
+	CodeNotConnected    = "not_connected"
+	CodeConnectionLost  = "connection_lost"
 	CodeInternal        = "internal"
 )
 
@@ -121,6 +130,7 @@ var kindCodes = []struct {
 	{ErrInvalidInput, CodeInvalidRequest},
 	{ErrUnauthenticated, CodeUnauthorized},
 	{ErrForbidden, CodeForbidden},
+	{ErrNotFound, CodeNotFound},
 	{ErrTooLarge, CodePayloadTooLarge},
 	{ErrRateLimited, CodeRateLimited},
 	{ErrUserNotFound, CodeUserNotFound},
@@ -129,6 +139,8 @@ var kindCodes = []struct {
 	{ErrZoomRateLimited, CodeZoomRateLimited},
 	{ErrZoomUnavailable, CodeZoomUnavailable},
 	{ErrZoomTimeout, CodeZoomUnavailable},
+	{ErrNotConnected, CodeNotConnected},
+	{ErrConnectionLost, CodeConnectionLost},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.

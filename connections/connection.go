@@ -34,6 +34,10 @@ type Connection struct {
 	Scopes         []string
 	Refresh        Sealed // the refresh token, sealed for Sub; zero once disconnected
 	Version        int64  // changes on every write; compared by SwapRefresh and MarkDisconnected
+	// LeaseUntil: a refresher claimed the refresh token (Claim) and may
+	// spend it until then; zero when no one holds it. Put, SwapRefresh,
+	// Release and MarkDisconnected clear it; any value set on Put is ignored.
+	LeaseUntil time.Time
 }
 
 // String shows identifiers and state, never the sealed token.
@@ -106,6 +110,7 @@ func (c Connection) prepare(now time.Time) (Connection, error) {
 		c.RefreshedAt = c.ConnectedAt
 	}
 	c.ConnectedAt, c.RefreshedAt, c.DisconnectedAt = utc(c.ConnectedAt), utc(c.RefreshedAt), utc(c.DisconnectedAt)
+	c.LeaseUntil = time.Time{}
 	return c.clone(), nil
 }
 

@@ -8,7 +8,10 @@
 // change to a stored connection bumps its Version, and SwapRefresh writes
 // a new token only when the version the caller read is still current: two
 // refreshers (goroutines or processes sharing a database) can never both
-// store a token, and the loser learns it with ErrConflict.
+// store a token, and the loser learns it with ErrConflict. A refresher
+// first Claims the token (a lease, itself a compare-and-swap on the
+// version), so that no one else even sends it to Zoom until the lease is
+// swapped, released or runs out: a refresh token is never spent twice.
 //
 // Stores: Open("memory") keeps everything in the process; Open("sqlite:PATH")
 // keeps it in an SQLite file, which several processes may share.

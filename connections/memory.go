@@ -115,6 +115,7 @@ func (m *MemoryStore) SwapRefresh(ctx context.Context, sub string, expectVersion
 	}
 	c.Refresh = sealed.clone()
 	c.RefreshedAt = utc(refreshedAt)
+	c.LeaseUntil = time.Time{}
 	c.Version = m.nextVersion()
 	m.conns[sub] = c
 	return c.Version, nil
@@ -146,9 +147,92 @@ func (m *MemoryStore) MarkDisconnected(ctx context.Context, sub string, expectVe
 	}
 	c.Status, c.Reason, c.DisconnectedAt = StatusDisconnected, reason, utc(at)
 	c.Refresh = Sealed{}
+	c.LeaseUntil = time.Time{}
 	c.Version = m.nextVersion()
 	m.conns[sub] = c
 	return c.Version, nil
+}
+
+// Claim implements Store.
+func (m *MemoryStore) Claim(ctx context.Context, sub string, expectVersion int64, until time.Time) (int64, error) {
+	const op = "claim refresh token"
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := checkSub(op, sub); err != nil {
+		return 0, err
+	}
+	if until.IsZero() {
+		return 0, fmt.Errorf("%s: %w: no lease end", op, ErrInvalid)
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.conns[sub]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%s: %w", op, ErrNotFound)
+	case c.Version != expectVersion:
+		return 0, fmt.Errorf("%s: %w", op, ErrConflict)
+	case c.Status != StatusConnected:
+		return 0, fmt.Errorf("%s: %w", op, ErrDisconnected)
+	case c.LeaseUntil.After(now):
+		return 0, fmt.Errorf("%s: %w", op, ErrLeased)
+	}
+	c.LeaseUntil = utc(until)
+	c.Version = m.nextVersion()
+	m.conns[sub] = c
+	return c.Version, nil
+}
+
+// Release implements Store.
+func (m *MemoryStore) Release(ctx context.Context, sub string, claimedVersion int64) error {
+	const op = "release refresh token"
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.conns[sub]
+	switch {
+	case !ok:
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case c.Version != claimedVersion:
+		return fmt.Errorf("%s: %w", op, ErrConflict)
+	}
+	c.LeaseUntil = time.Time{}
+	c.Version = m.nextVersion()
+	m.conns[sub] = c
+	return nil
+}
+
+// FindByUser implements Store.
+func (m *MemoryStore) FindByUser(ctx context.Context, key string) (Connection, error) {
+	if err := ctx.Err(); err != nil {
+		return Connection{}, err
+	}
+	if key == "" {
+		return Connection{}, fmt.Errorf("find connection: %w", ErrNotFound)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var (
+		best     Connection
+		bestRank = -1
+	)
+	for _, c := range m.conns {
+		r := matchRank(c, key)
+		if r < 0 {
+			continue
+		}
+		if bestRank < 0 || better(c, r, best, bestRank) {
+			best, bestRank = c, r
+		}
+	}
+	if bestRank < 0 {
+		return Connection{}, fmt.Errorf("find connection: %w", ErrNotFound)
+	}
+	return best.clone(), nil
 }
 
 // Close implements Store; it does nothing.

@@ -46,6 +46,15 @@ var migrations = [][]string{
 		) STRICT`,
 		`INSERT INTO version_seq (id, n) VALUES (1, 0)`,
 	},
+	{
+		// Claim's lease: unix nanoseconds until which a refresher holds the
+		// refresh token; 0: none.
+		`ALTER TABLE connections ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0`,
+		// FindByUser looks connections up by Zoom user id and by email.
+		// SQLite's lower() folds ASCII letters only, as Zoom compares emails.
+		`CREATE INDEX connections_zoom_user_id ON connections (zoom_user_id)`,
+		`CREATE INDEX connections_email ON connections (lower(email))`,
+	},
 }
 
 // SQLiteStore keeps connections in an SQLite file. Several stores, in one
@@ -152,7 +161,7 @@ func (s *SQLiteStore) SchemaVersion(ctx context.Context) (int, error) {
 }
 
 const selectColumns = `sub, zoom_user_id, email, account_id, status, reason, connected_at, refreshed_at,
-	disconnected_at, scopes, refresh_key_id, refresh_sealed, version`
+	disconnected_at, scopes, refresh_key_id, refresh_sealed, version, lease_until`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -163,10 +172,14 @@ func scanConnection(r scanner) (Connection, error) {
 		connectedAt, refreshedAt, disconnectedAt sql.NullString
 		keyID                                    string
 		sealed                                   []byte
+		lease                                    int64
 	)
 	if err := r.Scan(&c.Sub, &c.ZoomUserID, &c.Email, &c.AccountID, &status, &c.Reason,
-		&connectedAt, &refreshedAt, &disconnectedAt, &scopes, &keyID, &sealed, &c.Version); err != nil {
+		&connectedAt, &refreshedAt, &disconnectedAt, &scopes, &keyID, &sealed, &c.Version, &lease); err != nil {
 		return Connection{}, err
+	}
+	if lease != 0 {
+		c.LeaseUntil = time.Unix(0, lease).UTC()
 	}
 	c.Status = Status(status)
 	c.Scopes = strings.Fields(scopes)
@@ -246,7 +259,7 @@ func (s *SQLiteStore) Put(ctx context.Context, c Connection) (int64, error) {
 				connected_at = excluded.connected_at, refreshed_at = excluded.refreshed_at,
 				disconnected_at = excluded.disconnected_at, scopes = excluded.scopes,
 				refresh_key_id = excluded.refresh_key_id, refresh_sealed = excluded.refresh_sealed,
-				version = excluded.version, updated_at = excluded.updated_at`,
+				version = excluded.version, updated_at = excluded.updated_at, lease_until = 0`,
 			c.Sub, c.ZoomUserID, c.Email, c.AccountID, string(c.Status), c.Reason,
 			formatTime(c.ConnectedAt), formatTime(c.RefreshedAt), formatTime(c.DisconnectedAt),
 			strings.Join(c.Scopes, " "), c.Refresh.KeyID, blob(c.Refresh.Ciphertext), v, formatTime(now))
@@ -293,14 +306,14 @@ func (s *SQLiteStore) SwapRefresh(ctx context.Context, sub string, expectVersion
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE connections
-			SET refresh_key_id = ?, refresh_sealed = ?, refreshed_at = ?, version = ?, updated_at = ?
+			SET refresh_key_id = ?, refresh_sealed = ?, refreshed_at = ?, version = ?, updated_at = ?, lease_until = 0
 			WHERE sub = ? AND version = ? AND status = 'connected'`,
 			sealed.KeyID, blob(sealed.Ciphertext), formatTime(utc(refreshedAt)), v, formatTime(now),
 			sub, expectVersion)
 		if err != nil {
 			return err
 		}
-		return s.diagnose(ctx, tx, res, sub, expectVersion, true)
+		return s.diagnose(ctx, tx, res, sub, expectVersion, true, 0)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
@@ -329,14 +342,14 @@ func (s *SQLiteStore) MarkDisconnected(ctx context.Context, sub string, expectVe
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE connections
 			SET status = 'disconnected', reason = ?, disconnected_at = ?,
-				refresh_key_id = '', refresh_sealed = X'', version = ?, updated_at = ?
+				refresh_key_id = '', refresh_sealed = X'', version = ?, updated_at = ?, lease_until = 0
 			WHERE sub = ? AND (? OR version = ?)`,
 			reason, formatTime(utc(at)), v, formatTime(now),
 			sub, expectVersion == AnyVersion, expectVersion)
 		if err != nil {
 			return err
 		}
-		return s.diagnose(ctx, tx, res, sub, expectVersion, false)
+		return s.diagnose(ctx, tx, res, sub, expectVersion, false, 0)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
@@ -344,9 +357,87 @@ func (s *SQLiteStore) MarkDisconnected(ctx context.Context, sub string, expectVe
 	return v, nil
 }
 
+// Claim implements Store. The checks and the lease are one UPDATE, inside
+// a transaction that holds the database's write lock.
+func (s *SQLiteStore) Claim(ctx context.Context, sub string, expectVersion int64, until time.Time) (int64, error) {
+	const op = "claim refresh token"
+	if err := checkSub(op, sub); err != nil {
+		return 0, err
+	}
+	if until.IsZero() {
+		return 0, fmt.Errorf("%s: %w: no lease end", op, ErrInvalid)
+	}
+	now := s.now()
+	var v int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if v, err = nextVersion(ctx, tx); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE connections
+			SET lease_until = ?, version = ?, updated_at = ?
+			WHERE sub = ? AND version = ? AND status = 'connected' AND lease_until <= ?`,
+			until.UnixNano(), v, formatTime(now), sub, expectVersion, now.UnixNano())
+		if err != nil {
+			return err
+		}
+		return s.diagnose(ctx, tx, res, sub, expectVersion, true, now.UnixNano())
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return v, nil
+}
+
+// Release implements Store.
+func (s *SQLiteStore) Release(ctx context.Context, sub string, claimedVersion int64) error {
+	const op = "release refresh token"
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		v, err := nextVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE connections SET lease_until = 0, version = ?, updated_at = ?
+			WHERE sub = ? AND version = ?`, v, formatTime(s.now()), sub, claimedVersion)
+		if err != nil {
+			return err
+		}
+		return s.diagnose(ctx, tx, res, sub, claimedVersion, false, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// FindByUser implements Store. The order is that of matchRank and better.
+func (s *SQLiteStore) FindByUser(ctx context.Context, key string) (Connection, error) {
+	if key == "" {
+		return Connection{}, fmt.Errorf("find connection: %w", ErrNotFound)
+	}
+	email := ""
+	if strings.Contains(key, "@") {
+		email = asciiLower(key)
+	}
+	row := s.db.QueryRowContext(ctx, `SELECT `+selectColumns+` FROM connections
+		WHERE sub = ?1 OR (zoom_user_id <> '' AND zoom_user_id = ?1) OR (?2 <> '' AND lower(email) = ?2)
+		ORDER BY CASE WHEN sub = ?1 THEN 0 WHEN zoom_user_id = ?1 THEN 1 ELSE 2 END,
+			status = 'connected' DESC, connected_at DESC, sub
+		LIMIT 1`, key, email)
+	c, err := scanConnection(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Connection{}, fmt.Errorf("find connection: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Connection{}, fmt.Errorf("find connection: %w", err)
+	}
+	return c, nil
+}
+
 // diagnose turns a conditional UPDATE that changed no row into the reason:
-// ErrNotFound, ErrConflict or (when needConnected) ErrDisconnected.
-func (s *SQLiteStore) diagnose(ctx context.Context, tx *sql.Tx, res sql.Result, sub string, expectVersion int64, needConnected bool) error {
+// ErrNotFound, ErrConflict, (when needConnected) ErrDisconnected, or (when
+// now is not 0) ErrLeased for a lease that lasts past now.
+func (s *SQLiteStore) diagnose(ctx context.Context, tx *sql.Tx, res sql.Result, sub string, expectVersion int64, needConnected bool, now int64) error {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return err
@@ -357,8 +448,9 @@ func (s *SQLiteStore) diagnose(ctx context.Context, tx *sql.Tx, res sql.Result, 
 	var (
 		version int64
 		status  string
+		lease   int64
 	)
-	err = tx.QueryRowContext(ctx, `SELECT version, status FROM connections WHERE sub = ?`, sub).Scan(&version, &status)
+	err = tx.QueryRowContext(ctx, `SELECT version, status, lease_until FROM connections WHERE sub = ?`, sub).Scan(&version, &status, &lease)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return ErrNotFound
@@ -368,6 +460,8 @@ func (s *SQLiteStore) diagnose(ctx context.Context, tx *sql.Tx, res sql.Result, 
 		return ErrConflict
 	case needConnected && status != string(StatusConnected):
 		return ErrDisconnected
+	case now != 0 && lease > now:
+		return ErrLeased
 	default:
 		return fmt.Errorf("no row changed for an unknown reason")
 	}

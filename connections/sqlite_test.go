@@ -190,7 +190,7 @@ func TestSQLiteNullTimesAndEmptyScopes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "conn.db")
 	s := openSQLite(t, path)
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO connections VALUES
-		('dan', 'zu', 'd@example.com', 'acc', 'disconnected', 'invalid_grant', '2026-03-01T12:00:00Z', NULL, NULL, '', '', X'', 7, '2026-03-01T12:00:00Z')`); err != nil {
+		('dan', 'zu', 'd@example.com', 'acc', 'disconnected', 'invalid_grant', '2026-03-01T12:00:00Z', NULL, NULL, '', '', X'', 7, '2026-03-01T12:00:00Z', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.Get(ctx, "dan")
@@ -201,7 +201,7 @@ func TestSQLiteNullTimesAndEmptyScopes(t *testing.T) {
 		t.Fatalf("%v scopes %v refreshed %v", c, c.Scopes, c.RefreshedAt)
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO connections VALUES
-		('eve', 'zu', 'e@example.com', 'acc', 'maybe', '', '2026-03-01T12:00:00Z', NULL, NULL, '', '', X'', 8, '2026-03-01T12:00:00Z')`)
+		('eve', 'zu', 'e@example.com', 'acc', 'maybe', '', '2026-03-01T12:00:00Z', NULL, NULL, '', '', X'', 8, '2026-03-01T12:00:00Z', 0)`)
 	if err == nil {
 		t.Fatal("the schema accepted an unknown status")
 	}

@@ -23,13 +23,15 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	OAuthURL     string // e.g. https://zoom.us/oauth/token
-	APIURL       string // e.g. https://api.zoom.us/v2
-	AccountID    string // the Server-to-Server OAuth app's
+	OAuthURL string // e.g. https://zoom.us/oauth/token
+	APIURL   string // e.g. https://api.zoom.us/v2
+	// The Server-to-Server OAuth app: all three, or none when the server
+	// mints only with users' own grants (MintAs).
+	AccountID    string
 	ClientID     string
 	ClientSecret secret.Value
 	TokenTTL     time.Duration // upper bound on reuse of the S2S token
-	QPS          float64       // process-wide budget of Zoom calls per second
+	QPS          float64       // budget of Zoom calls per second, per Zoom account
 
 	HTTPClient     *http.Client
 	Now            func() time.Time
@@ -53,15 +55,44 @@ type Client struct {
 	now     func() time.Time
 	log     *slog.Logger
 	obs     Observer
-	limiter *rate.Limiter
 	apiURL  string
-	s2s     *s2sSource
+	s2s     *s2sSource // nil when no S2S app is configured
 	breaker breaker
 
-	dailyUntil atomic.Int64   // unix nanos until which Zoom's daily quota is spent for the account
+	// Zoom counts its rate limits and daily quotas per account: the S2S
+	// app's account is own; each account of a user who connected a grant
+	// (MintAs) gets its own pace and daily mark, created on first use.
+	own        *account
+	accountsMu sync.Mutex
+	accounts   map[string]*account // Zoom account id -> its pace, for accounts other than own
+
 	dailyUsers *gocache.Cache // UserID.Key() -> time until which that user's daily quota is spent
 
 	health health
+}
+
+// account is what the client keeps per Zoom account: the pace of calls
+// (ZOOM_QPS) and when its daily quota is back.
+type account struct {
+	limiter    *rate.Limiter
+	dailyUntil atomic.Int64 // unix nanos until which Zoom's daily quota is spent for the account
+}
+
+// accountFor is the pace of the Zoom account id: own for the S2S app's
+// account (or an unknown one), else that account's, made on first use. They
+// are few (one per account with a connected user) and small, so they stay.
+func (c *Client) accountFor(id string) *account {
+	if id == "" || id == c.cfg.AccountID {
+		return c.own
+	}
+	c.accountsMu.Lock()
+	defer c.accountsMu.Unlock()
+	a, ok := c.accounts[id]
+	if !ok {
+		a = &account{limiter: rate.NewLimiter(rate.Limit(c.cfg.QPS), 1)}
+		c.accounts[id] = a
+	}
+	return a
 }
 
 const maxZoomBody = 64 << 10 // the most of an answer read
@@ -71,8 +102,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.OAuthURL == "" || cfg.APIURL == "" {
 		return nil, errors.New("zoom: OAuth and API URLs are required")
 	}
-	if cfg.AccountID == "" || cfg.ClientID == "" || cfg.ClientSecret.Empty() {
-		return nil, errors.New("zoom: account id, client id and client secret are required")
+	switch n := countSet(cfg.AccountID != "", cfg.ClientID != "", !cfg.ClientSecret.Empty()); n {
+	case 0, 3:
+	default:
+		return nil, errors.New("zoom: the Server-to-Server OAuth app needs its account id, client id and client secret, all three (or none, to mint only with users' own grants)")
 	}
 	if _, err := url.ParseRequestURI(cfg.OAuthURL); err != nil {
 		return nil, fmt.Errorf("zoom: OAuth URL: %w", err)
@@ -87,13 +120,37 @@ func New(cfg Config) (*Client, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		obs:        cfg.Observer,
-		limiter:    rate.NewLimiter(rate.Limit(cfg.QPS), 1),
+		own:        &account{limiter: rate.NewLimiter(rate.Limit(cfg.QPS), 1)},
+		accounts:   map[string]*account{},
 		apiURL:     strings.TrimRight(cfg.APIURL, "/"),
 		dailyUsers: gocache.New(gocache.NoExpiration, 10*time.Minute),
 	}
 	c.breaker.now = cfg.Now
-	c.s2s = newS2S(c)
+	if cfg.AccountID != "" {
+		c.s2s = newS2S(c)
+	}
 	return c, nil
+}
+
+func countSet(set ...bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// HasS2S reports whether a Server-to-Server OAuth app is configured, so
+// that Mint and Check can work.
+func (c *Client) HasS2S() bool { return c.s2s != nil }
+
+// errNoS2S is Mint's and Check's answer when no S2S app is configured.
+func errNoS2S(op string) error {
+	return &apperr.Error{Kind: apperr.ErrNotConnected, Op: op,
+		Message: "This server has no Server-to-Server OAuth app configured: it mints only for users who connected their own Zoom account.",
+		Hint:    "Connect the user's Zoom account, or set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET."}
 }
 
 func withDefaults(cfg Config) Config {
@@ -134,34 +191,65 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// QPS is the client's budget of Zoom calls per second.
+// QPS is the client's budget of Zoom calls per second (per Zoom account).
 func (c *Client) QPS() float64 { return c.cfg.QPS }
 
 // Check reports whether an S2S access token can be had (readiness).
+// Without an S2S app it answers ErrNotConnected.
 func (c *Client) Check(ctx context.Context) error {
+	if c.s2s == nil {
+		return errNoS2S("get S2S access token")
+	}
 	_, err := c.s2s.Token(ctx)
 	return err
 }
 
 // Mint asks Zoom for a ZAK or OBF token with the account's S2S app. OBF
 // tokens are single-use: every call mints a new one and nothing is cached.
+// Without an S2S app it answers ErrNotConnected.
 func (c *Client) Mint(ctx context.Context, mr MintRequest) (Token, error) {
+	if c.s2s == nil {
+		return Token{}, errNoS2S("mint " + string(mr.Type) + " token")
+	}
+	return c.observeMint(ctx, mintCall{src: c.s2s, acct: c.own, mr: mr})
+}
+
+// MintAs asks Zoom for a ZAK or OBF token with a user's own grant: GET
+// /v2/users/me/token with src's access token (src is that user's token
+// source, and mr.UserID that user). account is the user's Zoom account id:
+// calls are paced per account at ZOOM_QPS, since Zoom counts per account,
+// and that account's daily quota is marked apart. Retries, the breaker and
+// the daily handling are Mint's.
+func (c *Client) MintAs(ctx context.Context, src TokenSource, account string, mr MintRequest) (Token, error) {
+	return c.observeMint(ctx, mintCall{src: src, acct: c.accountFor(account), mr: mr, user: true})
+}
+
+// mintCall is one mint: the access tokens' source, the account it counts
+// against, and whether it is a user's own grant (/users/me/token).
+type mintCall struct {
+	src  TokenSource
+	acct *account
+	mr   MintRequest
+	user bool
+}
+
+func (c *Client) observeMint(ctx context.Context, mc mintCall) (Token, error) {
 	start := c.now()
-	tok, err := c.mintGuarded(ctx, c.s2s, mr)
+	tok, err := c.mintGuarded(ctx, mc)
 	outcome := "ok"
 	if err != nil {
 		outcome = apperr.Code(err)
 	}
-	c.obs.Mint(string(mr.Type), outcome, c.now().Sub(start))
+	c.obs.Mint(string(mc.mr.Type), outcome, c.now().Sub(start))
 	return tok, err
 }
 
 // mintGuarded is mint behind the circuit breaker, feeding it and readiness.
-func (c *Client) mintGuarded(ctx context.Context, src TokenSource, mr MintRequest) (Token, error) {
+func (c *Client) mintGuarded(ctx context.Context, mc mintCall) (Token, error) {
 	if err := c.breaker.check(); err != nil {
 		return Token{}, err
 	}
-	tok, err := c.mint(ctx, src, mr)
+	tok, err := c.mint(ctx, mc)
 	if zoomDown(err) {
 		c.health.failed(c.now(), apperr.Code(err))
 	}
@@ -173,22 +261,29 @@ func (c *Client) mintGuarded(ctx context.Context, src TokenSource, mr MintReques
 
 // mint is one token: wait for a slot of the quota, take the source's access
 // token, ask Zoom, and do what classify says of the answer.
-func (c *Client) mint(ctx context.Context, src TokenSource, mr MintRequest) (Token, error) {
+func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
+	src, mr := mc.src, mc.mr
 	op := "mint " + string(mr.Type) + " token"
-	if wait, perUser := c.dailyWait(mr.UserID); wait > 0 {
+	if mc.user {
+		op += " with the user's connection"
+	}
+	if wait, perUser := c.dailyWait(mc.acct, mr.UserID); wait > 0 {
 		return Token{}, dailyErr(op, wait, perUser)
 	}
-	u, err := c.tokenURL(mr)
+	u, err := c.tokenURL(mr, mc.user)
 	if err != nil {
 		return Token{}, fmt.Errorf("%s: %w", op, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Deadline)
 	defer cancel()
 	endpoint := "token_" + string(mr.Type)
+	if mc.user {
+		endpoint = "me_" + endpoint
+	}
 	var r retries
 	var last error // the failure being retried: reported if the retry cannot be made
 	for {
-		if err := c.wait(ctx); err != nil {
+		if err := c.wait(ctx, mc.acct.limiter); err != nil {
 			if last != nil && !errors.Is(err, context.Canceled) {
 				return Token{}, last
 			}
@@ -209,6 +304,9 @@ func (c *Client) mint(ctx context.Context, src TokenSource, mr MintRequest) (Tok
 			continue
 		}
 		a := classify(op, mr.UserID, status, body, hdr, c.now())
+		if mc.user {
+			a = asUserGrant(op, a)
+		}
 		c.obs.ZoomCall(endpoint, a.outcome, d)
 		switch a.verdict {
 		case accept:
@@ -228,7 +326,7 @@ func (c *Client) mint(ctx context.Context, src TokenSource, mr MintRequest) (Tok
 				return Token{}, last
 			}
 		case stopDaily:
-			c.markDaily(mr.UserID, a.until, a.perUser)
+			c.markDaily(mc.acct, mr.UserID, a.until, a.perUser)
 			return Token{}, a.err
 		default:
 			return Token{}, a.err
@@ -249,7 +347,9 @@ func (c *Client) token(mr MintRequest, value string) Token {
 // it was made, so it cannot leave its path segment; it is escaped with
 // url.PathEscape only: unreserved characters such as '.' go as they are (RFC
 // 3986 §2.3), and '@' too, which a path segment allows.
-func (c *Client) tokenURL(mr MintRequest) (string, error) {
+// With a user's own grant (me) the path is /users/me/token: the token names
+// the user.
+func (c *Client) tokenURL(mr MintRequest, me bool) (string, error) {
 	if mr.UserID.IsZero() {
 		return "", errors.New("no user id")
 	}
@@ -266,6 +366,9 @@ func (c *Client) tokenURL(mr MintRequest) (string, error) {
 	}
 	if mr.TTL > 0 {
 		q.Set("ttl", strconv.Itoa(mr.TTL))
+	}
+	if me {
+		return c.apiURL + "/users/me/token?" + q.Encode(), nil
 	}
 	return c.apiURL + "/users/" + url.PathEscape(mr.UserID.String()) + "/token?" + q.Encode(), nil
 }
@@ -315,9 +418,9 @@ func scrubURLError(err error) error {
 
 // dailyWait is how long Zoom's daily quota stays spent for the account, or
 // else for this user (perUser).
-func (c *Client) dailyWait(user UserID) (wait time.Duration, perUser bool) {
+func (c *Client) dailyWait(acct *account, user UserID) (wait time.Duration, perUser bool) {
 	now := c.now()
-	if until := c.dailyUntil.Load(); until != 0 {
+	if until := acct.dailyUntil.Load(); until != 0 {
 		if wait := time.Unix(0, until).Sub(now); wait > 0 {
 			return wait, false
 		}
@@ -331,14 +434,14 @@ func (c *Client) dailyWait(user UserID) (wait time.Duration, perUser bool) {
 }
 
 // markDaily remembers that Zoom's daily quota is spent until until.
-func (c *Client) markDaily(user UserID, until time.Time, perUser bool) {
+func (c *Client) markDaily(acct *account, user UserID, until time.Time, perUser bool) {
 	c.obs.Throttled("daily")
 	if perUser {
 		c.dailyUsers.Set(user.Key(), until, until.Sub(c.now())+time.Minute)
 		c.log.Warn("zoom: the daily quota of user tokens for one user is spent", "until", until)
 		return
 	}
-	c.dailyUntil.Store(until.UnixNano())
+	acct.dailyUntil.Store(until.UnixNano())
 	c.log.Error("zoom: the account's daily quota for this API is spent", "until", until)
 }
 

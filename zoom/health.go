@@ -28,7 +28,8 @@ const (
 
 // Health reports whether Zoom can be used: not while the breaker is open, nor
 // while the latest mints all failed because Zoom was unavailable, nor when
-// no S2S access token can be had. It logs once per change of state.
+// an S2S app is configured and no access token can be had for it. It logs
+// once per change of state.
 func (c *Client) Health(ctx context.Context) HealthState {
 	now := c.now()
 	streak := c.breaker.streak.Load()
@@ -44,7 +45,7 @@ func (c *Client) Health(ctx context.Context) HealthState {
 	case streak >= healthFailures && now.Sub(st.LastFailure) < healthRecent:
 		st.Err = &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: "health",
 			Message: fmt.Sprintf("The last %d token requests failed because Zoom was unavailable.", streak)}
-	default:
+	case c.s2s != nil:
 		st.Err = c.Check(ctx)
 	}
 	c.noteHealth(st)

@@ -5,7 +5,9 @@ import "time"
 // Observer is told what the client does, for metrics. Labels are fixed
 // words: never a token, a secret or a user id.
 type Observer interface {
-	// ZoomCall: endpoint is "oauth_token", "token_zak" or "token_onbehalf";
+	// ZoomCall: endpoint is "oauth_token", "token_zak" or "token_onbehalf"
+	// (S2S); "oauth_user_code", "oauth_user_refresh", "oauth_revoke",
+	// "users_me", "me_token_zak" or "me_token_onbehalf" (users' grants);
 	// outcome is "ok", "zoom_<code>", "http_<status>", "oauth_<error>",
 	// "network" or "timeout".
 	ZoomCall(endpoint, outcome string, d time.Duration)

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/zoomtoken/tokenserver/apperr"
 )
 
@@ -70,16 +72,17 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// wait takes a slot of this server's own budget of Zoom calls (ZOOM_QPS).
+// wait takes a slot of this server's own budget of Zoom calls (ZOOM_QPS)
+// for one Zoom account (limiter).
 // The queue may use at most three quarters of the time left before ctx's
 // deadline (and never more than the time left minus one attempt), so Zoom
 // always has time to answer: when its answer is late, it is Zoom's. A call
 // that cannot get a slot in that time is refused at once, and one whose
 // deadline ends while queued likewise: both as this server's queue being
 // full (zoom_rate_limited), never as Zoom not answering.
-func (c *Client) wait(ctx context.Context) error {
+func (c *Client) wait(ctx context.Context, limiter *rate.Limiter) error {
 	const op = "wait for this server's Zoom quota (ZOOM_QPS)"
-	r := c.limiter.Reserve()
+	r := limiter.Reserve()
 	delay := r.Delay()
 	if delay <= 0 {
 		return nil
