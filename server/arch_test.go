@@ -17,16 +17,17 @@ func TestImportRules(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	allowed := map[string][]string{
-		"apperr":      {},
-		"secret":      {},
-		"bus":         {},
-		"connections": {},
-		"sandbox":     {},
-		"zoom":        {"apperr", "secret"},
-		"services":    {"zoom", "apperr", "secret"},
-		"wire":        {"services", "zoom", "apperr", "secret"},
-		"routes":      {"wire", "services", "zoom", "apperr", "secret"},
-		"realtime":    {"wire", "services", "zoom", "apperr", "secret"},
+		"apperr":        {},
+		"secret":        {},
+		"bus":           {},
+		"connections":   {},
+		"sandbox":       {},
+		"zoom":          {"apperr", "secret"},
+		"zoom/zoomtest": {"zoom"},
+		"services":      {"zoom", "connections", "apperr", "secret"},
+		"wire":          {"services", "zoom", "apperr", "secret"},
+		"routes":        {"wire", "services", "zoom", "apperr", "secret"},
+		"realtime":      {"wire", "services", "zoom", "apperr", "secret"},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	seen := 0
