@@ -52,7 +52,10 @@ type Error struct {
 	ZoomCode   int
 	RetryAfter time.Duration
 	Details    []FieldError
-	Err        error
+	// AuthorizeURL, with ErrNotConnected: the link the caller follows to
+	// connect its Zoom account.
+	AuthorizeURL string
+	Err          error
 }
 
 func (e *Error) Error() string {

@@ -20,23 +20,42 @@ func room(userID string) string { return "user:" + zoom.UserKey(userID) }
 // meeting:started (a ZAK, with the start answer's body) or
 // meeting:credentials (an OBF, with the join answer's body). It reports
 // whether any socket of that user was there. Other events are not its.
+//
+// A ConnectionChanged event goes to its user's sockets as
+// connection:changed {status, reason}.
 func (s *Server) Deliver(_ context.Context, e services.Event) bool {
-	if e.Kind != services.TokenMinted {
+	switch e.Kind {
+	case services.TokenMinted:
+	case services.ConnectionChanged:
+		return s.emitTo(e.User.String(), wire.EventConnectionChanged,
+			wire.ConnectionChanged{Status: e.Status, Reason: e.Reason, Timestamp: s.cfg.Now().UTC()})
+	default:
 		return false
 	}
 	tok := e.Token
 	event := wire.EventCredentials
 	var body any
 	if tok.Type == zoom.TokenZAK {
-		event, body = wire.EventStarted, wire.NewStartResponse(services.Minted{Token: tok, Delivered: true})
+		event, body = wire.EventStarted, wire.NewStartResponse(services.Minted{Token: tok, Via: e.Via, Delivered: true})
 	} else {
-		body = wire.NewJoinResponse(services.Minted{Token: tok, Delivered: true})
+		body = wire.NewJoinResponse(services.Minted{Token: tok, Via: e.Via, Delivered: true})
 	}
 	if !s.online(tok.UserID.String()) {
 		s.obs.Pushed(event, false)
 		return false
 	}
 	s.io.To(socket.Room(room(tok.UserID.String()))).Emit(event, body)
+	s.obs.Pushed(event, true)
+	return true
+}
+
+// emitTo sends event to the user's sockets and reports whether there were any.
+func (s *Server) emitTo(userID, event string, body any) bool {
+	if !s.online(userID) {
+		s.obs.Pushed(event, false)
+		return false
+	}
+	s.io.To(socket.Room(room(userID))).Emit(event, body)
 	s.obs.Pushed(event, true)
 	return true
 }

@@ -26,6 +26,8 @@ var statusOf = map[string]int{
 	apperr.CodeZoomAuthFailed:  http.StatusServiceUnavailable,
 	apperr.CodeZoomRateLimited: http.StatusServiceUnavailable,
 	apperr.CodeZoomUnavailable: http.StatusServiceUnavailable,
+	apperr.CodeNotConnected:    http.StatusConflict,
+	apperr.CodeConnectionLost:  http.StatusConflict,
 	apperr.CodeInternal:        http.StatusInternalServerError,
 }
 

@@ -47,6 +47,7 @@ type AuthGuard interface {
 // Deps are the parts the REST API is built from.
 type Deps struct {
 	Domain        wire.Domain // the operations of wire.Ops, served under /api/meetings/
+	Connections   Connections // users' OAuth connections; nil: not configured
 	Auth          Authenticator
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
@@ -113,6 +114,14 @@ func New(d Deps) *gin.Engine {
 		}
 	}
 
+	if d.Connections != nil {
+		r.GET("/api/connections/zoom/authorize", auth, a.authorizeConnection)
+		r.GET("/api/connections/zoom/callback", a.connectionCallback) // Zoom's redirect: the state authenticates it
+		r.GET("/api/connections", auth, a.listConnections)
+		r.GET("/api/connections/:sub", auth, a.getConnection)
+		r.DELETE("/api/connections/:sub", auth, a.deleteConnection)
+	}
+
 	if d.SandboxTokens != nil {
 		r.POST("/sandbox/tokens", a.sandboxToken)
 	}
@@ -153,7 +162,7 @@ func securityHeaders() gin.HandlerFunc {
 
 func corsMiddleware(origins []string) gin.HandlerFunc {
 	cfg := cors.Config{
-		AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions},
 		AllowHeaders:     []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-ID"},
 		ExposeHeaders:    []string{"Retry-After", "X-Request-ID"},
 		AllowCredentials: false,

@@ -25,8 +25,8 @@ func TestImportRules(t *testing.T) {
 		"zoom":          {"apperr", "secret"},
 		"zoom/zoomtest": {"zoom"},
 		"services":      {"zoom", "connections", "apperr", "secret"},
-		"wire":          {"services", "zoom", "apperr", "secret"},
-		"routes":        {"wire", "services", "zoom", "apperr", "secret"},
+		"wire":          {"services", "zoom", "connections", "apperr", "secret"},
+		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret"},
 		"realtime":      {"wire", "services", "zoom", "apperr", "secret"},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))

@@ -29,6 +29,15 @@ type Config struct {
 	ZoomTokenTTL     time.Duration
 	ZoomQPS          float64
 
+	// A General app: users' own OAuth grants ("connections").
+	OAuthClientID     string
+	OAuthClientSecret secret.Value
+	OAuthRedirectURL  string
+	AuthorizeURL      string
+	RevokeURL         string
+	ConnectionsKey    string // CONNECTIONS_KEY, parsed by package connections; "" in sandbox mode: generated
+	DatabaseURL       string
+
 	JWTSecret   secret.Value
 	JWKSURL     string
 	JWTIssuer   string
@@ -78,26 +87,40 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		p.bad("HOST", "must not be empty (use 0.0.0.0 for every interface)")
 	}
 
-	ids := []string{"ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET"}
-	var set, missing []string
-	for _, k := range ids {
-		if strings.TrimSpace(getenv(k)) != "" {
-			set = append(set, k)
-		} else {
-			missing = append(missing, k)
+	s2s := p.group("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET")
+	oauth := p.group("ZOOM_OAUTH_CLIENT_ID", "ZOOM_OAUTH_CLIENT_SECRET", "ZOOM_OAUTH_REDIRECT_URL")
+	switch {
+	case s2s == nil || oauth == nil: // a partial set, already reported
+	case len(s2s) == 0 && len(oauth) == 0:
+		c.Mode = "sandbox"
+	default:
+		c.Mode = "zoom"
+	}
+	if len(s2s) > 0 {
+		c.ZoomAccountID, c.ZoomClientID, c.ZoomClientSecret = s2s[0], s2s[1], secret.New(s2s[2])
+	}
+	if len(oauth) > 0 {
+		c.OAuthClientID, c.OAuthClientSecret = oauth[0], secret.New(oauth[1])
+		c.OAuthRedirectURL = p.url("ZOOM_OAUTH_REDIRECT_URL", "")
+		if u, err := url.Parse(c.OAuthRedirectURL); err == nil && !strings.HasSuffix(u.Path, "/api/connections/zoom/callback") {
+			p.bad("ZOOM_OAUTH_REDIRECT_URL", "must point at this server's /api/connections/zoom/callback, as registered on the General app")
 		}
 	}
-	switch len(set) {
-	case 0:
-		c.Mode = "sandbox"
-	case len(ids):
-		c.Mode = "zoom"
-		c.ZoomAccountID = strings.TrimSpace(getenv("ZOOM_ACCOUNT_ID"))
-		c.ZoomClientID = strings.TrimSpace(getenv("ZOOM_CLIENT_ID"))
-		c.ZoomClientSecret = secret.New(strings.TrimSpace(getenv("ZOOM_CLIENT_SECRET")))
-	default:
-		p.errs = append(p.errs, fmt.Errorf("%s: missing; %s set it too (all three for zoom mode, none for sandbox mode)",
-			strings.Join(missing, ", "), strings.Join(set, ", ")))
+	c.AuthorizeURL = p.url("ZOOM_AUTHORIZE_URL", "https://zoom.us/oauth/authorize")
+	c.RevokeURL = p.url("ZOOM_REVOKE_URL", "https://zoom.us/oauth/revoke")
+	c.ConnectionsKey = strings.TrimSpace(getenv("CONNECTIONS_KEY"))
+	defaultDB := "memory"
+	if c.Mode == "zoom" {
+		defaultDB = "sqlite:data/connections.db"
+	}
+	c.DatabaseURL = p.str("DATABASE_URL", defaultDB)
+	if c.DatabaseURL != "memory" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		p.bad("DATABASE_URL", "must be memory or sqlite:PATH (postgres:// is not supported yet)")
+	} else if c.DatabaseURL == "sqlite:" {
+		p.bad("DATABASE_URL", "sqlite: needs a path, e.g. sqlite:data/connections.db")
+	}
+	if c.Mode == "zoom" && len(oauth) > 0 && c.ConnectionsKey == "" {
+		p.bad("CONNECTIONS_KEY", "is required with ZOOM_OAUTH_CLIENT_ID: id:base64(32 random bytes), e.g. k1:$(openssl rand -base64 32)")
 	}
 
 	if s := getenv("AUTH_JWT_SECRET"); s != "" {
@@ -139,7 +162,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	if c.Mode == "zoom" {
-		for _, k := range []string{"ZOOM_OAUTH_URL", "ZOOM_API_URL"} {
+		for _, k := range []string{"ZOOM_OAUTH_URL", "ZOOM_API_URL", "ZOOM_AUTHORIZE_URL", "ZOOM_REVOKE_URL"} {
 			if u := getenv(k); u != "" && !secureURL(u) {
 				p.bad(k, "must use https; plain http is allowed only to a loopback address, since the S2S secret and access token are sent to it")
 			}
@@ -165,6 +188,28 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		c.Sandbox.Outage = o
 	}
 	return c, errors.Join(p.errs...)
+}
+
+// group reads variables that go together: all set (their values, trimmed),
+// none set (an empty slice), or some (reported, naming the missing ones; nil).
+func (p *parser) group(names ...string) []string {
+	var vals, set, missing []string
+	for _, k := range names {
+		if v := strings.TrimSpace(p.getenv(k)); v != "" {
+			vals, set = append(vals, v), append(set, k)
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return []string{}
+	case len(names):
+		return vals
+	}
+	p.errs = append(p.errs, fmt.Errorf("%s: missing; %s set it too (set all of %s, or none)",
+		strings.Join(missing, ", "), strings.Join(set, ", "), strings.Join(names, ", ")))
+	return nil
 }
 
 type parser struct {

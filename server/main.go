@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/zoomtoken/tokenserver/bus"
+	"github.com/zoomtoken/tokenserver/connections"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/sandbox"
@@ -80,6 +82,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return fmt.Errorf("configuration refused:\n%w", err)
 	}
 	log := newLogger(cfg, stdout)
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	mx := metrics.New()
 	events := bus.NewLocal[services.Event]()
 	sb, err := startSandbox(cfg, log)
@@ -95,7 +102,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
-	meetings := services.NewMeetings(zc, events, cfg.BatchMax, log)
+	conns, closeStore, err := newConnections(ctx, cfg, sb, zc, events, ln.Addr(), log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	meetings := services.NewMeetings(zc, grants(conns), events, cfg.BatchMax, log)
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
@@ -104,13 +116,96 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	})
 	events.Subscribe(rt.Deliver)
 	engine := routes.New(routes.Deps{
-		Domain: meetings, Auth: auth, Zoom: zc, Limiter: limiter, AuthGuard: guard,
+		Domain: meetings, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
 		SandboxTokens: issuer, Demo: demoFiles(issuer != nil),
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
 	})
-	return listenAndServe(ctx, cfg, log, engine, rt, ready)
+	return serveUntilDone(ctx, cfg, log, ln, engine, rt, ready)
+}
+
+// listen opens the port first: the sandbox's General app must know the
+// server's address, its redirect URL, before anything is built.
+func listen(cfg Config) (net.Listener, error) {
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("HOST/PORT: cannot listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// callbackPath is where Zoom sends a user back after consent.
+const callbackPath = "/api/connections/zoom/callback"
+
+// newConnections builds users' OAuth connections when a General app is
+// configured (zoom mode) or in sandbox mode (the sandbox's own General app,
+// a generated key, the database in memory); nil otherwise. The returned
+// function closes the store.
+func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, log *slog.Logger) (*services.Connections, func(), error) {
+	nop := func() {}
+	app := zoom.OAuthApp{ClientID: cfg.OAuthClientID, ClientSecret: cfg.OAuthClientSecret, RedirectURL: cfg.OAuthRedirectURL,
+		AuthorizeURL: cfg.AuthorizeURL, TokenURL: cfg.ZoomOAuthURL, RevokeURL: cfg.RevokeURL}
+	var keys *connections.Keyring
+	switch {
+	case sb.sb != nil:
+		id, sec := sb.sb.GeneralApp()
+		app = zoom.OAuthApp{ClientID: id, ClientSecret: secret.New(sec), RedirectURL: cfg.OAuthRedirectURL,
+			AuthorizeURL: sb.sb.AuthorizeURL(), TokenURL: sb.sb.OAuthURL(), RevokeURL: sb.sb.RevokeURL()}
+		if app.RedirectURL == "" {
+			app.RedirectURL = "http://" + browserHost(addr) + callbackPath
+		}
+		sb.sb.AllowRedirect(app.RedirectURL)
+		keys = connections.GenerateKeyring()
+	case cfg.OAuthClientID == "":
+		return nil, nop, nil
+	default:
+		k, err := connections.ParseKeyring(cfg.ConnectionsKey)
+		if err != nil {
+			return nil, nop, fmt.Errorf("CONNECTIONS_KEY: %w", err)
+		}
+		keys = k
+	}
+	store, err := connections.Open(ctx, cfg.DatabaseURL, nil)
+	if err != nil {
+		return nil, nop, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: store, Keyring: keys,
+		Events: events, Logger: log})
+	if err != nil {
+		_ = store.Close()
+		return nil, nop, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
+	}
+	log.Info("user OAuth connections", "redirect_url", app.RedirectURL, "database", strings.SplitN(cfg.DatabaseURL, ":", 2)[0],
+		"sealing_key", keys.SealingKeyID())
+	return cs, func() { _ = store.Close() }, nil
+}
+
+// browserHost is how a browser on this machine reaches addr: a loopback
+// address as it is, any other (0.0.0.0, ::) as localhost.
+func browserHost(addr net.Addr) string {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return addr.String()
+	}
+	return net.JoinHostPort("localhost", port)
+}
+
+// grants and routesConnections keep a nil *services.Connections a nil
+// interface, so the parts that take one see "not configured".
+func grants(cs *services.Connections) services.Grants {
+	if cs == nil {
+		return nil
+	}
+	return cs
+}
+
+func routesConnections(cs *services.Connections) routes.Connections {
+	if cs == nil {
+		return nil
+	}
+	return cs
 }
 
 // sandboxRun is the sandbox of sandbox mode; nil in zoom mode.
@@ -215,15 +310,10 @@ func demoFiles(on bool) *routes.DemoFiles {
 	return &routes.DemoFiles{PageDir: page, Bundle: bundle}
 }
 
-// listenAndServe serves engine until ctx ends, then shuts down: sockets
-// first (http.Server.Shutdown does not track hijacked websockets), then
-// in-flight requests, within shutdownGrace.
-func listenAndServe(ctx context.Context, cfg Config, log *slog.Logger, engine http.Handler, rt *realtime.Server, ready func(string)) error {
-	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("HOST/PORT: cannot listen on %s: %w", addr, err)
-	}
+// serveUntilDone serves engine on ln until ctx ends, then shuts down:
+// sockets first (http.Server.Shutdown does not track hijacked websockets),
+// then in-flight requests, within shutdownGrace.
+func serveUntilDone(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, engine http.Handler, rt *realtime.Server, ready func(string)) error {
 	srv := &http.Server{
 		Handler:           engine,
 		ReadHeaderTimeout: 10 * time.Second,

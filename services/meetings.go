@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,12 +13,30 @@ import (
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
-// Minter mints Zoom user tokens; *zoom.Client is one.
+// Minter mints Zoom user tokens; *zoom.Client is one. Mint uses the
+// account's Server-to-Server app, MintAs a user's own grant.
 type Minter interface {
 	Mint(ctx context.Context, mr zoom.MintRequest) (zoom.Token, error)
+	MintAs(ctx context.Context, src zoom.TokenSource, account string, mr zoom.MintRequest) (zoom.Token, error)
+	HasS2S() bool
 	Check(ctx context.Context) error
 	QPS() float64
 }
+
+// Grants is what minting needs of users' own OAuth connections
+// (*Connections is one): the token source of a user's connection, and the
+// link a user follows to connect.
+type Grants interface {
+	SourceFor(ctx context.Context, user zoom.UserID) (src zoom.TokenSource, account string, ok bool, err error)
+	Authorize(ctx context.Context, caller Identity) (url string, expiresIn time.Duration, err error)
+}
+
+// How a token was minted: with the user's own connection, or with the
+// account's Server-to-Server app.
+const (
+	ViaConnection = "connection"
+	ViaAccount    = "account"
+)
 
 // Event is what the domain tells the rest of the server. Today one kind:
 // a token was minted for the user it names, to be pushed to that user's
@@ -25,6 +44,7 @@ type Minter interface {
 type Event struct {
 	Kind  EventKind
 	Token zoom.Token // TokenMinted: the token, for Token.UserID only
+	Via   string     // TokenMinted: ViaConnection or ViaAccount
 
 	// ConnectionChanged: the user whose OAuth connection changed (pushed to
 	// that user's sockets only), its new status and why.
@@ -52,6 +72,7 @@ type Publisher interface {
 // REST and Socket.IO both go through it, so the rules are the same on both.
 type Meetings struct {
 	zoom     Minter
+	grants   Grants // nil: users' connections are not configured
 	events   Publisher
 	batchMax int
 	log      *slog.Logger
@@ -67,11 +88,14 @@ const MaxBatchesPerCaller = 2
 
 // NewMeetings returns the meeting operations. Every token minted is
 // published on events, for the user it was minted for.
-func NewMeetings(zoom Minter, events Publisher, batchMax int, log *slog.Logger) *Meetings {
+//
+// grants may be nil (no General app configured): then only the account's
+// Server-to-Server app mints.
+func NewMeetings(zoom Minter, grants Grants, events Publisher, batchMax int, log *slog.Logger) *Meetings {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Meetings{zoom: zoom, events: events, batchMax: batchMax, log: log, running: map[string]int{}}
+	return &Meetings{zoom: zoom, grants: grants, events: events, batchMax: batchMax, log: log, running: map[string]int{}}
 }
 
 // BatchMax is the most participants one batch may name.
@@ -80,6 +104,7 @@ func (m *Meetings) BatchMax() int { return m.batchMax }
 // Minted is a token and whether it was pushed to a connected socket.
 type Minted struct {
 	zoom.Token
+	Via       string // ViaConnection or ViaAccount
 	Delivered bool
 }
 
@@ -144,7 +169,7 @@ func (m *Meetings) Start(ctx context.Context, caller Identity, in StartInput) (M
 	if err := AuthorizeStart(caller, in.HostUserID); err != nil {
 		return Minted{}, err
 	}
-	return m.mint(ctx, zoom.MintRequest{Type: zoom.TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
+	return m.mint(ctx, caller, zoom.MintRequest{Type: zoom.TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
 }
 
 // Join mints an OBF for the participant and pushes it to its sockets.
@@ -152,7 +177,7 @@ func (m *Meetings) Join(ctx context.Context, caller Identity, in JoinInput) (Min
 	if err := AuthorizeJoin(caller, in.ParticipantUserID); err != nil {
 		return Minted{}, err
 	}
-	return m.mint(ctx, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: in.ParticipantUserID, MeetingID: in.MeetingID, TTL: in.TTL})
+	return m.mint(ctx, caller, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: in.ParticipantUserID, MeetingID: in.MeetingID, TTL: in.TTL})
 }
 
 // Batch mints an OBF for each distinct participant, pacing calls to Zoom's
@@ -170,11 +195,14 @@ func (m *Meetings) Batch(ctx context.Context, caller Identity, in BatchInput) (B
 		return BatchResult{}, err
 	}
 	defer release()
-	// If no access token can be had at all, say so once rather than per user.
-	if err := m.zoom.Check(ctx); err != nil {
-		return BatchResult{}, err
+	// If no S2S access token can be had at all, say so once rather than
+	// per user; users' own connections are each tried.
+	if m.zoom.HasS2S() && m.grants == nil {
+		if err := m.zoom.Check(ctx); err != nil {
+			return BatchResult{}, err
+		}
 	}
-	return m.fanOut(ctx, in.MeetingID, ids), nil
+	return m.fanOut(ctx, caller, in.MeetingID, ids), nil
 }
 
 // Setup mints the host's ZAK, then OBFs for the participants.
@@ -193,11 +221,11 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 		}
 		defer release()
 	}
-	host, err := m.mint(ctx, zoom.MintRequest{Type: zoom.TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
+	host, err := m.mint(ctx, caller, zoom.MintRequest{Type: zoom.TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
 	if err != nil {
 		return SetupResult{}, err
 	}
-	return SetupResult{Host: host, BatchResult: m.fanOut(ctx, in.MeetingID, ids)}, nil
+	return SetupResult{Host: host, BatchResult: m.fanOut(ctx, caller, in.MeetingID, ids)}, nil
 }
 
 // startBatch counts a batch against its caller, or refuses a caller with
@@ -221,29 +249,69 @@ func (m *Meetings) startBatch(caller Identity, n int) (func(), error) {
 	}, nil
 }
 
-func (m *Meetings) mint(ctx context.Context, mr zoom.MintRequest) (Minted, error) {
-	tok, err := m.zoom.Mint(ctx, mr)
+// mint mints one token and pushes it to its user's sockets.
+func (m *Meetings) mint(ctx context.Context, caller Identity, mr zoom.MintRequest) (Minted, error) {
+	tok, via, err := m.mintVia(ctx, caller, mr)
 	if err != nil {
 		return Minted{}, err
 	}
-	return Minted{Token: tok, Delivered: m.push(ctx, tok)}, nil
+	return Minted{Token: tok, Via: via, Delivered: m.push(ctx, tok, via)}, nil
+}
+
+// mintVia mints with the user's own connection when the user has one, else
+// with the account's S2S app when there is one; else (or when the account
+// does not know the user) the user must connect: not_connected, with the
+// link to do so when the caller is that user.
+func (m *Meetings) mintVia(ctx context.Context, caller Identity, mr zoom.MintRequest) (zoom.Token, string, error) {
+	if m.grants != nil {
+		src, account, ok, err := m.grants.SourceFor(ctx, mr.UserID)
+		if err != nil {
+			return zoom.Token{}, "", err
+		}
+		if ok {
+			tok, err := m.zoom.MintAs(ctx, src, account, mr)
+			return tok, ViaConnection, err
+		}
+	}
+	if m.zoom.HasS2S() {
+		tok, err := m.zoom.Mint(ctx, mr)
+		if err == nil || m.grants == nil || !errors.Is(err, apperr.ErrUserNotFound) {
+			return tok, ViaAccount, err
+		}
+	}
+	return zoom.Token{}, "", m.notConnected(ctx, caller, mr.UserID)
+}
+
+// notConnected is the error for a user no credential can mint for.
+func (m *Meetings) notConnected(ctx context.Context, caller Identity, user zoom.UserID) error {
+	e := &apperr.Error{Kind: apperr.ErrNotConnected, Op: "mint",
+		Message: fmt.Sprintf("%s has not connected a Zoom account to this server, and the server's own account cannot mint for that user.", user.String()),
+		Hint:    "The user connects once through GET /api/connections/zoom/authorize."}
+	if m.grants != nil && caller.User.Same(user) {
+		if u, _, err := m.grants.Authorize(ctx, caller); err == nil {
+			e.AuthorizeURL = u
+			e.Hint = "Open authorizeUrl to connect your Zoom account, then try again."
+		}
+	}
+	return e
 }
 
 // push publishes a minted token for its user and reports whether it reached
 // a socket of that user's.
-func (m *Meetings) push(ctx context.Context, tok zoom.Token) bool {
-	return m.events.Publish(ctx, Event{Kind: TokenMinted, Token: tok})
+func (m *Meetings) push(ctx context.Context, tok zoom.Token, via string) bool {
+	return m.events.Publish(ctx, Event{Kind: TokenMinted, Token: tok, Via: via})
 }
 
 // fanOut mints OBFs with bounded concurrency. The Zoom client's limiter sets
 // the pace; the workers only hide Zoom's latency.
-func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []zoom.UserID) BatchResult {
+func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.MeetingID, ids []zoom.UserID) BatchResult {
 	res := BatchResult{Total: len(ids)}
 	if len(ids) == 0 {
 		return res
 	}
 	type outcome struct {
 		tok       zoom.Token
+		via       string
 		err       error
 		delivered bool
 	}
@@ -257,10 +325,10 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []zoo
 			defer wg.Done()
 			for i := range next {
 				o := &out[i]
-				o.tok, o.err = m.zoom.Mint(ctx, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: ids[i], MeetingID: meeting})
+				o.tok, o.via, o.err = m.mintVia(ctx, caller, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: ids[i], MeetingID: meeting})
 				if o.err == nil {
 					// Push at once: a participant waiting on its socket should not wait for the batch.
-					o.delivered = m.push(ctx, o.tok)
+					o.delivered = m.push(ctx, o.tok, o.via)
 				}
 			}
 		}()
@@ -275,7 +343,7 @@ func (m *Meetings) fanOut(ctx context.Context, meeting zoom.MeetingID, ids []zoo
 			res.Failed = append(res.Failed, Failure{UserID: ids[i], Err: o.err})
 			continue
 		}
-		res.Successful = append(res.Successful, Minted{Token: o.tok, Delivered: o.delivered})
+		res.Successful = append(res.Successful, Minted{Token: o.tok, Via: o.via, Delivered: o.delivered})
 	}
 	if len(res.Failed) > 0 {
 		m.log.Warn("batch: some tokens could not be minted", "meeting", meeting.String(),

@@ -49,7 +49,16 @@ const (
 	EventCredentials = "meeting:credentials"
 	EventDistributed = "meeting:distributed"
 	EventPong        = "pong"
+	// EventConnectionChanged tells a user its OAuth connection changed.
+	EventConnectionChanged = "connection:changed"
 )
+
+// ConnectionChanged is the body of connection:changed.
+type ConnectionChanged struct {
+	Status    string    `json:"status"` // connected or disconnected
+	Reason    string    `json:"reason,omitempty"`
+	Timestamp time.Time `json:"timestamp"`
+}
 
 // Ops is the table of operations.
 func Ops() []Op {

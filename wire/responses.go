@@ -34,6 +34,7 @@ type StartResponse struct {
 	MeetingID  zoom.MeetingID `json:"meetingId"`
 	HostUserID zoom.UserID    `json:"hostUserId"`
 	ZAKToken   string         `json:"zakToken"`
+	Via        string         `json:"via"` // "connection": minted with the user\'s own grant; "account": with the account\'s S2S app
 	TokenFields
 	Delivered bool   `json:"delivered"`
 	Message   string `json:"message"`
@@ -42,7 +43,7 @@ type StartResponse struct {
 // NewStartResponse builds the answer to a start.
 func NewStartResponse(m services.Minted) StartResponse {
 	return StartResponse{Success: true, MeetingID: m.MeetingID, HostUserID: m.UserID, ZAKToken: m.Value.Reveal(),
-		TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
+		Via: m.Via, TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
 		Message: "ZAK token minted: use it as the SDK's zak to start or join the meeting as the host."}
 }
 
@@ -52,6 +53,7 @@ type JoinResponse struct {
 	MeetingID         zoom.MeetingID `json:"meetingId"`
 	ParticipantUserID zoom.UserID    `json:"participantUserId"`
 	OBFToken          string         `json:"obfToken"`
+	Via               string         `json:"via"`
 	TokenFields
 	Delivered bool   `json:"delivered"`
 	Message   string `json:"message"`
@@ -60,7 +62,7 @@ type JoinResponse struct {
 // NewJoinResponse builds the answer to a join.
 func NewJoinResponse(m services.Minted) JoinResponse {
 	return JoinResponse{Success: true, MeetingID: m.MeetingID, ParticipantUserID: m.UserID, OBFToken: m.Value.Reveal(),
-		TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
+		Via: m.Via, TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
 		Message: "OBF token minted: single use, valid only while its user is in the meeting."}
 }
 
@@ -68,6 +70,7 @@ func NewJoinResponse(m services.Minted) JoinResponse {
 type ParticipantToken struct {
 	UserID   zoom.UserID `json:"userId"`
 	OBFToken string      `json:"obfToken"`
+	Via      string      `json:"via"`
 	TokenFields
 	Delivered bool `json:"delivered"`
 }
@@ -91,7 +94,7 @@ func participants(r services.BatchResult) ([]ParticipantToken, []FailedUser, Sum
 	ok := make([]ParticipantToken, 0, len(r.Successful))
 	sum := Summary{Total: r.Total, Successful: len(r.Successful), Failed: len(r.Failed)}
 	for _, m := range r.Successful {
-		ok = append(ok, ParticipantToken{UserID: m.UserID, OBFToken: m.Value.Reveal(), TokenFields: tokenFields(m.Token), Delivered: m.Delivered})
+		ok = append(ok, ParticipantToken{UserID: m.UserID, OBFToken: m.Value.Reveal(), Via: m.Via, TokenFields: tokenFields(m.Token), Delivered: m.Delivered})
 		if m.Delivered {
 			sum.Delivered++
 		}
@@ -125,6 +128,7 @@ func NewBatchResponse(meeting zoom.MeetingID, r services.BatchResult) BatchRespo
 type HostToken struct {
 	UserID   zoom.UserID `json:"userId"`
 	ZAKToken string      `json:"zakToken"`
+	Via      string      `json:"via"` // "connection": minted with the user\'s own grant; "account": with the account\'s S2S app
 	TokenFields
 	Delivered bool `json:"delivered"`
 }
@@ -143,7 +147,7 @@ type SetupResponse struct {
 // NewSetupResponse builds the answer to a setup.
 func NewSetupResponse(meeting zoom.MeetingID, r services.SetupResult, now time.Time) SetupResponse {
 	s := SetupResponse{Success: true, MeetingID: meeting, Timestamp: now.UTC(),
-		Host: HostToken{UserID: r.Host.UserID, ZAKToken: r.Host.Value.Reveal(), TokenFields: tokenFields(r.Host.Token), Delivered: r.Host.Delivered}}
+		Host: HostToken{UserID: r.Host.UserID, ZAKToken: r.Host.Value.Reveal(), Via: r.Host.Via, TokenFields: tokenFields(r.Host.Token), Delivered: r.Host.Delivered}}
 	s.Participants, s.Failed, s.Summary = participants(r.BatchResult)
 	return s
 }
@@ -154,13 +158,21 @@ type ErrorResponse struct {
 	Error   string              `json:"error"`
 	Code    string              `json:"code"`
 	Details []apperr.FieldError `json:"details,omitempty"`
+	// AuthorizeURL, with not_connected when the caller is that user: the
+	// link to connect its Zoom account.
+	AuthorizeURL string `json:"authorizeUrl,omitempty"`
 }
 
 // NewErrorResponse builds the error body for err. Internal errors say nothing more.
 func NewErrorResponse(err error) ErrorResponse {
 	r := ErrorResponse{Error: apperr.PublicMessage(err), Code: apperr.Code(err)}
-	if e, ok := apperr.As(err); ok && r.Code == apperr.CodeInvalidRequest {
-		r.Details = e.Details
+	if e, ok := apperr.As(err); ok {
+		switch r.Code {
+		case apperr.CodeInvalidRequest:
+			r.Details = e.Details
+		case apperr.CodeNotConnected:
+			r.AuthorizeURL = e.AuthorizeURL
+		}
 	}
 	return r
 }

@@ -1,0 +1,117 @@
+package routes
+
+import (
+	"context"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/connections"
+	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/wire"
+)
+
+// Connections is what the connection routes need of the domain
+// (*services.Connections).
+type Connections interface {
+	Authorize(ctx context.Context, caller services.Identity) (url string, expiresIn time.Duration, err error)
+	Complete(ctx context.Context, state, code, errParam string) (connections.Connection, error)
+	List(ctx context.Context, caller services.Identity) ([]connections.Connection, error)
+	Get(ctx context.Context, caller services.Identity, sub string) (connections.Connection, error)
+	Delete(ctx context.Context, caller services.Identity, sub string) error
+}
+
+// authorizeConnection: GET /api/connections/zoom/authorize, for the
+// caller's own sub: {authorizeUrl, expiresInSeconds}, or a 302 to it for a
+// browser (Accept: text/html).
+func (a *api) authorizeConnection(c *gin.Context) {
+	u, exp, err := a.Connections.Authorize(c.Request.Context(), caller(c))
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	if strings.Contains(c.GetHeader("Accept"), "text/html") {
+		c.Redirect(http.StatusFound, u)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"success": true, "authorizeUrl": u, "expiresInSeconds": int(exp.Seconds())})
+}
+
+// connectionCallback: GET /api/connections/zoom/callback, where Zoom sends
+// the user back. It answers a page a person reads: what happened, and what
+// to do when it failed.
+func (a *api) connectionCallback(c *gin.Context) {
+	q := c.Request.URL.Query()
+	conn, err := a.Connections.Complete(c.Request.Context(), q.Get("state"), q.Get("code"), q.Get("error"))
+	noStore(c)
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	page := callbackPage{Title: "Zoom account connected"}
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusBadRequest
+		if apperr.Code(err) == apperr.CodeInternal {
+			status = http.StatusInternalServerError
+			a.Logger.Error("connection callback failed", "err", err)
+		}
+		page = callbackPage{Title: "Zoom account not connected", Failed: true, Message: apperr.PublicMessage(err)}
+	} else {
+		page.Message = "This server can now get Zoom tokens for " + conn.Email + " (Zoom user " + conn.ZoomUserID + "). You can close this window."
+	}
+	c.Status(status)
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	_ = callbackTemplate.Execute(c.Writer, page)
+}
+
+type callbackPage struct {
+	Title   string
+	Message string
+	Failed  bool
+}
+
+var callbackTemplate = template.Must(template.New("callback").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
+h1{font-size:1.4rem}.fail{color:#a40000}.ok{color:#0a6b2b}</style></head>
+<body><h1 id="title" class="{{if .Failed}}fail{{else}}ok{{end}}">{{.Title}}</h1>
+<p id="message">{{.Message}}</p>
+{{if .Failed}}<p>What to do: use a link from <code>GET /api/connections/zoom/authorize</code> within 10 minutes, once;
+allow the access Zoom asks for; the Zoom app must be a General app with the scope <code>user:read:token</code>.</p>{{end}}
+</body></html>`))
+
+// listConnections: GET /api/connections: the caller's own; an admin's, all.
+func (a *api) listConnections(c *gin.Context) {
+	cs, err := a.Connections.List(c.Request.Context(), caller(c))
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, wire.NewConnections(cs))
+}
+
+// getConnection: GET /api/connections/{sub}.
+func (a *api) getConnection(c *gin.Context) {
+	conn, err := a.Connections.Get(c.Request.Context(), caller(c), c.Param("sub"))
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, gin.H{"success": true, "connection": wire.NewConnection(conn)})
+}
+
+// deleteConnection: DELETE /api/connections/{sub}: revoked at Zoom, then forgotten.
+func (a *api) deleteConnection(c *gin.Context) {
+	sub := c.Param("sub")
+	if err := a.Connections.Delete(c.Request.Context(), caller(c), sub); err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, gin.H{"success": true, "sub": sub, "deleted": true})
+}
