@@ -79,6 +79,9 @@ type Store interface {
 // "sqlite:PATH" for an SQLite file at PATH (created with its parent
 // directories when missing). now stamps times a caller leaves unset.
 func Open(ctx context.Context, databaseURL string, now func() time.Time) (Store, error) {
+	if now == nil {
+		now = time.Now
+	}
 	u := strings.TrimSpace(databaseURL)
 	switch {
 	case u == "memory":

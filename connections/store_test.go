@@ -434,3 +434,18 @@ func TestOpenDatabaseURL(t *testing.T) {
 		}
 	}
 }
+
+// A nil clock means the wall clock, for both stores.
+func TestOpenWithoutClock(t *testing.T) {
+	for _, url := range []string{"memory", "sqlite:" + t.TempDir() + "/c.db"} {
+		s, err := Open(context.Background(), url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(context.Background(), Connection{Sub: "a@example.com", ZoomUserID: "zu1", Email: "a@example.com",
+			AccountID: "acct", Status: StatusConnected, Refresh: Sealed{KeyID: "k1", Ciphertext: []byte("x")}}); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		_ = s.Close()
+	}
+}

@@ -17,24 +17,31 @@ import (
 const sandboxWarning = "SANDBOX MODE: tokens come from an in-memory Zoom stand-in and are NOT real Zoom tokens."
 
 func (a *api) index(c *gin.Context) {
+	endpoints := gin.H{
+		"GET /":                         "this description",
+		"GET /api/health":               "readiness: an S2S access token can be had, the breaker is closed, recent mints did not all fail",
+		"GET /api/live":                 "liveness: the process serves",
+		"POST /api/meetings/start":      "{meetingId, hostUserId, ttl?} -> ZAK",
+		"POST /api/meetings/join":       "{meetingId, participantUserId, ttl?} -> OBF",
+		"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",
+		"POST /api/meetings/setup":      "{meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs",
+	}
+	if a.Connections != nil {
+		endpoints["GET /api/connections/zoom/authorize"] = "the link to connect the caller's own Zoom account (JSON, or a 302 for browsers)"
+		endpoints["GET /api/connections/zoom/callback"] = "where Zoom sends the user back after consent"
+		endpoints["GET /api/connections"] = "connections: the caller's own; an admin's, all"
+		endpoints["GET|DELETE /api/connections/{sub}"] = "one connection; DELETE revokes it at Zoom and forgets it"
+	}
 	body := gin.H{
-		"name":    a.Info.Name,
-		"version": a.Info.Version,
-		"mode":    a.Info.Mode,
-		"endpoints": gin.H{
-			"GET /":                         "this description",
-			"GET /api/health":               "readiness: an S2S access token can be had, the breaker is closed, recent mints did not all fail",
-			"GET /api/live":                 "liveness: the process serves",
-			"POST /api/meetings/start":      "{meetingId, hostUserId, ttl?} -> ZAK",
-			"POST /api/meetings/join":       "{meetingId, participantUserId, ttl?} -> OBF",
-			"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",
-			"POST /api/meetings/setup":      "{meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs",
-		},
+		"name":           a.Info.Name,
+		"version":        a.Info.Version,
+		"mode":           a.Info.Mode,
+		"endpoints":      endpoints,
 		"authentication": "Authorization: Bearer <jwt> (claims sub, role, exp) or X-API-Key: <key>",
 		"socketEvents": gin.H{
 			"path":           "/socket.io/",
 			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "ping"},
-			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "error", "pong"},
+			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "connection:changed", "error", "pong"},
 		},
 	}
 	if a.Info.Mode == "sandbox" {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -75,7 +76,7 @@ func (a *api) recovery() gin.HandlerFunc {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				a.Logger.Error("panic while serving", "route", c.FullPath(), "panic", fmt.Sprint(p))
+				a.Logger.Error("panic while serving", "route", c.FullPath(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				fail(c, a.Logger, fmt.Errorf("panic: %v", p))
 			}
 		}()
