@@ -42,6 +42,24 @@ func TestLoadConfig(t *testing.T) {
 		{"zoom mode needs caller auth", with(zoom, "API_KEYS", ""), []string{"AUTH_JWT_SECRET, AUTH_JWKS_URL, API_KEYS"}, nil},
 		{"short JWT secret", with(zoom, "AUTH_JWT_SECRET", "short"), []string{"AUTH_JWT_SECRET: must be at least 32 bytes"}, nil},
 		{"short API key", with(zoom, "API_KEYS", "abc"), []string{"API_KEYS: key 1"}, nil},
+		{"user OAuth alone is zoom mode", map[string]string{"ZOOM_OAUTH_CLIENT_ID": "gid", "ZOOM_OAUTH_CLIENT_SECRET": "gsec",
+			"ZOOM_OAUTH_REDIRECT_URL": "https://t.example.com/api/connections/zoom/callback", "CONNECTIONS_KEY": "k1:AAAA", "API_KEYS": "key-0123456789abcdef"}, nil,
+			func(t *testing.T, c Config) {
+				if c.Mode != "zoom" || c.ZoomAccountID != "" || c.OAuthClientID != "gid" || c.DatabaseURL != "sqlite:data/connections.db" {
+					t.Errorf("oauth only: %+v", c)
+				}
+			}},
+		{"a partial General app names what is missing", with(zoom, "ZOOM_OAUTH_CLIENT_ID", "gid"), []string{"ZOOM_OAUTH_CLIENT_SECRET, ZOOM_OAUTH_REDIRECT_URL: missing"}, nil},
+		{"a General app needs CONNECTIONS_KEY", with(zoom, "ZOOM_OAUTH_CLIENT_ID", "gid", "ZOOM_OAUTH_CLIENT_SECRET", "s",
+			"ZOOM_OAUTH_REDIRECT_URL", "https://t.example.com/api/connections/zoom/callback"), []string{"CONNECTIONS_KEY: is required"}, nil},
+		{"the redirect URL points at the callback", with(zoom, "ZOOM_OAUTH_CLIENT_ID", "gid", "ZOOM_OAUTH_CLIENT_SECRET", "s",
+			"ZOOM_OAUTH_REDIRECT_URL", "https://t.example.com/oauth", "CONNECTIONS_KEY", "k1:AAAA"), []string{"ZOOM_OAUTH_REDIRECT_URL: must point at"}, nil},
+		{"DATABASE_URL is memory or sqlite", map[string]string{"DATABASE_URL": "mysql://x"}, []string{"DATABASE_URL"}, nil},
+		{"sandbox keeps connections in memory", map[string]string{}, nil, func(t *testing.T, c Config) {
+			if c.DatabaseURL != "memory" {
+				t.Errorf("sandbox DATABASE_URL = %q", c.DatabaseURL)
+			}
+		}},
 		{"bad port", map[string]string{"PORT": "http"}, []string{"PORT"}, nil},
 		{"port out of range", map[string]string{"PORT": "70000"}, []string{"PORT"}, nil},
 		{"bad ttl", map[string]string{"ZOOM_TOKEN_CACHE_TTL": "2h"}, []string{"ZOOM_TOKEN_CACHE_TTL"}, nil},
@@ -131,5 +149,23 @@ func TestEnvExample(t *testing.T) {
 		if !asked[k] {
 			t.Errorf(".env.example lists %s, which the server does not read", k)
 		}
+	}
+}
+
+// A bad keyring stops the server at start, naming CONNECTIONS_KEY and not
+// echoing what was given.
+func TestBadConnectionsKeyIsRefusedAtStart(t *testing.T) {
+	const key = "k1:c2hvcnQta2V5LW1hdGVyaWFsLXRoYXQtbXVzdC1ub3QtbGVhaw"
+	env := map[string]string{"PORT": "0", "HOST": "127.0.0.1", "API_KEYS": "key-0123456789abcdef",
+		"ZOOM_OAUTH_CLIENT_ID": "gid", "ZOOM_OAUTH_CLIENT_SECRET": "gsec",
+		"ZOOM_OAUTH_REDIRECT_URL": "https://t.example.com/api/connections/zoom/callback",
+		"CONNECTIONS_KEY": key, "DATABASE_URL": "memory"}
+	var out strings.Builder
+	err := run(t.Context(), func(k string) string { return env[k] }, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "CONNECTIONS_KEY") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "c2hvcnQta2V5") || strings.Contains(out.String(), "c2hvcnQta2V5") {
+		t.Fatal("the key is echoed")
 	}
 }
