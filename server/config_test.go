@@ -159,7 +159,7 @@ func TestBadConnectionsKeyIsRefusedAtStart(t *testing.T) {
 	env := map[string]string{"PORT": "0", "HOST": "127.0.0.1", "API_KEYS": "key-0123456789abcdef",
 		"ZOOM_OAUTH_CLIENT_ID": "gid", "ZOOM_OAUTH_CLIENT_SECRET": "gsec",
 		"ZOOM_OAUTH_REDIRECT_URL": "https://t.example.com/api/connections/zoom/callback",
-		"CONNECTIONS_KEY": key, "DATABASE_URL": "memory"}
+		"CONNECTIONS_KEY":         key, "DATABASE_URL": "memory"}
 	var out strings.Builder
 	err := run(t.Context(), func(k string) string { return env[k] }, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "CONNECTIONS_KEY") {
