@@ -47,12 +47,20 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each throughput run (medians are reported)")
 	sockets := flag.Int("sockets", 2000, "connected participants in the fan-out run")
 	bin := flag.String("bin", "", "measure this server binary instead of building ./server")
+	only := flag.String("only", "", "run only this measurement (connections) and print it; writes nothing")
 	attack := flag.Bool("attack", false, "measure the server under attack instead; writes only the Under attack section of -out")
 	floodFor := flag.Duration("flood", 10*time.Second, "length of the flood in -attack")
 	trials := flag.Int("trials", 1000, "two-socket trials in -attack")
 	flag.Parse()
 	var err error
-	if *attack {
+	if *only == "connections" {
+		if *bin == "" {
+			*bin, err = buildServer()
+		}
+		if err == nil {
+			err = connectionsBench(*bin, *dur, *reps, 1000, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
+		}
+	} else if *attack {
 		if *bin == "" {
 			*bin, err = buildServer()
 		}
@@ -101,7 +109,11 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets int) error {
 	if err := batch(bin, add); err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
-	// 4. Socket.IO fan-out and RSS per socket.
+	// 4. Minting through users' own grants.
+	if err := connectionsBench(bin, dur, reps, 1000, add); err != nil {
+		return fmt.Errorf("connections: %w", err)
+	}
+	// 5. Socket.IO fan-out and RSS per socket.
 	if err := fanOut(bin, nSockets, add); err != nil {
 		return fmt.Errorf("fan-out: %w", err)
 	}
