@@ -281,8 +281,21 @@ func forbidden(op, msg string) error {
 	return &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: msg}
 }
 
-// AuthorizeStart: a ZAK for hostUserID. Admin any; host only its own; participant never.
-func AuthorizeStart(id Identity, hostUserID zoom.UserID) error {
+// The messages of a refusal: a host acting for another host, and a role
+// that may never do the operation.
+type refusals struct{ notOwn, notRole string }
+
+var (
+	startRefusals = refusals{"A host may get a ZAK only for itself: hostUserId must match the token's sub.",
+		"Only a host or an admin may start a meeting."}
+	setupRefusals = refusals{"A host may set up only its own meetings: hostUserId must match the token's sub.",
+		"Only a host or an admin may set up a meeting."}
+	distributeRefusals = refusals{"A host may distribute only for its own meetings: hostUserId must match the token's sub.",
+		"Only a host or an admin may distribute tokens."}
+)
+
+// hostAs allows an admin for any host and a host only as itself.
+func hostAs(op string, r refusals, id Identity, hostUserID zoom.UserID) error {
 	switch id.Role {
 	case RoleAdmin:
 		return nil
@@ -290,29 +303,32 @@ func AuthorizeStart(id Identity, hostUserID zoom.UserID) error {
 		if id.User.Same(hostUserID) {
 			return nil
 		}
-		return forbidden("start", "A host may get a ZAK only for itself: hostUserId must match the token's sub.")
+		return forbidden(op, r.notOwn)
 	default:
-		return forbidden("start", "Only a host or an admin may start a meeting.")
+		return forbidden(op, r.notRole)
 	}
+}
+
+// hostOrAdmin allows the roles that may act for others at all.
+func hostOrAdmin(op, msg string, id Identity) error {
+	if id.Role == RoleAdmin || id.Role == RoleHost {
+		return nil
+	}
+	return forbidden(op, msg)
+}
+
+// AuthorizeStart: a ZAK for hostUserID. Admin any; host only its own; participant never.
+func AuthorizeStart(id Identity, hostUserID zoom.UserID) error {
+	return hostAs("start", startRefusals, id, hostUserID)
 }
 
 // RoleMayStart refuses, before its body is read, a caller whose role may
 // never start a meeting, so a refused caller is never told what is wrong
 // with a body it may not send at all.
-func RoleMayStart(id Identity) error {
-	if id.Role == RoleAdmin || id.Role == RoleHost {
-		return nil
-	}
-	return forbidden("start", "Only a host or an admin may start a meeting.")
-}
+func RoleMayStart(id Identity) error { return hostOrAdmin("start", startRefusals.notRole, id) }
 
 // RoleMaySetup is RoleMayStart for setup.
-func RoleMaySetup(id Identity) error {
-	if id.Role == RoleAdmin || id.Role == RoleHost {
-		return nil
-	}
-	return forbidden("setup", "Only a host or an admin may set up a meeting.")
-}
+func RoleMaySetup(id Identity) error { return hostOrAdmin("setup", setupRefusals.notRole, id) }
 
 // AuthorizeJoin: an OBF for participantUserID. Admin any; others only their own.
 func AuthorizeJoin(id Identity, participantUserID zoom.UserID) error {
@@ -324,39 +340,16 @@ func AuthorizeJoin(id Identity, participantUserID zoom.UserID) error {
 
 // AuthorizeBatch: batch-join and distribute. Admin and host.
 func AuthorizeBatch(id Identity) error {
-	if id.Role == RoleAdmin || id.Role == RoleHost {
-		return nil
-	}
-	return forbidden("batch", "Only a host or an admin may mint tokens for several participants.")
+	return hostOrAdmin("batch", "Only a host or an admin may mint tokens for several participants.", id)
 }
 
 // AuthorizeSetup: ZAK for hostUserID plus OBFs. Admin any; host only as itself.
 func AuthorizeSetup(id Identity, hostUserID zoom.UserID) error {
-	switch id.Role {
-	case RoleAdmin:
-		return nil
-	case RoleHost:
-		if id.User.Same(hostUserID) {
-			return nil
-		}
-		return forbidden("setup", "A host may set up only its own meetings: hostUserId must match the token's sub.")
-	default:
-		return forbidden("setup", "Only a host or an admin may set up a meeting.")
-	}
+	return hostAs("setup", setupRefusals, id, hostUserID)
 }
 
 // AuthorizeDistribute: OBFs pushed to participants on behalf of hostUserID.
 // Admin any; host only as itself; participant never.
 func AuthorizeDistribute(id Identity, hostUserID zoom.UserID) error {
-	switch id.Role {
-	case RoleAdmin:
-		return nil
-	case RoleHost:
-		if id.User.Same(hostUserID) {
-			return nil
-		}
-		return forbidden("distribute", "A host may distribute only for its own meetings: hostUserId must match the token's sub.")
-	default:
-		return forbidden("distribute", "Only a host or an admin may distribute tokens.")
-	}
+	return hostAs("distribute", distributeRefusals, id, hostUserID)
 }
