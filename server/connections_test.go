@@ -553,6 +553,7 @@ func TestConnectionSecretsAtRestAndKeyRotation(t *testing.T) {
 
 	ts := connServer(t, sb, db, k1)
 	connectExpired(t, ts, ann)
+	assertNoSecretsInDB(t, dir, sb.IssuedSecrets())
 	wantJoin(t, ts.join(t, ann), "connection") // a refresh: a rotated refresh token is stored
 	ts.mustConnect(t, bob)
 	wantJoin(t, ts.join(t, bob), "connection")
