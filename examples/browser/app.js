@@ -64,3 +64,51 @@ $("h-distribute").addEventListener("click", async () => {
   $("h-status").value = result.success ? `distributed: ${result.successful} minted, ${result.failed} failed` : `error ${result.code}`;
   $("h-result").textContent = JSON.stringify(result, null, 2);
 });
+
+// My Zoom account: connect it (the user's own OAuth grant), and show the
+// connection's status.
+async function authHeaders(sub) {
+  return { authorization: `Bearer ${await callerToken(sub, "participant")}` };
+}
+
+function describeConnection(c) {
+  if (!c) return "not connected";
+  if (c.status === "connected") {
+    const refreshed = c.refreshedAt ? `, refreshed ${c.refreshedAt}` : "";
+    return `connected as ${c.email} (Zoom account ${c.accountId})${refreshed}`;
+  }
+  return `${c.status}${c.reason ? ` (${c.reason})` : ""}: connect again`;
+}
+
+async function showConnection() {
+  const status = $("z-status");
+  try {
+    const res = await fetch("/api/connections", { headers: await authHeaders($("z-user").value.trim()) });
+    const body = await res.json();
+    if (!res.ok) throw new Error(`${body.code}: ${body.error}`);
+    status.value = describeConnection(body.connections[0]);
+  } catch (err) {
+    status.value = `failed: ${err.message}`;
+  }
+}
+
+$("z-connect").addEventListener("click", async () => {
+  const status = $("z-status");
+  // Open the window now, while the click still counts, so no popup blocker stops it.
+  const win = window.open("about:blank", "zoom-connect");
+  try {
+    const res = await fetch("/api/connections/zoom/authorize", { headers: await authHeaders($("z-user").value.trim()) });
+    const body = await res.json();
+    if (!res.ok) throw new Error(`${body.code}: ${body.error}`);
+    status.value = "waiting for Zoom's consent…";
+    if (win) win.location.href = body.authorizeUrl;
+    else window.location.assign(body.authorizeUrl);
+  } catch (err) {
+    if (win) win.close();
+    status.value = `failed: ${err.message}`;
+  }
+});
+
+$("z-check").addEventListener("click", showConnection);
+window.addEventListener("focus", showConnection);
+showConnection();
