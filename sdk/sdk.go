@@ -145,13 +145,21 @@ func (f *fields) zeroOrOne(name string, raw json.RawMessage) *int {
 	return &n
 }
 
-// expiration reads expirationSeconds: 0 when absent.
+// expiration reads expirationSeconds: 0 when absent. A 0 sent is refused,
+// as the sample refuses it.
 func (f *fields) expiration(name string, raw json.RawMessage) int {
 	if !present(raw) {
 		return 0
 	}
 	n, ok := f.integer(name, raw)
-	if !ok || !checkExpiration(f, name, n) {
+	if !ok {
+		return 0
+	}
+	if n == 0 {
+		f.add(name, expirationReason)
+		return 0
+	}
+	if !checkExpiration(f, name, n) {
 		return 0
 	}
 	return n
@@ -177,10 +185,12 @@ func checkZeroOrOne(f *fields, name string, n int) bool {
 	return true
 }
 
+const expirationReason = "must be from 1800 to 172800 seconds"
+
 // checkExpiration: 0 means the default; anything else must be in bounds.
 func checkExpiration(f *fields, name string, n int) bool {
 	if n != 0 && (n < MinExpirationSeconds || n > MaxExpirationSeconds) {
-		f.add(name, fmt.Sprintf("must be from %d to %d seconds", MinExpirationSeconds, MaxExpirationSeconds))
+		f.add(name, expirationReason)
 		return false
 	}
 	return true
