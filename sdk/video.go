@@ -19,10 +19,13 @@ const (
 	MaxUserIdentityLen = 36  // user_identity: under 36
 )
 
-// GeoRegions are the data-center regions geo_regions may name.
-var geoRegions = map[string]bool{
-	"AU": true, "BR": true, "CA": true, "CN": true, "DE": true, "HK": true,
-	"IN": true, "JP": true, "MX": true, "NL": true, "SG": true, "US": true,
+// isGeoRegion reports whether g is a data-center region geo_regions may name.
+func isGeoRegion(g string) bool {
+	switch g {
+	case "AU", "BR", "CA", "CN", "DE", "HK", "IN", "JP", "MX", "NL", "SG", "US":
+		return true
+	}
+	return false
 }
 
 const geoRegionsReason = "must be a comma list or an array of AU, BR, CA, CN, DE, HK, IN, JP, MX, NL, SG, US"
@@ -88,7 +91,7 @@ func checkGeoRegions(f *fields, name string, regions []string) bool {
 		return false
 	}
 	for _, g := range regions {
-		if !geoRegions[g] {
+		if !isGeoRegion(g) {
 			f.add(name, geoRegionsReason+" (got "+quoteShort(g)+")")
 			return false
 		}
