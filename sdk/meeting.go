@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/zoomtoken/tokenserver/secret"
 )
 
@@ -129,20 +128,22 @@ func SignMeeting(key string, sec secret.Value, req MeetingRequest, now time.Time
 	if err := req.Validate(); err != nil {
 		return "", err
 	}
-	iat, exp := window(now, req.ExpirationSeconds)
-	claims := jwt.MapClaims{
-		"appKey":   key,
-		"sdkKey":   key,
-		"iat":      iat,
-		"exp":      exp,
-		"tokenExp": exp,
-	}
+	w := window(now, req.ExpirationSeconds)
+	claims := meetingClaims{AppKey: key, SDKKey: key, issued: w, TokenExp: w.ExpiresAt, VideoWebRTCMode: req.VideoWebRTCMode}
 	if req.MeetingNumber != "" {
-		claims["mn"] = req.MeetingNumber
-		claims["role"] = req.Role
-	}
-	if req.VideoWebRTCMode != nil {
-		claims["video_webrtc_mode"] = *req.VideoWebRTCMode
+		claims.MN, claims.Role = req.MeetingNumber, &req.Role
 	}
 	return sign(opMeeting, key, sec, claims)
+}
+
+// meetingClaims is the Meeting SDK payload. mn is a string: the web SDK
+// sends the meeting number as one, and Zoom's sample passes it on as given.
+type meetingClaims struct {
+	AppKey string `json:"appKey"`
+	SDKKey string `json:"sdkKey"`
+	MN     string `json:"mn,omitempty"`
+	Role   *int   `json:"role,omitempty"`
+	issued
+	TokenExp        int64 `json:"tokenExp"`
+	VideoWebRTCMode *int  `json:"video_webrtc_mode,omitempty"`
 }

@@ -44,17 +44,37 @@ const IssuedAtSkew = 30 * time.Second
 // fault, not the caller's, so it is not an apperr.ErrInvalidInput.
 var ErrNoCredentials = errors.New("sdk: no SDK key or secret configured")
 
+// issued is the iat and exp of a payload, numbers of seconds. Embedded in
+// a payload struct, it gives it the methods of jwt.Claims. Payloads are
+// structs, not maps: encoding a map sorts its keys by reflection, which
+// was half the cost of signing.
+type issued struct {
+	IssuedAt  int64 `json:"iat"`
+	ExpiresAt int64 `json:"exp"`
+}
+
 // window returns iat and exp for an expiration in seconds (0: the default).
-func window(now time.Time, expirationSeconds int) (iat, exp int64) {
+func window(now time.Time, expirationSeconds int) issued {
 	if expirationSeconds == 0 {
 		expirationSeconds = DefaultExpirationSeconds
 	}
-	iat = now.Add(-IssuedAtSkew).Unix()
-	return iat, iat + int64(expirationSeconds)
+	iat := now.Add(-IssuedAtSkew).Unix()
+	return issued{IssuedAt: iat, ExpiresAt: iat + int64(expirationSeconds)}
 }
 
+func (c issued) GetExpirationTime() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.ExpiresAt, 0)), nil
+}
+func (c issued) GetIssuedAt() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.IssuedAt, 0)), nil
+}
+func (issued) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
+func (issued) GetIssuer() (string, error)              { return "", nil }
+func (issued) GetSubject() (string, error)             { return "", nil }
+func (issued) GetAudience() (jwt.ClaimStrings, error)  { return nil, nil }
+
 // sign makes the HS256 JWT of claims. The error never holds the secret.
-func sign(op, key string, sec secret.Value, claims jwt.MapClaims) (string, error) {
+func sign(op, key string, sec secret.Value, claims jwt.Claims) (string, error) {
 	if key == "" || sec.Empty() {
 		return "", fmt.Errorf("%s: %w", op, ErrNoCredentials)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/zoomtoken/tokenserver/secret"
 )
 
@@ -210,36 +209,27 @@ func SignVideo(key string, sec secret.Value, req VideoRequest, now time.Time) (s
 	if err := req.Validate(); err != nil {
 		return "", err
 	}
-	iat, exp := window(now, req.ExpirationSeconds)
-	claims := jwt.MapClaims{
-		"app_key":   key,
-		"role_type": req.Role,
-		"tpc":       req.SessionName,
-		"version":   1,
-		"iat":       iat,
-		"exp":       exp,
-	}
-	setString(claims, "user_identity", req.UserIdentity)
-	setString(claims, "session_key", req.SessionKey)
-	if len(req.GeoRegions) > 0 {
-		claims["geo_regions"] = strings.Join(req.GeoRegions, ",")
-	}
-	setInt(claims, "cloud_recording_option", req.CloudRecordingOption)
-	setInt(claims, "cloud_recording_election", req.CloudRecordingElection)
-	setString(claims, "telemetry_tracking_id", req.TelemetryTrackingID)
-	setInt(claims, "video_webrtc_mode", req.VideoWebRTCMode)
-	setInt(claims, "audio_webrtc_mode", req.AudioWebRTCMode)
+	claims := videoClaims{AppKey: key, RoleType: req.Role, Topic: req.SessionName, Version: 1, issued: window(now, req.ExpirationSeconds),
+		UserIdentity: req.UserIdentity, SessionKey: req.SessionKey, GeoRegions: strings.Join(req.GeoRegions, ","),
+		CloudRecordingOption: req.CloudRecordingOption, CloudRecordingElection: req.CloudRecordingElection,
+		TelemetryTrackingID: req.TelemetryTrackingID, VideoWebRTCMode: req.VideoWebRTCMode, AudioWebRTCMode: req.AudioWebRTCMode}
 	return sign(opVideo, key, sec, claims)
 }
 
-func setString(c jwt.MapClaims, name, v string) {
-	if v != "" {
-		c[name] = v
-	}
-}
-
-func setInt(c jwt.MapClaims, name string, v *int) {
-	if v != nil {
-		c[name] = *v
-	}
+// videoClaims is the Video SDK payload; empty optional claims are left out,
+// as the sample leaves out what it was not given.
+type videoClaims struct {
+	AppKey   string `json:"app_key"`
+	RoleType int    `json:"role_type"`
+	Topic    string `json:"tpc"`
+	Version  int    `json:"version"`
+	issued
+	UserIdentity           string `json:"user_identity,omitempty"`
+	SessionKey             string `json:"session_key,omitempty"`
+	GeoRegions             string `json:"geo_regions,omitempty"`
+	CloudRecordingOption   *int   `json:"cloud_recording_option,omitempty"`
+	CloudRecordingElection *int   `json:"cloud_recording_election,omitempty"`
+	TelemetryTrackingID    string `json:"telemetry_tracking_id,omitempty"`
+	VideoWebRTCMode        *int   `json:"video_webrtc_mode,omitempty"`
+	AudioWebRTCMode        *int   `json:"audio_webrtc_mode,omitempty"`
 }
