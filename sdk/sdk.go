@@ -1,0 +1,246 @@
+// Package sdk signs the JWTs the Zoom SDKs need beside a ZAK or an OBF: the
+// Meeting SDK signature and the Video SDK JWT, both HS256 with the SDK
+// secret. It also reads the request bodies of Zoom's two sample auth
+// endpoints (meetingsdk-auth-endpoint-sample, videosdk-auth-endpoint-sample)
+// and says, field by field, what is wrong with them.
+//
+// Rules (docs/ZOOM.md "Meeting SDK signature" and "Video SDK signature",
+// and the samples): role 0 or 1; exp − iat from 1,800 s to 172,800 s
+// (48 h), 7,200 s when not given; iat and exp are numbers. This package
+// sets iat 30 s in the past against clock skew, and counts exp from iat.
+//
+// Every error about a request is an *apperr.Error of kind
+// apperr.ErrInvalidInput with one apperr.FieldError per bad field. No error
+// ever holds the secret.
+package sdk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf16"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/secret"
+)
+
+// Expiration bounds, in seconds: exp − iat.
+const (
+	MinExpirationSeconds     = 1800   // 30 minutes
+	MaxExpirationSeconds     = 172800 // 48 hours
+	DefaultExpirationSeconds = 7200   // 2 hours, as the samples default
+)
+
+// IssuedAtSkew is how far in the past iat is set, so that a client whose
+// clock is a little behind Zoom's does not see a token from the future.
+const IssuedAtSkew = 30 * time.Second
+
+// ErrNoCredentials: the SDK key or secret is empty. It is a configuration
+// fault, not the caller's, so it is not an apperr.ErrInvalidInput.
+var ErrNoCredentials = errors.New("sdk: no SDK key or secret configured")
+
+// issued is the iat and exp of a payload, numbers of seconds. Embedded in
+// a payload struct, it gives it the methods of jwt.Claims. Payloads are
+// structs, not maps: encoding a map sorts its keys by reflection, which
+// was half the cost of signing.
+type issued struct {
+	IssuedAt  int64 `json:"iat"`
+	ExpiresAt int64 `json:"exp"`
+}
+
+// window returns iat and exp for an expiration in seconds (0: the default).
+func window(now time.Time, expirationSeconds int) issued {
+	if expirationSeconds == 0 {
+		expirationSeconds = DefaultExpirationSeconds
+	}
+	iat := now.Add(-IssuedAtSkew).Unix()
+	return issued{IssuedAt: iat, ExpiresAt: iat + int64(expirationSeconds)}
+}
+
+func (c issued) GetExpirationTime() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.ExpiresAt, 0)), nil
+}
+func (c issued) GetIssuedAt() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.IssuedAt, 0)), nil
+}
+func (issued) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
+func (issued) GetIssuer() (string, error)              { return "", nil }
+func (issued) GetSubject() (string, error)             { return "", nil }
+func (issued) GetAudience() (jwt.ClaimStrings, error)  { return nil, nil }
+
+// sign makes the HS256 JWT of claims. The error never holds the secret.
+func sign(op, key string, sec secret.Value, claims jwt.Claims) (string, error) {
+	if key == "" || sec.Empty() {
+		return "", fmt.Errorf("%s: %w", op, ErrNoCredentials)
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(sec.Reveal()))
+	if err != nil {
+		// jwt's errors name the method or the key type, never the key.
+		return "", fmt.Errorf("%s: signing: %w", op, err)
+	}
+	return s, nil
+}
+
+// fields collects the reasons a request's fields are wrong, in order.
+type fields struct{ details []apperr.FieldError }
+
+func (f *fields) add(field, reason string) {
+	f.details = append(f.details, apperr.FieldError{Field: field, Reason: reason})
+}
+
+func (f *fields) err(op string) error {
+	if len(f.details) == 0 {
+		return nil
+	}
+	return apperr.InvalidInput(op, f.details...)
+}
+
+// decodeObject reads body as exactly one JSON object into dst.
+func decodeObject(op string, body []byte, dst any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is empty; send a JSON object"})
+	}
+	if body[0] != '{' {
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must be a JSON object"})
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: fmt.Sprintf("is not valid JSON (at byte %d)", se.Offset)})
+		}
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is not valid JSON"})
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must hold one JSON object and nothing after it"})
+	}
+	return nil
+}
+
+// present reports whether a field was sent with a value other than null.
+// Null counts as absent, as elsewhere in this server.
+func present(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
+}
+
+// integer reads a JSON integer, or a string holding one (the samples
+// coerce strings with parseInt). ok is false, with a reason added, when
+// the value is neither.
+func (f *fields) integer(name string, raw json.RawMessage) (n int, ok bool) {
+	raw = bytes.TrimSpace(raw)
+	s := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			f.add(name, "must be an integer")
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		f.add(name, "must be an integer")
+		return 0, false
+	}
+	return n, true
+}
+
+// zeroOrOne reads an optional 0|1 field: nil when absent.
+func (f *fields) zeroOrOne(name string, raw json.RawMessage) *int {
+	if !present(raw) {
+		return nil
+	}
+	n, ok := f.integer(name, raw)
+	if !ok {
+		return nil
+	}
+	if !checkZeroOrOne(f, name, n) {
+		return nil
+	}
+	return &n
+}
+
+// expiration reads expirationSeconds: 0 when absent. A 0 sent is refused,
+// as the sample refuses it.
+func (f *fields) expiration(name string, raw json.RawMessage) int {
+	if !present(raw) {
+		return 0
+	}
+	n, ok := f.integer(name, raw)
+	if !ok {
+		return 0
+	}
+	if n == 0 {
+		f.add(name, expirationReason)
+		return 0
+	}
+	if !checkExpiration(f, name, n) {
+		return 0
+	}
+	return n
+}
+
+// str reads an optional JSON string: "" when absent.
+func (f *fields) str(name string, raw json.RawMessage) (s string, ok bool) {
+	if !present(raw) {
+		return "", true
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		f.add(name, "must be a string")
+		return "", false
+	}
+	return s, true
+}
+
+func checkZeroOrOne(f *fields, name string, n int) bool {
+	if n != 0 && n != 1 {
+		f.add(name, "must be 0 or 1")
+		return false
+	}
+	return true
+}
+
+const expirationReason = "must be from 1800 to 172800 seconds"
+
+// checkExpiration: 0 means the default; anything else must be in bounds.
+func checkExpiration(f *fields, name string, n int) bool {
+	if n != 0 && (n < MinExpirationSeconds || n > MaxExpirationSeconds) {
+		f.add(name, expirationReason)
+		return false
+	}
+	return true
+}
+
+func checkOptionalZeroOrOne(f *fields, name string, p *int) {
+	if p != nil {
+		checkZeroOrOne(f, name, *p)
+	}
+}
+
+// length counts characters as the samples (JavaScript) do: UTF-16 code
+// units. A character outside the Basic Multilingual Plane counts twice, so
+// a value accepted here is accepted by the samples' rules too.
+func length(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// quoteShort quotes s for a reason, cut to 8 characters: a reason never
+// echoes a long value back.
+func quoteShort(s string) string {
+	r := []rune(s)
+	if len(r) > 8 {
+		return strconv.Quote(string(r[:8]) + "…")
+	}
+	return strconv.Quote(s)
+}
