@@ -97,6 +97,11 @@ type Options struct {
 	OAuthScopes       string   // granted on consent; "" = DefaultOAuthScopes
 	// UserTokenExpiresIn is expires_in of user access tokens; 0 = 3599.
 	UserTokenExpiresIn int
+
+	// The Meeting SDK app whose signatures the join judge verifies (see
+	// meetings.go); "" = the General app's client id and secret.
+	SDKKey    string
+	SDKSecret string
 }
 
 // Stats count what the sandbox was asked.
@@ -142,6 +147,7 @@ type Sandbox struct {
 	unexpected []string
 	minted     []string
 	oauth      oauthState
+	meet       meetState
 
 	tokenRequests, tokensIssued, apiCalls, mintedN, throttled, failed5xx, unauthorized atomic.Int64
 	lastMint                                                                           atomic.Int64 // unix nanos
@@ -354,6 +360,10 @@ func (s *Sandbox) Handler() http.Handler {
 			segs[2].name != "" && segs[3].name == "token":
 			r.SetPathValue("userId", segs[2].lookup)
 			s.userToken(w, r)
+			return
+		case ok && len(segs) >= 2 && segs[0].name == "sandbox" && s.serveSandbox(w, r, segs):
+			return
+		case ok && len(segs) >= 3 && segs[0].name == "v2" && segs[1].name == "meetings" && s.serveMeetingsAPI(w, r, segs):
 			return
 		}
 		s.mu.Lock()
