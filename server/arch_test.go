@@ -24,6 +24,7 @@ func TestImportRules(t *testing.T) {
 		"sandbox":       {},
 		"zoom":          {"apperr", "secret"},
 		"zoom/zoomtest": {"zoom"},
+		"sdk":           {"apperr", "secret"},
 		"services":      {"zoom", "connections", "apperr", "secret"},
 		"wire":          {"services", "zoom", "connections", "apperr", "secret"},
 		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret"},
