@@ -13,6 +13,7 @@ import (
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
+	"github.com/zoomtoken/tokenserver/sdk"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
@@ -93,6 +94,14 @@ func (m *fakeMeetings) Distribute(_ context.Context, _ services.Identity, in ser
 // minted is the bus event of a token minted for userID.
 func minted(typ zoom.TokenType, userID, value string) services.Event {
 	return services.Event{Kind: services.TokenMinted, Token: zoom.Token{Type: typ, UserID: mustUser(userID), Value: secret.New(value)}}
+}
+
+func (*fakeMeetings) Signature(context.Context, services.Identity, sdk.MeetingRequest) (string, string, error) {
+	return "", "", nil
+}
+
+func (*fakeMeetings) VideoSignature(context.Context, services.Identity, sdk.VideoRequest) (string, error) {
+	return "", nil
 }
 
 // fakeLimiter records every key it is asked about; it refuses keys in deny.

@@ -36,9 +36,9 @@ func (s *Server) Deliver(_ context.Context, e services.Event) bool {
 	event := wire.EventCredentials
 	var body any
 	if tok.Type == zoom.TokenZAK {
-		event, body = wire.EventStarted, wire.NewStartResponse(services.Minted{Token: tok, Via: e.Via, Delivered: true})
+		event, body = wire.EventStarted, wire.NewStartResponse(services.Minted{Token: tok, Via: e.Via, SDK: e.SDK, Delivered: true})
 	} else {
-		body = wire.NewJoinResponse(services.Minted{Token: tok, Via: e.Via, Delivered: true})
+		body = wire.NewJoinResponse(services.Minted{Token: tok, Via: e.Via, SDK: e.SDK, Delivered: true})
 	}
 	if !s.online(tok.UserID.String()) {
 		s.obs.Pushed(event, false)

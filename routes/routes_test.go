@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/sdk"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
@@ -36,6 +37,12 @@ func (fakeMeetings) Distribute(context.Context, services.Identity, services.Dist
 	return services.BatchResult{}, nil
 }
 func (fakeMeetings) BatchMax() int { return 500 }
+func (fakeMeetings) Signature(context.Context, services.Identity, sdk.MeetingRequest) (string, string, error) {
+	return "", "", nil
+}
+func (fakeMeetings) VideoSignature(context.Context, services.Identity, sdk.VideoRequest) (string, error) {
+	return "", nil
+}
 func (fakeMeetings) Setup(context.Context, services.Identity, services.SetupInput) (services.SetupResult, error) {
 	return services.SetupResult{}, errors.New("not used")
 }

@@ -25,8 +25,8 @@ func TestImportRules(t *testing.T) {
 		"zoom":          {"apperr", "secret"},
 		"zoom/zoomtest": {"zoom"},
 		"sdk":           {"apperr", "secret"},
-		"services":      {"zoom", "connections", "apperr", "secret"},
-		"wire":          {"services", "zoom", "connections", "apperr", "secret"},
+		"services":      {"zoom", "connections", "sdk", "apperr", "secret"},
+		"wire":          {"services", "zoom", "connections", "sdk", "apperr", "secret"},
 		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret"},
 		"realtime":      {"wire", "services", "zoom", "apperr", "secret"},
 	}

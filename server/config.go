@@ -38,6 +38,12 @@ type Config struct {
 	ConnectionsKey    string // CONNECTIONS_KEY, parsed by package connections; "" in sandbox mode: generated
 	DatabaseURL       string
 
+	// Meeting SDK and Video SDK signing; the Meeting SDK defaults to the General app's.
+	SDKKey         string
+	SDKSecret      secret.Value
+	VideoSDKKey    string
+	VideoSDKSecret secret.Value
+
 	JWTSecret   secret.Value
 	JWKSURL     string
 	JWTIssuer   string
@@ -108,6 +114,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.AuthorizeURL = p.url("ZOOM_AUTHORIZE_URL", "https://zoom.us/oauth/authorize")
 	c.RevokeURL = p.url("ZOOM_REVOKE_URL", "https://zoom.us/oauth/revoke")
+	if sdkApp := p.group("ZOOM_SDK_KEY", "ZOOM_SDK_SECRET"); len(sdkApp) > 0 {
+		c.SDKKey, c.SDKSecret = sdkApp[0], secret.New(sdkApp[1])
+	} else if len(oauth) > 0 {
+		c.SDKKey, c.SDKSecret = c.OAuthClientID, c.OAuthClientSecret
+	}
+	if video := p.group("ZOOM_VIDEOSDK_KEY", "ZOOM_VIDEOSDK_SECRET"); len(video) > 0 {
+		c.VideoSDKKey, c.VideoSDKSecret = video[0], secret.New(video[1])
+	}
 	c.ConnectionsKey = strings.TrimSpace(getenv("CONNECTIONS_KEY"))
 	defaultDB := "memory"
 	if c.Mode == "zoom" {

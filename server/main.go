@@ -107,7 +107,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return err
 	}
 	defer closeStore()
-	meetings := services.NewMeetings(zc, grants(conns), events, cfg.BatchMax, log)
+	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log)
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
@@ -190,6 +190,22 @@ func browserHost(addr net.Addr) string {
 		return addr.String()
 	}
 	return net.JoinHostPort("localhost", port)
+}
+
+// signer signs Meeting SDK JWTs with ZOOM_SDK_KEY/SECRET (by default the
+// General app's; in sandbox mode the sandbox's SDK app) and Video SDK JWTs
+// with ZOOM_VIDEOSDK_KEY/SECRET; nil when neither is configured.
+func signer(cfg Config, sb *sandboxRun) *services.Signer {
+	s := &services.Signer{MeetingKey: cfg.SDKKey, MeetingSecret: cfg.SDKSecret,
+		VideoKey: cfg.VideoSDKKey, VideoSecret: cfg.VideoSDKSecret}
+	if sb.sb != nil && s.MeetingKey == "" {
+		key, sec := sb.sb.SDKApp()
+		s.MeetingKey, s.MeetingSecret = key, secret.New(sec)
+	}
+	if s.MeetingKey == "" && s.VideoKey == "" {
+		return nil
+	}
+	return s
 }
 
 // grants and routesConnections keep a nil *services.Connections a nil

@@ -45,6 +45,7 @@ type Event struct {
 	Kind  EventKind
 	Token zoom.Token // TokenMinted: the token, for Token.UserID only
 	Via   string     // TokenMinted: ViaConnection or ViaAccount
+	SDK   *SDKBundle // TokenMinted: the Meeting SDK signature that goes with it
 
 	// ConnectionChanged: the user whose OAuth connection changed (pushed to
 	// that user's sockets only), its new status and why.
@@ -72,7 +73,8 @@ type Publisher interface {
 // REST and Socket.IO both go through it, so the rules are the same on both.
 type Meetings struct {
 	zoom     Minter
-	grants   Grants // nil: users' connections are not configured
+	grants   Grants  // nil: users' connections are not configured
+	signer   *Signer // nil: no SDK signatures
 	events   Publisher
 	batchMax int
 	log      *slog.Logger
@@ -91,11 +93,13 @@ const MaxBatchesPerCaller = 2
 //
 // grants may be nil (no General app configured): then only the account's
 // Server-to-Server app mints.
-func NewMeetings(zoom Minter, grants Grants, events Publisher, batchMax int, log *slog.Logger) *Meetings {
+//
+// signer (nil: none) adds the Meeting SDK signature to every token answer.
+func NewMeetings(zoom Minter, grants Grants, signer *Signer, events Publisher, batchMax int, log *slog.Logger) *Meetings {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Meetings{zoom: zoom, grants: grants, events: events, batchMax: batchMax, log: log, running: map[string]int{}}
+	return &Meetings{zoom: zoom, grants: grants, signer: signer, events: events, batchMax: batchMax, log: log, running: map[string]int{}}
 }
 
 // BatchMax is the most participants one batch may name.
@@ -104,7 +108,8 @@ func (m *Meetings) BatchMax() int { return m.batchMax }
 // Minted is a token and whether it was pushed to a connected socket.
 type Minted struct {
 	zoom.Token
-	Via       string // ViaConnection or ViaAccount
+	Via       string     // ViaConnection or ViaAccount
+	SDK       *SDKBundle // the Meeting SDK signature for the same meeting; nil when not configured
 	Delivered bool
 }
 
@@ -255,7 +260,11 @@ func (m *Meetings) mint(ctx context.Context, caller Identity, mr zoom.MintReques
 	if err != nil {
 		return Minted{}, err
 	}
-	return Minted{Token: tok, Via: via, Delivered: m.push(ctx, tok, via)}, nil
+	b, err := m.signer.bundle(tok)
+	if err != nil {
+		return Minted{}, err
+	}
+	return Minted{Token: tok, Via: via, SDK: b, Delivered: m.push(ctx, tok, via, b)}, nil
 }
 
 // mintVia mints with the user's own connection when the user has one, else
@@ -298,8 +307,8 @@ func (m *Meetings) notConnected(ctx context.Context, caller Identity, user zoom.
 
 // push publishes a minted token for its user and reports whether it reached
 // a socket of that user's.
-func (m *Meetings) push(ctx context.Context, tok zoom.Token, via string) bool {
-	return m.events.Publish(ctx, Event{Kind: TokenMinted, Token: tok, Via: via})
+func (m *Meetings) push(ctx context.Context, tok zoom.Token, via string, b *SDKBundle) bool {
+	return m.events.Publish(ctx, Event{Kind: TokenMinted, Token: tok, Via: via, SDK: b})
 }
 
 // fanOut mints OBFs with bounded concurrency. The Zoom client's limiter sets
@@ -312,6 +321,7 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 	type outcome struct {
 		tok       zoom.Token
 		via       string
+		sdk       *SDKBundle
 		err       error
 		delivered bool
 	}
@@ -327,8 +337,11 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 				o := &out[i]
 				o.tok, o.via, o.err = m.mintVia(ctx, caller, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: ids[i], MeetingID: meeting})
 				if o.err == nil {
+					o.sdk, o.err = m.signer.bundle(o.tok)
+				}
+				if o.err == nil {
 					// Push at once: a participant waiting on its socket should not wait for the batch.
-					o.delivered = m.push(ctx, o.tok, o.via)
+					o.delivered = m.push(ctx, o.tok, o.via, o.sdk)
 				}
 			}
 		}()
@@ -343,7 +356,7 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 			res.Failed = append(res.Failed, Failure{UserID: ids[i], Err: o.err})
 			continue
 		}
-		res.Successful = append(res.Successful, Minted{Token: o.tok, Via: o.via, Delivered: o.delivered})
+		res.Successful = append(res.Successful, Minted{Token: o.tok, Via: o.via, SDK: o.sdk, Delivered: o.delivered})
 	}
 	if len(res.Failed) > 0 {
 		m.log.Warn("batch: some tokens could not be minted", "meeting", meeting.String(),

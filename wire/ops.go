@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/sdk"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
@@ -15,6 +16,8 @@ type Domain interface {
 	Batch(ctx context.Context, caller services.Identity, in services.BatchInput) (services.BatchResult, error)
 	Setup(ctx context.Context, caller services.Identity, in services.SetupInput) (services.SetupResult, error)
 	Distribute(ctx context.Context, caller services.Identity, in services.DistributeInput) (services.BatchResult, error)
+	Signature(ctx context.Context, caller services.Identity, req sdk.MeetingRequest) (signature, sdkKey string, err error)
+	VideoSignature(ctx context.Context, caller services.Identity, req sdk.VideoRequest) (string, error)
 	BatchMax() int
 }
 
@@ -123,11 +126,46 @@ func Ops() []Op {
 				}
 				return NewDistributed(in, r, env.Now()), nil
 			}},
+		{Name: "sdk-signature", Path: "/api/sdk/signature",
+			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
+				req, err := sdk.DecodeMeetingRequest(body)
+				if err != nil {
+					return nil, err
+				}
+				sig, key, err := env.Domain.Signature(ctx, caller, req)
+				if err != nil {
+					return nil, err
+				}
+				return MeetingSignature{Signature: sig, SDKKey: key}, nil
+			}},
+		{Name: "videosdk-signature", Path: "/api/videosdk/signature",
+			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
+				req, err := sdk.DecodeVideoRequest(body)
+				if err != nil {
+					return nil, err
+				}
+				sig, err := env.Domain.VideoSignature(ctx, caller, req)
+				if err != nil {
+					return nil, err
+				}
+				return VideoSignature{Signature: sig}, nil
+			}},
 		{Name: "ping", Event: "ping", Reply: EventPong,
 			Do: func(_ context.Context, env Env, _ services.Identity, _ []byte) (any, error) {
 				return Pong{Success: true, Pong: true, Timestamp: env.Now().UTC()}, nil
 			}},
 	}
+}
+
+// MeetingSignature answers POST /api/sdk/signature, as Zoom's sample endpoint does.
+type MeetingSignature struct {
+	Signature string `json:"signature"`
+	SDKKey    string `json:"sdkKey"`
+}
+
+// VideoSignature answers POST /api/videosdk/signature, as Zoom's sample endpoint does.
+type VideoSignature struct {
+	Signature string `json:"signature"`
 }
 
 // Pong answers ping.

@@ -30,11 +30,12 @@ func tokenFields(t zoom.Token) TokenFields {
 
 // StartResponse answers POST /api/meetings/start and meeting:start.
 type StartResponse struct {
-	Success    bool           `json:"success"`
-	MeetingID  zoom.MeetingID `json:"meetingId"`
-	HostUserID zoom.UserID    `json:"hostUserId"`
-	ZAKToken   string         `json:"zakToken"`
-	Via        string         `json:"via"` // "connection": minted with the user\'s own grant; "account": with the account\'s S2S app
+	Success    bool                `json:"success"`
+	MeetingID  zoom.MeetingID      `json:"meetingId"`
+	HostUserID zoom.UserID         `json:"hostUserId"`
+	ZAKToken   string              `json:"zakToken"`
+	Via        string              `json:"via"`           // "connection": minted with the user's own grant; "account": with the account's S2S app
+	SDK        *services.SDKBundle `json:"sdk,omitempty"` // the Meeting SDK signature for the same meeting
 	TokenFields
 	Delivered bool   `json:"delivered"`
 	Message   string `json:"message"`
@@ -43,17 +44,18 @@ type StartResponse struct {
 // NewStartResponse builds the answer to a start.
 func NewStartResponse(m services.Minted) StartResponse {
 	return StartResponse{Success: true, MeetingID: m.MeetingID, HostUserID: m.UserID, ZAKToken: m.Value.Reveal(),
-		Via: m.Via, TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
+		Via: m.Via, SDK: m.SDK, TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
 		Message: "ZAK token minted: use it as the SDK's zak to start or join the meeting as the host."}
 }
 
 // JoinResponse answers POST /api/meetings/join and meeting:join.
 type JoinResponse struct {
-	Success           bool           `json:"success"`
-	MeetingID         zoom.MeetingID `json:"meetingId"`
-	ParticipantUserID zoom.UserID    `json:"participantUserId"`
-	OBFToken          string         `json:"obfToken"`
-	Via               string         `json:"via"`
+	Success           bool                `json:"success"`
+	MeetingID         zoom.MeetingID      `json:"meetingId"`
+	ParticipantUserID zoom.UserID         `json:"participantUserId"`
+	OBFToken          string              `json:"obfToken"`
+	Via               string              `json:"via"`
+	SDK               *services.SDKBundle `json:"sdk,omitempty"` // the Meeting SDK signature for the same meeting
 	TokenFields
 	Delivered bool   `json:"delivered"`
 	Message   string `json:"message"`
@@ -62,15 +64,16 @@ type JoinResponse struct {
 // NewJoinResponse builds the answer to a join.
 func NewJoinResponse(m services.Minted) JoinResponse {
 	return JoinResponse{Success: true, MeetingID: m.MeetingID, ParticipantUserID: m.UserID, OBFToken: m.Value.Reveal(),
-		Via: m.Via, TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
+		Via: m.Via, SDK: m.SDK, TokenFields: tokenFields(m.Token), Delivered: m.Delivered,
 		Message: "OBF token minted: single use, valid only while its user is in the meeting."}
 }
 
 // ParticipantToken is one participant's OBF in a batch or setup.
 type ParticipantToken struct {
-	UserID   zoom.UserID `json:"userId"`
-	OBFToken string      `json:"obfToken"`
-	Via      string      `json:"via"`
+	UserID   zoom.UserID         `json:"userId"`
+	OBFToken string              `json:"obfToken"`
+	Via      string              `json:"via"`
+	SDK      *services.SDKBundle `json:"sdk,omitempty"` // the Meeting SDK signature for the same meeting
 	TokenFields
 	Delivered bool `json:"delivered"`
 }
@@ -94,7 +97,7 @@ func participants(r services.BatchResult) ([]ParticipantToken, []FailedUser, Sum
 	ok := make([]ParticipantToken, 0, len(r.Successful))
 	sum := Summary{Total: r.Total, Successful: len(r.Successful), Failed: len(r.Failed)}
 	for _, m := range r.Successful {
-		ok = append(ok, ParticipantToken{UserID: m.UserID, OBFToken: m.Value.Reveal(), Via: m.Via, TokenFields: tokenFields(m.Token), Delivered: m.Delivered})
+		ok = append(ok, ParticipantToken{UserID: m.UserID, OBFToken: m.Value.Reveal(), Via: m.Via, SDK: m.SDK, TokenFields: tokenFields(m.Token), Delivered: m.Delivered})
 		if m.Delivered {
 			sum.Delivered++
 		}
@@ -126,9 +129,10 @@ func NewBatchResponse(meeting zoom.MeetingID, r services.BatchResult) BatchRespo
 
 // HostToken is the host's ZAK in a setup.
 type HostToken struct {
-	UserID   zoom.UserID `json:"userId"`
-	ZAKToken string      `json:"zakToken"`
-	Via      string      `json:"via"` // "connection": minted with the user\'s own grant; "account": with the account\'s S2S app
+	UserID   zoom.UserID         `json:"userId"`
+	ZAKToken string              `json:"zakToken"`
+	Via      string              `json:"via"`           // "connection": minted with the user's own grant; "account": with the account's S2S app
+	SDK      *services.SDKBundle `json:"sdk,omitempty"` // the Meeting SDK signature for the same meeting
 	TokenFields
 	Delivered bool `json:"delivered"`
 }
@@ -147,7 +151,7 @@ type SetupResponse struct {
 // NewSetupResponse builds the answer to a setup.
 func NewSetupResponse(meeting zoom.MeetingID, r services.SetupResult, now time.Time) SetupResponse {
 	s := SetupResponse{Success: true, MeetingID: meeting, Timestamp: now.UTC(),
-		Host: HostToken{UserID: r.Host.UserID, ZAKToken: r.Host.Value.Reveal(), Via: r.Host.Via, TokenFields: tokenFields(r.Host.Token), Delivered: r.Host.Delivered}}
+		Host: HostToken{UserID: r.Host.UserID, ZAKToken: r.Host.Value.Reveal(), Via: r.Host.Via, SDK: r.Host.SDK, TokenFields: tokenFields(r.Host.Token), Delivered: r.Host.Delivered}}
 	s.Participants, s.Failed, s.Summary = participants(r.BatchResult)
 	return s
 }
