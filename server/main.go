@@ -98,6 +98,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
+	defer zc.Close()
 	auth, issuer, err := newAuthenticator(ctx, cfg, log)
 	if err != nil {
 		return err

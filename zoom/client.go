@@ -69,6 +69,9 @@ type Client struct {
 	dailyUsers *gocache.Cache // UserID.Key() -> time until which that user's daily quota is spent
 
 	health health
+
+	life context.Context // ends at Close: work detached from its caller stops then
+	stop context.CancelFunc
 }
 
 // account is what the client keeps per Zoom account: the pace of calls
@@ -126,6 +129,7 @@ func New(cfg Config) (*Client, error) {
 		dailyUsers: gocache.New(gocache.NoExpiration, 10*time.Minute),
 	}
 	c.breaker.now = cfg.Now
+	c.life, c.stop = context.WithCancel(context.Background())
 	if cfg.AccountID != "" {
 		c.s2s = newS2S(c)
 	}
@@ -190,6 +194,10 @@ func withDefaults(cfg Config) Config {
 	}
 	return cfg
 }
+
+// Close stops what the client still does for callers that have gone (a
+// token fetch shared by many): a stopped server calls no one.
+func (c *Client) Close() { c.stop() }
 
 // QPS is the client's budget of Zoom calls per second (per Zoom account).
 func (c *Client) QPS() float64 { return c.cfg.QPS }

@@ -107,8 +107,9 @@ func (s *s2sSource) cached() (s2sToken, bool) {
 
 func (s *s2sSource) fetchShared(ctx context.Context) (s2sToken, error) {
 	ch := s.flight.DoChan(s2sKey, func() (any, error) {
-		// Detached from the first caller: its cancellation must not fail the others.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.c.cfg.Deadline)
+		// Detached from the first caller: its cancellation must not fail the
+		// others. It ends with the client (Close), not later.
+		fctx, cancel := context.WithTimeout(s.c.life, s.c.cfg.Deadline)
 		defer cancel()
 		return s.fetch(fctx)
 	})
