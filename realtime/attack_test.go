@@ -201,7 +201,7 @@ func TestPushesSurviveADoubleDisconnect(t *testing.T) {
 // "40" then "41" used to cancel the authentication deadline, which was kept
 // per namespace socket: the bare connection then stayed open for good.
 func TestAuthDeadlineBelongsToTheConnection(t *testing.T) {
-	h := start(t, realtime.Config{AuthTimeout: 300 * time.Millisecond})
+	h := start(t, realtime.Config{AuthTimeout: 1500 * time.Millisecond})
 	c := h.connect(nil)
 	c.Raw("41")
 	if !c.Closed(5 * time.Second) {
@@ -226,7 +226,7 @@ func TestAuthDeadlineBelongsToTheConnection(t *testing.T) {
 // The server used to close without a close frame and mostly without "41":
 // socket.io-client took that for a network failure and reconnected forever.
 func TestServerDisconnectSaysWhyThen41ThenCloseFrame(t *testing.T) {
-	h := start(t, realtime.Config{AuthTimeout: 300 * time.Millisecond})
+	h := start(t, realtime.Config{AuthTimeout: 1500 * time.Millisecond})
 	c := h.connect(nil)
 	expectKicked(t, c, apperr.CodeUnauthorized)
 }
