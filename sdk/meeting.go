@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/jsonbody"
 	"github.com/zoomtoken/tokenserver/secret"
 )
 
@@ -70,7 +71,7 @@ type meetingBody struct {
 // ignored, as the sample does. The error lists every bad field.
 func DecodeMeetingRequest(body []byte) (MeetingRequest, error) {
 	var b meetingBody
-	if err := decodeObject(opMeeting, body, &b); err != nil {
+	if err := jsonbody.Decode(opMeeting, body, &b); err != nil {
 		return MeetingRequest{}, err
 	}
 	var f fields

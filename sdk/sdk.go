@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -98,29 +97,6 @@ func (f *fields) err(op string) error {
 		return nil
 	}
 	return apperr.InvalidInput(op, f.details...)
-}
-
-// decodeObject reads body as exactly one JSON object into dst.
-func decodeObject(op string, body []byte, dst any) error {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is empty; send a JSON object"})
-	}
-	if body[0] != '{' {
-		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must be a JSON object"})
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(dst); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: fmt.Sprintf("is not valid JSON (at byte %d)", se.Offset)})
-		}
-		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is not valid JSON"})
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must hold one JSON object and nothing after it"})
-	}
-	return nil
 }
 
 // present reports whether a field was sent with a value other than null.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/jsonbody"
 	"github.com/zoomtoken/tokenserver/secret"
 )
 
@@ -121,7 +122,7 @@ type videoBody struct {
 // ignored. The error lists every bad field.
 func DecodeVideoRequest(body []byte) (VideoRequest, error) {
 	var b videoBody
-	if err := decodeObject(opVideo, body, &b); err != nil {
+	if err := jsonbody.Decode(opVideo, body, &b); err != nil {
 		return VideoRequest{}, err
 	}
 	var f fields

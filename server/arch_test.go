@@ -24,9 +24,9 @@ func TestImportRules(t *testing.T) {
 		"sandbox":       {},
 		"zoom":          {"apperr", "secret"},
 		"zoom/zoomtest": {"zoom"},
-		"sdk":           {"apperr", "secret"},
+		"sdk":           {"apperr", "secret", "jsonbody"},
 		"services":      {"zoom", "connections", "sdk", "apperr", "secret"},
-		"wire":          {"services", "zoom", "connections", "sdk", "apperr", "secret"},
+		"wire":          {"services", "zoom", "connections", "sdk", "jsonbody", "apperr", "secret"},
 		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret"},
 		"realtime":      {"wire", "services", "zoom", "apperr", "secret"},
 	}

@@ -3,11 +3,10 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/jsonbody"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
@@ -18,29 +17,6 @@ import (
 // Fields are read as raw JSON so that each wrong type gets its own reason;
 // unknown fields are ignored, as the original service did.
 
-// decodeObject reads body as exactly one JSON object into dst.
-func decodeObject(op string, body []byte, dst any) error {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is empty; send a JSON object"})
-	}
-	if body[0] != '{' {
-		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must be a JSON object"})
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(dst); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: fmt.Sprintf("is not valid JSON (at byte %d)", se.Offset)})
-		}
-		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is not valid JSON"})
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must hold one JSON object and nothing after it"})
-	}
-	return nil
-}
-
 type startRequest struct {
 	MeetingID  json.RawMessage `json:"meetingId"`
 	HostUserID json.RawMessage `json:"hostUserId"`
@@ -50,7 +26,7 @@ type startRequest struct {
 // DecodeStart parses {meetingId, hostUserId, ttl?}.
 func DecodeStart(body []byte) (services.StartInput, error) {
 	var r startRequest
-	if err := decodeObject("start", body, &r); err != nil {
+	if err := jsonbody.Decode("start", body, &r); err != nil {
 		return services.StartInput{}, err
 	}
 	var f fields
@@ -67,7 +43,7 @@ type joinRequest struct {
 // DecodeJoin parses {meetingId, participantUserId, ttl?}.
 func DecodeJoin(body []byte) (services.JoinInput, error) {
 	var r joinRequest
-	if err := decodeObject("join", body, &r); err != nil {
+	if err := jsonbody.Decode("join", body, &r); err != nil {
 		return services.JoinInput{}, err
 	}
 	var f fields
@@ -85,7 +61,7 @@ type batchRequest struct {
 // DecodeBatch parses {meetingId, participantUserIds}.
 func DecodeBatch(body []byte, most int) (services.BatchInput, error) {
 	var r batchRequest
-	if err := decodeObject("batch-join", body, &r); err != nil {
+	if err := jsonbody.Decode("batch-join", body, &r); err != nil {
 		return services.BatchInput{}, err
 	}
 	var f fields
@@ -96,7 +72,7 @@ func DecodeBatch(body []byte, most int) (services.BatchInput, error) {
 // DecodeDistribute parses {meetingId, hostUserId, participantUserIds}.
 func DecodeDistribute(body []byte, most int) (services.DistributeInput, error) {
 	var r batchRequest
-	if err := decodeObject("distribute", body, &r); err != nil {
+	if err := jsonbody.Decode("distribute", body, &r); err != nil {
 		return services.DistributeInput{}, err
 	}
 	var f fields
@@ -113,7 +89,7 @@ type callerTokenRequest struct {
 // DecodeCallerToken parses {sub, role?}, the body of the sandbox's POST /sandbox/tokens.
 func DecodeCallerToken(body []byte) (services.Identity, error) {
 	var r callerTokenRequest
-	if err := decodeObject("caller token", body, &r); err != nil {
+	if err := jsonbody.Decode("caller token", body, &r); err != nil {
 		return services.Identity{}, err
 	}
 	var f fields
@@ -135,7 +111,7 @@ func DecodeCallerToken(body []byte) (services.Identity, error) {
 // DecodeSetup parses {meetingId, hostUserId, participantUserIds?, ttl?}.
 func DecodeSetup(body []byte, most int) (services.SetupInput, error) {
 	var r batchRequest
-	if err := decodeObject("setup", body, &r); err != nil {
+	if err := jsonbody.Decode("setup", body, &r); err != nil {
 		return services.SetupInput{}, err
 	}
 	var f fields

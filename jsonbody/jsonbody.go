@@ -1,0 +1,38 @@
+// Package jsonbody reads a request body as exactly one JSON object, with a
+// reason a caller can act on when it is not one. Request decoders (package
+// wire, package sdk) read their fields from it.
+package jsonbody
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/zoomtoken/tokenserver/apperr"
+)
+
+// Decode reads body as exactly one JSON object into dst; op names the
+// operation in the error.
+func Decode(op string, body []byte, dst any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is empty; send a JSON object"})
+	}
+	if body[0] != '{' {
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must be a JSON object"})
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: fmt.Sprintf("is not valid JSON (at byte %d)", se.Offset)})
+		}
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "is not valid JSON"})
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return apperr.InvalidInput(op, apperr.FieldError{Field: "body", Reason: "must hold one JSON object and nothing after it"})
+	}
+	return nil
+}
