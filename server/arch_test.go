@@ -18,6 +18,7 @@ func TestImportRules(t *testing.T) {
 	}
 	allowed := map[string][]string{
 		"apperr":        {},
+		"jsonbody":      {"apperr"},
 		"secret":        {},
 		"bus":           {},
 		"connections":   {},
