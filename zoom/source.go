@@ -107,6 +107,13 @@ func (s *s2sSource) cached() (s2sToken, bool) {
 
 func (s *s2sSource) fetchShared(ctx context.Context) (s2sToken, error) {
 	ch := s.flight.DoChan(s2sKey, func() (any, error) {
+		// A caller that found the cache empty may get here only after an
+		// earlier flight stored a token (a loaded machine delays goroutines
+		// between the two steps): that token serves, and Zoom is not asked
+		// again.
+		if cur, ok := s.cached(); ok && s.c.now().Before(cur.refreshAt) {
+			return cur, nil
+		}
 		// Detached from the first caller: its cancellation must not fail the
 		// others. It ends with the client (Close), not later.
 		fctx, cancel := context.WithTimeout(s.c.life, s.c.cfg.Deadline)
