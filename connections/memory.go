@@ -105,20 +105,33 @@ func (m *MemoryStore) SwapRefresh(ctx context.Context, sub string, expectVersion
 	if refreshedAt.IsZero() {
 		refreshedAt = m.now()
 	}
+	return m.update(op, sub, expectVersion, false, func(c *Connection) error {
+		if c.Status != StatusConnected {
+			return ErrDisconnected
+		}
+		c.Refresh = sealed.clone()
+		c.RefreshedAt = utc(refreshedAt)
+		c.LeaseUntil = time.Time{}
+		return nil
+	})
+}
+
+// update applies change to the connection of sub, only if its version is
+// expect (or, with anyVersion, expect is AnyVersion), and gives it a new
+// version. A sentinel that change returns aborts the write.
+func (m *MemoryStore) update(op, sub string, expect int64, anyVersion bool, change func(*Connection) error) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.conns[sub]
 	switch {
 	case !ok:
 		return 0, fmt.Errorf("%s: %w", op, ErrNotFound)
-	case c.Version != expectVersion:
+	case !(anyVersion && expect == AnyVersion) && c.Version != expect:
 		return 0, fmt.Errorf("%s: %w", op, ErrConflict)
-	case c.Status != StatusConnected:
-		return 0, fmt.Errorf("%s: %w", op, ErrDisconnected)
 	}
-	c.Refresh = sealed.clone()
-	c.RefreshedAt = utc(refreshedAt)
-	c.LeaseUntil = time.Time{}
+	if err := change(&c); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
 	c.Version = m.nextVersion()
 	m.conns[sub] = c
 	return c.Version, nil
@@ -139,21 +152,12 @@ func (m *MemoryStore) MarkDisconnected(ctx context.Context, sub string, expectVe
 	if at.IsZero() {
 		at = m.now()
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.conns[sub]
-	switch {
-	case !ok:
-		return 0, fmt.Errorf("%s: %w", op, ErrNotFound)
-	case expectVersion != AnyVersion && c.Version != expectVersion:
-		return 0, fmt.Errorf("%s: %w", op, ErrConflict)
-	}
-	c.Status, c.Reason, c.DisconnectedAt = StatusDisconnected, reason, utc(at)
-	c.Refresh = Sealed{}
-	c.LeaseUntil = time.Time{}
-	c.Version = m.nextVersion()
-	m.conns[sub] = c
-	return c.Version, nil
+	return m.update(op, sub, expectVersion, true, func(c *Connection) error {
+		c.Status, c.Reason, c.DisconnectedAt = StatusDisconnected, reason, utc(at)
+		c.Refresh = Sealed{}
+		c.LeaseUntil = time.Time{}
+		return nil
+	})
 }
 
 // Claim implements Store.
@@ -169,23 +173,16 @@ func (m *MemoryStore) Claim(ctx context.Context, sub string, expectVersion int64
 		return 0, fmt.Errorf("%s: %w: no lease end", op, ErrInvalid)
 	}
 	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.conns[sub]
-	switch {
-	case !ok:
-		return 0, fmt.Errorf("%s: %w", op, ErrNotFound)
-	case c.Version != expectVersion:
-		return 0, fmt.Errorf("%s: %w", op, ErrConflict)
-	case c.Status != StatusConnected:
-		return 0, fmt.Errorf("%s: %w", op, ErrDisconnected)
-	case c.LeaseUntil.After(now):
-		return 0, fmt.Errorf("%s: %w", op, ErrLeased)
-	}
-	c.LeaseUntil = utc(until)
-	c.Version = m.nextVersion()
-	m.conns[sub] = c
-	return c.Version, nil
+	return m.update(op, sub, expectVersion, false, func(c *Connection) error {
+		switch {
+		case c.Status != StatusConnected:
+			return ErrDisconnected
+		case c.LeaseUntil.After(now):
+			return ErrLeased
+		}
+		c.LeaseUntil = utc(until)
+		return nil
+	})
 }
 
 // Release implements Store.
@@ -194,19 +191,11 @@ func (m *MemoryStore) Release(ctx context.Context, sub string, claimedVersion in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.conns[sub]
-	switch {
-	case !ok:
-		return fmt.Errorf("%s: %w", op, ErrNotFound)
-	case c.Version != claimedVersion:
-		return fmt.Errorf("%s: %w", op, ErrConflict)
-	}
-	c.LeaseUntil = time.Time{}
-	c.Version = m.nextVersion()
-	m.conns[sub] = c
-	return nil
+	_, err := m.update(op, sub, claimedVersion, false, func(c *Connection) error {
+		c.LeaseUntil = time.Time{}
+		return nil
+	})
+	return err
 }
 
 // FindByUser implements Store.
