@@ -143,6 +143,16 @@ func (c *conn) failed() bool {
 	return c.failures >= MaxAuthFailures
 }
 
+// exhausted reports whether the connection has had its share of refused
+// credentials: no further one is tried, even one that arrives before the
+// connection is closed (events run concurrently, so the next attempt can
+// come while the last refusal is still being answered).
+func (c *conn) exhausted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failures >= MaxAuthFailures
+}
+
 func (c *conn) isKicked() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -159,6 +159,11 @@ func (s *Server) onAuthenticate(sock *socket.Socket, ss *session, payload any, a
 		s.reply(sock, ack, evAuthenticate, nil, apperr.InvalidInput("authenticate", apperr.FieldError{Field: "token", Reason: "is required: a caller JWT or API key"}))
 		return
 	}
+	if ss.c.exhausted() {
+		s.reply(sock, ack, evAuthenticate, nil, &apperr.Error{Kind: apperr.ErrRateLimited, Op: evAuthenticate,
+			Message: "Too many refused credentials on this connection; open a new one."})
+		return
+	}
 	if err := s.guardAllow(ss.c, evAuthenticate); err != nil {
 		s.reply(sock, ack, evAuthenticate, nil, err)
 		return
