@@ -376,16 +376,7 @@ func (s *Sandbox) serveMeetingsAPI(w http.ResponseWriter, r *http.Request, segs 
 	if r.Method != http.MethodGet || (len(segs) != 3 && !recording) || segs[2].name == "" {
 		return false
 	}
-	o := s.snapshot()
-	if !s.delay(r, o.Latency) {
-		return true
-	}
-	if o.Outage == OutageAPI || o.Outage == OutageAll {
-		s.failed5xx.Add(1)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": "Service Unavailable"})
-		return true
-	}
-	auth, ok := s.authenticate(w, r, o)
+	o, auth, ok := s.apiCall(w, r)
 	if !ok {
 		return true
 	}

@@ -262,16 +262,7 @@ func (s *Sandbox) authenticate(w http.ResponseWriter, r *http.Request, o Options
 // a caller's behalf with S2S).
 func (s *Sandbox) me(w http.ResponseWriter, r *http.Request) {
 	s.meCalls.Add(1)
-	o := s.snapshot()
-	if !s.delay(r, o.Latency) {
-		return
-	}
-	if o.Outage == OutageAPI || o.Outage == OutageAll {
-		s.failed5xx.Add(1)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": "Service Unavailable"})
-		return
-	}
-	auth, ok := s.authenticate(w, r, o)
+	o, auth, ok := s.apiCall(w, r)
 	if !ok {
 		return
 	}

@@ -549,19 +549,26 @@ func (s *Sandbox) oauthToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
-	s.apiCalls.Add(1)
+// apiCall is how every REST answer begins: the latency, an API outage, then
+// the access token, checked before anything else as Zoom does. When ok is
+// false the answer is written.
+func (s *Sandbox) apiCall(w http.ResponseWriter, r *http.Request) (Options, authInfo, bool) {
 	o := s.snapshot()
 	if !s.delay(r, o.Latency) {
-		return
+		return o, authInfo{}, false
 	}
 	if o.Outage == OutageAPI || o.Outage == OutageAll {
 		s.failed5xx.Add(1)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": "Service Unavailable"})
-		return
+		return o, authInfo{}, false
 	}
-	// Authentication first, as Zoom does.
 	auth, ok := s.authenticate(w, r, o)
+	return o, auth, ok
+}
+
+func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
+	s.apiCalls.Add(1)
+	o, auth, ok := s.apiCall(w, r)
 	if !ok {
 		return
 	}
