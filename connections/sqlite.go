@@ -299,21 +299,12 @@ func (s *SQLiteStore) SwapRefresh(ctx context.Context, sub string, expectVersion
 	if refreshedAt.IsZero() {
 		refreshedAt = now
 	}
-	var v int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var err error
-		if v, err = nextVersion(ctx, tx); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE connections
+	v, err := s.versioned(ctx, sub, expectVersion, true, 0, func(tx *sql.Tx, v int64) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE connections
 			SET refresh_key_id = ?, refresh_sealed = ?, refreshed_at = ?, version = ?, updated_at = ?, lease_until = 0
 			WHERE sub = ? AND version = ? AND status = 'connected'`,
 			sealed.KeyID, blob(sealed.Ciphertext), formatTime(utc(refreshedAt)), v, formatTime(now),
 			sub, expectVersion)
-		if err != nil {
-			return err
-		}
-		return s.diagnose(ctx, tx, res, sub, expectVersion, true, 0)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
@@ -334,22 +325,13 @@ func (s *SQLiteStore) MarkDisconnected(ctx context.Context, sub string, expectVe
 	if at.IsZero() {
 		at = now
 	}
-	var v int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var err error
-		if v, err = nextVersion(ctx, tx); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE connections
+	v, err := s.versioned(ctx, sub, expectVersion, false, 0, func(tx *sql.Tx, v int64) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE connections
 			SET status = 'disconnected', reason = ?, disconnected_at = ?,
 				refresh_key_id = '', refresh_sealed = X'', version = ?, updated_at = ?, lease_until = 0
 			WHERE sub = ? AND (? OR version = ?)`,
 			reason, formatTime(utc(at)), v, formatTime(now),
 			sub, expectVersion == AnyVersion, expectVersion)
-		if err != nil {
-			return err
-		}
-		return s.diagnose(ctx, tx, res, sub, expectVersion, false, 0)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
@@ -368,20 +350,11 @@ func (s *SQLiteStore) Claim(ctx context.Context, sub string, expectVersion int64
 		return 0, fmt.Errorf("%s: %w: no lease end", op, ErrInvalid)
 	}
 	now := s.now()
-	var v int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var err error
-		if v, err = nextVersion(ctx, tx); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE connections
+	v, err := s.versioned(ctx, sub, expectVersion, true, now.UnixNano(), func(tx *sql.Tx, v int64) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE connections
 			SET lease_until = ?, version = ?, updated_at = ?
 			WHERE sub = ? AND version = ? AND status = 'connected' AND lease_until <= ?`,
 			until.UnixNano(), v, formatTime(now), sub, expectVersion, now.UnixNano())
-		if err != nil {
-			return err
-		}
-		return s.diagnose(ctx, tx, res, sub, expectVersion, true, now.UnixNano())
 	})
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
@@ -392,22 +365,34 @@ func (s *SQLiteStore) Claim(ctx context.Context, sub string, expectVersion int64
 // Release implements Store.
 func (s *SQLiteStore) Release(ctx context.Context, sub string, claimedVersion int64) error {
 	const op = "release refresh token"
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		v, err := nextVersion(ctx, tx)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE connections SET lease_until = 0, version = ?, updated_at = ?
+	_, err := s.versioned(ctx, sub, claimedVersion, false, 0, func(tx *sql.Tx, v int64) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE connections SET lease_until = 0, version = ?, updated_at = ?
 			WHERE sub = ? AND version = ?`, v, formatTime(s.now()), sub, claimedVersion)
-		if err != nil {
-			return err
-		}
-		return s.diagnose(ctx, tx, res, sub, claimedVersion, false, 0)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
+}
+
+// versioned runs one compare-and-swap write in a transaction: it takes the
+// next version, runs update with it, and, when no row changed, says why
+// (diagnose). It returns the new version.
+func (s *SQLiteStore) versioned(ctx context.Context, sub string, expect int64, needConnected bool, now int64,
+	update func(tx *sql.Tx, v int64) (sql.Result, error)) (int64, error) {
+	var v int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if v, err = nextVersion(ctx, tx); err != nil {
+			return err
+		}
+		res, err := update(tx, v)
+		if err != nil {
+			return err
+		}
+		return s.diagnose(ctx, tx, res, sub, expect, needConnected, now)
+	})
+	return v, err
 }
 
 // FindByUser implements Store. The order is that of matchRank and better.
