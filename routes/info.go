@@ -84,6 +84,7 @@ func (a *api) health(c *gin.Context) {
 	} else if a.Info.Mode == "sandbox" {
 		body["warning"] = sandboxWarning
 	}
+	a.noteHealth(err)
 	if st != nil {
 		body["breaker"] = st.Breaker
 		body["recentFailures"] = st.FailStreak
@@ -92,6 +93,20 @@ func (a *api) health(c *gin.Context) {
 		}
 	}
 	c.JSON(code, body)
+}
+
+// noteHealth logs readiness when it changes, with the cause: the code and
+// the public sentence (never a credential). Probes come every few seconds;
+// the request log has them at debug level, so this is the line to alert on.
+func (a *api) noteHealth(err error) {
+	if was := a.unhealthy.Swap(err != nil); was == (err != nil) {
+		return
+	}
+	if err != nil {
+		a.Logger.Warn("readiness: unhealthy", "code", apperr.Code(err), "cause", apperr.PublicMessage(err))
+		return
+	}
+	a.Logger.Info("readiness: healthy again")
 }
 
 func (a *api) live(c *gin.Context) {

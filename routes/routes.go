@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-contrib/cors"
@@ -72,7 +73,12 @@ type Info struct {
 	Sandbox any    // what the sandbox offers (users, how to get a token); nil in zoom mode
 }
 
-type api struct{ Deps }
+type api struct {
+	Deps
+	// unhealthy is the last readiness verdict, so a change is logged once
+	// with its cause rather than on every probe.
+	unhealthy atomic.Bool
+}
 
 // New builds the Gin engine with every route.
 func New(d Deps) *gin.Engine {
@@ -97,6 +103,7 @@ func New(d Deps) *gin.Engine {
 	}
 
 	r.GET("/", a.index)
+	r.HEAD("/", a.index) // load balancers and uptime checks probe with HEAD
 	r.GET("/api/health", a.health)
 	r.GET("/api/live", a.live)
 	r.HEAD("/api/health", a.health) // probes that send HEAD
