@@ -303,7 +303,7 @@ func (b *bot) printParams(ans joinAnswer) {
 	fmt.Fprintf(b.out, "sdk join: ZOOM MODE: this example does not join a real meeting; a Meeting SDK app would now pass these (mint a fresh OBF for each join):\n")
 	fmt.Fprintf(b.out, "  web:    ZoomMtg.join({signature: %s, sdkKey: %q, meetingNumber: %q, obfToken: %s, userName: %q})\n",
 		sig, ans.SDK.SDKKey, ans.SDK.MeetingNumber, obf, b.flags.name)
-	fmt.Fprintf(b.out, "  native: authenticate the SDK with the signature as its JWT (jwt_token), then join without login with {meetingNumber: %s, userName: %q, onBehalfToken: %s}\n",
+	fmt.Fprintf(b.out, "  native: authenticate the SDK with the signature as its JWT, then join without login with {meetingNumber: %s, userName: %q, onBehalfToken: %s}\n",
 		ans.SDK.MeetingNumber, b.flags.name, obf)
 }
 
