@@ -32,6 +32,9 @@ func (a *api) index(c *gin.Context) {
 		endpoints["GET /api/connections"] = "connections: the caller's own; an admin's, all"
 		endpoints["GET|DELETE /api/connections/{sub}"] = "one connection; DELETE revokes it at Zoom and forgets it"
 	}
+	if a.SandboxJoin != nil {
+		endpoints["POST /sandbox/sdk/join"] = "sandbox mode only: {signature, meetingNumber, zak?|obfToken?, userName} -> the sandbox's judge of a Meeting SDK join (a stand-in for the SDK's join: nobody joins a real meeting)"
+	}
 	body := gin.H{
 		"name":           a.Info.Name,
 		"version":        a.Info.Version,

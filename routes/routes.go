@@ -54,6 +54,7 @@ type Deps struct {
 	Limiter       CallerLimiter // nil: no per-caller limit
 	AuthGuard     AuthGuard     // nil: failed authentication is not throttled
 	SandboxTokens TokenIssuer   // nil outside sandbox mode
+	SandboxJoin   http.Handler  // sandbox mode: the sandbox's judge of Meeting SDK joins, at POST /sandbox/sdk/join; nil otherwise
 	Demo          *DemoFiles    // the browser example at /demo/; nil: not served
 	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
 	Metrics       http.Handler  // Prometheus, mounted at /metrics; nil: none
@@ -131,6 +132,11 @@ func New(d Deps) *gin.Engine {
 
 	if d.SandboxTokens != nil {
 		r.POST("/sandbox/tokens", a.sandboxToken)
+	}
+	if d.SandboxJoin != nil {
+		// The sandbox's own judge, served on this origin too, so the browser
+		// example (same-origin only) can join as the Meeting SDK would.
+		r.POST("/sandbox/sdk/join", gin.WrapH(d.SandboxJoin))
 	}
 	if d.Demo != nil {
 		r.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusFound, "/demo/") })

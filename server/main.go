@@ -125,7 +125,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	events.Subscribe(rt.Deliver)
 	engine := routes.New(routes.Deps{
 		Domain: meetings, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
-		SandboxTokens: issuer, Demo: demoFiles(issuer != nil),
+		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(),
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
@@ -265,7 +265,20 @@ func (r *sandboxRun) info() any {
 		"users":       r.sb.Users(),
 		"emails":      "any address ending in @example.com",
 		"callerToken": "POST /sandbox/tokens {\"sub\":\"host@example.com\",\"role\":\"host\"} (only when no caller auth is configured)",
+		"url":         r.sb.URL(),
+		"meetings": "POST {url}/sandbox/meetings {number, host} (a host @" + sandbox.PartnerDomain + " makes an outside meeting: OBF required); " +
+			"POST {url}/sandbox/meetings/{number}/participants {user}; DELETE {url}/sandbox/meetings/{number}/participants/{user}; GET {url}/sandbox/meetings/{number}",
+		"sdkJoin": "POST /sandbox/sdk/join (here, or at {url}) {signature, meetingNumber, zak?|obfToken?, userName}: judges a Meeting SDK join as Zoom would",
 	}
+}
+
+// judge is the sandbox's judge of Meeting SDK joins, served by the token
+// server at POST /sandbox/sdk/join; nil in zoom mode.
+func (r *sandboxRun) judge() http.Handler {
+	if r.sb == nil {
+		return nil
+	}
+	return r.sb.Handler()
 }
 
 // zoomConfig points the Zoom client at Zoom, or at the sandbox.
