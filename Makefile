@@ -70,5 +70,15 @@ node-deps: $(NODE_EXAMPLES)/node_modules/.package-lock.json ## install the Node 
 $(NODE_EXAMPLES)/node_modules/.package-lock.json: $(NODE_EXAMPLES)/package-lock.json $(NODE_EXAMPLES)/package.json
 	cd $(NODE_EXAMPLES) && npm ci --no-audit --no-fund
 
+# Swagger UI's browser bundle and style sheet, copied from npm for the API
+# reference page at /docs/api/ (openapi/ embeds them; gitignored). A build
+# without them serves a page that says so.
+APIDOCS_VENDOR := openapi/assets/vendor
+APIDOCS_FILES := $(APIDOCS_VENDOR)/swagger-ui-bundle.js $(APIDOCS_VENDOR)/swagger-ui.css
+node-deps: $(APIDOCS_FILES)
+
+$(APIDOCS_VENDOR)/%: $(NODE_EXAMPLES)/node_modules/.package-lock.json
+	cp $(NODE_EXAMPLES)/node_modules/swagger-ui-dist/$* $@
+
 clean: ## remove build output
 	rm -rf bin

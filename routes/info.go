@@ -21,6 +21,8 @@ func (a *api) index(c *gin.Context) {
 		"GET /":                         "this description",
 		"GET /api/health":               "readiness: an S2S access token can be had, the breaker is closed, recent mints did not all fail",
 		"GET /api/live":                 "liveness: the process serves",
+		"GET /openapi.json":             "the OpenAPI 3.1 document of every route, body, answer and error code",
+		"GET /docs/api/":                "the API reference: a page that renders /openapi.json",
 		"POST /api/meetings/start":      "{meetingId, hostUserId, ttl?} -> ZAK",
 		"POST /api/meetings/join":       "{meetingId, participantUserId, ttl?} -> OBF",
 		"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",

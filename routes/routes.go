@@ -15,6 +15,7 @@ import (
 	"github.com/unrolled/secure"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/openapi"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/wire"
 )
@@ -111,6 +112,16 @@ func New(d Deps) *gin.Engine {
 	r.HEAD("/api/live", a.live)
 	if d.Metrics != nil {
 		r.GET("/metrics", gin.WrapH(d.Metrics))
+	}
+
+	// The API reference, in every mode: the OpenAPI document and the page
+	// that renders it.
+	if docs, err := openapi.New(); err != nil {
+		d.Logger.Error("the API reference is not served", "err", err)
+	} else {
+		r.GET("/openapi.json", gin.WrapF(docs.ServeDocument))
+		r.GET("/docs/api", func(c *gin.Context) { c.Redirect(http.StatusFound, "/docs/api/") })
+		r.GET("/docs/api/*file", gin.WrapH(http.StripPrefix("/docs/api", docs)))
 	}
 
 	// POST /api/meetings/start, join, batch-join and setup: the REST half of
