@@ -55,7 +55,7 @@ func TestAttackChunkedPollingPost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open, _ := io.ReadAll(resp.Body)
+	open, _ := io.ReadAll(checkedResponse(t, resp).Body)
 	resp.Body.Close()
 	_, rest, _ := strings.Cut(string(open), `"sid":"`)
 	sid, _, _ := strings.Cut(rest, `"`)
@@ -66,7 +66,7 @@ func TestAttackChunkedPollingPost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Body.Close()
+	checkedResponse(t, r).Body.Close()
 	if r.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked POST of 256 MB = %d, want 413", r.StatusCode)
 	}

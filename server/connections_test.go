@@ -99,6 +99,9 @@ func getPage(t *testing.T, u string) page {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.HasPrefix(resp.Request.URL.Path, callbackRoute) { // the server's page, not the sandbox's
+		resp = checkedResponse(t, resp)
+	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	p := page{Status: resp.StatusCode, URL: u, Body: string(b)}
@@ -261,7 +264,7 @@ func TestConnectionFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		checkedResponse(t, resp).Body.Close()
 		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), sb.AuthorizeURL()+"?") {
 			t.Fatalf("authorize for a browser = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}

@@ -100,7 +100,7 @@ func startServer(t *testing.T, sb *sandbox.Sandbox, env map[string]string) *test
 	for {
 		resp, err := ts.client.Get(ts.URL + "/api/live")
 		if err == nil {
-			resp.Body.Close()
+			checkedResponse(t, resp).Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				break
 			}
@@ -155,6 +155,9 @@ type reply struct {
 	Header http.Header
 	Body   map[string]any
 	Raw    string
+	// Problems: how the response strays from the OpenAPI document, when the
+	// check is reported later (openapi_test.go).
+	Problems []string
 }
 
 func (ts *testServer) do(method, path string, body any, headers map[string]string) reply {
@@ -192,6 +195,7 @@ func (ts *testServer) try(method, path string, body any, headers map[string]stri
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	checkContract(ts.t, req, resp.StatusCode, resp.Header, raw) // openapi_test.go
 	r := reply{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.Body)
 	ts.collectTokens(r.Body)

@@ -359,7 +359,7 @@ func TestSocketOrigins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	checkedResponse(t, resp).Body.Close()
 	if got := resp.Header.Values("Access-Control-Allow-Origin"); resp.StatusCode != 200 || len(got) != 1 || got[0] != "https://app.example.com" {
 		t.Fatalf("polling from the allowed origin: %d %v", resp.StatusCode, got)
 	}

@@ -150,6 +150,7 @@ func TestOwnQueueIsNotReportedAsZoomTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	answers := make(chan reply, 4)
+	api := contract(t)
 	for i := range 4 {
 		go func() {
 			body := strings.NewReader(`{"meetingId":"` + meeting + `","participantUserId":"u` + strconv.Itoa(i) + `@example.com"}`)
@@ -161,14 +162,22 @@ func TestOwnQueueIsNotReportedAsZoomTimeout(t *testing.T) {
 				return // cancelled once the answer looked for has come
 			}
 			defer resp.Body.Close()
-			raw, _ := io.ReadAll(resp.Body)
-			r := reply{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return
+			}
+			// Checked against the OpenAPI document here, reported by the test's goroutine.
+			r := reply{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw),
+				Problems: api.check(req, resp.StatusCode, resp.Header, raw)}
 			_ = json.Unmarshal(raw, &r.Body)
 			answers <- r
 		}()
 	}
 	for range 4 {
 		r := <-answers
+		for _, p := range r.Problems {
+			t.Errorf("response not in the OpenAPI document: %s", p)
+		}
 		if r.Status == 200 {
 			continue
 		}
