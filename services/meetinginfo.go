@@ -253,10 +253,14 @@ func (mi *MeetingInfo) RecordingToken(ctx context.Context, caller Identity, in R
 	if err != nil {
 		return RecordingToken{}, err
 	}
+	if !f.internal && mi.grants != nil {
+		// Hosted in another account, maybe the caller's: its own
+		// connection would reach it.
+		return RecordingToken{}, mi.notConnected(ctx, caller)
+	}
 	if !f.internal {
 		return RecordingToken{}, &apperr.Error{Kind: apperr.ErrMeetingNotFound, Op: op, ZoomCode: 3001,
-			Message: fmt.Sprintf("Zoom has no meeting %s in this server's account (code 3001): connect the Zoom account that hosts it to get its local-recording join token.", in.MeetingID.String()),
-			Hint:    "Connect through GET /api/connections/zoom/authorize."}
+			Message: fmt.Sprintf("Zoom has no meeting %s in this server's account (code 3001): it is hosted in another account, has ended, or does not exist.", in.MeetingID.String())}
 	}
 	if !zoom.SameUser(caller.User.String(), f.hostID) && (f.hostEmail == "" || !zoom.SameUser(caller.User.String(), f.hostEmail)) {
 		return RecordingToken{}, forbidden(op, "You are not the host of this meeting: a host may get the local-recording join token only for the meetings it hosts.")
@@ -268,7 +272,7 @@ func (mi *MeetingInfo) RecordingToken(ctx context.Context, caller Identity, in R
 // notConnected: no credential can ask Zoom for the caller.
 func (mi *MeetingInfo) notConnected(ctx context.Context, caller Identity) error {
 	e := &apperr.Error{Kind: apperr.ErrNotConnected, Op: "recording token",
-		Message: "This server cannot ask Zoom for you: you have not connected your Zoom account, and the server has no Server-to-Server OAuth app.",
+		Message: "This server cannot ask Zoom for this meeting's join token for you: you have not connected your Zoom account, and the server's own account (if any) does not hold the meeting.",
 		Hint:    "Connect once through GET /api/connections/zoom/authorize."}
 	if mi.grants != nil && !caller.User.IsZero() {
 		if u, _, err := mi.grants.Authorize(ctx, caller); err == nil {
