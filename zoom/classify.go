@@ -113,6 +113,10 @@ func classifyCall(op string, sub subject, status int, body []byte, hdr http.Head
 			a.until = nextUTCMidnight(now)
 		}
 		a.perUser = dailyPerUser(r.Message)
+		if sub.meetings {
+			a.perUser = false
+			return fail(stopDaily, meetingsDailyErr(op, a.until.Sub(now)))
+		}
 		return fail(stopDaily, dailyErr(op, a.until.Sub(now), a.perUser))
 	case status == http.StatusTooManyRequests:
 		return fail(retrySlow, &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
@@ -212,6 +216,13 @@ func dailyErr(op string, wait time.Duration, perUser bool) error {
 	}
 	return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
 		Message: msg,
+		Hint:    "Zoom resets it at the time given in Retry-After (the next UTC midnight); a higher Zoom plan has a higher quota."}
+}
+
+// meetingsDailyErr is dailyErr for the meeting APIs' own daily quota.
+func meetingsDailyErr(op string, wait time.Duration) error {
+	return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
+		Message: "Zoom's daily quota for its meeting API is spent for this account.",
 		Hint:    "Zoom resets it at the time given in Retry-After (the next UTC midnight); a higher Zoom plan has a higher quota."}
 }
 

@@ -330,6 +330,9 @@ func (c *Client) guarded(ctx context.Context, g call) (answer, error) {
 func (c *Client) do(ctx context.Context, g call) (answer, error) {
 	op, src := g.op, g.src
 	if wait, perUser := c.dailyWait(g.acct, g.quota, g.subject.user); wait > 0 {
+		if g.quota == quotaMeetings {
+			return answer{}, meetingsDailyErr(op, wait)
+		}
 		return answer{}, dailyErr(op, wait, perUser)
 	}
 	u, err := g.url()
