@@ -33,6 +33,9 @@ var (
 	// ErrConnectionLost: the user's OAuth grant died (Zoom answered
 	// invalid_grant, or it was revoked); the user must connect again.
 	ErrConnectionLost = errors.New("zoom connection lost")
+	// ErrMeetingNotFound: Zoom answered 3001, the meeting does not exist for
+	// the credential asked (not in the account, not hosted by the user, or none).
+	ErrMeetingNotFound = errors.New("zoom meeting not found")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -123,6 +126,7 @@ const (
 	CodeZoomUnavailable = "zoom_unavailable"
 	CodeNotConnected    = "not_connected"
 	CodeConnectionLost  = "connection_lost"
+	CodeMeetingNotFound = "zoom_meeting_not_found"
 	CodeInternal        = "internal"
 )
 
@@ -144,6 +148,7 @@ var kindCodes = []struct {
 	{ErrZoomTimeout, CodeZoomUnavailable},
 	{ErrNotConnected, CodeNotConnected},
 	{ErrConnectionLost, CodeConnectionLost},
+	{ErrMeetingNotFound, CodeMeetingNotFound},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.

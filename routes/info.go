@@ -26,6 +26,10 @@ func (a *api) index(c *gin.Context) {
 		"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",
 		"POST /api/meetings/setup":      "{meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs",
 	}
+	if a.MeetingInfo != nil {
+		endpoints["POST /api/meetings/recording-token"] = "{meetingId, bypassWaitingRoom?} -> the host's local-recording join token"
+		endpoints["GET /api/meetings/{meetingId}/access"] = "whether the meeting is of this server's account, and so whether an OBF is needed"
+	}
 	if a.Connections != nil {
 		endpoints["GET /api/connections/zoom/authorize"] = "the link to connect the caller's own Zoom account (JSON, or a 302 for browsers)"
 		endpoints["GET /api/connections/zoom/callback"] = "where Zoom sends the user back after consent"

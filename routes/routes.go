@@ -47,8 +47,9 @@ type AuthGuard interface {
 
 // Deps are the parts the REST API is built from.
 type Deps struct {
-	Domain        wire.Domain // the operations of wire.Ops, served under /api/meetings/
-	Connections   Connections // users' OAuth connections; nil: not configured
+	Domain        wire.Domain      // the operations of wire.Ops, served under /api/meetings/
+	MeetingInfo   wire.MeetingInfo // a meeting's access and its recording token; nil: not served
+	Connections   Connections      // users' OAuth connections; nil: not configured
 	Auth          Authenticator
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
@@ -120,6 +121,10 @@ func New(d Deps) *gin.Engine {
 		if op.Path != "" {
 			r.POST(op.Path, auth, a.serve(op))
 		}
+	}
+
+	if d.MeetingInfo != nil {
+		r.GET("/api/meetings/:meetingId/access", auth, a.meetingAccess)
 	}
 
 	if d.Connections != nil {

@@ -116,6 +116,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	}
 	defer closeStore()
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log)
+	// WebhooksConfigured (and a PresenceTracker) come with the webhook receiver (ZOOM_WEBHOOK_SECRETS).
+	meetingInfo := services.NewMeetingInfo(services.MeetingInfoConfig{Zoom: zc, Grants: grants(conns), Logger: log})
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
@@ -125,6 +127,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	events.Subscribe(rt.Deliver)
 	engine := routes.New(routes.Deps{
 		Domain: meetings, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
+		MeetingInfo:   meetingInfo,
 		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(),
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
@@ -241,7 +244,14 @@ func startSandbox(cfg Config, log *slog.Logger) (*sandboxRun, error) {
 	if cfg.Mode != "sandbox" {
 		return &sandboxRun{}, nil
 	}
-	sb := sandbox.New(cfg.Sandbox)
+	o := cfg.Sandbox
+	if o.Scopes == "" { // every endpoint the server calls, meetings included
+		o.Scopes = sandbox.ServerScopes
+	}
+	if o.OAuthScopes == "" {
+		o.OAuthScopes = sandbox.UserScopes
+	}
+	sb := sandbox.New(o)
 	if err := sb.Start(); err != nil {
 		return nil, err
 	}
