@@ -33,6 +33,11 @@ var (
 	// ErrConnectionLost: the user's OAuth grant died (Zoom answered
 	// invalid_grant, or it was revoked); the user must connect again.
 	ErrConnectionLost = errors.New("zoom connection lost")
+
+	// ErrStoreUnavailable: the database of users' connections cannot be
+	// used now (DATABASE_URL unreachable); minting through a connection
+	// waits for it.
+	ErrStoreUnavailable = errors.New("connections database unavailable")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -124,6 +129,8 @@ const (
 	CodeNotConnected    = "not_connected"
 	CodeConnectionLost  = "connection_lost"
 	CodeInternal        = "internal"
+
+	CodeStoreUnavailable = "store_unavailable"
 )
 
 var kindCodes = []struct {
@@ -144,6 +151,7 @@ var kindCodes = []struct {
 	{ErrZoomTimeout, CodeZoomUnavailable},
 	{ErrNotConnected, CodeNotConnected},
 	{ErrConnectionLost, CodeConnectionLost},
+	{ErrStoreUnavailable, CodeStoreUnavailable},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.
