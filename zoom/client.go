@@ -43,6 +43,9 @@ type Config struct {
 	Max429Retries  int           // retries after per-second 429s
 	BackoffBase    time.Duration // first backoff; doubles per retry, with jitter
 	BackoffMax     time.Duration
+	// Quota: the pace and daily marks shared by a cluster's instances; nil:
+	// kept in this process (ZOOM_QPS per Zoom account).
+	Quota SharedQuota
 }
 
 // Client is the Zoom API client: it mints ZAK and OBF tokens with an access
@@ -77,6 +80,7 @@ type Client struct {
 // account is what the client keeps per Zoom account: the pace of calls
 // (ZOOM_QPS) and when its daily quota is back.
 type account struct {
+	id         string // the Zoom account id; "" for the S2S app's when none is configured
 	limiter    *rate.Limiter
 	dailyUntil atomic.Int64 // unix nanos until which Zoom's daily quota is spent for the account
 }
@@ -92,7 +96,7 @@ func (c *Client) accountFor(id string) *account {
 	defer c.accountsMu.Unlock()
 	a, ok := c.accounts[id]
 	if !ok {
-		a = &account{limiter: rate.NewLimiter(rate.Limit(c.cfg.QPS), 1)}
+		a = &account{id: id, limiter: rate.NewLimiter(rate.Limit(c.cfg.QPS), 1)}
 		c.accounts[id] = a
 	}
 	return a
@@ -123,7 +127,7 @@ func New(cfg Config) (*Client, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		obs:        cfg.Observer,
-		own:        &account{limiter: rate.NewLimiter(rate.Limit(cfg.QPS), 1)},
+		own:        &account{id: cfg.AccountID, limiter: rate.NewLimiter(rate.Limit(cfg.QPS), 1)},
 		accounts:   map[string]*account{},
 		apiURL:     strings.TrimRight(cfg.APIURL, "/"),
 		dailyUsers: gocache.New(gocache.NoExpiration, 10*time.Minute),
@@ -278,6 +282,9 @@ func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
 	if wait, perUser := c.dailyWait(mc.acct, mr.UserID); wait > 0 {
 		return Token{}, dailyErr(op, wait, perUser)
 	}
+	if wait, perUser := c.sharedDailyWait(ctx, mc.acct, mr.UserID); wait > 0 {
+		return Token{}, dailyErr(op, wait, perUser)
+	}
 	u, err := c.tokenURL(mr, mc.user)
 	if err != nil {
 		return Token{}, fmt.Errorf("%s: %w", op, err)
@@ -291,7 +298,7 @@ func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
 	var r retries
 	var last error // the failure being retried: reported if the retry cannot be made
 	for {
-		if err := c.wait(ctx, mc.acct.limiter); err != nil {
+		if err := c.wait(ctx, mc.acct); err != nil {
 			if last != nil && !errors.Is(err, context.Canceled) {
 				return Token{}, last
 			}
@@ -335,6 +342,7 @@ func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
 			}
 		case stopDaily:
 			c.markDaily(mc.acct, mr.UserID, a.until, a.perUser)
+			c.shareDaily(ctx, mc.acct, mr.UserID, a.until, a.perUser)
 			return Token{}, a.err
 		default:
 			return Token{}, a.err
