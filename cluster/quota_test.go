@@ -128,8 +128,8 @@ func TestQuotaDailyMarkIsShared(t *testing.T) {
 // (ZOOM_QPS / CLUSTER_SIZE), the state says degraded, the observer is told;
 // Redis back: the instance uses it again by itself.
 func TestQuotaFallsBackAndRecovers(t *testing.T) {
-	srv := testinfra.StartRedis(t)
-	r, st, logs := open(t, "redis://:s3cret-redis-pass@"+srv.Addr()+"/0")
+	srv := testinfra.StartRedisWithPassword(t, "s3cret-redis-pass")
+	r, st, logs := open(t, srv.URL())
 	if up, _ := st.last(); !up || r.State() != "ok" {
 		t.Fatalf("at start: %v %s", up, r.State())
 	}

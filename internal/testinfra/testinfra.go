@@ -172,18 +172,26 @@ func pingTCP(ctx context.Context, addr, cmd, want string) error {
 
 // Redis is a redis-server started for a test.
 type Redis struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	mu   sync.Mutex
-	p    *proc
+	t        testing.TB
+	password string // requirepass; "" for none
+	bin      string
+	dir      string
+	port     int
+	mu       sync.Mutex
+	p        *proc
 }
 
 // StartRedis starts a redis-server (version 7 or later: sharded pub/sub)
 // on a free loopback port, with no persistence, in a temporary directory;
 // it is stopped when t ends.
 func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	return StartRedisWithPassword(t, "")
+}
+
+// StartRedisWithPassword is StartRedis with a server that requires
+// password (requirepass); URL carries it.
+func StartRedisWithPassword(t testing.TB, password string) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -196,7 +204,7 @@ func StartRedis(t testing.TB) *Redis {
 	if major := redisMajor(string(out)); major < 7 {
 		t.Fatalf("redis-server is version %d; the sharded adapter needs 7 or later: %s", major, out)
 	}
-	r := &Redis{t: t, bin: bin, dir: t.TempDir()}
+	r := &Redis{t: t, password: password, bin: bin, dir: t.TempDir()}
 	t.Cleanup(r.Stop)
 	for attempt := 0; ; attempt++ {
 		if r.port, err = freePort(); err != nil {
@@ -228,11 +236,19 @@ func (r *Redis) start() error {
 	cmd := exec.Command(r.bin,
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
 		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning")
+	if r.password != "" {
+		cmd.Args = append(cmd.Args, "--requirepass", r.password)
+	}
 	p, err := startProc(cmd)
 	if err != nil {
 		return err
 	}
-	if err := waitReady(p, func(ctx context.Context) error { return pingTCP(ctx, r.Addr(), "PING", "+PONG") }); err != nil {
+	// Without the password a server that wants one answers -NOAUTH: up.
+	want := "+PONG"
+	if r.password != "" {
+		want = "-NOAUTH"
+	}
+	if err := waitReady(p, func(ctx context.Context) error { return pingTCP(ctx, r.Addr(), "PING", want) }); err != nil {
 		p.stop(syscall.SIGKILL)
 		return fmt.Errorf("%w\n%s", err, p.out.String())
 	}
@@ -246,7 +262,12 @@ func (r *Redis) start() error {
 func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
 
 // URL is the redis:// URL of the server.
-func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
+func (r *Redis) URL() string {
+	if r.password != "" {
+		return "redis://:" + r.password + "@" + r.Addr() + "/0"
+	}
+	return "redis://" + r.Addr() + "/0"
+}
 
 // Stop shuts the server down (its data is lost); Restart brings it back on
 // the same port. Stopping a stopped server does nothing.
