@@ -36,6 +36,10 @@ var (
 	// ErrMeetingNotFound: Zoom answered 3001, the meeting does not exist for
 	// the credential asked (not in the account, not hosted by the user, or none).
 	ErrMeetingNotFound = errors.New("zoom meeting not found")
+	// ErrStoreUnavailable: the database of users' connections cannot be
+	// used now (DATABASE_URL unreachable); minting through a connection
+	// waits for it.
+	ErrStoreUnavailable = errors.New("connections database unavailable")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -113,21 +117,22 @@ func InvalidInput(op string, details ...FieldError) *Error {
 
 // Error codes shown to callers, one per kind of failure (README, REST API).
 const (
-	CodeInvalidRequest  = "invalid_request"
-	CodeUnauthorized    = "unauthorized"
-	CodeForbidden       = "forbidden"
-	CodeNotFound        = "not_found"
-	CodeUserNotFound    = "zoom_user_not_found"
-	CodePayloadTooLarge = "payload_too_large"
-	CodeRateLimited     = "rate_limited"
-	CodeZoomRejected    = "zoom_rejected"
-	CodeZoomAuthFailed  = "zoom_auth_failed"
-	CodeZoomRateLimited = "zoom_rate_limited"
-	CodeZoomUnavailable = "zoom_unavailable"
-	CodeNotConnected    = "not_connected"
-	CodeConnectionLost  = "connection_lost"
-	CodeMeetingNotFound = "zoom_meeting_not_found"
-	CodeInternal        = "internal"
+	CodeInvalidRequest   = "invalid_request"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeNotFound         = "not_found"
+	CodeUserNotFound     = "zoom_user_not_found"
+	CodePayloadTooLarge  = "payload_too_large"
+	CodeRateLimited      = "rate_limited"
+	CodeZoomRejected     = "zoom_rejected"
+	CodeZoomAuthFailed   = "zoom_auth_failed"
+	CodeZoomRateLimited  = "zoom_rate_limited"
+	CodeZoomUnavailable  = "zoom_unavailable"
+	CodeNotConnected     = "not_connected"
+	CodeConnectionLost   = "connection_lost"
+	CodeMeetingNotFound  = "zoom_meeting_not_found"
+	CodeStoreUnavailable = "store_unavailable"
+	CodeInternal         = "internal"
 )
 
 var kindCodes = []struct {
@@ -149,6 +154,7 @@ var kindCodes = []struct {
 	{ErrNotConnected, CodeNotConnected},
 	{ErrConnectionLost, CodeConnectionLost},
 	{ErrMeetingNotFound, CodeMeetingNotFound},
+	{ErrStoreUnavailable, CodeStoreUnavailable},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.

@@ -30,6 +30,8 @@ var statusOf = map[string]int{
 	apperr.CodeConnectionLost:  http.StatusConflict,
 	apperr.CodeMeetingNotFound: http.StatusNotFound,
 	apperr.CodeInternal:        http.StatusInternalServerError,
+
+	apperr.CodeStoreUnavailable: http.StatusServiceUnavailable,
 }
 
 // fail writes err as the JSON error body, with the status of its code. It is

@@ -99,6 +99,11 @@ func (a *api) health(c *gin.Context) {
 			body["lastFailure"] = gin.H{"at": st.LastFailure.UTC(), "code": st.LastFailureCode}
 		}
 	}
+	if a.Cluster != nil {
+		if cs := a.Cluster.State(c.Request.Context()); cs != nil {
+			body["cluster"] = cs
+		}
+	}
 	c.JSON(code, body)
 }
 

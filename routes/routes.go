@@ -65,6 +65,14 @@ type Deps struct {
 	BodyLimit     int64
 	Logger        *slog.Logger
 	Now           func() time.Time
+	Cluster       ClusterHealth // the "cluster" field of /api/health; nil: none
+}
+
+// ClusterHealth reports the backends the instances of a cluster share, each
+// by name ("redis", "database") with its state ("ok", "degraded",
+// "unavailable"); nil when there are none.
+type ClusterHealth interface {
+	State(ctx context.Context) map[string]string
 }
 
 // Info describes the service in GET / and /api/health.

@@ -62,6 +62,10 @@ type Config struct {
 	LogFormat   string
 
 	Sandbox sandbox.Options // sandbox mode only, from SANDBOX_*
+
+	// A cluster of instances behind one load balancer.
+	RedisURL    secret.Value // REDIS_URL (may hold a password); empty: one process, state in memory
+	ClusterSize int          // CLUSTER_SIZE: instances sharing the Zoom quota; while Redis is down each paces at ZOOM_QPS / CLUSTER_SIZE
 }
 
 // AuthConfigured reports whether any way to authenticate callers is set.
@@ -128,8 +132,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		defaultDB = "sqlite:data/connections.db"
 	}
 	c.DatabaseURL = p.str("DATABASE_URL", defaultDB)
-	if c.DatabaseURL != "memory" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
-		p.bad("DATABASE_URL", "must be memory or sqlite:PATH (postgres:// is not supported yet)")
+	if c.DatabaseURL != "memory" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !isPostgresURL(c.DatabaseURL) {
+		p.bad("DATABASE_URL", "must be memory, sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
 	} else if c.DatabaseURL == "sqlite:" {
 		p.bad("DATABASE_URL", "sqlite: needs a path, e.g. sqlite:data/connections.db")
 	}
@@ -201,7 +205,37 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		c.Sandbox.Outage = o
 	}
+	c.RedisURL = p.redisURL("REDIS_URL")
+	c.ClusterSize = p.intRange("CLUSTER_SIZE", 1, 1, 1000)
 	return c, errors.Join(p.errs...)
+}
+
+// isPostgresURL: postgres://… or postgresql://… with a host (the rest is
+// checked when the database is opened).
+func isPostgresURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") && u.Host != ""
+}
+
+// redisURL reads a redis:// or rediss:// URL. It may hold a password, so
+// a complaint never quotes the value.
+func (p *parser) redisURL(name string) secret.Value {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return secret.Value{}
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		p.bad(name, "is not a valid URL (expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…)")
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		p.bad(name, "must start with redis:// or rediss:// (TLS)")
+	case u.Host == "":
+		p.bad(name, "needs a host, as in redis://redis:6379/0")
+	default:
+		return secret.New(v)
+	}
+	return secret.Value{}
 }
 
 // group reads variables that go together: all set (their values, trimmed),

@@ -101,7 +101,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return err
 	}
 	defer sb.close()
-	zc, err := zoom.New(zoomConfig(cfg, sb, log, mx))
+	shared, err := newShared(ctx, cfg, log, mx)
+	if err != nil {
+		return err
+	}
+	defer shared.close()
+	zc, err := zoom.New(shared.withQuota(zoomConfig(cfg, sb, log, mx)))
 	if err != nil {
 		return err
 	}
@@ -132,6 +137,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
+		Cluster: clusterHealth{shared: shared, conns: conns},
 	})
 	return serveUntilDone(ctx, cfg, log, ln, engine, rt, ready)
 }

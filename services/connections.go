@@ -117,7 +117,7 @@ func NewConnections(cfg ConnectionsConfig) (*Connections, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Connections{zoom: cfg.Zoom, app: cfg.App, store: cfg.Store, keys: cfg.Keyring, pub: cfg.Events,
+	return &Connections{zoom: cfg.Zoom, app: cfg.App, store: availableStore{cfg.Store}, keys: cfg.Keyring, pub: cfg.Events,
 		now: cfg.Now, log: cfg.Logger, cfg: cfg,
 		pending: map[string]pendingState{}, bySub: map[string][]string{}, access: map[string]accessToken{}}, nil
 }

@@ -43,6 +43,9 @@ type Config struct {
 	Max429Retries  int           // retries after per-second 429s
 	BackoffBase    time.Duration // first backoff; doubles per retry, with jitter
 	BackoffMax     time.Duration
+	// Quota: the pace and daily marks shared by a cluster's instances; nil:
+	// kept in this process (ZOOM_QPS per Zoom account).
+	Quota SharedQuota
 }
 
 // Client is the Zoom API client: it mints ZAK and OBF tokens with an access
@@ -77,6 +80,7 @@ type Client struct {
 // account is what the client keeps per Zoom account: the pace of calls
 // (ZOOM_QPS) and when its daily quota is back.
 type account struct {
+	id            string // the Zoom account id; "" for the S2S app's when none is configured
 	limiter       *rate.Limiter
 	dailyUntil    atomic.Int64 // unix nanos until which Zoom's daily quota of user tokens is spent for the account
 	dailyMeetings atomic.Int64 // the same, for the meeting APIs (a quota of their own at Zoom)
@@ -101,7 +105,7 @@ func (c *Client) accountFor(id string) *account {
 	defer c.accountsMu.Unlock()
 	a, ok := c.accounts[id]
 	if !ok {
-		a = &account{limiter: rate.NewLimiter(rate.Limit(c.cfg.QPS), 1)}
+		a = &account{id: id, limiter: rate.NewLimiter(rate.Limit(c.cfg.QPS), 1)}
 		c.accounts[id] = a
 	}
 	return a
@@ -132,7 +136,7 @@ func New(cfg Config) (*Client, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		obs:        cfg.Observer,
-		own:        &account{limiter: rate.NewLimiter(rate.Limit(cfg.QPS), 1)},
+		own:        &account{id: cfg.AccountID, limiter: rate.NewLimiter(rate.Limit(cfg.QPS), 1)},
 		accounts:   map[string]*account{},
 		apiURL:     strings.TrimRight(cfg.APIURL, "/"),
 		dailyUsers: gocache.New(gocache.NoExpiration, 10*time.Minute),
@@ -335,6 +339,12 @@ func (c *Client) do(ctx context.Context, g call) (answer, error) {
 		}
 		return answer{}, dailyErr(op, wait, perUser)
 	}
+	if wait, perUser := c.sharedDailyWait(ctx, g.acct, g.quota, g.subject.user); wait > 0 {
+		if g.quota == quotaMeetings {
+			return answer{}, meetingsDailyErr(op, wait)
+		}
+		return answer{}, dailyErr(op, wait, perUser)
+	}
 	u, err := g.url()
 	if err != nil {
 		return answer{}, fmt.Errorf("%s: %w", op, err)
@@ -344,7 +354,7 @@ func (c *Client) do(ctx context.Context, g call) (answer, error) {
 	var r retries
 	var last error // the failure being retried: reported if the retry cannot be made
 	for {
-		if err := c.wait(ctx, g.acct.limiter); err != nil {
+		if err := c.wait(ctx, g.acct); err != nil {
 			if last != nil && !errors.Is(err, context.Canceled) {
 				return answer{}, last
 			}
@@ -388,6 +398,7 @@ func (c *Client) do(ctx context.Context, g call) (answer, error) {
 			}
 		case stopDaily:
 			c.markDaily(g.acct, g.quota, g.subject.user, a.until, a.perUser)
+			c.shareDaily(ctx, g.acct, g.quota, g.subject.user, a.until, a.perUser)
 			return answer{}, a.err
 		default:
 			return answer{}, a.err
