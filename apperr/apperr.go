@@ -33,6 +33,11 @@ var (
 	// ErrConnectionLost: the user's OAuth grant died (Zoom answered
 	// invalid_grant, or it was revoked); the user must connect again.
 	ErrConnectionLost = errors.New("zoom connection lost")
+
+	// ErrInvalidSignature: a webhook whose signature, timestamp or secret is wrong.
+	ErrInvalidSignature = errors.New("invalid webhook signature")
+	// ErrPresenceTimeout: an await ran out before its user was in the meeting.
+	ErrPresenceTimeout = errors.New("presence timeout")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -124,6 +129,9 @@ const (
 	CodeNotConnected    = "not_connected"
 	CodeConnectionLost  = "connection_lost"
 	CodeInternal        = "internal"
+
+	CodeInvalidSignature = "invalid_signature" // a webhook's signature, timestamp or secret is wrong
+	CodePresenceTimeout  = "presence_timeout"  // an await ran out
 )
 
 var kindCodes = []struct {
@@ -144,6 +152,8 @@ var kindCodes = []struct {
 	{ErrZoomTimeout, CodeZoomUnavailable},
 	{ErrNotConnected, CodeNotConnected},
 	{ErrConnectionLost, CodeConnectionLost},
+	{ErrInvalidSignature, CodeInvalidSignature},
+	{ErrPresenceTimeout, CodePresenceTimeout},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.
