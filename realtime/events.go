@@ -37,6 +37,7 @@ func newEventTable(ops []wire.Op) eventTable {
 		t.byEvent[op.Event] = op
 		names = append(names, op.Event)
 	}
+	names = append(names, wire.EventAwait, wire.EventCancelAwait) // await.go
 	t.names = names[0]
 	if n := len(names); n > 1 {
 		t.names = strings.Join(names[:n-1], ", ") + " and " + names[n-1]
@@ -63,6 +64,9 @@ func (s *Server) dispatch(sock *socket.Socket, ss *session, args []any) {
 	}
 	if name == evAuthenticate {
 		s.onAuthenticate(sock, ss, payload, ack)
+		return
+	}
+	if s.onAwaitEvent(sock, ss, name, payload, ack) {
 		return
 	}
 	op, ok := s.ops.byEvent[name]

@@ -32,6 +32,12 @@ func (a *api) index(c *gin.Context) {
 		endpoints["GET /api/connections"] = "connections: the caller's own; an admin's, all"
 		endpoints["GET|DELETE /api/connections/{sub}"] = "one connection; DELETE revokes it at Zoom and forgets it"
 	}
+	if a.Awaits != nil {
+		endpoints["POST /api/meetings/await"] = "{meetingId, participantUserId, timeoutSeconds?} -> the join answer once the user is in the meeting; 202 {presence} or 408"
+	}
+	if a.Webhooks != nil {
+		endpoints["POST /api/webhooks/zoom"] = "Zoom's webhooks (url_validation, meeting and participant events, app_deauthorized), by signature"
+	}
 	body := gin.H{
 		"name":           a.Info.Name,
 		"version":        a.Info.Version,
@@ -40,8 +46,8 @@ func (a *api) index(c *gin.Context) {
 		"authentication": "Authorization: Bearer <jwt> (claims sub, role, exp) or X-API-Key: <key>",
 		"socketEvents": gin.H{
 			"path":           "/socket.io/",
-			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "ping"},
-			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "connection:changed", "error", "pong"},
+			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "meeting:await", "meeting:cancel-await", "ping"},
+			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "meeting:awaiting", "meeting:user-left", "connection:changed", "error", "pong"},
 		},
 	}
 	if a.Info.Mode == "sandbox" {
