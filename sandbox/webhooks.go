@@ -150,7 +150,7 @@ func (s *Sandbox) sendsEvents(o Options, accountID string) bool {
 
 // meetingObject is payload.object of a meeting event. Zoom sends the id as a
 // number in some events and as a string in others: so does the sandbox.
-func meetingObject(m *meeting, asString bool, now time.Time) map[string]any {
+func meetingObject(m *meeting, asString bool) map[string]any {
 	var id any = m.ID
 	if asString {
 		id = m.Number
@@ -165,7 +165,7 @@ func (s *Sandbox) emitMeetingEvent(o Options, m *meeting, event string, particip
 		return
 	}
 	now := o.Now()
-	obj := meetingObject(m, participant != nil, now)
+	obj := meetingObject(m, participant != nil)
 	if event == "meeting.ended" {
 		obj["end_time"] = now.UTC().Format(time.RFC3339)
 	}

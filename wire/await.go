@@ -109,7 +109,7 @@ type Awaiting struct {
 func NewAwaiting(in services.AwaitInput, p presence.State, now time.Time) Awaiting {
 	msg := map[presence.State]string{
 		presence.Present: "The user is in the meeting: the OBF token follows as meeting:credentials.",
-		presence.Waiting: "The user is not in the meeting yet: the OBF token follows as meeting:credentials when the user joins.",
+		presence.Waiting: "The user is not in the meeting yet: the OBF token is minted the moment the user joins (meeting:credentials, or the long poll's answer).",
 		presence.Unknown: "This server gets no events for this meeting, so it cannot tell when the user joins: join with retries (meeting:join mints a fresh OBF each time).",
 	}[p]
 	return Awaiting{Success: true, MeetingID: in.MeetingID, ParticipantUserID: in.User, Presence: p,
