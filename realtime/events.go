@@ -37,7 +37,6 @@ func newEventTable(ops []wire.Op) eventTable {
 		t.byEvent[op.Event] = op
 		names = append(names, op.Event)
 	}
-	names = append(names, wire.EventAwait, wire.EventCancelAwait) // await.go
 	t.names = names[0]
 	if n := len(names); n > 1 {
 		t.names = strings.Join(names[:n-1], ", ") + " and " + names[n-1]

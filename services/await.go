@@ -41,7 +41,8 @@ type AwaitObserver interface {
 // come one at a time, in this order: Awaiting once; then, unless the
 // presence was Unknown (or Waiting with no time to wait), Credentials or
 // Failed; after Credentials, when the await watches, UserLeft at most once.
-// Nothing is called after Cancel.
+// After Cancel nothing more is called, except a Credentials whose mint had
+// already finished.
 type AwaitSink interface {
 	Awaiting(p presence.State)
 	Credentials(m Minted)
