@@ -40,6 +40,10 @@ var (
 	// used now (DATABASE_URL unreachable); minting through a connection
 	// waits for it.
 	ErrStoreUnavailable = errors.New("connections database unavailable")
+	// ErrInvalidSignature: a webhook whose signature, timestamp or secret is wrong.
+	ErrInvalidSignature = errors.New("invalid webhook signature")
+	// ErrPresenceTimeout: an await ran out before its user was in the meeting.
+	ErrPresenceTimeout = errors.New("presence timeout")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -133,6 +137,9 @@ const (
 	CodeMeetingNotFound  = "zoom_meeting_not_found"
 	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal         = "internal"
+
+	CodeInvalidSignature = "invalid_signature" // a webhook's signature, timestamp or secret is wrong
+	CodePresenceTimeout  = "presence_timeout"  // an await ran out
 )
 
 var kindCodes = []struct {
@@ -155,6 +162,8 @@ var kindCodes = []struct {
 	{ErrConnectionLost, CodeConnectionLost},
 	{ErrMeetingNotFound, CodeMeetingNotFound},
 	{ErrStoreUnavailable, CodeStoreUnavailable},
+	{ErrInvalidSignature, CodeInvalidSignature},
+	{ErrPresenceTimeout, CodePresenceTimeout},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.

@@ -57,6 +57,7 @@ func (nopObserver) PacketDropped()      {}
 type Config struct {
 	Auth         Authenticator
 	Domain       wire.Domain   // what the operations of wire.Ops run against
+	Awaits       Awaits        // meeting:await; nil: answered not_found
 	Limiter      CallerLimiter // nil: none; every event counts, by caller or, before authentication, by address
 	AuthGuard    AuthGuard     // nil: none; failed credentials by client address
 	CORSOrigins  []string      // "*" allows any; empty: same origin only
@@ -84,6 +85,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[string]*conn // engine.io connections by session id
+
+	aw socketAwaits // meeting:await, by socket (await.go)
 }
 
 // New builds the Socket.IO server. Mount Handler on /socket.io/ for GET,

@@ -32,6 +32,8 @@ var statusOf = map[string]int{
 	apperr.CodeInternal:        http.StatusInternalServerError,
 
 	apperr.CodeStoreUnavailable: http.StatusServiceUnavailable,
+	apperr.CodeInvalidSignature: http.StatusUnauthorized,
+	apperr.CodePresenceTimeout:  http.StatusRequestTimeout,
 }
 
 // fail writes err as the JSON error body, with the status of its code. It is

@@ -39,6 +39,12 @@ func (a *api) index(c *gin.Context) {
 	if a.SandboxJoin != nil {
 		endpoints["POST /sandbox/sdk/join"] = "sandbox mode only: {signature, meetingNumber, zak?|obfToken?, userName} -> the sandbox's judge of a Meeting SDK join (a stand-in for the SDK's join: nobody joins a real meeting)"
 	}
+	if a.Awaits != nil {
+		endpoints["POST /api/meetings/await"] = "{meetingId, participantUserId, timeoutSeconds?} -> the join answer once the user is in the meeting; 202 {presence} or 408"
+	}
+	if a.Webhooks != nil {
+		endpoints["POST /api/webhooks/zoom"] = "Zoom's webhooks (url_validation, meeting and participant events, app_deauthorized), by signature"
+	}
 	body := gin.H{
 		"name":           a.Info.Name,
 		"version":        a.Info.Version,
@@ -47,8 +53,8 @@ func (a *api) index(c *gin.Context) {
 		"authentication": "Authorization: Bearer <jwt> (claims sub, role, exp) or X-API-Key: <key>",
 		"socketEvents": gin.H{
 			"path":           "/socket.io/",
-			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "ping"},
-			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "connection:changed", "error", "pong"},
+			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "meeting:await", "meeting:cancel-await", "ping"},
+			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "meeting:awaiting", "meeting:user-left", "connection:changed", "error", "pong"},
 		},
 	}
 	if a.Info.Mode == "sandbox" {

@@ -50,6 +50,8 @@ type Deps struct {
 	Domain        wire.Domain      // the operations of wire.Ops, served under /api/meetings/
 	MeetingInfo   wire.MeetingInfo // a meeting's access and its recording token; nil: not served
 	Connections   Connections      // users' OAuth connections; nil: not configured
+	Webhooks      Webhooks         // POST /api/webhooks/zoom; nil: not served (no ZOOM_WEBHOOK_SECRETS)
+	Awaits        Awaits           // POST /api/meetings/await; nil: not served
 	Auth          Authenticator
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
@@ -141,6 +143,13 @@ func New(d Deps) *gin.Engine {
 		r.GET("/api/connections", auth, a.listConnections)
 		r.GET("/api/connections/:sub", auth, a.getConnection)
 		r.DELETE("/api/connections/:sub", auth, a.deleteConnection)
+	}
+
+	if d.Webhooks != nil {
+		r.POST("/api/webhooks/zoom", a.zoomWebhook) // Zoom, by its signature alone
+	}
+	if d.Awaits != nil {
+		r.POST("/api/meetings/await", auth, a.awaitPresence)
 	}
 
 	if d.SandboxTokens != nil {

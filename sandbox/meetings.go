@@ -49,6 +49,12 @@ type Meeting struct {
 type meeting struct {
 	Meeting
 	in map[string]bool // user ids in the meeting now
+
+	// For its webhook events (webhooks.go): each user's session, and when
+	// the meeting started.
+	sessions    map[string]webhookSession
+	nextSession int
+	startedAt   time.Time
 }
 
 func (m *meeting) view() Meeting {
@@ -241,6 +247,9 @@ func (s *Sandbox) AddParticipant(number, user string) (Meeting, error) {
 	case !m.in[u.ID] && len(m.in) >= keepParticipants:
 		return Meeting{}, meetErr(http.StatusServiceUnavailable, 3000, "The meeting is full.")
 	}
+	if !m.in[u.ID] {
+		s.joinedEvents(m, u)
+	}
 	m.in[u.ID] = true
 	return m.view(), nil
 }
@@ -258,7 +267,10 @@ func (s *Sandbox) RemoveParticipant(number, user string) (Meeting, error) {
 	if m == nil {
 		return Meeting{}, noMeeting(number)
 	}
-	delete(m.in, u.ID)
+	if m.in[u.ID] {
+		delete(m.in, u.ID)
+		s.leftEvents(m, u)
+	}
 	return m.view(), nil
 }
 
@@ -271,6 +283,7 @@ func (s *Sandbox) EndMeeting(number string) error {
 	if st.meetings[number] == nil {
 		return noMeeting(number)
 	}
+	s.endedEvent(st.meetings[number])
 	delete(st.meetings, number)
 	return nil
 }

@@ -26,10 +26,12 @@ func TestImportRules(t *testing.T) {
 		"zoom":          {"apperr", "secret"},
 		"zoom/zoomtest": {"zoom"},
 		"sdk":           {"apperr", "secret", "jsonbody"},
-		"services":      {"zoom", "connections", "sdk", "apperr", "secret"},
-		"wire":          {"services", "zoom", "connections", "sdk", "jsonbody", "apperr", "secret"},
-		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret"},
-		"realtime":      {"wire", "services", "zoom", "apperr", "secret"},
+		"webhooks":      {"apperr", "secret"},
+		"presence":      {"zoom"},
+		"services":      {"zoom", "connections", "sdk", "apperr", "secret", "webhooks", "presence"},
+		"wire":          {"services", "zoom", "connections", "sdk", "jsonbody", "apperr", "secret", "presence"},
+		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret", "webhooks", "presence"},
+		"realtime":      {"wire", "services", "zoom", "apperr", "secret", "presence"},
 		// What the instances of a cluster share through Redis.
 		"cluster": {"secret"},
 		// Test-only: starts real redis-server and PostgreSQL for tests.

@@ -44,6 +44,10 @@ type Config struct {
 	VideoSDKKey    string
 	VideoSDKSecret secret.Value
 
+	// WebhookSecrets: the secret tokens of the apps whose webhooks are
+	// accepted (ZOOM_WEBHOOK_SECRETS); sandbox mode generates one when unset.
+	WebhookSecrets []secret.Value
+
 	JWTSecret   secret.Value
 	JWKSURL     string
 	JWTIssuer   string
@@ -67,6 +71,10 @@ type Config struct {
 	RedisURL    secret.Value // REDIS_URL (may hold a password); empty: one process, state in memory
 	ClusterSize int          // CLUSTER_SIZE: instances sharing the Zoom quota; while Redis is down each paces at ZOOM_QPS / CLUSTER_SIZE
 }
+
+// minWebhookSecretLen is the shortest webhook secret accepted. Zoom's secret
+// tokens are 22 characters; its documented test secret has 15.
+const minWebhookSecretLen = 12
 
 // AuthConfigured reports whether any way to authenticate callers is set.
 func (c Config) AuthConfigured() bool {
@@ -125,6 +133,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if video := p.group("ZOOM_VIDEOSDK_KEY", "ZOOM_VIDEOSDK_SECRET"); len(video) > 0 {
 		c.VideoSDKKey, c.VideoSDKSecret = video[0], secret.New(video[1])
+	}
+	for i, k := range splitList(getenv("ZOOM_WEBHOOK_SECRETS")) {
+		if len(k) < minWebhookSecretLen || strings.ContainsAny(k, " \t\r\n") {
+			p.bad("ZOOM_WEBHOOK_SECRETS", fmt.Sprintf("secret %d is %d characters; each must be at least %d, without spaces: the app's Secret Token (Marketplace → your app → Features → Access)", i+1, len(k), minWebhookSecretLen))
+			continue
+		}
+		c.WebhookSecrets = append(c.WebhookSecrets, secret.New(k))
 	}
 	c.ConnectionsKey = strings.TrimSpace(getenv("CONNECTIONS_KEY"))
 	defaultDB := "memory"

@@ -27,12 +27,14 @@ import (
 
 	"github.com/zoomtoken/tokenserver/bus"
 	"github.com/zoomtoken/tokenserver/connections"
+	"github.com/zoomtoken/tokenserver/presence"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/services/metrics"
+	"github.com/zoomtoken/tokenserver/webhooks"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
@@ -121,17 +123,29 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	}
 	defer closeStore()
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log)
-	// WebhooksConfigured (and a PresenceTracker) come with the webhook receiver (ZOOM_WEBHOOK_SECRETS).
-	meetingInfo := services.NewMeetingInfo(services.MeetingInfoConfig{Zoom: zc, Grants: grants(conns), Logger: log})
+	present := presence.NewMemory(presence.MemoryConfig{})
+	hooks, err := newWebhooks(cfg, sb, present, events, conns, ln.Addr(), mx, log)
+	if err != nil {
+		return err
+	}
+	defer hooks.close()
+	awaits, err := services.NewAwaits(ctx, services.AwaitsConfig{Presence: present, Join: meetings,
+		Identifiers: identifiers(conns), Observer: mx, Logger: log})
+	if err != nil {
+		return err
+	}
+	events.Subscribe(awaits.Deliver)
+	meetingInfo := services.NewMeetingInfo(services.MeetingInfoConfig{Zoom: zc, Grants: grants(conns),
+		WebhooksConfigured: hooks.routes() != nil, Presence: present, Logger: log})
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
-		Auth: auth, Domain: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
+		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
 	events.Subscribe(rt.Deliver)
 	engine := routes.New(routes.Deps{
-		Domain: meetings, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
+		Domain: meetings, Webhooks: hooks.routes(), Awaits: awaits, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
 		MeetingInfo:   meetingInfo,
 		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(),
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
@@ -412,7 +426,70 @@ func bodyLimit(batchMax int) int64 {
 
 func writeTimeout(cfg Config) time.Duration {
 	batch := time.Duration(float64(cfg.BatchMax)/cfg.ZoomQPS*float64(time.Second)) * 2
-	return max(60*time.Second, batch+30*time.Second)
+	// POST /api/meetings/await holds its answer up to 60 s, then mints.
+	return max(90*time.Second, batch+30*time.Second)
+}
+
+// webhookPath is where Zoom sends the app's events.
+const webhookPath = "/api/webhooks/zoom"
+
+// webhooksRun is Zoom's webhooks; svc is nil when none are accepted.
+type webhooksRun struct{ svc *services.Webhooks }
+
+// newWebhooks accepts Zoom's webhooks signed with ZOOM_WEBHOOK_SECRETS. In
+// sandbox mode it generates a secret when none is set, and points the
+// sandbox's webhooks at this server, so that its meetings show presence.
+// Without secrets in zoom mode no webhook is accepted, and every await
+// answers unknown.
+func newWebhooks(cfg Config, sb *sandboxRun, store presence.Store, events services.Publisher, conns *services.Connections,
+	addr net.Addr, mx *metrics.Metrics, log *slog.Logger) (*webhooksRun, error) {
+	secrets := cfg.WebhookSecrets
+	if sb.sb != nil && len(secrets) == 0 {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		secrets = []secret.Value{secret.New(hex.EncodeToString(b))}
+	}
+	if len(secrets) == 0 {
+		log.Info("webhooks: off (ZOOM_WEBHOOK_SECRETS is not set); awaits answer presence unknown")
+		return &webhooksRun{}, nil
+	}
+	var deauth services.Deauthorizer
+	if conns != nil {
+		deauth = conns
+	}
+	svc, err := services.NewWebhooks(services.WebhooksConfig{Verifier: webhooks.NewVerifier(secrets),
+		Dedupe: webhooks.NewDedupe(webhooks.DedupeConfig{}), Presence: store, Events: events, Deauth: deauth,
+		Observer: mx, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if sb.sb != nil {
+		sb.sb.SetWebhook("http://"+browserHost(addr)+webhookPath, secrets[0].Reveal())
+	}
+	log.Info("webhooks: accepting Zoom's events", "path", webhookPath, "secrets", len(secrets), "sandbox_sends", sb.sb != nil)
+	return &webhooksRun{svc: svc}, nil
+}
+
+// routes is the webhook receiver for routes.Deps; nil (not served) when off.
+func (w *webhooksRun) routes() routes.Webhooks {
+	if w.svc == nil {
+		return nil
+	}
+	return w.svc
+}
+
+func (w *webhooksRun) close() {
+	if w.svc != nil {
+		w.svc.Close()
+	}
+}
+
+// identifiers keeps a nil *services.Connections a nil interface.
+func identifiers(cs *services.Connections) services.Identifiers {
+	if cs == nil {
+		return nil
+	}
+	return cs
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {

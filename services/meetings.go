@@ -52,6 +52,13 @@ type Event struct {
 	User   zoom.UserID
 	Status string // "connected" or "disconnected"
 	Reason string
+
+	// ParticipantJoined, ParticipantLeft, MeetingEnded (await.go): the
+	// meeting, the identifiers Zoom gave of the user(s), and when the
+	// webhook that told it arrived.
+	Meeting zoom.MeetingID
+	IDs     []string
+	Arrived time.Time
 }
 
 // EventKind names an event.

@@ -47,7 +47,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each throughput run (medians are reported)")
 	sockets := flag.Int("sockets", 2000, "connected participants in the fan-out run")
 	bin := flag.String("bin", "", "measure this server binary instead of building ./server")
-	only := flag.String("only", "", "run only this measurement (connections) and print it; writes nothing")
+	only := flag.String("only", "", "run only this measurement (connections, presence) and print it; writes nothing")
 	attack := flag.Bool("attack", false, "measure the server under attack instead; writes only the Under attack section of -out")
 	floodFor := flag.Duration("flood", 10*time.Second, "length of the flood in -attack")
 	trials := flag.Int("trials", 1000, "two-socket trials in -attack")
@@ -59,6 +59,13 @@ func main() {
 		}
 		if err == nil {
 			err = connectionsBench(*bin, *dur, *reps, 1000, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
+		}
+	} else if *only == "presence" {
+		if *bin == "" {
+			*bin, err = buildServer()
+		}
+		if err == nil {
+			err = presenceBench(*bin, 1000, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
 		}
 	} else if *attack {
 		if *bin == "" {
@@ -113,7 +120,11 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets int) error {
 	if err := connectionsBench(bin, dur, reps, 1000, add); err != nil {
 		return fmt.Errorf("connections: %w", err)
 	}
-	// 5. Socket.IO fan-out and RSS per socket.
+	// 5. Awaiting presence: the OBF pushed when the user joins.
+	if err := presenceBench(bin, 1000, add); err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	// 6. Socket.IO fan-out and RSS per socket.
 	if err := fanOut(bin, nSockets, add); err != nil {
 		return fmt.Errorf("fan-out: %w", err)
 	}
