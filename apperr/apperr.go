@@ -35,6 +35,14 @@ var (
 	ErrConnectionLost = errors.New("zoom connection lost")
 )
 
+// ErrInvalidSignature: a signed request (a webhook, a bot platform's
+// callback, a signed callback URL) whose signature, expiry or secret is
+// wrong.
+var ErrInvalidSignature = errors.New("invalid signature")
+
+// CodeInvalidSignature is the code of ErrInvalidSignature.
+const CodeInvalidSignature = "invalid_signature"
+
 // FieldError names one bad field of a request and why it is bad.
 type FieldError struct {
 	Field  string `json:"field"`
@@ -144,6 +152,7 @@ var kindCodes = []struct {
 	{ErrZoomTimeout, CodeZoomUnavailable},
 	{ErrNotConnected, CodeNotConnected},
 	{ErrConnectionLost, CodeConnectionLost},
+	{ErrInvalidSignature, CodeInvalidSignature},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.

@@ -29,6 +29,8 @@ var statusOf = map[string]int{
 	apperr.CodeNotConnected:    http.StatusConflict,
 	apperr.CodeConnectionLost:  http.StatusConflict,
 	apperr.CodeInternal:        http.StatusInternalServerError,
+
+	apperr.CodeInvalidSignature: http.StatusUnauthorized,
 }
 
 // fail writes err as the JSON error body, with the status of its code. It is

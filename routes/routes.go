@@ -62,6 +62,11 @@ type Deps struct {
 	BodyLimit     int64
 	Logger        *slog.Logger
 	Now           func() time.Time
+
+	// Bot platforms: signed callback URLs (nil: CALLBACK_URL_KEY is not set)
+	// and Attendee's zoom_tokens callback (nil: ATTENDEE_WEBHOOK_SECRET is not set).
+	CallbackURLs CallbackURLs
+	Attendee     AttendeeCallbacks
 }
 
 // Info describes the service in GET / and /api/health.
@@ -120,6 +125,16 @@ func New(d Deps) *gin.Engine {
 		r.GET("/api/connections", auth, a.listConnections)
 		r.GET("/api/connections/:sub", auth, a.getConnection)
 		r.DELETE("/api/connections/:sub", auth, a.deleteConnection)
+	}
+
+	// Bot platforms: a signed URL, or Attendee's signature, authenticates the call.
+	if d.CallbackURLs != nil {
+		r.POST("/api/callback-urls", auth, a.createCallbackURL)
+		r.POST("/api/callback-urls/revoke", auth, a.revokeCallbackURL)
+		r.GET("/api/callbacks/:kind", a.redeemCallbackURL)
+	}
+	if d.Attendee != nil {
+		r.POST("/api/callbacks/attendee/zoom-tokens", a.attendeeZoomTokens)
 	}
 
 	if d.SandboxTokens != nil {

@@ -28,7 +28,8 @@ func TestImportRules(t *testing.T) {
 		"sdk":           {"apperr", "secret", "jsonbody"},
 		"services":      {"zoom", "connections", "sdk", "apperr", "secret"},
 		"wire":          {"services", "zoom", "connections", "sdk", "jsonbody", "apperr", "secret"},
-		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret"},
+		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret", "callbacks"},
+		"callbacks":     {"services", "zoom", "jsonbody", "apperr", "secret"},
 		"realtime":      {"wire", "services", "zoom", "apperr", "secret"},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
