@@ -182,7 +182,7 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 	if sig == "" {
 		return Claims{}, badURL("it carries no signature (sig)")
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || len(got) != sigBytes {
 		return Claims{}, badURL("its signature is malformed")
 	}
@@ -224,6 +224,6 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 }
 
 func validID(id string) bool {
-	b, err := base64.RawURLEncoding.DecodeString(id)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(id)
 	return err == nil && len(b) == idBytes
 }
