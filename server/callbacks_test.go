@@ -325,3 +325,91 @@ func TestAttendeeZoomTokensCallback(t *testing.T) {
 	wantRefused(t, "no zoom_user_id", r.Status, r.Raw, 400, "invalid_request", "zoom_user_id")
 	ts.assertNoSecretsLogged(attendeeSecretB64)
 }
+
+// The bot platforms' variables are checked at start, each error naming its
+// variable and never echoing a secret.
+func TestBotPlatformConfig(t *testing.T) {
+	base := func(kv ...string) map[string]string {
+		m := map[string]string{"ZOOM_ACCOUNT_ID": "acct", "ZOOM_CLIENT_ID": "id", "ZOOM_CLIENT_SECRET": "secret", "API_KEYS": "key-0123456789abcdef"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	const shortKey = "short-callback-key-material"
+	for _, c := range []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(c Config) bool
+	}{
+		{"off by default", base(), "", func(c Config) bool { return c.CallbackURLKey.Empty() && c.AttendeeSecret.Empty() }},
+		{"short key", base("CALLBACK_URL_KEY", shortKey, "PUBLIC_URL", "https://t.example.com"), "CALLBACK_URL_KEY: must be at least 32 bytes", nil},
+		{"key without a public URL", base("CALLBACK_URL_KEY", testCallbackKey), "PUBLIC_URL: is required with CALLBACK_URL_KEY", nil},
+		{"public URL over plain http", base("CALLBACK_URL_KEY", testCallbackKey, "PUBLIC_URL", "http://t.example.com"), "PUBLIC_URL: must use https", nil},
+		{"public URL with a query", base("CALLBACK_URL_KEY", testCallbackKey, "PUBLIC_URL", "https://t.example.com/?a=b"), "PUBLIC_URL: must be scheme://host", nil},
+		{"public URL with a prefix", base("CALLBACK_URL_KEY", testCallbackKey, "PUBLIC_URL", "https://t.example.com/tokens/"), "",
+			func(c Config) bool { return c.PublicURL == "https://t.example.com/tokens" }},
+		{"public URL from the redirect URL", base("CALLBACK_URL_KEY", testCallbackKey, "ZOOM_OAUTH_CLIENT_ID", "gid", "ZOOM_OAUTH_CLIENT_SECRET", "s",
+			"ZOOM_OAUTH_REDIRECT_URL", "https://t.example.com/zt/api/connections/zoom/callback", "CONNECTIONS_KEY", "k1:AAAA"), "",
+			func(c Config) bool { return c.PublicURL == "https://t.example.com/zt" }},
+		{"Attendee secret not base64", base("ATTENDEE_WEBHOOK_SECRET", "not base64 at all!"), "ATTENDEE_WEBHOOK_SECRET: must be the secret exactly as Attendee shows it", nil},
+		{"Attendee secret too short", base("ATTENDEE_WEBHOOK_SECRET", "c2hvcnQ="), "ATTENDEE_WEBHOOK_SECRET: decodes to 5 bytes", nil},
+		{"Attendee secret decoded", base("ATTENDEE_WEBHOOK_SECRET", attendeeSecretB64), "",
+			func(c Config) bool { return c.AttendeeSecret.Reveal() == "server-test-attendee-secret-32by" }},
+	} {
+		cfg, err := loadConfig(func(k string) string { return c.env[k] })
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: refused: %v", c.name, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: error %v; want %q", c.name, err, c.wantErr)
+		case err != nil && strings.Contains(err.Error(), shortKey):
+			t.Errorf("%s: the error echoes the key", c.name)
+		case c.check != nil && !c.check(cfg):
+			t.Errorf("%s: config %+v", c.name, cfg)
+		}
+	}
+}
+
+// In sandbox mode the feature is on with a generated key; a URL called too
+// often is limited per URL, and an address sending forged signatures is
+// throttled, whatever it sends next.
+func TestCallbackURLsSandboxModeAndLimits(t *testing.T) {
+	ts := startServer(t, nil, map[string]string{"PORT": "0", "HOST": "127.0.0.1",
+		"CALLER_RPS": "0.1", "CALLER_BURST": "2", "AUTH_FAILURES_PER_MINUTE": "3"})
+	r := ts.do("POST", "/sandbox/tokens", map[string]any{"sub": "host@example.com", "role": "host"}, nil)
+	jwt, _ := r.Body["token"].(string)
+	if r.Status != 200 || jwt == "" {
+		t.Fatalf("sandbox token = %d %s", r.Status, r.Raw)
+	}
+	u := ts.callbackURL(t, map[string]string{"Authorization": "Bearer " + jwt},
+		map[string]any{"kind": "zak", "userId": "host@example.com", "expiresInSeconds": 60})
+	if !strings.HasPrefix(u, ts.URL+"/api/callbacks/zak?") {
+		t.Fatalf("sandbox URL %s does not start with %s", u, ts.URL)
+	}
+	for i := range 2 {
+		if s, h, b := recallGet(t, u); s != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") || b == "" {
+			t.Fatalf("call %d = %d %s", i+1, s, b)
+		}
+	}
+	s, h, b := recallGet(t, u)
+	wantRefused(t, "third call within the burst", s, b, 429, "rate_limited", "Retry-After")
+	if h.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	if r := ts.do("GET", "/", nil, nil); !strings.Contains(r.Raw, "POST /api/callback-urls") || strings.Contains(r.Raw, "attendee") {
+		t.Fatalf("GET / does not list the callback routes as configured: %s", r.Raw)
+	}
+
+	fresh := ts.callbackURL(t, map[string]string{"Authorization": "Bearer " + jwt},
+		map[string]any{"kind": "zak", "userId": "host@example.com", "expiresInSeconds": 60})
+	forged := strings.Replace(u, "user=host%40example.com", "user=pat%40example.com", 1)
+	for range 3 {
+		s, _, b = recallGet(t, forged)
+		wantRefused(t, "forged URL", s, b, 401, "invalid_signature", "not valid")
+	}
+	s, _, b = recallGet(t, fresh)
+	wantRefused(t, "a good URL from an address that sent forged ones", s, b, 429, "rate_limited", "failed")
+	ts.assertNoSecretsLogged()
+}
