@@ -3,6 +3,7 @@ package callbacks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -295,7 +296,9 @@ func notMintable(op string, kind Kind, err error) error {
 	switch apperr.Code(err) {
 	case apperr.CodeNotFound, apperr.CodeNotConnected, apperr.CodeConnectionLost, apperr.CodeUserNotFound,
 		apperr.CodeZoomRejected, apperr.CodeForbidden, apperr.CodeInvalidRequest:
-		return &apperr.Error{Kind: apperr.ErrNotFound, Op: op, Err: err,
+		// The cause is kept for logs as text only: its kind must not
+		// outrank ErrNotFound when the code is chosen.
+		return &apperr.Error{Kind: apperr.ErrNotFound, Op: op, Err: errors.New(err.Error()),
 			Message: fmt.Sprintf("No %s can be minted for this callback URL: %s", kind, apperr.PublicMessage(err))}
 	}
 	return err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
@@ -136,4 +137,19 @@ func flip(s string, i int) string {
 		c = 'B'
 	}
 	return s[:i] + string(c) + s[i+1:]
+}
+
+// A refusal that retrying cannot mend answers 404 whatever its own kind
+// (Recall: a join token that cannot be minted is a 404), keeping the reason;
+// a passing failure keeps its code.
+func TestNotMintableIsNotFound(t *testing.T) {
+	for _, kind := range []error{apperr.ErrForbidden, apperr.ErrInvalidInput, apperr.ErrNotConnected, apperr.ErrConnectionLost, apperr.ErrUserNotFound, apperr.ErrZoomRejected} {
+		err := notMintable("op", KindJoinToken, &apperr.Error{Kind: kind, Message: "Because."})
+		if apperr.Code(err) != apperr.CodeNotFound || !strings.Contains(apperr.PublicMessage(err), "Because.") {
+			t.Errorf("%v: code %s, message %q", kind, apperr.Code(err), apperr.PublicMessage(err))
+		}
+	}
+	if err := notMintable("op", KindOBF, &apperr.Error{Kind: apperr.ErrZoomUnavailable}); apperr.Code(err) != apperr.CodeZoomUnavailable {
+		t.Errorf("Zoom down became %s", apperr.Code(err))
+	}
 }
