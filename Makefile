@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
 TOOLS := $(CURDIR)/.bin
 
-.PHONY: help run test build lint tools vuln bench attack soak tidy node-deps clean
+.PHONY: help run test build docker lint tools vuln bench attack soak tidy node-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ test: node-deps ## vet, then every test with the race detector
 
 build: ## build bin/server
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./server
+
+docker: ## build the container image tokenserver:$(VERSION) (needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) -t tokenserver:$(VERSION) -t tokenserver:latest .
 
 lint: tools ## go vet, gofmt, staticcheck and govulncheck (pinned versions)
 	$(GO) vet ./...

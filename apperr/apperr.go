@@ -33,6 +33,9 @@ var (
 	// ErrConnectionLost: the user's OAuth grant died (Zoom answered
 	// invalid_grant, or it was revoked); the user must connect again.
 	ErrConnectionLost = errors.New("zoom connection lost")
+	// ErrMeetingNotFound: Zoom answered 3001, the meeting does not exist for
+	// the credential asked (not in the account, not hosted by the user, or none).
+	ErrMeetingNotFound = errors.New("zoom meeting not found")
 )
 
 // ErrInvalidSignature: a signed request (a webhook, a bot platform's
@@ -131,6 +134,7 @@ const (
 	CodeZoomUnavailable = "zoom_unavailable"
 	CodeNotConnected    = "not_connected"
 	CodeConnectionLost  = "connection_lost"
+	CodeMeetingNotFound = "zoom_meeting_not_found"
 	CodeInternal        = "internal"
 )
 
@@ -153,6 +157,7 @@ var kindCodes = []struct {
 	{ErrNotConnected, CodeNotConnected},
 	{ErrConnectionLost, CodeConnectionLost},
 	{ErrInvalidSignature, CodeInvalidSignature},
+	{ErrMeetingNotFound, CodeMeetingNotFound},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.

@@ -28,6 +28,7 @@ var statusOf = map[string]int{
 	apperr.CodeZoomUnavailable: http.StatusServiceUnavailable,
 	apperr.CodeNotConnected:    http.StatusConflict,
 	apperr.CodeConnectionLost:  http.StatusConflict,
+	apperr.CodeMeetingNotFound: http.StatusNotFound,
 	apperr.CodeInternal:        http.StatusInternalServerError,
 
 	apperr.CodeInvalidSignature: http.StatusUnauthorized,

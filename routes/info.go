@@ -26,6 +26,10 @@ func (a *api) index(c *gin.Context) {
 		"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",
 		"POST /api/meetings/setup":      "{meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs",
 	}
+	if a.MeetingInfo != nil {
+		endpoints["POST /api/meetings/recording-token"] = "{meetingId, bypassWaitingRoom?} -> the host's local-recording join token"
+		endpoints["GET /api/meetings/{meetingId}/access"] = "whether the meeting is of this server's account, and so whether an OBF is needed"
+	}
 	if a.Connections != nil {
 		endpoints["GET /api/connections/zoom/authorize"] = "the link to connect the caller's own Zoom account (JSON, or a 302 for browsers)"
 		endpoints["GET /api/connections/zoom/callback"] = "where Zoom sends the user back after consent"
@@ -39,6 +43,9 @@ func (a *api) index(c *gin.Context) {
 	}
 	if a.Attendee != nil {
 		endpoints["POST /api/callbacks/attendee/zoom-tokens"] = "Attendee's signed zoom_tokens callback -> {zak_token, join_token, app_privilege_token, onbehalf_token}"
+	}
+	if a.SandboxJoin != nil {
+		endpoints["POST /sandbox/sdk/join"] = "sandbox mode only: {signature, meetingNumber, zak?|obfToken?, userName} -> the sandbox's judge of a Meeting SDK join (a stand-in for the SDK's join: nobody joins a real meeting)"
 	}
 	body := gin.H{
 		"name":           a.Info.Name,
@@ -92,6 +99,7 @@ func (a *api) health(c *gin.Context) {
 	} else if a.Info.Mode == "sandbox" {
 		body["warning"] = sandboxWarning
 	}
+	a.noteHealth(err)
 	if st != nil {
 		body["breaker"] = st.Breaker
 		body["recentFailures"] = st.FailStreak
@@ -100,6 +108,20 @@ func (a *api) health(c *gin.Context) {
 		}
 	}
 	c.JSON(code, body)
+}
+
+// noteHealth logs readiness when it changes, with the cause: the code and
+// the public sentence (never a credential). Probes come every few seconds;
+// the request log has them at debug level, so this is the line to alert on.
+func (a *api) noteHealth(err error) {
+	if was := a.unhealthy.Swap(err != nil); was == (err != nil) {
+		return
+	}
+	if err != nil {
+		a.Logger.Warn("readiness: unhealthy", "code", apperr.Code(err), "cause", apperr.PublicMessage(err))
+		return
+	}
+	a.Logger.Info("readiness: healthy again")
 }
 
 func (a *api) live(c *gin.Context) {

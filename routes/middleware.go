@@ -43,7 +43,10 @@ func (a *api) requestLog() gin.HandlerFunc {
 			attrs = append(attrs, "caller", who.Subject, "role", string(who.Role))
 		}
 		level := a.Logger.Info
-		if status >= 500 {
+		switch {
+		case route == "/api/health" || route == "/api/live":
+			level = a.Logger.Debug // probes: a change of readiness is logged once, with its cause (noteHealth)
+		case status >= 500:
 			level = a.Logger.Error
 		}
 		level("request", attrs...)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-contrib/cors"
@@ -46,13 +47,15 @@ type AuthGuard interface {
 
 // Deps are the parts the REST API is built from.
 type Deps struct {
-	Domain        wire.Domain // the operations of wire.Ops, served under /api/meetings/
-	Connections   Connections // users' OAuth connections; nil: not configured
+	Domain        wire.Domain      // the operations of wire.Ops, served under /api/meetings/
+	MeetingInfo   wire.MeetingInfo // a meeting's access and its recording token; nil: not served
+	Connections   Connections      // users' OAuth connections; nil: not configured
 	Auth          Authenticator
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
 	AuthGuard     AuthGuard     // nil: failed authentication is not throttled
 	SandboxTokens TokenIssuer   // nil outside sandbox mode
+	SandboxJoin   http.Handler  // sandbox mode: the sandbox's judge of Meeting SDK joins, at POST /sandbox/sdk/join; nil otherwise
 	Demo          *DemoFiles    // the browser example at /demo/; nil: not served
 	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
 	Metrics       http.Handler  // Prometheus, mounted at /metrics; nil: none
@@ -77,7 +80,12 @@ type Info struct {
 	Sandbox any    // what the sandbox offers (users, how to get a token); nil in zoom mode
 }
 
-type api struct{ Deps }
+type api struct {
+	Deps
+	// unhealthy is the last readiness verdict, so a change is logged once
+	// with its cause rather than on every probe.
+	unhealthy atomic.Bool
+}
 
 // New builds the Gin engine with every route.
 func New(d Deps) *gin.Engine {
@@ -102,6 +110,7 @@ func New(d Deps) *gin.Engine {
 	}
 
 	r.GET("/", a.index)
+	r.HEAD("/", a.index) // load balancers and uptime checks probe with HEAD
 	r.GET("/api/health", a.health)
 	r.GET("/api/live", a.live)
 	r.HEAD("/api/health", a.health) // probes that send HEAD
@@ -117,6 +126,10 @@ func New(d Deps) *gin.Engine {
 		if op.Path != "" {
 			r.POST(op.Path, auth, a.serve(op))
 		}
+	}
+
+	if d.MeetingInfo != nil {
+		r.GET("/api/meetings/:meetingId/access", auth, a.meetingAccess)
 	}
 
 	if d.Connections != nil {
@@ -139,6 +152,11 @@ func New(d Deps) *gin.Engine {
 
 	if d.SandboxTokens != nil {
 		r.POST("/sandbox/tokens", a.sandboxToken)
+	}
+	if d.SandboxJoin != nil {
+		// The sandbox's own judge, served on this origin too, so the browser
+		// example (same-origin only) can join as the Meeting SDK would.
+		r.POST("/sandbox/sdk/join", gin.WrapH(d.SandboxJoin))
 	}
 	if d.Demo != nil {
 		r.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusFound, "/demo/") })

@@ -151,3 +151,48 @@ func TestBrowserConnect(t *testing.T) {
 	}
 	ts.assertNoSecretsLogged()
 }
+
+// The browser example's bot joins the meeting with the OBF and SDK bundle
+// its page received: the page shows the judge's refusal while the user is not
+// in the meeting, then the join with a fresh OBF once they are.
+func TestBrowserExampleBotJoins(t *testing.T) {
+	chromium := needChromium(t)
+	ts := startDemoServer(t)
+	sb := meetingsOf(t, ts)
+	sb.create()
+	page := startNodeScript(t, map[string]string{"SERVER_URL": ts.URL, "CHROMIUM": chromium, "USER_ID": botUser,
+		"MEETING_ID": joinMeeting, "JOIN_EVERY_S": "0.1"}, "join-check.js")
+	refused := page.next("refused")
+	if s := str(refused["status"]); !strings.Contains(s, "refused: 65535 authorized user not in meeting") {
+		t.Fatalf("the page showed %v", refused)
+	}
+	sb.assertBotUserIn(false)
+
+	sb.admit(botUser)
+	joined := page.next("joined")
+	log, _ := joined["log"].([]any)
+	if s := str(joined["status"]); !strings.Contains(s, "joined meeting "+joinMeeting+" on behalf of "+botUser) ||
+		!strings.Contains(s, "sandbox judge") || len(log) < 2 {
+		t.Fatalf("the page showed %v", joined)
+	}
+	last := str(log[len(log)-1])
+	if !strings.HasPrefix(last, "joined: ") || strings.Contains(str(log[0]), obfFingerprint(last)) {
+		t.Fatalf("the join did not use a fresh OBF: %v", log)
+	}
+	if errs, _ := joined["errors"].([]any); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
+	}
+	if err := <-page.done; err != nil {
+		t.Fatalf("join-check.js exited with %v", err)
+	}
+	sb.assertBotUserIn(true)
+}
+
+// obfFingerprint is the "OBF <fingerprint>" the page shows for an attempt.
+func obfFingerprint(line string) string {
+	i := strings.Index(line, "OBF ")
+	if i < 0 || len(line) < i+20 {
+		return "no fingerprint in " + line
+	}
+	return line[i : i+20]
+}

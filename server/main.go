@@ -43,6 +43,13 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		if err := healthcheck(ctx, os.Getenv, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, dotenv(os.Getenv, ".env"), os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -110,6 +117,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	}
 	defer closeStore()
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log)
+	// WebhooksConfigured (and a PresenceTracker) come with the webhook receiver (ZOOM_WEBHOOK_SECRETS).
+	meetingInfo := services.NewMeetingInfo(services.MeetingInfoConfig{Zoom: zc, Grants: grants(conns), Logger: log})
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
@@ -127,7 +136,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	}
 	engine := routes.New(routes.Deps{
 		Domain: meetings, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
-		SandboxTokens: issuer, Demo: demoFiles(issuer != nil),
+		MeetingInfo:   meetingInfo,
+		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(),
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
@@ -294,7 +304,14 @@ func startSandbox(cfg Config, log *slog.Logger) (*sandboxRun, error) {
 	if cfg.Mode != "sandbox" {
 		return &sandboxRun{}, nil
 	}
-	sb := sandbox.New(cfg.Sandbox)
+	o := cfg.Sandbox
+	if o.Scopes == "" { // every endpoint the server calls, meetings included
+		o.Scopes = sandbox.ServerScopes
+	}
+	if o.OAuthScopes == "" {
+		o.OAuthScopes = sandbox.UserScopes
+	}
+	sb := sandbox.New(o)
 	if err := sb.Start(); err != nil {
 		return nil, err
 	}
@@ -318,7 +335,20 @@ func (r *sandboxRun) info() any {
 		"users":       r.sb.Users(),
 		"emails":      "any address ending in @example.com",
 		"callerToken": "POST /sandbox/tokens {\"sub\":\"host@example.com\",\"role\":\"host\"} (only when no caller auth is configured)",
+		"url":         r.sb.URL(),
+		"meetings": "POST {url}/sandbox/meetings {number, host} (a host @" + sandbox.PartnerDomain + " makes an outside meeting: OBF required); " +
+			"POST {url}/sandbox/meetings/{number}/participants {user}; DELETE {url}/sandbox/meetings/{number}/participants/{user}; GET {url}/sandbox/meetings/{number}",
+		"sdkJoin": "POST /sandbox/sdk/join (here, or at {url}) {signature, meetingNumber, zak?|obfToken?, userName}: judges a Meeting SDK join as Zoom would",
 	}
+}
+
+// judge is the sandbox's judge of Meeting SDK joins, served by the token
+// server at POST /sandbox/sdk/join; nil in zoom mode.
+func (r *sandboxRun) judge() http.Handler {
+	if r.sb == nil {
+		return nil
+	}
+	return r.sb.Handler()
 }
 
 // zoomConfig points the Zoom client at Zoom, or at the sandbox.

@@ -212,3 +212,58 @@ func TestNodeClientCloseCompletes(t *testing.T) {
 		t.Fatalf("close = %v (all: %v)", c, n.all)
 	}
 }
+
+// The Node bot joins the meeting with the OBF and SDK bundle of its
+// meeting:join answer: refused by the sandbox's judge while its user is not
+// in the meeting, let in with a fresh OBF once they are.
+func TestNodeExampleBotJoinsWithItsBundle(t *testing.T) {
+	ts := startServer(t, nil, sandboxEnv())
+	sb := meetingsOf(t, ts)
+	sb.create()
+	bot := startNode(t, "bot", map[string]string{"SERVER_URL": ts.URL, "USER_ID": botUser, "MEETING_ID": joinMeeting,
+		"JOIN_EVERY_MS": "100", "WAIT_MS": "120000"})
+	if s := bot.next("join-sandbox"); !strings.Contains(str(s["note"]), "stands in for the Meeting SDK's join") {
+		t.Fatalf("the bot does not say the judge is a stand-in: %v", s)
+	}
+	refused := bot.next("join-refused")
+	if refused["errorCode"] != float64(65535) || refused["errorMessage"] != "authorized user not in meeting" {
+		t.Fatalf("first join = %v", refused)
+	}
+	sb.assertBotUserIn(false)
+
+	sb.admit(botUser)
+	joined := bot.next("joined")
+	if joined["meetingNumber"] != joinMeeting || joined["as"] != "on behalf of "+botUser || joined["fingerprint"] == refused["fingerprint"] {
+		t.Fatalf("joined = %v after %v", joined, refused)
+	}
+	if err := <-bot.done; err != nil {
+		t.Fatalf("the bot exited with %v (all: %v)", err, bot.all)
+	}
+	sb.assertBotUserIn(true)
+}
+
+// Against real Zoom (zoom mode pointed at a sandbox) the Node bot prints the
+// parameters of ZoomMtg.join, without the tokens, and does not join.
+func TestNodeExampleBotPrintsJoinParametersAgainstZoom(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	env := zoomEnv(sb)
+	env["ZOOM_SDK_KEY"], env["ZOOM_SDK_SECRET"] = "sdk-key-example", "sdk-secret-0123456789abcdef0123"
+	ts := startServer(t, sb, env)
+	tok := strings.TrimPrefix(bearer(t, botUser, "")["Authorization"], "Bearer ")
+	bot := startNode(t, "bot", map[string]string{"SERVER_URL": ts.URL, "USER_ID": botUser, "MEETING_ID": joinMeeting, "TOKEN": tok})
+	p := bot.next("join-params", "joined", "join-refused")
+	web, _ := p["web"].(map[string]any)
+	if p["event"] != "join-params" || !strings.Contains(str(p["note"]), "does not join") || web["sdkKey"] != "sdk-key-example" ||
+		web["meetingNumber"] != joinMeeting || !strings.HasPrefix(str(web["obfToken"]), "<") {
+		t.Fatalf("params = %v", p)
+	}
+	if err := <-bot.done; err != nil {
+		t.Fatalf("the bot exited with %v", err)
+	}
+	line, _ := json.Marshal(bot.all)
+	for _, s := range append(sb.IssuedSecrets(), tok) {
+		if len(s) >= 8 && strings.Contains(string(line), s) {
+			t.Errorf("a token (%d chars) is in the bot's output", len(s))
+		}
+	}
+}

@@ -112,3 +112,89 @@ $("z-connect").addEventListener("click", async () => {
 $("z-check").addEventListener("click", showConnection);
 window.addEventListener("focus", showConnection);
 showConnection();
+
+// Bot: join a meeting on behalf of a user with the OBF and the SDK bundle of
+// the join answer. In sandbox mode the sandbox's judge stands in for the
+// Meeting SDK's join; against real Zoom the page only shows what
+// ZoomMtg.join would be given.
+const NOT_IN_MEETING = 65535; // the web SDK's "authorized user not in meeting": worth trying again
+let botRun = 0; // bumped by Stop and by each new Join, ending the previous loop
+
+function botLog(text, className) {
+  const li = document.createElement("li");
+  li.className = className;
+  li.textContent = text;
+  $("b-log").append(li);
+}
+
+async function botJoin(run) {
+  const status = $("b-status");
+  const sub = $("b-user").value.trim();
+  const meetingId = $("b-meeting").value.trim();
+  const userName = $("b-name").value.trim();
+  const everyMs = Math.max(0.1, Number($("b-every").value) || 3) * 1000;
+  const info = await (await fetch("/")).json();
+  const sandbox = info.mode === "sandbox";
+  const socket = await connect(sub, "participant", status);
+  try {
+    for (let attempt = 1; run === botRun; attempt++) {
+      const ans = await socket.timeout(60000).emitWithAck("meeting:join", { meetingId, participantUserId: sub });
+      if (!ans.success) throw new Error(`meeting:join: ${ans.code}: ${ans.error}`);
+      if (!ans.sdk) throw new Error("the join answer has no sdk bundle: the server has no Meeting SDK signing configured");
+      const { signature, sdkKey, meetingNumber } = ans.sdk;
+      const obf = `OBF ${await fingerprint(ans.obfToken)}`;
+      if (!sandbox) {
+        botLog(`ZOOM MODE: not joining. A Meeting SDK app would call ZoomMtg.join({signature: <${signature.length} chars>, ` +
+          `sdkKey: "${sdkKey}", meetingNumber: "${meetingNumber}", obfToken: <${obf}>, userName: "${userName}"})`, "params");
+        status.value = "parameters shown (zoom mode: not joined)";
+        return;
+      }
+      const res = await fetch("/sandbox/sdk/join", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ signature, meetingNumber, obfToken: ans.obfToken, userName }),
+      });
+      const verdict = await res.json();
+      if (res.ok && verdict.joined) {
+        botLog(`attempt ${attempt}: JOINED meeting ${meetingNumber} as "${userName}" ${verdict.as} (${obf}; sandbox judge)`, "joined");
+        status.value = `joined meeting ${meetingNumber} ${verdict.as} (sandbox judge: no real meeting)`;
+        return;
+      }
+      botLog(`attempt ${attempt}: REFUSED ${verdict.errorCode} ${verdict.errorMessage} (${verdict.reason}; ${obf})`, "refused");
+      if (verdict.errorCode !== NOT_IN_MEETING) {
+        status.value = `refused: ${verdict.errorCode} ${verdict.errorMessage}`;
+        return;
+      }
+      status.value = `refused: ${verdict.errorCode} ${verdict.errorMessage}; ${sub} is not in the meeting yet, ` +
+        `trying again with a fresh OBF (an OBF is single use)`;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+    status.value = "stopped";
+  } finally {
+    socket.removeAllListeners("disconnect"); // keep the verdict on screen
+    socket.close();
+  }
+}
+
+$("b-join").addEventListener("click", async () => {
+  const run = ++botRun;
+  $("b-join").disabled = true;
+  $("b-stop").disabled = false;
+  try {
+    await botJoin(run);
+  } catch (err) {
+    $("b-status").value = `failed: ${err.message}`;
+  } finally {
+    if (run === botRun) {
+      $("b-join").disabled = false;
+      $("b-stop").disabled = true;
+    }
+  }
+});
+
+$("b-stop").addEventListener("click", () => {
+  botRun++;
+  $("b-join").disabled = false;
+  $("b-stop").disabled = true;
+  $("b-status").value = "stopping…";
+});

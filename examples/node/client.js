@@ -2,6 +2,8 @@
 //
 //   node client.js participant   waits for its OBF token (meeting:credentials)
 //   node client.js host          distributes OBF tokens to participants (meeting:distribute)
+//   node client.js bot           gets USER_ID's OBF and SDK bundle (meeting:join), then joins the meeting
+//                                on that user's behalf as a Meeting SDK app would (see "Joining" below)
 //
 // Environment:
 //   SERVER_URL    the token server (default http://localhost:3000)
@@ -13,6 +15,14 @@
 //   PARTICIPANTS  host: comma-separated user ids to distribute to
 //   EXPECT        participant: how many tokens to wait for before leaving (default 1)
 //   WAIT_MS       give up after this long (default 30000)
+//   BOT_NAME      bot: its name in the meeting, the SDK's userName (default "Token server example bot")
+//   JOIN_EVERY_MS bot: pause between join attempts while USER_ID is not in the meeting (default 3000)
+//
+// Joining: in sandbox mode the bot sends the bundle to the sandbox's judge (POST /sandbox/sdk/join), a
+// stand-in for the Meeting SDK's join: no real meeting is joined. An OBF joins only while its user is in the
+// meeting, so while the judge answers 65535 "authorized user not in meeting" the bot tries again with a fresh
+// OBF (an OBF is single use), as bots do. Against real Zoom it prints the parameters of ZoomMtg.join and does
+// not join.
 //
 // Every line printed is one JSON object. Tokens are never printed: a
 // participant prints a SHA-256 fingerprint of what it received.
@@ -21,7 +31,7 @@ import { io } from "socket.io-client";
 
 const role = process.argv[2] ?? "participant";
 const url = process.env.SERVER_URL ?? "http://localhost:3000";
-const userId = process.env.USER_ID ?? `${role}@example.com`;
+const userId = process.env.USER_ID ?? (role === "bot" ? "participant@example.com" : `${role}@example.com`);
 const transport = process.env.TRANSPORT;
 const meetingId = process.env.MEETING_ID ?? "85746065432";
 const expect = Number(process.env.EXPECT ?? 1);
@@ -74,6 +84,15 @@ async function main() {
 
   socket.on("authenticated", async (a) => {
     say({ event: "ready", userId: a.userId, role: a.role, transport: socket.io.engine.transport.name });
+    if (role === "bot") {
+      try {
+        finish(await joinMeeting(socket));
+      } catch (err) {
+        say({ event: "fatal", message: String(err.message ?? err) });
+        finish(1);
+      }
+      return;
+    }
     if (role !== "host") return;
     const participants = (process.env.PARTICIPANTS ?? "participant@example.com").split(",").map((s) => s.trim()).filter(Boolean);
     const result = await socket.timeout(waitMs).emitWithAck("meeting:distribute", { meetingId, hostUserId: userId, participantUserIds: participants });
@@ -87,6 +106,49 @@ async function main() {
     say({ event: "done", userId, received });
     socket.close();
     process.exit(code);
+  }
+}
+
+// The web SDK's error when an OBF's user is not in the meeting: the one refusal worth trying again.
+const NOT_IN_MEETING = 65535;
+const botName = process.env.BOT_NAME ?? "Token server example bot";
+const joinEveryMs = Number(process.env.JOIN_EVERY_MS ?? 3000);
+
+// joinMeeting gets a fresh OBF and its SDK bundle for every attempt and joins with them; it answers the exit code.
+async function joinMeeting(socket) {
+  const info = await (await fetch(`${url}/`)).json();
+  const sandbox = info.mode === "sandbox";
+  if (sandbox) {
+    say({ event: "join-sandbox", note: "SANDBOX: the sandbox's judge (POST /sandbox/sdk/join) stands in for the Meeting SDK's join; no real meeting is joined" });
+  }
+  for (let attempt = 1; ; attempt++) {
+    const ans = await socket.timeout(waitMs).emitWithAck("meeting:join", { meetingId, participantUserId: userId });
+    if (!ans.success) throw new Error(`meeting:join: ${ans.code}: ${ans.error}`);
+    if (!ans.sdk) throw new Error("the join answer has no sdk bundle: the server has no Meeting SDK signing configured");
+    const { signature, sdkKey, meetingNumber } = ans.sdk;
+    if (!sandbox) {
+      // What a web Meeting SDK app would pass; tokens shown by length and fingerprint only.
+      say({ event: "join-params", note: "ZOOM MODE: this example does not join a real meeting; a Meeting SDK app would call ZoomMtg.join with these (a fresh OBF for each join)",
+        web: { signature: `<${signature.length} chars, ${fingerprint(signature)}>`, sdkKey, meetingNumber,
+          obfToken: `<${ans.obfToken.length} chars, ${fingerprint(ans.obfToken)}>`, userName: botName },
+        native: "authenticate the SDK with the signature as its JWT, then join without login with meetingNumber, userName and onBehalfToken (the OBF)" });
+      return 0;
+    }
+    const res = await fetch(`${url}/sandbox/sdk/join`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ signature, meetingNumber, obfToken: ans.obfToken, userName: botName }),
+    });
+    const verdict = await res.json();
+    if (res.ok && verdict.joined) {
+      say({ event: "joined", attempt, meetingNumber, userName: botName, as: verdict.as, fingerprint: fingerprint(ans.obfToken) });
+      return 0;
+    }
+    say({ event: "join-refused", attempt, meetingNumber, errorCode: verdict.errorCode, errorMessage: verdict.errorMessage,
+      reason: verdict.reason, fingerprint: fingerprint(ans.obfToken) });
+    if (verdict.errorCode !== NOT_IN_MEETING) return 1;
+    say({ event: "join-retry", note: `${userId} is not in the meeting yet; trying again in ${joinEveryMs} ms with a fresh OBF (an OBF is single use)` });
+    await new Promise((r) => setTimeout(r, joinEveryMs));
   }
 }
 

@@ -37,7 +37,7 @@ func New() *Metrics {
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{reg: reg,
 		zoomCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoom_calls_total",
-			Help: "HTTP exchanges with Zoom, by endpoint (oauth_token, token_zak, token_onbehalf) and outcome (ok, zoom_<code>, http_<status>, oauth_<error>, network, timeout)."},
+			Help: "HTTP exchanges with Zoom, by endpoint (oauth_token, token_zak, token_onbehalf, meeting, jointoken_local_recording, …) and outcome (ok, zoom_<code>, http_<status>, oauth_<error>, network, timeout)."},
 			[]string{"endpoint", "outcome"}),
 		zoomLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoom_call_duration_seconds",
 			Help: "Duration of one HTTP exchange with Zoom.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)},

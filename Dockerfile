@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# The Zoom token server as a container: a static binary (no cgo) on a distroless
+# base that has CA certificates and a non-root user, and nothing else.
+#   docker build -t tokenserver .        (or: make docker)
+#   docker run -p 3000:3000 tokenserver  (sandbox mode: no Zoom credentials)
+# The build line below is also run by server/docker_test.go, so the binary the
+# tests start is built exactly as the image's.
+
+ARG GO_VERSION=1.26.8
+
+FROM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/tokenserver ./server
+# The state directory, owned by the image's non-root user (uid 65532).
+RUN mkdir -p /out/state && chown 65532:65532 /out/state
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/tokenserver /usr/local/bin/tokenserver
+COPY --from=build --chown=65532:65532 /out/state /var/lib/tokenserver
+# The relative default DATABASE_URL (sqlite:data/connections.db) lands here.
+WORKDIR /var/lib/tokenserver
+VOLUME /var/lib/tokenserver
+USER 65532:65532
+ENV PORT=3000 HOST=0.0.0.0 LOG_FORMAT=json
+EXPOSE 3000
+HEALTHCHECK --interval=15s --timeout=4s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/tokenserver", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/tokenserver"]
