@@ -30,7 +30,8 @@ type AccessTokens interface {
 }
 
 // JoinTokens mints a meeting's local-recording join token as its host
-// (Zoom's GET /meetings/{id}/jointoken/local_recording).
+// (Zoom's GET /meetings/{id}/jointoken/local_recording); the server gives
+// services.MeetingInfo.RecordingToken, asked as that host.
 type JoinTokens interface {
 	JoinToken(ctx context.Context, host zoom.UserID, meeting zoom.MeetingID) (secret.Value, error)
 }
@@ -295,7 +296,7 @@ func unavailable(msg string) error {
 func notMintable(op string, kind Kind, err error) error {
 	switch apperr.Code(err) {
 	case apperr.CodeNotFound, apperr.CodeNotConnected, apperr.CodeConnectionLost, apperr.CodeUserNotFound,
-		apperr.CodeZoomRejected, apperr.CodeForbidden, apperr.CodeInvalidRequest:
+		apperr.CodeZoomRejected, apperr.CodeForbidden, apperr.CodeInvalidRequest, apperr.CodeMeetingNotFound:
 		// The cause is kept for logs as text only: its kind must not
 		// outrank ErrNotFound when the code is chosen.
 		return &apperr.Error{Kind: apperr.ErrNotFound, Op: op, Err: errors.New(err.Error()),

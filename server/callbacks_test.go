@@ -77,7 +77,10 @@ func wantRefused(t *testing.T, what string, status int, body string, wantStatus 
 
 func callbackServer(t *testing.T) (*testServer, *sandbox.Sandbox) {
 	t.Helper()
-	sb := newSandbox(t, sandbox.Options{})
+	sb := newSandbox(t, sandbox.Options{Scopes: sandbox.ServerScopes, OAuthScopes: sandbox.UserScopes})
+	if _, err := sb.CreateMeeting("host@example.com", meeting); err != nil {
+		t.Fatal(err)
+	}
 	env := connEnv(t, sb, filepath.Join(t.TempDir(), "c.db"), newKey(t, "k1"))
 	env["CALLBACK_URL_KEY"] = testCallbackKey // PUBLIC_URL: the redirect URL's origin
 	return startServer(t, sb, env), sb
@@ -159,12 +162,22 @@ func TestCallbackURLsRecallStyle(t *testing.T) {
 	s, _, b = recallGet(t, obf)
 	wantRefused(t, "URL revoked by id", s, b, 403, "forbidden", "revoked")
 
-	// join_token: the meeting's local-recording token (not minted by this
-	// build yet): a 404 with the reason, never a 200 with a bad body.
+	// join_token: the meeting's local-recording join token, minted as its
+	// host (the same path as POST /api/meetings/recording-token).
 	jt := ts.callbackURL(t, host, map[string]any{"kind": "join_token", "userId": "host@example.com", "meetingId": meeting, "expiresInSeconds": 60})
 	urls = append(urls, jt)
-	s, _, b = recallGet(t, jt)
-	wantRefused(t, "join_token URL", s, b, 404, "not_found", "join_token")
+	s, h, b = recallGet(t, jt)
+	if s != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") || h.Get("Cache-Control") != "no-store" || b == "" || strings.ContainsAny(b, "{}\" \n") {
+		t.Fatalf("join_token URL = %d %q: %s", s, h.Get("Content-Type"), b)
+	}
+	ts.mu.Lock()
+	ts.tokens = append(ts.tokens, b)
+	ts.mu.Unlock()
+	// Not the meeting's host: no join token can be had, so a 404 with the
+	// reason, never a 200 with a bad body (Recall's rule).
+	notHost := ts.callbackURL(t, adminKey, map[string]any{"kind": "join_token", "userId": "pat@example.com", "meetingId": meeting, "expiresInSeconds": 60})
+	s, _, b = recallGet(t, notHost)
+	wantRefused(t, "join_token URL of a user who is not the host", s, b, 404, "not_found", "not the host")
 
 	// access_token: the user's own connection's access token, valid for at
 	// least 120 s more. A token in memory with 100 s left is refreshed first.
@@ -245,7 +258,7 @@ const attendeeSecretB64 = "c2VydmVyLXRlc3QtYXR0ZW5kZWUtc2VjcmV0LTMyYnk="
 
 var attendeeCases = []struct {
 	name, sent, canonical, sig string
-	zak                        bool
+	zak, recording             bool
 }{
 	{name: "onbehalf, non-ASCII metadata",
 		sent:      `{"meeting_url": "https://us05web.zoom.us/j/85746065432?pwd=xyz", "callback_type": "zoom_tokens", "bot_metadata": {"zoom_user_id": "host@example.com", "customer": "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale \u2013 \u5317\u4eac", "seats": 3}, "bot_id": "bot_abc123"}`,
@@ -255,6 +268,10 @@ var attendeeCases = []struct {
 		sent:      `{"meeting_url": "https://us05web.zoom.us/j/85746065432?pwd=xyz", "callback_type": "zoom_tokens", "bot_metadata": {"zoom_user_id": "host@example.com", "zoom_token_type": "zak", "note": "na\u00efve"}, "bot_id": "bot_abc123"}`,
 		canonical: `{"bot_id":"bot_abc123","bot_metadata":{"note":"naïve","zoom_token_type":"zak","zoom_user_id":"host@example.com"},"callback_type":"zoom_tokens","meeting_url":"https://us05web.zoom.us/j/85746065432?pwd=xyz"}`,
 		sig:       "MBL09tnN7m6a9hsa8U9OxDZ1jkJkUK47QdJ7BBQTM7s="},
+	{name: "onbehalf and the recording token, a non-ASCII key sorted last", recording: true,
+		sent:      `{"meeting_url": "https://us05web.zoom.us/j/85746065432", "callback_type": "zoom_tokens", "bot_metadata": {"zoom_user_id": "host@example.com", "zoom_recording_token": "true", "\u00e9quipe": "\u00dcn\u00efcode"}, "bot_id": "bot_rec1"}`,
+		canonical: `{"bot_id":"bot_rec1","bot_metadata":{"zoom_recording_token":"true","zoom_user_id":"host@example.com","équipe":"Ünïcode"},"callback_type":"zoom_tokens","meeting_url":"https://us05web.zoom.us/j/85746065432"}`,
+		sig:       "t8RBjN0AAtMTwMElWi0jzWZEWhEteR5+Dd70ljUofiI="},
 }
 
 // attendeeSign signs as Attendee does: HMAC-SHA256 keyed with the decoded
@@ -271,7 +288,10 @@ func attendeeSign(t *testing.T, canonical string) string {
 }
 
 func TestAttendeeZoomTokensCallback(t *testing.T) {
-	sb := newSandbox(t, sandbox.Options{})
+	sb := newSandbox(t, sandbox.Options{Scopes: sandbox.ServerScopes, OAuthScopes: sandbox.UserScopes})
+	if _, err := sb.CreateMeeting("host@example.com", meeting); err != nil {
+		t.Fatal(err)
+	}
 	env := zoomEnv(sb)
 	env["ATTENDEE_WEBHOOK_SECRET"] = attendeeSecretB64
 	ts := startServer(t, sb, env)
@@ -301,8 +321,14 @@ func TestAttendeeZoomTokensCallback(t *testing.T) {
 			got, other = other, got
 		}
 		tok, _ := r.Body[got].(string)
-		if !slices.Contains(sb.IssuedSecrets(), tok) || r.Body[other] != nil || r.Body["join_token"] != nil || r.Body["app_privilege_token"] != nil {
-			t.Fatalf("%s: answer %s; want %s minted, the others null", c.name, r.Raw, got)
+		rec, _ := r.Body["app_privilege_token"].(string)
+		if !slices.Contains(sb.IssuedSecrets(), tok) || r.Body[other] != nil || r.Body["join_token"] != nil || (rec != "") != c.recording {
+			t.Fatalf("%s: answer %s; want %s minted, the recording token only when asked, the others null", c.name, r.Raw, got)
+		}
+		if rec != "" {
+			ts.mu.Lock()
+			ts.tokens = append(ts.tokens, rec)
+			ts.mu.Unlock()
 		}
 		ts.mu.Lock()
 		ts.tokens = append(ts.tokens, tok)

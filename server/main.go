@@ -126,11 +126,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
 	events.Subscribe(rt.Deliver)
-	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, limiter, log)
+	joinTokens := recordingJoinTokens{meetingInfo}
+	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, joinTokens, limiter, log)
 	if err != nil {
 		return err
 	}
-	attendee, err := newAttendee(cfg, meetings, log)
+	attendee, err := newAttendee(cfg, meetings, joinTokens, log)
 	if err != nil {
 		return err
 	}
@@ -249,7 +250,7 @@ func routesConnections(cs *services.Connections) routes.Connections {
 // CALLBACK_URL_KEY is set; in sandbox mode, with a key generated for the
 // process (URLs die with it) and the listening address as the public URL.
 // It answers a nil interface when the feature is off.
-func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, limiter *services.CallerLimiter, log *slog.Logger) (routes.CallbackURLs, error) {
+func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter *services.CallerLimiter, log *slog.Logger) (routes.CallbackURLs, error) {
 	key, base := cfg.CallbackURLKey, cfg.PublicURL
 	if cfg.Mode == "sandbox" {
 		if key.Empty() {
@@ -268,7 +269,7 @@ func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, con
 	if err != nil {
 		return nil, fmt.Errorf("CALLBACK_URL_KEY, PUBLIC_URL: %w", err)
 	}
-	ucfg := callbacks.URLsConfig{Signer: signer, State: callbacks.NewMemory(0, nil), Tokens: meetings,
+	ucfg := callbacks.URLsConfig{Signer: signer, State: callbacks.NewMemory(0, nil), Tokens: meetings, Join: join,
 		Allow: limiter.Allow, Logger: log}
 	if conns != nil {
 		ucfg.Access = conns
@@ -283,16 +284,33 @@ func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, con
 
 // newAttendee answers Attendee's zoom_tokens callback when
 // ATTENDEE_WEBHOOK_SECRET is set; a nil interface otherwise.
-func newAttendee(cfg Config, meetings *services.Meetings, log *slog.Logger) (routes.AttendeeCallbacks, error) {
+func newAttendee(cfg Config, meetings *services.Meetings, join callbacks.JoinTokens, log *slog.Logger) (routes.AttendeeCallbacks, error) {
 	if cfg.AttendeeSecret.Empty() {
 		return nil, nil
 	}
-	a, err := callbacks.NewAttendee(callbacks.AttendeeConfig{Key: cfg.AttendeeSecret, Tokens: meetings, Logger: log})
+	a, err := callbacks.NewAttendee(callbacks.AttendeeConfig{Key: cfg.AttendeeSecret, Tokens: meetings, Join: join, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("ATTENDEE_WEBHOOK_SECRET: %w", err)
 	}
 	log.Info("bot platforms: Attendee's zoom_tokens callback", "route", "/api/callbacks/attendee/zoom-tokens")
 	return a, nil
+}
+
+// recordingJoinTokens gives bot platforms a meeting's local-recording join
+// token through the same domain method as POST /api/meetings/recording-token,
+// asked as the URL's (or the Attendee bot's) user in the role of host: it
+// answers only for a meeting that user hosts (its own connection, or the
+// account's app once Zoom names the user as the host). The waiting room is
+// bypassed, as the platforms ask.
+type recordingJoinTokens struct{ mi *services.MeetingInfo }
+
+func (r recordingJoinTokens) JoinToken(ctx context.Context, host zoom.UserID, meeting zoom.MeetingID) (secret.Value, error) {
+	as := services.Identity{Subject: host.Key(), User: host, Role: services.RoleHost, Method: "callback"}
+	t, err := r.mi.RecordingToken(ctx, as, services.RecordingInput{MeetingID: meeting, BypassWaitingRoom: true})
+	if err != nil {
+		return secret.Value{}, err
+	}
+	return t.Value, nil
 }
 
 // sandboxRun is the sandbox of sandbox mode; nil in zoom mode.
