@@ -40,8 +40,10 @@ var (
 	// used now (DATABASE_URL unreachable); minting through a connection
 	// waits for it.
 	ErrStoreUnavailable = errors.New("connections database unavailable")
-	// ErrInvalidSignature: a webhook whose signature, timestamp or secret is wrong.
-	ErrInvalidSignature = errors.New("invalid webhook signature")
+	// ErrInvalidSignature: a signed request (a webhook, a bot platform's
+	// callback, a signed callback URL) whose signature, expiry or secret is
+	// wrong.
+	ErrInvalidSignature = errors.New("invalid signature")
 	// ErrPresenceTimeout: an await ran out before its user was in the meeting.
 	ErrPresenceTimeout = errors.New("presence timeout")
 )
@@ -138,7 +140,7 @@ const (
 	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal         = "internal"
 
-	CodeInvalidSignature = "invalid_signature" // a webhook's signature, timestamp or secret is wrong
+	CodeInvalidSignature = "invalid_signature" // a signed request's signature, timestamp, expiry or secret is wrong
 	CodePresenceTimeout  = "presence_timeout"  // an await ran out
 )
 
@@ -160,6 +162,7 @@ var kindCodes = []struct {
 	{ErrZoomTimeout, CodeZoomUnavailable},
 	{ErrNotConnected, CodeNotConnected},
 	{ErrConnectionLost, CodeConnectionLost},
+	{ErrInvalidSignature, CodeInvalidSignature},
 	{ErrMeetingNotFound, CodeMeetingNotFound},
 	{ErrStoreUnavailable, CodeStoreUnavailable},
 	{ErrInvalidSignature, CodeInvalidSignature},

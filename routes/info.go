@@ -36,6 +36,14 @@ func (a *api) index(c *gin.Context) {
 		endpoints["GET /api/connections"] = "connections: the caller's own; an admin's, all"
 		endpoints["GET|DELETE /api/connections/{sub}"] = "one connection; DELETE revokes it at Zoom and forgets it"
 	}
+	if a.CallbackURLs != nil {
+		endpoints["POST /api/callback-urls"] = "{kind, userId, meetingId?, expiresInSeconds, singleUse?} -> a signed URL a bot platform calls for a token"
+		endpoints["POST /api/callback-urls/revoke"] = "{url} (admins: {id}) -> the URL answers no more"
+		endpoints["GET /api/callbacks/{kind}"] = "the signed URL: obf, zak, join_token or access_token as text/plain"
+	}
+	if a.Attendee != nil {
+		endpoints["POST /api/callbacks/attendee/zoom-tokens"] = "Attendee's signed zoom_tokens callback -> {zak_token, join_token, app_privilege_token, onbehalf_token}"
+	}
 	if a.SandboxJoin != nil {
 		endpoints["POST /sandbox/sdk/join"] = "sandbox mode only: {signature, meetingNumber, zak?|obfToken?, userName} -> the sandbox's judge of a Meeting SDK join (a stand-in for the SDK's join: nobody joins a real meeting)"
 	}

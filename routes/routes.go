@@ -68,6 +68,11 @@ type Deps struct {
 	Logger        *slog.Logger
 	Now           func() time.Time
 	Cluster       ClusterHealth // the "cluster" field of /api/health; nil: none
+
+	// Bot platforms: signed callback URLs (nil: CALLBACK_URL_KEY is not set)
+	// and Attendee's zoom_tokens callback (nil: ATTENDEE_WEBHOOK_SECRET is not set).
+	CallbackURLs CallbackURLs
+	Attendee     AttendeeCallbacks
 }
 
 // ClusterHealth reports the backends the instances of a cluster share, each
@@ -150,6 +155,15 @@ func New(d Deps) *gin.Engine {
 	}
 	if d.Awaits != nil {
 		r.POST("/api/meetings/await", auth, a.awaitPresence)
+	}
+	// Bot platforms: a signed URL, or Attendee's signature, authenticates the call.
+	if d.CallbackURLs != nil {
+		r.POST("/api/callback-urls", auth, a.createCallbackURL)
+		r.POST("/api/callback-urls/revoke", auth, a.revokeCallbackURL)
+		r.GET("/api/callbacks/:kind", a.redeemCallbackURL)
+	}
+	if d.Attendee != nil {
+		r.POST("/api/callbacks/attendee/zoom-tokens", a.attendeeZoomTokens)
 	}
 
 	if d.SandboxTokens != nil {

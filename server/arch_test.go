@@ -30,7 +30,8 @@ func TestImportRules(t *testing.T) {
 		"presence":      {"zoom"},
 		"services":      {"zoom", "connections", "sdk", "apperr", "secret", "webhooks", "presence"},
 		"wire":          {"services", "zoom", "connections", "sdk", "jsonbody", "apperr", "secret", "presence"},
-		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret", "webhooks", "presence"},
+		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret", "webhooks", "presence", "callbacks"},
+		"callbacks":     {"services", "zoom", "jsonbody", "apperr", "secret"},
 		"realtime":      {"wire", "services", "zoom", "apperr", "secret", "presence"},
 		// What the instances of a cluster share through Redis.
 		"cluster": {"secret"},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/callbacks"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
@@ -70,6 +71,12 @@ type Config struct {
 	// A cluster of instances behind one load balancer.
 	RedisURL    secret.Value // REDIS_URL (may hold a password); empty: one process, state in memory
 	ClusterSize int          // CLUSTER_SIZE: instances sharing the Zoom quota; while Redis is down each paces at ZOOM_QPS / CLUSTER_SIZE
+	// Bot platforms: the key signing callback URLs (empty: off; generated in
+	// sandbox mode), the public base URL they start with, and Attendee's
+	// webhook secret (its decoded bytes; empty: off).
+	CallbackURLKey secret.Value
+	PublicURL      string
+	AttendeeSecret secret.Value
 }
 
 // minWebhookSecretLen is the shortest webhook secret accepted. Zoom's secret
@@ -207,6 +214,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.JWKSURL != "" && !secureURL(c.JWKSURL) {
 		p.bad("AUTH_JWKS_URL", "must use https (plain http only to a loopback address)")
 	}
+
+	loadBotPlatforms(p, &c)
 
 	c.Sandbox = sandbox.Options{
 		Latency:        p.duration("SANDBOX_LATENCY", 0, 0, time.Minute),
@@ -403,4 +412,45 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// loadBotPlatforms reads CALLBACK_URL_KEY, PUBLIC_URL and
+// ATTENDEE_WEBHOOK_SECRET. PUBLIC_URL defaults to the origin (and path
+// prefix) of ZOOM_OAUTH_REDIRECT_URL; in sandbox mode, to the listening
+// address. No proxy is trusted, so the URL is never taken from a request's
+// Host or X-Forwarded-* headers.
+func loadBotPlatforms(p *parser, c *Config) {
+	if k := p.getenv("CALLBACK_URL_KEY"); k != "" {
+		if len(k) < callbacks.MinKeyLen {
+			p.bad("CALLBACK_URL_KEY", fmt.Sprintf("must be at least %d bytes (it has %d); generate one with: openssl rand -hex 32", callbacks.MinKeyLen, len(k)))
+		}
+		c.CallbackURLKey = secret.New(k)
+	}
+	if v := strings.TrimSpace(p.getenv("PUBLIC_URL")); v != "" {
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			p.bad("PUBLIC_URL", fmt.Sprintf("must be an absolute http(s) URL such as https://tokens.example.com, not %q", v))
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			p.bad("PUBLIC_URL", "must be scheme://host[:port][/path prefix] with no query, fragment or user")
+		case c.Mode == "zoom" && !secureURL(v):
+			p.bad("PUBLIC_URL", "must use https (plain http only to a loopback address): bot platforms send the signed URL to it")
+		default:
+			c.PublicURL = strings.TrimRight(v, "/")
+		}
+	} else if c.OAuthRedirectURL != "" {
+		if u, err := url.Parse(c.OAuthRedirectURL); err == nil {
+			c.PublicURL = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/api/connections/zoom/callback")
+		}
+	}
+	if c.Mode == "zoom" && !c.CallbackURLKey.Empty() && c.PublicURL == "" && strings.TrimSpace(p.getenv("PUBLIC_URL")) == "" {
+		p.bad("PUBLIC_URL", "is required with CALLBACK_URL_KEY (the https address bot platforms reach this server at), unless ZOOM_OAUTH_REDIRECT_URL is set")
+	}
+	if s := strings.TrimSpace(p.getenv("ATTENDEE_WEBHOOK_SECRET")); s != "" {
+		key, err := callbacks.ParseAttendeeSecret(s)
+		if err != nil {
+			p.bad("ATTENDEE_WEBHOOK_SECRET", err.Error())
+		}
+		c.AttendeeSecret = key
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/zoomtoken/tokenserver/bus"
+	"github.com/zoomtoken/tokenserver/callbacks"
 	"github.com/zoomtoken/tokenserver/connections"
 	"github.com/zoomtoken/tokenserver/presence"
 	"github.com/zoomtoken/tokenserver/realtime"
@@ -144,6 +145,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
 	events.Subscribe(rt.Deliver)
+	joinTokens := recordingJoinTokens{meetingInfo}
+	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, joinTokens, limiter, log)
+	if err != nil {
+		return err
+	}
+	attendee, err := newAttendee(cfg, meetings, joinTokens, log)
+	if err != nil {
+		return err
+	}
 	engine := routes.New(routes.Deps{
 		Domain: meetings, Webhooks: hooks.routes(), Awaits: awaits, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
 		MeetingInfo:   meetingInfo,
@@ -151,7 +161,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
-		Cluster: clusterHealth{shared: shared, conns: conns},
+		Cluster:      clusterHealth{shared: shared, conns: conns},
+		CallbackURLs: callbackURLs, Attendee: attendee,
 	})
 	return serveUntilDone(ctx, cfg, log, ln, engine, rt, ready)
 }
@@ -253,6 +264,73 @@ func routesConnections(cs *services.Connections) routes.Connections {
 		return nil
 	}
 	return cs
+}
+
+// newCallbackURLs builds the signed callback URLs for bot platforms when
+// CALLBACK_URL_KEY is set; in sandbox mode, with a key generated for the
+// process (URLs die with it) and the listening address as the public URL.
+// It answers a nil interface when the feature is off.
+func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter *services.CallerLimiter, log *slog.Logger) (routes.CallbackURLs, error) {
+	key, base := cfg.CallbackURLKey, cfg.PublicURL
+	if cfg.Mode == "sandbox" {
+		if key.Empty() {
+			b := make([]byte, 32)
+			_, _ = rand.Read(b)
+			key = secret.New(hex.EncodeToString(b))
+		}
+		if base == "" {
+			base = "http://" + browserHost(addr)
+		}
+	}
+	if key.Empty() {
+		return nil, nil
+	}
+	signer, err := callbacks.NewSigner(key, base)
+	if err != nil {
+		return nil, fmt.Errorf("CALLBACK_URL_KEY, PUBLIC_URL: %w", err)
+	}
+	ucfg := callbacks.URLsConfig{Signer: signer, State: callbacks.NewMemory(0, nil), Tokens: meetings, Join: join,
+		Allow: limiter.Allow, Logger: log}
+	if conns != nil {
+		ucfg.Access = conns
+	}
+	u, err := callbacks.NewURLs(ucfg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("bot platforms: signed callback URLs", "public_url", base, "key_generated", cfg.CallbackURLKey.Empty())
+	return u, nil
+}
+
+// newAttendee answers Attendee's zoom_tokens callback when
+// ATTENDEE_WEBHOOK_SECRET is set; a nil interface otherwise.
+func newAttendee(cfg Config, meetings *services.Meetings, join callbacks.JoinTokens, log *slog.Logger) (routes.AttendeeCallbacks, error) {
+	if cfg.AttendeeSecret.Empty() {
+		return nil, nil
+	}
+	a, err := callbacks.NewAttendee(callbacks.AttendeeConfig{Key: cfg.AttendeeSecret, Tokens: meetings, Join: join, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("ATTENDEE_WEBHOOK_SECRET: %w", err)
+	}
+	log.Info("bot platforms: Attendee's zoom_tokens callback", "route", "/api/callbacks/attendee/zoom-tokens")
+	return a, nil
+}
+
+// recordingJoinTokens gives bot platforms a meeting's local-recording join
+// token through the same domain method as POST /api/meetings/recording-token,
+// asked as the URL's (or the Attendee bot's) user in the role of host: it
+// answers only for a meeting that user hosts (its own connection, or the
+// account's app once Zoom names the user as the host). The waiting room is
+// bypassed, as the platforms ask.
+type recordingJoinTokens struct{ mi *services.MeetingInfo }
+
+func (r recordingJoinTokens) JoinToken(ctx context.Context, host zoom.UserID, meeting zoom.MeetingID) (secret.Value, error) {
+	as := services.Identity{Subject: host.Key(), User: host, Role: services.RoleHost, Method: "callback"}
+	t, err := r.mi.RecordingToken(ctx, as, services.RecordingInput{MeetingID: meeting, BypassWaitingRoom: true})
+	if err != nil {
+		return secret.Value{}, err
+	}
+	return t.Value, nil
 }
 
 // sandboxRun is the sandbox of sandbox mode; nil in zoom mode.
