@@ -70,8 +70,9 @@ func (s *Server) onAwaitEvent(sock *socket.Socket, ss *session, name string, pay
 		return true
 	}
 	in.Watch = true
-	sink := &socketSink{s: s, sock: sock, ss: ss, ack: ack, in: in,
+	sink := &socketSink{s: s, sock: sock, ss: ss, ack: ack, in: in, ready: make(chan struct{}),
 		inRoom: !id.User.IsZero() && id.User.Same(in.User)} // the join's push to the user's room reaches this socket
+	defer sink.release()
 	s.watchDisconnect(sock, ss)
 	sink.mu.Lock() // the sink forgets its await only once it is remembered
 	w, err := s.cfg.Awaits.Await(s.ctx, id, in, sink)
@@ -152,6 +153,28 @@ type socketSink struct {
 
 	mu sync.Mutex
 	w  *services.Await
+
+	// The answer (meeting:awaiting or the ack) is held until the await is
+	// remembered: a client that cancels as soon as it is told "waiting"
+	// must find it. ready is closed once the answer is sent; what follows
+	// (credentials, an error, user-left) waits for it, so order holds.
+	held  *wire.Awaiting
+	ready chan struct{}
+	once  sync.Once
+}
+
+// release sends the held answer, once.
+func (k *socketSink) release() {
+	k.once.Do(func() {
+		if k.held != nil {
+			if k.ack != nil {
+				k.ack([]any{*k.held}, nil)
+			} else {
+				_ = k.sock.Emit(wire.EventAwaiting, *k.held)
+			}
+		}
+		close(k.ready)
+	})
 }
 
 func (k *socketSink) done() {
@@ -165,17 +188,14 @@ func (k *socketSink) done() {
 
 func (k *socketSink) Awaiting(p presence.State) {
 	body := wire.NewAwaiting(k.in, p, k.s.cfg.Now())
-	if k.ack != nil {
-		k.ack([]any{body}, nil)
-	} else {
-		_ = k.sock.Emit(wire.EventAwaiting, body)
-	}
+	k.held = &body // sent by release, once Await has returned and the await is remembered
 	if p == presence.Unknown {
 		go k.done() // Await has not returned yet: forget it once it has
 	}
 }
 
 func (k *socketSink) Credentials(m services.Minted) {
+	<-k.ready
 	if !k.inRoom {
 		m.Delivered = true
 		_ = k.sock.Emit(wire.EventCredentials, wire.NewJoinResponse(m))
@@ -184,6 +204,7 @@ func (k *socketSink) Credentials(m services.Minted) {
 }
 
 func (k *socketSink) Failed(err error) {
+	<-k.ready
 	body := errorEvent(wire.EventAwait, err)
 	body["meetingId"] = k.in.MeetingID
 	_ = k.sock.Emit(evError, body)
@@ -191,6 +212,7 @@ func (k *socketSink) Failed(err error) {
 }
 
 func (k *socketSink) UserLeft() {
+	<-k.ready
 	_ = k.sock.Emit(wire.EventUserLeft, wire.UserLeft{MeetingID: k.in.MeetingID, UserID: k.in.User, Timestamp: k.s.cfg.Now().UTC()})
 	k.s.obs.Pushed(wire.EventUserLeft, true)
 	k.done()
