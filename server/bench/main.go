@@ -47,7 +47,8 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each throughput run (medians are reported)")
 	sockets := flag.Int("sockets", 2000, "connected participants in the fan-out run")
 	bin := flag.String("bin", "", "measure this server binary instead of building ./server")
-	only := flag.String("only", "", "run only this measurement (connections) and print it; writes nothing")
+	only := flag.String("only", "", "run only this measurement (connections, sockets) and print it; writes nothing")
+	waiting := flag.Int("waiting", 10000, "idle authenticated sockets in the sockets run")
 	attack := flag.Bool("attack", false, "measure the server under attack instead; writes only the Under attack section of -out")
 	floodFor := flag.Duration("flood", 10*time.Second, "length of the flood in -attack")
 	trials := flag.Int("trials", 1000, "two-socket trials in -attack")
@@ -59,6 +60,13 @@ func main() {
 		}
 		if err == nil {
 			err = connectionsBench(*bin, *dur, *reps, 1000, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
+		}
+	} else if *only == "sockets" {
+		if *bin == "" {
+			*bin, err = buildServer()
+		}
+		if err == nil {
+			err = socketsBench(*bin, *waiting, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
 		}
 	} else if *attack {
 		if *bin == "" {
