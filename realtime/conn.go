@@ -64,10 +64,26 @@ func (s *Server) connOf(eio engine.Socket) *conn {
 	return c
 }
 
+// onEngineConnection runs after socket.io/v2's own "connection" listener
+// (registered first, in New), which creates the client that listens to the
+// session's data: the session's websocket may now be read (wsConn.hold).
 func (s *Server) onEngineConnection(args ...any) {
 	if eio, ok := args[0].(engine.Socket); ok {
 		s.connOf(eio)
+		if wc := wsConnOf(eio); wc != nil {
+			wc.release()
+		}
 	}
+}
+
+// wsConnOf is the wrapped connection under a websocket session, if any.
+func wsConnOf(eio engine.Socket) *wsConn {
+	ctx := eio.Request()
+	if ctx == nil || ctx.Websocket == nil || ctx.Websocket.Conn == nil {
+		return nil
+	}
+	wc, _ := ctx.Websocket.UnderlyingConn().(*wsConn)
+	return wc
 }
 
 func (s *Server) connGone(c *conn) {

@@ -14,10 +14,16 @@ import (
 // server's close frame, for the client to read it and close its side.
 const closeLinger = time.Second
 
+// holdMax bounds how long a new websocket session's reads are held (see
+// wsConn.hold) if the engine never reports the session.
+const holdMax = 10 * time.Second
+
 // hijackWriter hands the websocket library a wrapped connection (wsConn)
-// when it takes the connection over.
+// when it takes the connection over. hold: the request opens a new session
+// (no sid), whose reads wait until Socket.IO listens to it.
 type hijackWriter struct {
 	http.ResponseWriter
+	hold bool
 }
 
 func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -29,7 +35,11 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return newWSConn(c), rw, nil
+	wc := newWSConn(c)
+	if h.hold {
+		wc.holdReads()
+	}
+	return wc, rw, nil
 }
 
 func (h hijackWriter) Flush() {
@@ -68,9 +78,38 @@ type wsConn struct {
 	shutdown  atomic.Bool // FIN sent, descriptor closing
 
 	closeOnce sync.Once
+
+	// hold, while open, keeps the library's reader from reading (see
+	// holdReads); nil when reads were never held.
+	hold     chan struct{}
+	holdOnce sync.Once
 }
 
 func newWSConn(c net.Conn) *wsConn { return &wsConn{Conn: c} }
+
+// holdReads makes reads wait until release (or holdMax).
+//
+// engine.io/v2 starts a new websocket session's reader and sends the OPEN
+// packet before it emits "connection", the event upon which socket.io/v2
+// creates its client and starts listening to the session's data. The OPEN
+// goes out on a goroutine of its own; a client that answers it with its
+// CONNECT ("40") quickly enough, or a handler goroutine that is descheduled
+// in between (a connect storm on two cores), has that CONNECT read and
+// emitted to no listener: it is dropped without a word, and socket.io-client
+// waits for its connect timeout before it dials again. Holding the reads
+// until the "connection" listeners have run (Server.onEngineConnection
+// releases them) leaves early bytes in the kernel's buffer instead.
+func (c *wsConn) holdReads() {
+	c.hold = make(chan struct{})
+	time.AfterFunc(holdMax, c.release)
+}
+
+// release lets reads go on.
+func (c *wsConn) release() {
+	if c.hold != nil {
+		c.holdOnce.Do(func() { close(c.hold) })
+	}
+}
 
 // closeFrame is a server's close frame with status 1000 (normal closure).
 var closeFrame = []byte{0x88, 0x02, 0x03, 0xe8}
@@ -177,6 +216,9 @@ func (c *wsConn) closeNow() {
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
+	if c.hold != nil {
+		<-c.hold
+	}
 	n, err := c.Conn.Read(p)
 	if err != nil && c.shutdown.Load() {
 		c.closeNow()
@@ -187,6 +229,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 // Close is called by the websocket library when the server ends the
 // session. It sends a close frame first, unless one went out already.
 func (c *wsConn) Close() error {
+	c.release()
 	if !c.mu.TryLock() {
 		// A write is under way, perhaps blocked on a client that does not
 		// read: close at the next frame boundary, or give up after a while.
