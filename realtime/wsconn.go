@@ -21,12 +21,43 @@ const holdMax = 10 * time.Second
 // hijackWriter hands the websocket library a wrapped connection (wsConn)
 // when it takes the connection over. hold: the request opens a new session
 // (no sid), whose reads wait until Socket.IO listens to it.
+//
+// Its Header starts empty: engine.io copies the answer's headers into the
+// session's state and keeps them for the session's life, and the REST
+// side's headers (security, CORS) mean nothing on a 101 answer. An answer
+// other than the upgrade (engine.io refusing the request) still carries
+// them: they stay on the ResponseWriter, and what engine.io sets is added.
 type hijackWriter struct {
 	http.ResponseWriter
-	hold bool
+	hold   bool
+	header http.Header
+	wrote  bool // the header is out
 }
 
-func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func newHijackWriter(w http.ResponseWriter, hold bool) *hijackWriter {
+	return &hijackWriter{ResponseWriter: w, hold: hold, header: http.Header{}}
+}
+
+func (h *hijackWriter) Header() http.Header { return h.header }
+
+func (h *hijackWriter) WriteHeader(code int) {
+	if h.wrote {
+		return
+	}
+	h.wrote = true
+	dst := h.ResponseWriter.Header()
+	for k, v := range h.header {
+		dst[k] = v
+	}
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h *hijackWriter) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.ResponseWriter.Write(b)
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := h.ResponseWriter.(http.Hijacker)
 	if !ok {
 		return nil, nil, http.ErrNotSupported
@@ -42,13 +73,13 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return wc, rw, nil
 }
 
-func (h hijackWriter) Flush() {
+func (h *hijackWriter) Flush() {
 	if f, ok := h.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
-func (h hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+func (h *hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // wsConn completes the websocket close handshake that engine.io/v2 leaves
 // undone, below the library, on the raw connection.
@@ -83,6 +114,7 @@ type wsConn struct {
 	// holdReads); nil when reads were never held.
 	hold     chan struct{}
 	holdOnce sync.Once
+	holdEnd  *time.Timer // releases the reads after holdMax
 }
 
 func newWSConn(c net.Conn) *wsConn { return &wsConn{Conn: c} }
@@ -101,13 +133,16 @@ func newWSConn(c net.Conn) *wsConn { return &wsConn{Conn: c} }
 // releases them) leaves early bytes in the kernel's buffer instead.
 func (c *wsConn) holdReads() {
 	c.hold = make(chan struct{})
-	time.AfterFunc(holdMax, c.release)
+	c.holdEnd = time.AfterFunc(holdMax, c.release)
 }
 
 // release lets reads go on.
 func (c *wsConn) release() {
 	if c.hold != nil {
-		c.holdOnce.Do(func() { close(c.hold) })
+		c.holdOnce.Do(func() {
+			close(c.hold)
+			c.holdEnd.Stop() // else 10,000 timers fire 10 s after a storm, each on a goroutine
+		})
 	}
 }
 
