@@ -76,7 +76,7 @@ func main() {
 			err = runAttack(*bin, *out, *floodFor, *trials)
 		}
 	} else {
-		err = run(*bin, *out, *soak, *dur, *reps, *sockets)
+		err = run(*bin, *out, *soak, *dur, *reps, *sockets, *waiting)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -88,7 +88,7 @@ type result struct {
 	name, value, target string
 }
 
-func run(bin, out string, soak, dur time.Duration, reps, nSockets int) error {
+func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) error {
 	if bin == "" {
 		var err error
 		if bin, err = buildServer(); err != nil {
@@ -124,6 +124,10 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets int) error {
 	// 5. Socket.IO fan-out and RSS per socket.
 	if err := fanOut(bin, nSockets, add); err != nil {
 		return fmt.Errorf("fan-out: %w", err)
+	}
+	// 6. 10,000 waiting participants: memory per idle socket, a batch to all.
+	if err := socketsBench(bin, waiting, add); err != nil {
+		return fmt.Errorf("sockets: %w", err)
 	}
 	table := markdown(results, dur, reps, nSockets)
 	fmt.Println()
