@@ -143,9 +143,24 @@ func (d *safeDecoder) Add(data any) error {
 	return nil
 }
 
+// refuse records the connection's refusal. The library reports it to the
+// namespace sockets it has registered; one whose CONNECT was answered but
+// which is not registered yet would miss it, and the client would not be
+// told why: the refusal waits for a pending gate first, as packets do.
 func (d *safeDecoder) refuse(r *refusal) error {
 	d.refused = r
 	d.dropped()
+	d.gateMu.Lock()
+	g := d.gate
+	d.gateMu.Unlock()
+	if g != nil {
+		t := time.NewTimer(gateWait)
+		select {
+		case <-g.ch:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	return r
 }
 
