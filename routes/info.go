@@ -32,6 +32,9 @@ func (a *api) index(c *gin.Context) {
 		endpoints["GET /api/connections"] = "connections: the caller's own; an admin's, all"
 		endpoints["GET|DELETE /api/connections/{sub}"] = "one connection; DELETE revokes it at Zoom and forgets it"
 	}
+	if a.Console != nil {
+		endpoints["GET /console/"] = "the console, a page for people: sign in with a caller token, connect Zoom accounts, start, distribute, wait for tokens"
+	}
 	body := gin.H{
 		"name":           a.Info.Name,
 		"version":        a.Info.Version,

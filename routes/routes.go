@@ -55,6 +55,7 @@ type Deps struct {
 	AuthGuard     AuthGuard     // nil: failed authentication is not throttled
 	SandboxTokens TokenIssuer   // nil outside sandbox mode
 	Demo          *DemoFiles    // the browser example at /demo/; nil: not served
+	Console       http.Handler  // the console's files, served at /console/ (prefix stripped); nil: none
 	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
 	Metrics       http.Handler  // Prometheus, mounted at /metrics; nil: none
 	Observe       func(route string, status int, d time.Duration)
@@ -135,6 +136,12 @@ func New(d Deps) *gin.Engine {
 	if d.Demo != nil {
 		r.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusFound, "/demo/") })
 		r.GET("/demo/*file", a.demo)
+	}
+	if d.Console != nil {
+		h := gin.WrapH(http.StripPrefix("/console", d.Console))
+		r.GET("/console", func(c *gin.Context) { c.Redirect(http.StatusFound, "/console/") })
+		r.GET("/console/*file", h)
+		r.HEAD("/console/*file", h)
 	}
 	if d.Socket != nil {
 		h := gin.WrapH(d.Socket)
