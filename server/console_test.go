@@ -134,7 +134,9 @@ func TestConsoleInBrowser(t *testing.T) {
 			CallbackTitle, Status string
 			Row                   []string
 		}
-		Leaks map[string]struct {
+		AfterReload  string
+		Disconnected string
+		Leaks        map[string]struct {
 			InSession, InURL, InDOM bool
 			InLocalStorage          int
 		}
@@ -203,6 +205,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if r.Connection.CallbackTitle != "Zoom account connected" || r.Connection.Status != "Connected as "+host+"." ||
 		len(r.Connection.Row) < 5 || r.Connection.Row[0] != host || r.Connection.Row[4] != "connected" {
 		t.Errorf("connection = %+v", r.Connection)
+	}
+	if r.AfterReload != host {
+		t.Errorf("after a reload the page is signed in as %q, want %s", r.AfterReload, host)
+	}
+	if !strings.HasPrefix(r.Disconnected, "Disconnected "+host+":") {
+		t.Errorf("after Disconnect the status is %q", r.Disconnected)
 	}
 	// The caller token: in the tab's session only, gone after signing out.
 	for name, l := range r.Leaks {

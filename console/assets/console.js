@@ -355,8 +355,8 @@
       del.type = "button";
       del.addEventListener("click", () => busy(del, box, async () => {
         await api("DELETE", `/api/connections/${encodeURIComponent(c.sub)}`);
-        setStatus("conn-status", `Disconnected ${c.sub}.`);
         await loadConnections();
+        setStatus("conn-status", `Disconnected ${c.sub}: its Zoom grant was revoked and forgotten.`);
       }));
       td.append(del);
       tr.append(td);

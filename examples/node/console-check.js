@@ -10,6 +10,8 @@
 //   received:    the participant page's card for its OBF;
 //   connection:  the host connects its Zoom account through the consent
 //                window, and the connections table after;
+//   afterReload: who is signed in after the host's page reloads;
+//   disconnected: the status after the host's Disconnect;
 //   leaks:       where the caller token was found (URL, localStorage), and
 //                every console message of the pages.
 //
@@ -162,6 +164,17 @@ try {
   };
   await shot(hp, "8-connected");
 
+  // A reload in the same tab keeps the session (sessionStorage).
+  await hp.reload();
+  await waitVisible(hp, "#session");
+  const afterReload = await hp.textContent("#me-user");
+
+  // Disconnect revokes the connection: the row goes.
+  await hp.waitForSelector(`#conn-table tbody tr[data-sub="${host}"] button`, { timeout });
+  await hp.click(`#conn-table tbody tr[data-sub="${host}"] button`);
+  await hp.waitForFunction((h) => !document.querySelector(`#conn-table tbody tr[data-sub="${h}"]`), host, { timeout });
+  const disconnected = await hp.textContent("#conn-status");
+
   // Where the caller token is: sessionStorage only.
   const leaks = {};
   for (const [name, page] of [["host", hp], ["participant", pp]]) {
@@ -182,7 +195,7 @@ try {
   const signedOut = await hp.evaluate(() => sessionStorage.length);
 
   console.log(JSON.stringify({ ok: true, mode, signinError, hostSession, participantView, start, distError, distributed,
-    received, connection, leaks, signedOut, shots, errors, consoleMessages }));
+    received, connection, afterReload, disconnected, leaks, signedOut, shots, errors, consoleMessages }));
 } catch (err) {
   console.log(JSON.stringify({ ok: false, error: String(err), shots, errors, consoleMessages }));
   process.exitCode = 1;
