@@ -253,6 +253,7 @@
     state.me = null;
     state.dist = null;
     state.received = 0;
+    delete document.body.dataset.role;
     $("inbox-list").replaceChildren();
     $("start-result").replaceChildren();
     show($("start-result"), false);
@@ -268,6 +269,7 @@
     const { userId, role } = state.me;
     $("me-user").textContent = userId;
     $("me-role").textContent = role;
+    document.body.dataset.role = role; // a participant's tokens come first
     $("socket-state").value = "connected";
     show($("signin"), false);
     clearError($("signin-error"));
