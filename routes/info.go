@@ -53,6 +53,9 @@ func (a *api) index(c *gin.Context) {
 	if a.Webhooks != nil {
 		endpoints["POST /api/webhooks/zoom"] = "Zoom's webhooks (url_validation, meeting and participant events, app_deauthorized), by signature"
 	}
+	if a.Console != nil {
+		endpoints["GET /console/"] = "the console, a page for people: sign in with a caller token, connect Zoom accounts, start, distribute, wait for tokens"
+	}
 	body := gin.H{
 		"name":           a.Info.Name,
 		"version":        a.Info.Version,

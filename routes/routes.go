@@ -58,7 +58,8 @@ type Deps struct {
 	AuthGuard     AuthGuard     // nil: failed authentication is not throttled
 	SandboxTokens TokenIssuer   // nil outside sandbox mode
 	SandboxJoin   http.Handler  // sandbox mode: the sandbox's judge of Meeting SDK joins, at POST /sandbox/sdk/join; nil otherwise
-	Demo          *DemoFiles    // the browser example at /demo/; nil: not served
+	Demo          *DemoFiles    // the browser example at /examples/browser/; nil: not served
+	Console       http.Handler  // the console's files, served at /console/ (prefix stripped); nil: none
 	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
 	Metrics       http.Handler  // Prometheus, mounted at /metrics; nil: none
 	Observe       func(route string, status int, d time.Duration)
@@ -175,8 +176,19 @@ func New(d Deps) *gin.Engine {
 		r.POST("/sandbox/sdk/join", gin.WrapH(d.SandboxJoin))
 	}
 	if d.Demo != nil {
-		r.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusFound, "/demo/") })
-		r.GET("/demo/*file", a.demo)
+		r.GET("/examples/browser", func(c *gin.Context) { c.Redirect(http.StatusFound, "/examples/browser/") })
+		r.GET("/examples/browser/*file", a.demo)
+	}
+	if d.Console != nil {
+		h := gin.WrapH(http.StripPrefix("/console", d.Console))
+		toConsole := func(c *gin.Context) { c.Redirect(http.StatusFound, "/console/") }
+		r.GET("/console", toConsole)
+		r.HEAD("/console", toConsole)
+		r.GET("/console/*file", h)
+		r.HEAD("/console/*file", h)
+		// The console replaced the old demo page; its bookmarks land there.
+		r.GET("/demo", toConsole)
+		r.GET("/demo/*file", toConsole)
 	}
 	if d.Socket != nil {
 		h := gin.WrapH(d.Socket)

@@ -37,6 +37,8 @@ func TestImportRules(t *testing.T) {
 		"cluster": {"secret"},
 		// Test-only: starts real redis-server and PostgreSQL for tests.
 		"internal/testinfra": {},
+		// The console's page, embedded: routes takes it as an http.Handler.
+		"console": {},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	seen := 0

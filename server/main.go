@@ -28,6 +28,7 @@ import (
 	"github.com/zoomtoken/tokenserver/bus"
 	"github.com/zoomtoken/tokenserver/callbacks"
 	"github.com/zoomtoken/tokenserver/connections"
+	"github.com/zoomtoken/tokenserver/console"
 	"github.com/zoomtoken/tokenserver/presence"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
@@ -154,10 +155,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
+	page, err := newConsole(log)
+	if err != nil {
+		return err
+	}
 	engine := routes.New(routes.Deps{
 		Domain: meetings, Webhooks: hooks.routes(), Awaits: awaits, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
 		MeetingInfo:   meetingInfo,
-		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(),
+		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(), Console: page,
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
@@ -444,7 +449,7 @@ func newAuthenticator(ctx context.Context, cfg Config, log *slog.Logger) (*servi
 	return auth, auth, nil
 }
 
-// demoFiles is the browser example at /demo/, served only with the sandbox's
+// demoFiles is the browser example at /examples/browser/, served only with the sandbox's
 // caller tokens; it is found relative to where the server starts.
 func demoFiles(on bool) *routes.DemoFiles {
 	if !on {
@@ -453,6 +458,20 @@ func demoFiles(on bool) *routes.DemoFiles {
 	page, _ := filepath.Abs("examples/browser")
 	bundle, _ := filepath.Abs("examples/node/node_modules/socket.io-client/dist/socket.io.min.js")
 	return &routes.DemoFiles{PageDir: page, Bundle: bundle}
+}
+
+// newConsole is the console at /console/, its files embedded in the binary.
+// A binary built before `make node-deps` lacks socket.io-client's bundle: the
+// page says so, and so does the log.
+func newConsole(log *slog.Logger) (*console.Handler, error) {
+	page, err := console.New()
+	if err != nil {
+		return nil, err
+	}
+	if !page.HasBundle() {
+		log.Warn("console: built without its npm assets (socket.io-client's browser bundle); /console/ cannot sign in: run `make node-deps` and rebuild")
+	}
+	return page, nil
 }
 
 // serveUntilDone serves engine on ln until ctx ends, then shuts down:

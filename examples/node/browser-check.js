@@ -1,4 +1,4 @@
-// Drives the browser example (/demo/) in headless Chromium: a participant
+// Drives the browser example (/examples/browser/) in headless Chromium: a participant
 // connects and waits; a host connects and distributes; the participant's page
 // must show its token. Prints one JSON line with what the pages showed.
 //
@@ -21,11 +21,11 @@ try {
   const errors = [];
   for (const p of [participant, host]) p.on("pageerror", (e) => errors.push(String(e)));
 
-  await participant.goto(`${url}/demo/`);
+  await participant.goto(`${url}/examples/browser/`);
   await participant.click("#p-connect");
   await participant.waitForFunction(() => document.getElementById("p-status").value.startsWith("connected as"), null, { timeout: 15000 });
 
-  await host.goto(`${url}/demo/`);
+  await host.goto(`${url}/examples/browser/`);
   await host.click("#h-connect");
   await host.waitForFunction(() => !document.getElementById("h-distribute").disabled, null, { timeout: 15000 });
   await host.click("#h-distribute");

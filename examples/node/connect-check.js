@@ -91,7 +91,7 @@ try {
 
   // The browser example's button.
   const demo = await context.newPage();
-  await demo.goto(`${url}/demo/`);
+  await demo.goto(`${url}/examples/browser/`);
   await demo.fill("#z-user", demoUser);
   const [popup] = await Promise.all([demo.waitForEvent("popup", { timeout: 15000 }), demo.click("#z-connect")]);
   await popup.waitForSelector("#allow", { timeout: 15000 });
