@@ -17,8 +17,10 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 run: ## serve on PORT (default 3000); sandbox mode when no Zoom credentials are set
-	@$(MAKE) -s node-deps || echo "note: npm failed; the console at /console/ and the example at /demo/ need 'make node-deps'"
-	$(GO) run -ldflags "$(LDFLAGS)" ./server
+	@$(MAKE) -s node-deps || echo "note: npm failed; the console at /console/ and the example at /examples/browser/ need 'make node-deps'"
+	@echo "building the server (the first build takes about a minute on 2 cores; later ones are cached)…"
+	@$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./server
+	./bin/server
 
 test: node-deps ## vet, then every test with the race detector
 	$(GO) vet ./...
@@ -71,6 +73,7 @@ node-deps: $(NODE_EXAMPLES)/node_modules/.package-lock.json $(CONSOLE_BUNDLE) ##
 
 # npm ci writes node_modules/.package-lock.json: reinstall when the lockfile is newer.
 $(NODE_EXAMPLES)/node_modules/.package-lock.json: $(NODE_EXAMPLES)/package-lock.json $(NODE_EXAMPLES)/package.json
+	@echo "installing the Node examples' and the console's packages from npm (examples/node, npm ci; once)…"
 	cd $(NODE_EXAMPLES) && npm ci --no-audit --no-fund
 
 # The console embeds the bundle at build time; a build without it serves a page that says so.

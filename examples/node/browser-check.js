@@ -2,12 +2,12 @@
 // connects and waits; a host connects and distributes; the participant's page
 // must show its token. Prints one JSON line with what the pages showed.
 //
-//   SERVER_URL=http://localhost:3000 node browser-check.js
+//   TOKEN_SERVER_URL=http://localhost:3000 node browser-check.js
 // CHROMIUM: the browser binary (default /usr/bin/chromium). Uses playwright-core,
 // which downloads no browser of its own.
 import { chromium } from "playwright-core";
 
-const url = process.env.SERVER_URL ?? "http://localhost:3000";
+const url = process.env.TOKEN_SERVER_URL || process.env.SERVER_URL || `http://localhost:${process.env.PORT || 3000}`;
 const shot = process.env.SCREENSHOT;
 
 const browser = await chromium.launch({

@@ -15,12 +15,12 @@
 //   leaks:       where the caller token was found (URL, localStorage), and
 //                every console message of the pages.
 //
-//   SERVER_URL=http://localhost:3000 node console-check.js
+//   TOKEN_SERVER_URL=http://localhost:3000 node console-check.js
 // CHROMIUM: the browser binary (default /usr/bin/chromium). SHOT_DIR: where
 // to write a screenshot of each step (none if unset).
 import { chromium } from "playwright-core";
 
-const url = process.env.SERVER_URL ?? "http://localhost:3000";
+const url = process.env.TOKEN_SERVER_URL || process.env.SERVER_URL || `http://localhost:${process.env.PORT || 3000}`;
 const shotDir = process.env.SHOT_DIR;
 const host = process.env.HOST_USER ?? "host@example.com";
 const participant = process.env.PARTICIPANT_USER ?? "participant@example.com";

@@ -3,11 +3,11 @@
 // ({event:"refused"}), and one when it shows a successful join ({event:"joined"}); whoever runs it puts the user
 // in the meeting in between. Any failure prints {event:"fatal"}.
 //
-//   SERVER_URL=http://localhost:3000 USER_ID=pat@example.com MEETING_ID=85746065432 node join-check.js
+//   TOKEN_SERVER_URL=http://localhost:3000 USER_ID=pat@example.com MEETING_ID=85746065432 node join-check.js
 // CHROMIUM: the browser binary (default /usr/bin/chromium). Uses playwright-core, which downloads no browser.
 import { chromium } from "playwright-core";
 
-const url = process.env.SERVER_URL ?? "http://localhost:3000";
+const url = process.env.TOKEN_SERVER_URL || process.env.SERVER_URL || `http://localhost:${process.env.PORT || 3000}`;
 const say = (obj) => console.log(JSON.stringify(obj));
 
 const browser = await chromium.launch({
