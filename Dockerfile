@@ -7,12 +7,21 @@
 # tests start is built exactly as the image's.
 
 ARG GO_VERSION=1.26.8
+ARG NODE_VERSION=22
+
+# The console (/console/) embeds socket.io-client's browser bundle, which is
+# never committed: fetched from npm here, as examples/node's lockfile pins it.
+FROM node:${NODE_VERSION}-bookworm-slim AS assets
+WORKDIR /src/examples/node
+COPY examples/node/package.json examples/node/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+COPY --from=assets /src/examples/node/node_modules/socket.io-client/dist/socket.io.min.js console/assets/vendor/socket.io.min.js
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/tokenserver ./server
 # The state directory, owned by the image's non-root user (uid 65532).

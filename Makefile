@@ -4,6 +4,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 GO ?= go
 NODE_EXAMPLES := examples/node
+# socket.io-client's browser bundle, copied from npm for the console to embed (gitignored).
+CONSOLE_BUNDLE := console/assets/vendor/socket.io.min.js
 # Linters, pinned, installed into .bin/ by `make tools` (CI runs it).
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
@@ -15,14 +17,17 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 run: ## serve on PORT (default 3000); sandbox mode when no Zoom credentials are set
-	@$(MAKE) -s node-deps || echo "note: npm failed; the browser example at /demo/ needs 'make node-deps'"
-	$(GO) run -ldflags "$(LDFLAGS)" ./server
+	@$(MAKE) -s node-deps || echo "note: npm failed; the console at /console/ and the example at /examples/browser/ need 'make node-deps'"
+	@echo "building the server (the first build takes about a minute on 2 cores; later ones are cached)…"
+	@$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./server
+	./bin/server
 
 test: node-deps ## vet, then every test with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-build: ## build bin/server
+build: ## build bin/server (with the console's npm assets when npm can fetch them)
+	@$(MAKE) -s node-deps || echo "note: npm failed; the console at /console/ will say it was built without its npm assets"
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./server
 
 docker: ## build the container image tokenserver:$(VERSION) (needs a Docker engine)
@@ -64,11 +69,16 @@ soak: ## 10-minute soak: goroutines and RSS at start and end
 tidy: ## go mod tidy
 	$(GO) mod tidy
 
-node-deps: $(NODE_EXAMPLES)/node_modules/.package-lock.json ## install the Node examples' packages (socket.io-client, playwright-core) from npm
+node-deps: $(NODE_EXAMPLES)/node_modules/.package-lock.json $(CONSOLE_BUNDLE) ## install the Node examples' packages (socket.io-client, playwright-core) from npm; copy the console's bundle
 
 # npm ci writes node_modules/.package-lock.json: reinstall when the lockfile is newer.
 $(NODE_EXAMPLES)/node_modules/.package-lock.json: $(NODE_EXAMPLES)/package-lock.json $(NODE_EXAMPLES)/package.json
+	@echo "installing the Node examples' and the console's packages from npm (examples/node, npm ci; once)…"
 	cd $(NODE_EXAMPLES) && npm ci --no-audit --no-fund
+
+# The console embeds the bundle at build time; a build without it serves a page that says so.
+$(CONSOLE_BUNDLE): $(NODE_EXAMPLES)/node_modules/.package-lock.json
+	cp $(NODE_EXAMPLES)/node_modules/socket.io-client/dist/socket.io.min.js $@
 
 # Swagger UI's browser bundle and style sheet, copied from npm for the API
 # reference page at /docs/api/ (openapi/ embeds them; gitignored). A build

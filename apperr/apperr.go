@@ -33,6 +33,19 @@ var (
 	// ErrConnectionLost: the user's OAuth grant died (Zoom answered
 	// invalid_grant, or it was revoked); the user must connect again.
 	ErrConnectionLost = errors.New("zoom connection lost")
+	// ErrMeetingNotFound: Zoom answered 3001, the meeting does not exist for
+	// the credential asked (not in the account, not hosted by the user, or none).
+	ErrMeetingNotFound = errors.New("zoom meeting not found")
+	// ErrStoreUnavailable: the database of users' connections cannot be
+	// used now (DATABASE_URL unreachable); minting through a connection
+	// waits for it.
+	ErrStoreUnavailable = errors.New("connections database unavailable")
+	// ErrInvalidSignature: a signed request (a webhook, a bot platform's
+	// callback, a signed callback URL) whose signature, expiry or secret is
+	// wrong.
+	ErrInvalidSignature = errors.New("invalid signature")
+	// ErrPresenceTimeout: an await ran out before its user was in the meeting.
+	ErrPresenceTimeout = errors.New("presence timeout")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -110,20 +123,25 @@ func InvalidInput(op string, details ...FieldError) *Error {
 
 // Error codes shown to callers, one per kind of failure (README, REST API).
 const (
-	CodeInvalidRequest  = "invalid_request"
-	CodeUnauthorized    = "unauthorized"
-	CodeForbidden       = "forbidden"
-	CodeNotFound        = "not_found"
-	CodeUserNotFound    = "zoom_user_not_found"
-	CodePayloadTooLarge = "payload_too_large"
-	CodeRateLimited     = "rate_limited"
-	CodeZoomRejected    = "zoom_rejected"
-	CodeZoomAuthFailed  = "zoom_auth_failed"
-	CodeZoomRateLimited = "zoom_rate_limited"
-	CodeZoomUnavailable = "zoom_unavailable"
-	CodeNotConnected    = "not_connected"
-	CodeConnectionLost  = "connection_lost"
-	CodeInternal        = "internal"
+	CodeInvalidRequest   = "invalid_request"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeNotFound         = "not_found"
+	CodeUserNotFound     = "zoom_user_not_found"
+	CodePayloadTooLarge  = "payload_too_large"
+	CodeRateLimited      = "rate_limited"
+	CodeZoomRejected     = "zoom_rejected"
+	CodeZoomAuthFailed   = "zoom_auth_failed"
+	CodeZoomRateLimited  = "zoom_rate_limited"
+	CodeZoomUnavailable  = "zoom_unavailable"
+	CodeNotConnected     = "not_connected"
+	CodeConnectionLost   = "connection_lost"
+	CodeMeetingNotFound  = "zoom_meeting_not_found"
+	CodeStoreUnavailable = "store_unavailable"
+	CodeInternal         = "internal"
+
+	CodeInvalidSignature = "invalid_signature" // a signed request's signature, timestamp, expiry or secret is wrong
+	CodePresenceTimeout  = "presence_timeout"  // an await ran out
 )
 
 var kindCodes = []struct {
@@ -144,6 +162,11 @@ var kindCodes = []struct {
 	{ErrZoomTimeout, CodeZoomUnavailable},
 	{ErrNotConnected, CodeNotConnected},
 	{ErrConnectionLost, CodeConnectionLost},
+	{ErrInvalidSignature, CodeInvalidSignature},
+	{ErrMeetingNotFound, CodeMeetingNotFound},
+	{ErrStoreUnavailable, CodeStoreUnavailable},
+	{ErrInvalidSignature, CodeInvalidSignature},
+	{ErrPresenceTimeout, CodePresenceTimeout},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.

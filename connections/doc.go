@@ -14,5 +14,8 @@
 // swapped, released or runs out: a refresh token is never spent twice.
 //
 // Stores: Open("memory") keeps everything in the process; Open("sqlite:PATH")
-// keeps it in an SQLite file, which several processes may share.
+// keeps it in an SQLite file, which several processes may share;
+// Open("postgres://…") keeps it in PostgreSQL, which the instances of a
+// cluster share (the row is locked while a write compares its version).
+// A database that cannot be used now answers ErrUnavailable.
 package connections

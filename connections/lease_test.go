@@ -35,6 +35,10 @@ func eachStoreClock(t *testing.T, f func(t *testing.T, s Store, clk *clock)) {
 		t.Cleanup(func() { s.Close() })
 		f(t, s, clk)
 	})
+	t.Run("postgres", func(t *testing.T) {
+		clk := newClock(t0)
+		f(t, openPostgres(t, newPostgresDB(t), clk.now), clk)
+	})
 }
 
 func TestStoreClaim(t *testing.T) {

@@ -20,6 +20,9 @@ var (
 	// ErrLeased: another refresher holds the refresh token (Claim) and its
 	// lease has not run out. Wait, then read the connection again.
 	ErrLeased = errors.New("refresh token claimed by another refresher")
+	// ErrUnavailable: the database cannot be used now (unreachable, shutting
+	// down, not answering in time); the operation may succeed later.
+	ErrUnavailable = errors.New("connections database unavailable")
 	// ErrUnsupportedDatabase: DATABASE_URL names a store this build lacks.
 	ErrUnsupportedDatabase = errors.New("unsupported DATABASE_URL")
 )
@@ -75,9 +78,10 @@ type Store interface {
 	Close() error
 }
 
-// Open returns the store that databaseURL names: "memory", or
-// "sqlite:PATH" for an SQLite file at PATH (created with its parent
-// directories when missing). now stamps times a caller leaves unset.
+// Open returns the store that databaseURL names: "memory"; "sqlite:PATH"
+// for an SQLite file at PATH (created with its parent directories when
+// missing); or postgres://… (postgresql://…) for a PostgreSQL database that
+// several instances share. now stamps times a caller leaves unset.
 func Open(ctx context.Context, databaseURL string, now func() time.Time) (Store, error) {
 	if now == nil {
 		now = time.Now
@@ -91,16 +95,16 @@ func Open(ctx context.Context, databaseURL string, now func() time.Time) (Store,
 	case strings.HasPrefix(u, "sqlite:"):
 		return OpenSQLite(ctx, strings.TrimPrefix(u, "sqlite:"), now)
 	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
-		return nil, fmt.Errorf("%w: postgres is not supported yet; use memory or sqlite:PATH", ErrUnsupportedDatabase)
+		return OpenPostgres(ctx, u, now)
 	case u == "":
-		return nil, fmt.Errorf("%w: empty; use memory or sqlite:PATH", ErrUnsupportedDatabase)
+		return nil, fmt.Errorf("%w: empty; use memory, sqlite:PATH or postgres://…", ErrUnsupportedDatabase)
 	default:
 		// Only the scheme is echoed: the rest may hold a password.
 		scheme, _, ok := strings.Cut(u, ":")
 		if !ok || len(scheme) > 20 {
-			return nil, fmt.Errorf("%w: use memory or sqlite:PATH", ErrUnsupportedDatabase)
+			return nil, fmt.Errorf("%w: use memory, sqlite:PATH or postgres://…", ErrUnsupportedDatabase)
 		}
-		return nil, fmt.Errorf("%w: scheme %q; use memory or sqlite:PATH", ErrUnsupportedDatabase, scheme)
+		return nil, fmt.Errorf("%w: scheme %q; use memory, sqlite:PATH or postgres://…", ErrUnsupportedDatabase, scheme)
 	}
 }
 

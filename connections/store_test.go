@@ -26,6 +26,7 @@ var storeKinds = []struct {
 	{"sqlite", func(t *testing.T) Store {
 		return openSQLite(t, filepath.Join(t.TempDir(), "db", "connections.db"))
 	}},
+	{"postgres", func(t *testing.T) Store { return openPostgres(t, newPostgresDB(t), fixedClock()) }},
 }
 
 func openSQLite(t *testing.T, path string) *SQLiteStore {
@@ -415,14 +416,14 @@ func TestOpenDatabaseURL(t *testing.T) {
 
 	refused := []struct{ in, want string }{
 		{"", "empty"},
-		{"postgres://u:hunter22@db/x", "not supported yet"},
-		{"postgresql://u:hunter22@db/x", "not supported yet"},
+		{"postgres://u:hunter22@db:notaport/x", "malformed"},
+		{"postgresql://u:hunter22@db/x?sslmode=maybe", "malformed"},
 		{"mysql://u:hunter22@db/x", `scheme "mysql"`},
 		{"sqlite:", "needs a path"},
 		{"sqlite://" + path, "write sqlite:PATH"},
 		{"sqlite:" + path + "?mode=ro", "may not contain"},
-		{"Memory", "use memory or sqlite:PATH"},
-		{"/tmp/x.db", "use memory or sqlite:PATH"},
+		{"Memory", "use memory, sqlite:PATH or postgres://"},
+		{"/tmp/x.db", "use memory, sqlite:PATH or postgres://"},
 	}
 	for _, c := range refused {
 		_, err := Open(ctx, c.in, fixedClock())

@@ -3,6 +3,7 @@ package realtime
 import (
 	"encoding/json"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,15 +29,18 @@ type conn struct {
 	eio  engine.Socket
 	addr string // the client's IP, the key of its limits until it authenticates
 
+	// Ten thousand idle connections each hold this: what only a kick needs
+	// (its channels) is made by the kick, and the namespace sockets, almost
+	// always one, are a slice rather than a map.
 	mu       sync.Mutex
-	sessions map[*session]struct{}
+	sessions []*session
 	authed   int // authenticated namespace sockets
 	failures int
 	timer    *time.Timer // the authentication deadline, while none is authenticated
 	kicked   bool
 	gone     bool          // the connection has ended
-	goneCh   chan struct{} // closed when it has
-	kickDone chan struct{} // closed once a kick has closed the connection
+	goneCh   chan struct{} // closed when it has; made by a kick
+	kickDone chan struct{} // closed once a kick has closed the connection; made by the kick
 }
 
 // connOf returns the state of an engine.io connection, creating it on first
@@ -47,7 +51,7 @@ func (s *Server) connOf(eio engine.Socket) *conn {
 	s.mu.Lock()
 	c, ok := s.conns[id]
 	if !ok {
-		c = &conn{eio: eio, addr: hostOf(eio.RemoteAddress()), sessions: map[*session]struct{}{}, kickDone: make(chan struct{}), goneCh: make(chan struct{})}
+		c = &conn{eio: eio, addr: hostOf(eio.RemoteAddress())}
 		s.conns[id] = c
 	}
 	s.mu.Unlock()
@@ -64,15 +68,31 @@ func (s *Server) connOf(eio engine.Socket) *conn {
 	return c
 }
 
+// onEngineConnection runs after socket.io/v2's own "connection" listener
+// (registered first, in New), which creates the client that listens to the
+// session's data: the session's websocket may now be read (wsConn.hold).
 func (s *Server) onEngineConnection(args ...any) {
 	if eio, ok := args[0].(engine.Socket); ok {
 		s.connOf(eio)
+		if wc := wsConnOf(eio); wc != nil {
+			wc.release()
+		}
 	}
+}
+
+// wsConnOf is the wrapped connection under a websocket session, if any.
+func wsConnOf(eio engine.Socket) *wsConn {
+	ctx := eio.Request()
+	if ctx == nil || ctx.Websocket == nil || ctx.Websocket.Conn == nil {
+		return nil
+	}
+	wc, _ := ctx.Websocket.UnderlyingConn().(*wsConn)
+	return wc
 }
 
 func (s *Server) connGone(c *conn) {
 	c.mu.Lock()
-	if !c.gone {
+	if !c.gone && c.goneCh != nil {
 		close(c.goneCh)
 	}
 	c.gone = true
@@ -124,7 +144,7 @@ func (c *conn) authenticated() {
 func (s *Server) left(c *conn, ss *session, wasAuthed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.sessions, ss)
+	c.sessions = slices.DeleteFunc(c.sessions, func(x *session) bool { return x == ss })
 	if !wasAuthed {
 		return
 	}
@@ -179,18 +199,21 @@ func (s *Server) kick(c *conn, code, message string) <-chan struct{} {
 func (s *Server) kickHolding(c *conn, code, message string, hold, final bool) <-chan struct{} {
 	c.mu.Lock()
 	if c.kicked {
+		done := c.kickDone
 		c.mu.Unlock()
-		return c.kickDone
+		return done
 	}
 	c.kicked = true
+	c.kickDone = make(chan struct{})
+	c.goneCh = make(chan struct{})
+	if c.gone {
+		close(c.goneCh)
+	}
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil
 	}
-	sessions := make([]*session, 0, len(c.sessions))
-	for ss := range c.sessions {
-		sessions = append(sessions, ss)
-	}
+	sessions := slices.Clone(c.sessions)
 	c.mu.Unlock()
 
 	var once sync.Once

@@ -65,6 +65,9 @@ func (s *Server) dispatch(sock *socket.Socket, ss *session, args []any) {
 		s.onAuthenticate(sock, ss, payload, ack)
 		return
 	}
+	if s.onAwaitEvent(sock, ss, name, payload, ack) {
+		return
+	}
 	op, ok := s.ops.byEvent[name]
 	if !ok {
 		s.reply(sock, ack, name, nil, s.ops.unknown(name))

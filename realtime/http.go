@@ -19,7 +19,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		w = hijackWriter{ResponseWriter: w}
+		w = newHijackWriter(w, r.URL.Query().Get("sid") == "")
 	}
 	s.eio.ServeHTTP(w, r)
 }

@@ -67,7 +67,7 @@ func newSafeParser(dropped func()) parser.Parser {
 func (p safeParser) NewEncoder() parser.Encoder { return p.inner.NewEncoder() }
 
 func (p safeParser) NewDecoder() parser.Decoder {
-	d := &safeDecoder{EventEmitter: events.New(), inner: p.inner.NewDecoder(), dropped: p.dropped, gates: map[string]*connectGate{}}
+	d := &safeDecoder{EventEmitter: events.New(), inner: p.inner.NewDecoder(), dropped: p.dropped}
 	_ = d.inner.On("decoded", d.ondecoded)
 	return d
 }
@@ -81,8 +81,8 @@ type safeDecoder struct {
 	rejected bool       // set by ondecoded, within Add
 	refused  *refusal   // the connection's first refusal
 
-	gatesMu sync.Mutex // Destroy runs beside Add: never held while waiting
-	gates   map[string]*connectGate
+	gateMu sync.Mutex   // Destroy runs beside Add: never held while waiting
+	gate   *connectGate // the pending gate of "/", the one namespace gated
 }
 
 // The library answers a namespace CONNECT, then registers the socket, on a
@@ -143,9 +143,24 @@ func (d *safeDecoder) Add(data any) error {
 	return nil
 }
 
+// refuse records the connection's refusal. The library reports it to the
+// namespace sockets it has registered; one whose CONNECT was answered but
+// which is not registered yet would miss it, and the client would not be
+// told why: the refusal waits for a pending gate first, as packets do.
 func (d *safeDecoder) refuse(r *refusal) error {
 	d.refused = r
 	d.dropped()
+	d.gateMu.Lock()
+	g := d.gate
+	d.gateMu.Unlock()
+	if g != nil {
+		t := time.NewTimer(gateWait)
+		select {
+		case <-g.ch:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	return r
 }
 
@@ -179,11 +194,10 @@ func textPacket(data any) bool {
 }
 
 func (d *safeDecoder) Destroy() {
-	d.gatesMu.Lock()
-	for _, g := range d.gates {
-		g.open()
-	}
-	d.gatesMu.Unlock()
+	d.gateMu.Lock()
+	d.gate.open()
+	d.gate = nil
+	d.gateMu.Unlock()
 	d.inner.Destroy()
 }
 
@@ -197,7 +211,7 @@ func (d *safeDecoder) ondecoded(args ...any) {
 		return
 	}
 	if p.Type == parser.CONNECT && p.Nsp == "/" { // the one namespace served
-		d.gate(p)
+		d.newGate(p)
 	} else if g := d.takeGate(p.Nsp); g != nil {
 		t := time.NewTimer(gateWait)
 		select {
@@ -209,10 +223,10 @@ func (d *safeDecoder) ondecoded(args ...any) {
 	d.Emit("decoded", p)
 }
 
-// gate puts a new gate for the CONNECT's namespace into its auth payload.
+// newGate puts a new gate for the CONNECT's namespace into its auth payload.
 // A payload that is neither absent nor an object gets none: the library
 // keeps its own behaviour for it.
-func (d *safeDecoder) gate(p *parser.Packet) {
+func (d *safeDecoder) newGate(p *parser.Packet) {
 	var auth map[string]any
 	switch v := p.Data.(type) {
 	case nil:
@@ -225,18 +239,21 @@ func (d *safeDecoder) gate(p *parser.Packet) {
 	}
 	g := &connectGate{ch: make(chan struct{})}
 	auth[gateKey] = g
-	d.gatesMu.Lock()
-	d.gates[p.Nsp].open() // a CONNECT again for the same namespace: release the old
-	d.gates[p.Nsp] = g
-	d.gatesMu.Unlock()
+	d.gateMu.Lock()
+	d.gate.open() // a CONNECT again for the same namespace: release the old
+	d.gate = g
+	d.gateMu.Unlock()
 }
 
 // takeGate removes and returns the namespace's gate, if one is pending.
 func (d *safeDecoder) takeGate(nsp string) *connectGate {
-	d.gatesMu.Lock()
-	defer d.gatesMu.Unlock()
-	g := d.gates[nsp]
-	delete(d.gates, nsp)
+	if nsp != "/" {
+		return nil
+	}
+	d.gateMu.Lock()
+	defer d.gateMu.Unlock()
+	g := d.gate
+	d.gate = nil
 	return g
 }
 

@@ -57,6 +57,7 @@ func (nopObserver) PacketDropped()      {}
 type Config struct {
 	Auth         Authenticator
 	Domain       wire.Domain   // what the operations of wire.Ops run against
+	Awaits       Awaits        // meeting:await; nil: answered not_found
 	Limiter      CallerLimiter // nil: none; every event counts, by caller or, before authentication, by address
 	AuthGuard    AuthGuard     // nil: none; failed credentials by client address
 	CORSOrigins  []string      // "*" allows any; empty: same origin only
@@ -84,6 +85,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[string]*conn // engine.io connections by session id
+
+	aw socketAwaits // meeting:await, by socket (await.go)
 }
 
 // New builds the Socket.IO server. Mount Handler on /socket.io/ for GET,
@@ -97,8 +100,17 @@ func New(cfg Config) *Server {
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
 	opts.SetConnectTimeout(10 * time.Second)
-	opts.SetPingInterval(25 * time.Second)
-	opts.SetPingTimeout(20 * time.Second)
+	// A pong that the library reads before it has stored the ping's
+	// timeout timer (its timer goroutine descheduled between sending the
+	// ping and storing the timer: about 1 socket in 100 per minute at
+	// 10,000 sockets on two cores) leaves that timer armed, and the socket
+	// is closed for a "ping timeout" although the client answered. With the
+	// timeout longer than the interval, the next ping clears such a timer
+	// before it fires. A dead client is still dropped after 45 s (interval
+	// plus timeout), and socket.io-client still gives up on a silent
+	// server after the same 45 s.
+	opts.SetPingInterval(20 * time.Second)
+	opts.SetPingTimeout(25 * time.Second)
 	opts.SetMaxHttpBufferSize(cfg.MaxPayload)
 	opts.SetParser(newSafeParser(cfg.Observer.PacketDropped))
 	opts.SetAllowRequest(s.allowRequest)

@@ -56,7 +56,7 @@ func (s *Server) onConnection(args ...any) {
 	}
 	c := ss.c
 	c.mu.Lock()
-	c.sessions[ss] = struct{}{}
+	c.sessions = append(c.sessions, ss)
 	c.mu.Unlock()
 	s.obs.SocketConnected(1)
 	_ = sock.On("disconnect", func(...any) { s.onDisconnect(ss) })

@@ -14,13 +14,50 @@ import (
 // server's close frame, for the client to read it and close its side.
 const closeLinger = time.Second
 
+// holdMax bounds how long a new websocket session's reads are held (see
+// wsConn.hold) if the engine never reports the session.
+const holdMax = 10 * time.Second
+
 // hijackWriter hands the websocket library a wrapped connection (wsConn)
-// when it takes the connection over.
+// when it takes the connection over. hold: the request opens a new session
+// (no sid), whose reads wait until Socket.IO listens to it.
+//
+// Its Header starts empty: engine.io copies the answer's headers into the
+// session's state and keeps them for the session's life, and the REST
+// side's headers (security, CORS) mean nothing on a 101 answer. An answer
+// other than the upgrade (engine.io refusing the request) still carries
+// them: they stay on the ResponseWriter, and what engine.io sets is added.
 type hijackWriter struct {
 	http.ResponseWriter
+	hold   bool
+	header http.Header
+	wrote  bool // the header is out
 }
 
-func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func newHijackWriter(w http.ResponseWriter, hold bool) *hijackWriter {
+	return &hijackWriter{ResponseWriter: w, hold: hold, header: http.Header{}}
+}
+
+func (h *hijackWriter) Header() http.Header { return h.header }
+
+func (h *hijackWriter) WriteHeader(code int) {
+	if h.wrote {
+		return
+	}
+	h.wrote = true
+	dst := h.ResponseWriter.Header()
+	for k, v := range h.header {
+		dst[k] = v
+	}
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h *hijackWriter) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.ResponseWriter.Write(b)
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := h.ResponseWriter.(http.Hijacker)
 	if !ok {
 		return nil, nil, http.ErrNotSupported
@@ -29,16 +66,20 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return newWSConn(c), rw, nil
+	wc := newWSConn(c)
+	if h.hold {
+		wc.holdReads()
+	}
+	return wc, rw, nil
 }
 
-func (h hijackWriter) Flush() {
+func (h *hijackWriter) Flush() {
 	if f, ok := h.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
-func (h hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+func (h *hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // wsConn completes the websocket close handshake that engine.io/v2 leaves
 // undone, below the library, on the raw connection.
@@ -68,9 +109,42 @@ type wsConn struct {
 	shutdown  atomic.Bool // FIN sent, descriptor closing
 
 	closeOnce sync.Once
+
+	// hold, while open, keeps the library's reader from reading (see
+	// holdReads); nil when reads were never held.
+	hold     chan struct{}
+	holdOnce sync.Once
+	holdEnd  *time.Timer // releases the reads after holdMax
 }
 
 func newWSConn(c net.Conn) *wsConn { return &wsConn{Conn: c} }
+
+// holdReads makes reads wait until release (or holdMax).
+//
+// engine.io/v2 starts a new websocket session's reader and sends the OPEN
+// packet before it emits "connection", the event upon which socket.io/v2
+// creates its client and starts listening to the session's data. The OPEN
+// goes out on a goroutine of its own; a client that answers it with its
+// CONNECT ("40") quickly enough, or a handler goroutine that is descheduled
+// in between (a connect storm on two cores), has that CONNECT read and
+// emitted to no listener: it is dropped without a word, and socket.io-client
+// waits for its connect timeout before it dials again. Holding the reads
+// until the "connection" listeners have run (Server.onEngineConnection
+// releases them) leaves early bytes in the kernel's buffer instead.
+func (c *wsConn) holdReads() {
+	c.hold = make(chan struct{})
+	c.holdEnd = time.AfterFunc(holdMax, c.release)
+}
+
+// release lets reads go on.
+func (c *wsConn) release() {
+	if c.hold != nil {
+		c.holdOnce.Do(func() {
+			close(c.hold)
+			c.holdEnd.Stop() // else 10,000 timers fire 10 s after a storm, each on a goroutine
+		})
+	}
+}
 
 // closeFrame is a server's close frame with status 1000 (normal closure).
 var closeFrame = []byte{0x88, 0x02, 0x03, 0xe8}
@@ -177,6 +251,9 @@ func (c *wsConn) closeNow() {
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
+	if c.hold != nil {
+		<-c.hold
+	}
 	n, err := c.Conn.Read(p)
 	if err != nil && c.shutdown.Load() {
 		c.closeNow()
@@ -187,6 +264,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 // Close is called by the websocket library when the server ends the
 // session. It sends a close frame first, unless one went out already.
 func (c *wsConn) Close() error {
+	c.release()
 	if !c.mu.TryLock() {
 		// A write is under way, perhaps blocked on a client that does not
 		// read: close at the next frame boundary, or give up after a while.

@@ -28,7 +28,12 @@ var statusOf = map[string]int{
 	apperr.CodeZoomUnavailable: http.StatusServiceUnavailable,
 	apperr.CodeNotConnected:    http.StatusConflict,
 	apperr.CodeConnectionLost:  http.StatusConflict,
+	apperr.CodeMeetingNotFound: http.StatusNotFound,
 	apperr.CodeInternal:        http.StatusInternalServerError,
+
+	apperr.CodeStoreUnavailable: http.StatusServiceUnavailable,
+	apperr.CodeInvalidSignature: http.StatusUnauthorized,
+	apperr.CodePresenceTimeout:  http.StatusRequestTimeout,
 }
 
 // fail writes err as the JSON error body, with the status of its code. It is

@@ -28,14 +28,35 @@ func (a *api) index(c *gin.Context) {
 		"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",
 		"POST /api/meetings/setup":      "{meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs",
 	}
+	if a.MeetingInfo != nil {
+		endpoints["POST /api/meetings/recording-token"] = "{meetingId, bypassWaitingRoom?} -> the host's local-recording join token"
+		endpoints["GET /api/meetings/{meetingId}/access"] = "whether the meeting is of this server's account, and so whether an OBF is needed"
+	}
 	if a.Connections != nil {
 		endpoints["GET /api/connections/zoom/authorize"] = "the link to connect the caller's own Zoom account (JSON, or a 302 for browsers)"
 		endpoints["GET /api/connections/zoom/callback"] = "where Zoom sends the user back after consent"
 		endpoints["GET /api/connections"] = "connections: the caller's own; an admin's, all"
 		endpoints["GET|DELETE /api/connections/{sub}"] = "one connection; DELETE revokes it at Zoom and forgets it"
 	}
+	if a.CallbackURLs != nil {
+		endpoints["POST /api/callback-urls"] = "{kind, userId, meetingId?, expiresInSeconds, singleUse?} -> a signed URL a bot platform calls for a token"
+		endpoints["POST /api/callback-urls/revoke"] = "{url} (admins: {id}) -> the URL answers no more"
+		endpoints["GET /api/callbacks/{kind}"] = "the signed URL: obf, zak, join_token or access_token as text/plain"
+	}
+	if a.Attendee != nil {
+		endpoints["POST /api/callbacks/attendee/zoom-tokens"] = "Attendee's signed zoom_tokens callback -> {zak_token, join_token, app_privilege_token, onbehalf_token}"
+	}
 	if a.SandboxJoin != nil {
 		endpoints["POST /sandbox/sdk/join"] = "sandbox mode only: {signature, meetingNumber, zak?|obfToken?, userName} -> the sandbox's judge of a Meeting SDK join (a stand-in for the SDK's join: nobody joins a real meeting)"
+	}
+	if a.Awaits != nil {
+		endpoints["POST /api/meetings/await"] = "{meetingId, participantUserId, timeoutSeconds?} -> the join answer once the user is in the meeting; 202 {presence} or 408"
+	}
+	if a.Webhooks != nil {
+		endpoints["POST /api/webhooks/zoom"] = "Zoom's webhooks (url_validation, meeting and participant events, app_deauthorized), by signature"
+	}
+	if a.Console != nil {
+		endpoints["GET /console/"] = "the console, a page for people: sign in with a caller token, connect Zoom accounts, start, distribute, wait for tokens"
 	}
 	body := gin.H{
 		"name":           a.Info.Name,
@@ -45,8 +66,8 @@ func (a *api) index(c *gin.Context) {
 		"authentication": "Authorization: Bearer <jwt> (claims sub, role, exp) or X-API-Key: <key>",
 		"socketEvents": gin.H{
 			"path":           "/socket.io/",
-			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "ping"},
-			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "connection:changed", "error", "pong"},
+			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "meeting:await", "meeting:cancel-await", "ping"},
+			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "meeting:awaiting", "meeting:user-left", "connection:changed", "error", "pong"},
 		},
 	}
 	if a.Info.Mode == "sandbox" {
@@ -95,6 +116,11 @@ func (a *api) health(c *gin.Context) {
 		body["recentFailures"] = st.FailStreak
 		if !st.LastFailure.IsZero() {
 			body["lastFailure"] = gin.H{"at": st.LastFailure.UTC(), "code": st.LastFailureCode}
+		}
+	}
+	if a.Cluster != nil {
+		if cs := a.Cluster.State(c.Request.Context()); cs != nil {
+			body["cluster"] = cs
 		}
 	}
 	c.JSON(code, body)

@@ -12,7 +12,7 @@ import (
 // may never do it is refused before its body is read; the body is read once,
 // within the limit, and the operation decodes and runs it.
 func (a *api) serve(op wire.Op) gin.HandlerFunc {
-	env := wire.Env{Domain: a.Domain, Now: a.Now}
+	env := wire.Env{Domain: a.Domain, Info: a.MeetingInfo, Now: a.Now}
 	return func(c *gin.Context) {
 		who := caller(c)
 		if op.May != nil {

@@ -48,15 +48,19 @@ type AuthGuard interface {
 
 // Deps are the parts the REST API is built from.
 type Deps struct {
-	Domain        wire.Domain // the operations of wire.Ops, served under /api/meetings/
-	Connections   Connections // users' OAuth connections; nil: not configured
+	Domain        wire.Domain      // the operations of wire.Ops, served under /api/meetings/
+	MeetingInfo   wire.MeetingInfo // a meeting's access and its recording token; nil: not served
+	Connections   Connections      // users' OAuth connections; nil: not configured
+	Webhooks      Webhooks         // POST /api/webhooks/zoom; nil: not served (no ZOOM_WEBHOOK_SECRETS)
+	Awaits        Awaits           // POST /api/meetings/await; nil: not served
 	Auth          Authenticator
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
 	AuthGuard     AuthGuard     // nil: failed authentication is not throttled
 	SandboxTokens TokenIssuer   // nil outside sandbox mode
 	SandboxJoin   http.Handler  // sandbox mode: the sandbox's judge of Meeting SDK joins, at POST /sandbox/sdk/join; nil otherwise
-	Demo          *DemoFiles    // the browser example at /demo/; nil: not served
+	Demo          *DemoFiles    // the browser example at /examples/browser/; nil: not served
+	Console       http.Handler  // the console's files, served at /console/ (prefix stripped); nil: none
 	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
 	Metrics       http.Handler  // Prometheus, mounted at /metrics; nil: none
 	Observe       func(route string, status int, d time.Duration)
@@ -65,6 +69,19 @@ type Deps struct {
 	BodyLimit     int64
 	Logger        *slog.Logger
 	Now           func() time.Time
+	Cluster       ClusterHealth // the "cluster" field of /api/health; nil: none
+
+	// Bot platforms: signed callback URLs (nil: CALLBACK_URL_KEY is not set)
+	// and Attendee's zoom_tokens callback (nil: ATTENDEE_WEBHOOK_SECRET is not set).
+	CallbackURLs CallbackURLs
+	Attendee     AttendeeCallbacks
+}
+
+// ClusterHealth reports the backends the instances of a cluster share, each
+// by name ("redis", "database") with its state ("ok", "degraded",
+// "unavailable"); nil when there are none.
+type ClusterHealth interface {
+	State(ctx context.Context) map[string]string
 }
 
 // Info describes the service in GET / and /api/health.
@@ -133,12 +150,32 @@ func New(d Deps) *gin.Engine {
 		}
 	}
 
+	if d.MeetingInfo != nil {
+		r.GET("/api/meetings/:meetingId/access", auth, a.meetingAccess)
+	}
+
 	if d.Connections != nil {
 		r.GET("/api/connections/zoom/authorize", auth, a.authorizeConnection)
 		r.GET("/api/connections/zoom/callback", a.connectionCallback) // Zoom's redirect: the state authenticates it
 		r.GET("/api/connections", auth, a.listConnections)
 		r.GET("/api/connections/:sub", auth, a.getConnection)
 		r.DELETE("/api/connections/:sub", auth, a.deleteConnection)
+	}
+
+	if d.Webhooks != nil {
+		r.POST("/api/webhooks/zoom", a.zoomWebhook) // Zoom, by its signature alone
+	}
+	if d.Awaits != nil {
+		r.POST("/api/meetings/await", auth, a.awaitPresence)
+	}
+	// Bot platforms: a signed URL, or Attendee's signature, authenticates the call.
+	if d.CallbackURLs != nil {
+		r.POST("/api/callback-urls", auth, a.createCallbackURL)
+		r.POST("/api/callback-urls/revoke", auth, a.revokeCallbackURL)
+		r.GET("/api/callbacks/:kind", a.redeemCallbackURL)
+	}
+	if d.Attendee != nil {
+		r.POST("/api/callbacks/attendee/zoom-tokens", a.attendeeZoomTokens)
 	}
 
 	if d.SandboxTokens != nil {
@@ -150,8 +187,19 @@ func New(d Deps) *gin.Engine {
 		r.POST("/sandbox/sdk/join", gin.WrapH(d.SandboxJoin))
 	}
 	if d.Demo != nil {
-		r.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusFound, "/demo/") })
-		r.GET("/demo/*file", a.demo)
+		r.GET("/examples/browser", func(c *gin.Context) { c.Redirect(http.StatusFound, "/examples/browser/") })
+		r.GET("/examples/browser/*file", a.demo)
+	}
+	if d.Console != nil {
+		h := gin.WrapH(http.StripPrefix("/console", d.Console))
+		toConsole := func(c *gin.Context) { c.Redirect(http.StatusFound, "/console/") }
+		r.GET("/console", toConsole)
+		r.HEAD("/console", toConsole)
+		r.GET("/console/*file", h)
+		r.HEAD("/console/*file", h)
+		// The console replaced the old demo page; its bookmarks land there.
+		r.GET("/demo", toConsole)
+		r.GET("/demo/*file", toConsole)
 	}
 	if d.Socket != nil {
 		h := gin.WrapH(d.Socket)

@@ -49,6 +49,12 @@ type Meeting struct {
 type meeting struct {
 	Meeting
 	in map[string]bool // user ids in the meeting now
+
+	// For its webhook events (webhooks.go): each user's session, and when
+	// the meeting started.
+	sessions    map[string]webhookSession
+	nextSession int
+	startedAt   time.Time
 }
 
 func (m *meeting) view() Meeting {
@@ -69,6 +75,49 @@ func (m *meeting) view() Meeting {
 type meetState struct {
 	meetings map[string]*meeting
 	usedOBF  map[string]bool
+
+	meetingCalls, recordingCalls int64 // GET /v2/meetings/{id} and …/jointoken/local_recording, all answers
+}
+
+// The scopes of the meeting endpoints (granular, as Zoom's docs name them,
+// and the classic ones that cover them): an S2S token needs the :admin ones.
+const (
+	ScopeMeetingReadAdmin    = "meeting:read:meeting:admin"
+	ScopeMeetingRead         = "meeting:read:meeting"
+	ScopeLocalRecordingAdmin = "meeting:read:local_recording_token:admin"
+	ScopeLocalRecording      = "meeting:read:local_recording_token"
+)
+
+// Scopes that serve every endpoint the server calls: ServerScopes for the
+// S2S app, UserScopes for the General app's users (sandbox mode grants
+// them; the defaults of Options grant only the user-token ones).
+const (
+	ServerScopes = ScopeUserToken + " " + ScopeMeetingReadAdmin + " " + ScopeLocalRecordingAdmin
+	UserScopes   = DefaultOAuthScopes + " " + ScopeMeetingRead + " " + ScopeLocalRecording
+)
+
+// meetingScopes are the scopes that allow a meeting endpoint, for an S2S
+// token (admin) or a user's token: the granular one, or the classic one.
+func meetingScopes(recording, admin bool) []string {
+	switch {
+	case recording && admin:
+		return []string{ScopeLocalRecordingAdmin, "meeting_token:read:admin:local_recording", "meeting:read:admin"}
+	case recording:
+		return []string{ScopeLocalRecording, "meeting_token:read:local_recording", "meeting:read"}
+	case admin:
+		return []string{ScopeMeetingReadAdmin, "meeting:read:admin"}
+	default:
+		return []string{ScopeMeetingRead, "meeting:read"}
+	}
+}
+
+// MeetingAPICalls counts the calls of Zoom's meeting endpoints, all answers:
+// GET /v2/meetings/{id}, and its jointoken/local_recording.
+func (s *Sandbox) MeetingAPICalls() (meetings, recordingTokens int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.meetings()
+	return st.meetingCalls, st.recordingCalls
 }
 
 // MeetingError is a refusal of the meeting API, with Zoom's code.
@@ -198,6 +247,9 @@ func (s *Sandbox) AddParticipant(number, user string) (Meeting, error) {
 	case !m.in[u.ID] && len(m.in) >= keepParticipants:
 		return Meeting{}, meetErr(http.StatusServiceUnavailable, 3000, "The meeting is full.")
 	}
+	if !m.in[u.ID] {
+		s.joinedEvents(m, u)
+	}
 	m.in[u.ID] = true
 	return m.view(), nil
 }
@@ -215,7 +267,10 @@ func (s *Sandbox) RemoveParticipant(number, user string) (Meeting, error) {
 	if m == nil {
 		return Meeting{}, noMeeting(number)
 	}
-	delete(m.in, u.ID)
+	if m.in[u.ID] {
+		delete(m.in, u.ID)
+		s.leftEvents(m, u)
+	}
 	return m.view(), nil
 }
 
@@ -228,6 +283,7 @@ func (s *Sandbox) EndMeeting(number string) error {
 	if st.meetings[number] == nil {
 		return noMeeting(number)
 	}
+	s.endedEvent(st.meetings[number])
 	delete(st.meetings, number)
 	return nil
 }
@@ -376,8 +432,21 @@ func (s *Sandbox) serveMeetingsAPI(w http.ResponseWriter, r *http.Request, segs 
 	if r.Method != http.MethodGet || (len(segs) != 3 && !recording) || segs[2].name == "" {
 		return false
 	}
+	s.mu.Lock()
+	if recording {
+		s.meetings().recordingCalls++
+	} else {
+		s.meetings().meetingCalls++
+	}
+	s.mu.Unlock()
 	o, auth, ok := s.apiCall(w, r)
 	if !ok {
+		return true
+	}
+	// The scope is checked before the meeting is looked up, as for the
+	// user-token endpoint.
+	if need := meetingScopes(recording, auth.user == nil); !slices.ContainsFunc(need, func(sc string) bool { return hasScope(auth.scopes, sc) }) {
+		writeJSON(w, http.StatusBadRequest, zoomErr(4711, "Invalid access token, does not contain scopes:["+need[0]+"]."))
 		return true
 	}
 	id := segs[2].name

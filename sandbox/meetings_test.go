@@ -172,7 +172,7 @@ func toStrings(v any) []string {
 }
 
 func TestGetMeetingAndLocalRecordingToken(t *testing.T) {
-	o := startOAuth(t, Options{})
+	o := startOAuth(t, Options{Scopes: ServerScopes, OAuthScopes: UserScopes})
 	o.mustCreate(ownHost, ownNumber)
 	o.mustCreate(outsideHost, outsideNumber)
 	s2s := o.s2sToken()
@@ -354,4 +354,30 @@ func TestSDKAppOptions(t *testing.T) {
 	}
 	p.mustCreate(ownHost, ownNumber)
 	wantJoin(t, "signed with Options.SDKSecret", p.join(map[string]any{"signature": p.sign(p.sdkClaims(ownNumber)), "meetingNumber": ownNumber}), "participant")
+}
+
+// The meeting endpoints want their scopes, checked before the meeting is
+// looked up; the user-token scope alone (the default) is not enough.
+func TestMeetingEndpointsNeedTheirScopes(t *testing.T) {
+	o := startOAuth(t, Options{Scopes: ScopeUserToken + " " + ScopeMeetingReadAdmin})
+	o.mustCreate(ownHost, ownNumber)
+	o.mustCreate(outsideHost, outsideNumber)
+	s2s := o.s2sToken()
+	if a := o.get("/v2/meetings/"+ownNumber, s2s); a.status != 200 {
+		t.Fatalf("with meeting:read:meeting:admin: %d %s", a.status, a.text)
+	}
+	wantZoomErr(t, "recording token without its scope", o.get("/v2/meetings/"+ownNumber+"/jointoken/local_recording", s2s), 400, 4711)
+	wantZoomErr(t, "no such meeting, without the scope", o.get("/v2/meetings/333333333/jointoken/local_recording", s2s), 400, 4711)
+	o.SetScopes(ScopeUserToken)
+	wantZoomErr(t, "meeting without its scope", o.get("/v2/meetings/"+ownNumber, o.s2sToken()), 400, 4711)
+	o.SetScopes("meeting:read:admin") // the classic scope covers both
+	classic := o.s2sToken()
+	if a := o.get("/v2/meetings/"+ownNumber+"/jointoken/local_recording", classic); a.status != 200 {
+		t.Fatalf("classic scope: %d %s", a.status, a.text)
+	}
+	// A user's grant with the default scopes (user tokens only).
+	wantZoomErr(t, "user grant without the scope", o.get("/v2/meetings/"+outsideNumber+"/jointoken/local_recording", o.connectAccess(outsideHost)), 400, 4711)
+	if m, r := o.MeetingAPICalls(); m != 2 || r != 4 {
+		t.Errorf("MeetingAPICalls = %d, %d; want 2, 4", m, r)
+	}
 }

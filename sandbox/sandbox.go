@@ -148,6 +148,7 @@ type Sandbox struct {
 	minted     []string
 	oauth      oauthState
 	meet       meetState
+	hooks      webhookState // webhooks.go
 
 	tokenRequests, tokensIssued, apiCalls, mintedN, throttled, failed5xx, unauthorized atomic.Int64
 	lastMint                                                                           atomic.Int64 // unix nanos
@@ -212,6 +213,7 @@ func (s *Sandbox) Start() error {
 
 // Close stops serving.
 func (s *Sandbox) Close() error {
+	s.closeWebhooks()
 	if s.srv == nil {
 		return nil
 	}

@@ -26,11 +26,20 @@ func TestImportRules(t *testing.T) {
 		"zoom":          {"apperr", "secret"},
 		"zoom/zoomtest": {"zoom"},
 		"sdk":           {"apperr", "secret", "jsonbody"},
-		"services":      {"zoom", "connections", "sdk", "apperr", "secret"},
-		"wire":          {"services", "zoom", "connections", "sdk", "jsonbody", "apperr", "secret"},
-		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret", "openapi"},
+		"webhooks":      {"apperr", "secret"},
+		"presence":      {"zoom"},
+		"services":      {"zoom", "connections", "sdk", "apperr", "secret", "webhooks", "presence"},
+		"wire":          {"services", "zoom", "connections", "sdk", "jsonbody", "apperr", "secret", "presence"},
+		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret", "webhooks", "presence", "callbacks", "openapi"},
 		"openapi":       {},
-		"realtime":      {"wire", "services", "zoom", "apperr", "secret"},
+		"callbacks":     {"services", "zoom", "jsonbody", "apperr", "secret"},
+		"realtime":      {"wire", "services", "zoom", "apperr", "secret", "presence"},
+		// What the instances of a cluster share through Redis.
+		"cluster": {"secret"},
+		// Test-only: starts real redis-server and PostgreSQL for tests.
+		"internal/testinfra": {},
+		// The console's page, embedded: routes takes it as an http.Handler.
+		"console": {},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	seen := 0

@@ -29,7 +29,7 @@ func needChromium(t *testing.T) string {
 }
 
 // startDemoServer starts a sandbox-mode server from the repository root,
-// as `make run` does, so that it serves the browser example at /demo/.
+// as `make run` does, so that it serves the browser example at /examples/browser/.
 func startDemoServer(t *testing.T) *testServer {
 	t.Helper()
 	env := sandboxEnv()

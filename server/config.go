@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/callbacks"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
@@ -44,6 +45,10 @@ type Config struct {
 	VideoSDKKey    string
 	VideoSDKSecret secret.Value
 
+	// WebhookSecrets: the secret tokens of the apps whose webhooks are
+	// accepted (ZOOM_WEBHOOK_SECRETS); sandbox mode generates one when unset.
+	WebhookSecrets []secret.Value
+
 	JWTSecret   secret.Value
 	JWKSURL     string
 	JWTIssuer   string
@@ -62,7 +67,21 @@ type Config struct {
 	LogFormat   string
 
 	Sandbox sandbox.Options // sandbox mode only, from SANDBOX_*
+
+	// A cluster of instances behind one load balancer.
+	RedisURL    secret.Value // REDIS_URL (may hold a password); empty: one process, state in memory
+	ClusterSize int          // CLUSTER_SIZE: instances sharing the Zoom quota; while Redis is down each paces at ZOOM_QPS / CLUSTER_SIZE
+	// Bot platforms: the key signing callback URLs (empty: off; generated in
+	// sandbox mode), the public base URL they start with, and Attendee's
+	// webhook secret (its decoded bytes; empty: off).
+	CallbackURLKey secret.Value
+	PublicURL      string
+	AttendeeSecret secret.Value
 }
+
+// minWebhookSecretLen is the shortest webhook secret accepted. Zoom's secret
+// tokens are 22 characters; its documented test secret has 15.
+const minWebhookSecretLen = 12
 
 // AuthConfigured reports whether any way to authenticate callers is set.
 func (c Config) AuthConfigured() bool {
@@ -122,14 +141,21 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if video := p.group("ZOOM_VIDEOSDK_KEY", "ZOOM_VIDEOSDK_SECRET"); len(video) > 0 {
 		c.VideoSDKKey, c.VideoSDKSecret = video[0], secret.New(video[1])
 	}
+	for i, k := range splitList(getenv("ZOOM_WEBHOOK_SECRETS")) {
+		if len(k) < minWebhookSecretLen || strings.ContainsAny(k, " \t\r\n") {
+			p.bad("ZOOM_WEBHOOK_SECRETS", fmt.Sprintf("secret %d is %d characters; each must be at least %d, without spaces: the app's Secret Token (Marketplace → your app → Features → Access)", i+1, len(k), minWebhookSecretLen))
+			continue
+		}
+		c.WebhookSecrets = append(c.WebhookSecrets, secret.New(k))
+	}
 	c.ConnectionsKey = strings.TrimSpace(getenv("CONNECTIONS_KEY"))
 	defaultDB := "memory"
 	if c.Mode == "zoom" {
 		defaultDB = "sqlite:data/connections.db"
 	}
 	c.DatabaseURL = p.str("DATABASE_URL", defaultDB)
-	if c.DatabaseURL != "memory" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
-		p.bad("DATABASE_URL", "must be memory or sqlite:PATH (postgres:// is not supported yet)")
+	if c.DatabaseURL != "memory" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !isPostgresURL(c.DatabaseURL) {
+		p.bad("DATABASE_URL", "must be memory, sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
 	} else if c.DatabaseURL == "sqlite:" {
 		p.bad("DATABASE_URL", "sqlite: needs a path, e.g. sqlite:data/connections.db")
 	}
@@ -189,6 +215,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		p.bad("AUTH_JWKS_URL", "must use https (plain http only to a loopback address)")
 	}
 
+	loadBotPlatforms(p, &c)
+
 	c.Sandbox = sandbox.Options{
 		Latency:        p.duration("SANDBOX_LATENCY", 0, 0, time.Minute),
 		QPS:            p.intRange("SANDBOX_QPS", 0, 0, 1000000),
@@ -201,7 +229,37 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		c.Sandbox.Outage = o
 	}
+	c.RedisURL = p.redisURL("REDIS_URL")
+	c.ClusterSize = p.intRange("CLUSTER_SIZE", 1, 1, 1000)
 	return c, errors.Join(p.errs...)
+}
+
+// isPostgresURL: postgres://… or postgresql://… with a host (the rest is
+// checked when the database is opened).
+func isPostgresURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") && u.Host != ""
+}
+
+// redisURL reads a redis:// or rediss:// URL. It may hold a password, so
+// a complaint never quotes the value.
+func (p *parser) redisURL(name string) secret.Value {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return secret.Value{}
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		p.bad(name, "is not a valid URL (expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…)")
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		p.bad(name, "must start with redis:// or rediss:// (TLS)")
+	case u.Host == "":
+		p.bad(name, "needs a host, as in redis://redis:6379/0")
+	default:
+		return secret.New(v)
+	}
+	return secret.Value{}
 }
 
 // group reads variables that go together: all set (their values, trimmed),
@@ -354,4 +412,45 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// loadBotPlatforms reads CALLBACK_URL_KEY, PUBLIC_URL and
+// ATTENDEE_WEBHOOK_SECRET. PUBLIC_URL defaults to the origin (and path
+// prefix) of ZOOM_OAUTH_REDIRECT_URL; in sandbox mode, to the listening
+// address. No proxy is trusted, so the URL is never taken from a request's
+// Host or X-Forwarded-* headers.
+func loadBotPlatforms(p *parser, c *Config) {
+	if k := p.getenv("CALLBACK_URL_KEY"); k != "" {
+		if len(k) < callbacks.MinKeyLen {
+			p.bad("CALLBACK_URL_KEY", fmt.Sprintf("must be at least %d bytes (it has %d); generate one with: openssl rand -hex 32", callbacks.MinKeyLen, len(k)))
+		}
+		c.CallbackURLKey = secret.New(k)
+	}
+	if v := strings.TrimSpace(p.getenv("PUBLIC_URL")); v != "" {
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			p.bad("PUBLIC_URL", fmt.Sprintf("must be an absolute http(s) URL such as https://tokens.example.com, not %q", v))
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			p.bad("PUBLIC_URL", "must be scheme://host[:port][/path prefix] with no query, fragment or user")
+		case c.Mode == "zoom" && !secureURL(v):
+			p.bad("PUBLIC_URL", "must use https (plain http only to a loopback address): bot platforms send the signed URL to it")
+		default:
+			c.PublicURL = strings.TrimRight(v, "/")
+		}
+	} else if c.OAuthRedirectURL != "" {
+		if u, err := url.Parse(c.OAuthRedirectURL); err == nil {
+			c.PublicURL = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/api/connections/zoom/callback")
+		}
+	}
+	if c.Mode == "zoom" && !c.CallbackURLKey.Empty() && c.PublicURL == "" && strings.TrimSpace(p.getenv("PUBLIC_URL")) == "" {
+		p.bad("PUBLIC_URL", "is required with CALLBACK_URL_KEY (the https address bot platforms reach this server at), unless ZOOM_OAUTH_REDIRECT_URL is set")
+	}
+	if s := strings.TrimSpace(p.getenv("ATTENDEE_WEBHOOK_SECRET")); s != "" {
+		key, err := callbacks.ParseAttendeeSecret(s)
+		if err != nil {
+			p.bad("ATTENDEE_WEBHOOK_SECRET", err.Error())
+		}
+		c.AttendeeSecret = key
+	}
 }

@@ -55,6 +55,26 @@ func TestLoadConfig(t *testing.T) {
 		{"the redirect URL points at the callback", with(zoom, "ZOOM_OAUTH_CLIENT_ID", "gid", "ZOOM_OAUTH_CLIENT_SECRET", "s",
 			"ZOOM_OAUTH_REDIRECT_URL", "https://t.example.com/oauth", "CONNECTIONS_KEY", "k1:AAAA"), []string{"ZOOM_OAUTH_REDIRECT_URL: must point at"}, nil},
 		{"DATABASE_URL is memory or sqlite", map[string]string{"DATABASE_URL": "mysql://x"}, []string{"DATABASE_URL"}, nil},
+		{"DATABASE_URL may be postgres", map[string]string{"DATABASE_URL": "postgres://u:pw@db:5432/tokens?sslmode=require"}, nil, func(t *testing.T, c Config) {
+			if c.DatabaseURL != "postgres://u:pw@db:5432/tokens?sslmode=require" {
+				t.Errorf("DATABASE_URL = %q", c.DatabaseURL)
+			}
+		}},
+		{"postgres needs a host", map[string]string{"DATABASE_URL": "postgres:///tokens"}, []string{"DATABASE_URL: must be memory, sqlite:PATH or postgres://"}, nil},
+		{"one process by default", map[string]string{}, nil, func(t *testing.T, c Config) {
+			if !c.RedisURL.Empty() || c.ClusterSize != 1 {
+				t.Errorf("REDIS_URL %v, CLUSTER_SIZE %d", c.RedisURL, c.ClusterSize)
+			}
+		}},
+		{"a cluster", map[string]string{"REDIS_URL": "rediss://:pw-0123@redis:6380/2", "CLUSTER_SIZE": "3"}, nil, func(t *testing.T, c Config) {
+			if c.RedisURL.Reveal() != "rediss://:pw-0123@redis:6380/2" || c.ClusterSize != 3 {
+				t.Errorf("REDIS_URL %v, CLUSTER_SIZE %d", c.RedisURL, c.ClusterSize)
+			}
+		}},
+		{"REDIS_URL is redis://", map[string]string{"REDIS_URL": "http://:hunter22@redis:6379"}, []string{"REDIS_URL: must start with redis://"}, nil},
+		{"REDIS_URL needs a host", map[string]string{"REDIS_URL": "redis://"}, []string{"REDIS_URL: needs a host"}, nil},
+		{"REDIS_URL malformed", map[string]string{"REDIS_URL": "redis://:hunter22@redis:port"}, []string{"REDIS_URL: is not a valid URL"}, nil},
+		{"CLUSTER_SIZE at least 1", map[string]string{"CLUSTER_SIZE": "0"}, []string{"CLUSTER_SIZE"}, nil},
 		{"sandbox keeps connections in memory", map[string]string{}, nil, func(t *testing.T, c Config) {
 			if c.DatabaseURL != "memory" {
 				t.Errorf("sandbox DATABASE_URL = %q", c.DatabaseURL)
@@ -92,6 +112,9 @@ func TestLoadConfig(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Fatalf("error %v does not contain %q", err, w)
 				}
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter22") {
+				t.Fatalf("a password is in the error: %v", err)
 			}
 			if err != nil && strings.Contains(err.Error(), "secret\"") {
 				t.Fatalf("a secret is in the error: %v", err)

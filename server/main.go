@@ -26,13 +26,17 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/zoomtoken/tokenserver/bus"
+	"github.com/zoomtoken/tokenserver/callbacks"
 	"github.com/zoomtoken/tokenserver/connections"
+	"github.com/zoomtoken/tokenserver/console"
+	"github.com/zoomtoken/tokenserver/presence"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/services/metrics"
+	"github.com/zoomtoken/tokenserver/webhooks"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
@@ -101,7 +105,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return err
 	}
 	defer sb.close()
-	zc, err := zoom.New(zoomConfig(cfg, sb, log, mx))
+	shared, err := newShared(ctx, cfg, log, mx)
+	if err != nil {
+		return err
+	}
+	defer shared.close()
+	zc, err := zoom.New(shared.withQuota(zoomConfig(cfg, sb, log, mx)))
 	if err != nil {
 		return err
 	}
@@ -116,19 +125,49 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	}
 	defer closeStore()
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log)
+	present := presence.NewMemory(presence.MemoryConfig{})
+	hooks, err := newWebhooks(cfg, sb, present, events, conns, ln.Addr(), mx, log)
+	if err != nil {
+		return err
+	}
+	defer hooks.close()
+	awaits, err := services.NewAwaits(ctx, services.AwaitsConfig{Presence: present, Join: meetings,
+		Identifiers: identifiers(conns), Observer: mx, Logger: log})
+	if err != nil {
+		return err
+	}
+	events.Subscribe(awaits.Deliver)
+	meetingInfo := services.NewMeetingInfo(services.MeetingInfoConfig{Zoom: zc, Grants: grants(conns),
+		WebhooksConfigured: hooks.routes() != nil, Presence: present, Logger: log})
 	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
 	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
 	rt := realtime.New(realtime.Config{
-		Auth: auth, Domain: meetings, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
+		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 	})
 	events.Subscribe(rt.Deliver)
+	joinTokens := recordingJoinTokens{meetingInfo}
+	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, joinTokens, limiter, log)
+	if err != nil {
+		return err
+	}
+	attendee, err := newAttendee(cfg, meetings, joinTokens, log)
+	if err != nil {
+		return err
+	}
+	page, err := newConsole(log)
+	if err != nil {
+		return err
+	}
 	engine := routes.New(routes.Deps{
-		Domain: meetings, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
-		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(),
+		Domain: meetings, Webhooks: hooks.routes(), Awaits: awaits, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
+		MeetingInfo:   meetingInfo,
+		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(), Console: page,
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
+		Cluster:      clusterHealth{shared: shared, conns: conns},
+		CallbackURLs: callbackURLs, Attendee: attendee,
 	})
 	return serveUntilDone(ctx, cfg, log, ln, engine, rt, ready)
 }
@@ -232,6 +271,73 @@ func routesConnections(cs *services.Connections) routes.Connections {
 	return cs
 }
 
+// newCallbackURLs builds the signed callback URLs for bot platforms when
+// CALLBACK_URL_KEY is set; in sandbox mode, with a key generated for the
+// process (URLs die with it) and the listening address as the public URL.
+// It answers a nil interface when the feature is off.
+func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter *services.CallerLimiter, log *slog.Logger) (routes.CallbackURLs, error) {
+	key, base := cfg.CallbackURLKey, cfg.PublicURL
+	if cfg.Mode == "sandbox" {
+		if key.Empty() {
+			b := make([]byte, 32)
+			_, _ = rand.Read(b)
+			key = secret.New(hex.EncodeToString(b))
+		}
+		if base == "" {
+			base = "http://" + browserHost(addr)
+		}
+	}
+	if key.Empty() {
+		return nil, nil
+	}
+	signer, err := callbacks.NewSigner(key, base)
+	if err != nil {
+		return nil, fmt.Errorf("CALLBACK_URL_KEY, PUBLIC_URL: %w", err)
+	}
+	ucfg := callbacks.URLsConfig{Signer: signer, State: callbacks.NewMemory(0, nil), Tokens: meetings, Join: join,
+		Allow: limiter.Allow, Logger: log}
+	if conns != nil {
+		ucfg.Access = conns
+	}
+	u, err := callbacks.NewURLs(ucfg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("bot platforms: signed callback URLs", "public_url", base, "key_generated", cfg.CallbackURLKey.Empty())
+	return u, nil
+}
+
+// newAttendee answers Attendee's zoom_tokens callback when
+// ATTENDEE_WEBHOOK_SECRET is set; a nil interface otherwise.
+func newAttendee(cfg Config, meetings *services.Meetings, join callbacks.JoinTokens, log *slog.Logger) (routes.AttendeeCallbacks, error) {
+	if cfg.AttendeeSecret.Empty() {
+		return nil, nil
+	}
+	a, err := callbacks.NewAttendee(callbacks.AttendeeConfig{Key: cfg.AttendeeSecret, Tokens: meetings, Join: join, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("ATTENDEE_WEBHOOK_SECRET: %w", err)
+	}
+	log.Info("bot platforms: Attendee's zoom_tokens callback", "route", "/api/callbacks/attendee/zoom-tokens")
+	return a, nil
+}
+
+// recordingJoinTokens gives bot platforms a meeting's local-recording join
+// token through the same domain method as POST /api/meetings/recording-token,
+// asked as the URL's (or the Attendee bot's) user in the role of host: it
+// answers only for a meeting that user hosts (its own connection, or the
+// account's app once Zoom names the user as the host). The waiting room is
+// bypassed, as the platforms ask.
+type recordingJoinTokens struct{ mi *services.MeetingInfo }
+
+func (r recordingJoinTokens) JoinToken(ctx context.Context, host zoom.UserID, meeting zoom.MeetingID) (secret.Value, error) {
+	as := services.Identity{Subject: host.Key(), User: host, Role: services.RoleHost, Method: "callback"}
+	t, err := r.mi.RecordingToken(ctx, as, services.RecordingInput{MeetingID: meeting, BypassWaitingRoom: true})
+	if err != nil {
+		return secret.Value{}, err
+	}
+	return t.Value, nil
+}
+
 // sandboxRun is the sandbox of sandbox mode; nil in zoom mode.
 type sandboxRun struct{ sb *sandbox.Sandbox }
 
@@ -241,7 +347,14 @@ func startSandbox(cfg Config, log *slog.Logger) (*sandboxRun, error) {
 	if cfg.Mode != "sandbox" {
 		return &sandboxRun{}, nil
 	}
-	sb := sandbox.New(cfg.Sandbox)
+	o := cfg.Sandbox
+	if o.Scopes == "" { // every endpoint the server calls, meetings included
+		o.Scopes = sandbox.ServerScopes
+	}
+	if o.OAuthScopes == "" {
+		o.OAuthScopes = sandbox.UserScopes
+	}
+	sb := sandbox.New(o)
 	if err := sb.Start(); err != nil {
 		return nil, err
 	}
@@ -336,7 +449,7 @@ func newAuthenticator(ctx context.Context, cfg Config, log *slog.Logger) (*servi
 	return auth, auth, nil
 }
 
-// demoFiles is the browser example at /demo/, served only with the sandbox's
+// demoFiles is the browser example at /examples/browser/, served only with the sandbox's
 // caller tokens; it is found relative to where the server starts.
 func demoFiles(on bool) *routes.DemoFiles {
 	if !on {
@@ -345,6 +458,20 @@ func demoFiles(on bool) *routes.DemoFiles {
 	page, _ := filepath.Abs("examples/browser")
 	bundle, _ := filepath.Abs("examples/node/node_modules/socket.io-client/dist/socket.io.min.js")
 	return &routes.DemoFiles{PageDir: page, Bundle: bundle}
+}
+
+// newConsole is the console at /console/, its files embedded in the binary.
+// A binary built before `make node-deps` lacks socket.io-client's bundle: the
+// page says so, and so does the log.
+func newConsole(log *slog.Logger) (*console.Handler, error) {
+	page, err := console.New()
+	if err != nil {
+		return nil, err
+	}
+	if !page.HasBundle() {
+		log.Warn("console: built without its npm assets (socket.io-client's browser bundle); /console/ cannot sign in: run `make node-deps` and rebuild")
+	}
+	return page, nil
 }
 
 // serveUntilDone serves engine on ln until ctx ends, then shuts down:
@@ -396,7 +523,70 @@ func bodyLimit(batchMax int) int64 {
 
 func writeTimeout(cfg Config) time.Duration {
 	batch := time.Duration(float64(cfg.BatchMax)/cfg.ZoomQPS*float64(time.Second)) * 2
-	return max(60*time.Second, batch+30*time.Second)
+	// POST /api/meetings/await holds its answer up to 60 s, then mints.
+	return max(90*time.Second, batch+30*time.Second)
+}
+
+// webhookPath is where Zoom sends the app's events.
+const webhookPath = "/api/webhooks/zoom"
+
+// webhooksRun is Zoom's webhooks; svc is nil when none are accepted.
+type webhooksRun struct{ svc *services.Webhooks }
+
+// newWebhooks accepts Zoom's webhooks signed with ZOOM_WEBHOOK_SECRETS. In
+// sandbox mode it generates a secret when none is set, and points the
+// sandbox's webhooks at this server, so that its meetings show presence.
+// Without secrets in zoom mode no webhook is accepted, and every await
+// answers unknown.
+func newWebhooks(cfg Config, sb *sandboxRun, store presence.Store, events services.Publisher, conns *services.Connections,
+	addr net.Addr, mx *metrics.Metrics, log *slog.Logger) (*webhooksRun, error) {
+	secrets := cfg.WebhookSecrets
+	if sb.sb != nil && len(secrets) == 0 {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		secrets = []secret.Value{secret.New(hex.EncodeToString(b))}
+	}
+	if len(secrets) == 0 {
+		log.Info("webhooks: off (ZOOM_WEBHOOK_SECRETS is not set); awaits answer presence unknown")
+		return &webhooksRun{}, nil
+	}
+	var deauth services.Deauthorizer
+	if conns != nil {
+		deauth = conns
+	}
+	svc, err := services.NewWebhooks(services.WebhooksConfig{Verifier: webhooks.NewVerifier(secrets),
+		Dedupe: webhooks.NewDedupe(webhooks.DedupeConfig{}), Presence: store, Events: events, Deauth: deauth,
+		Observer: mx, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if sb.sb != nil {
+		sb.sb.SetWebhook("http://"+browserHost(addr)+webhookPath, secrets[0].Reveal())
+	}
+	log.Info("webhooks: accepting Zoom's events", "path", webhookPath, "secrets", len(secrets), "sandbox_sends", sb.sb != nil)
+	return &webhooksRun{svc: svc}, nil
+}
+
+// routes is the webhook receiver for routes.Deps; nil (not served) when off.
+func (w *webhooksRun) routes() routes.Webhooks {
+	if w.svc == nil {
+		return nil
+	}
+	return w.svc
+}
+
+func (w *webhooksRun) close() {
+	if w.svc != nil {
+		w.svc.Close()
+	}
+}
+
+// identifiers keeps a nil *services.Connections a nil interface.
+func identifiers(cs *services.Connections) services.Identifiers {
+	if cs == nil {
+		return nil
+	}
+	return cs
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {

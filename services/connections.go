@@ -90,6 +90,7 @@ type pendingState struct {
 type accessToken struct {
 	value     secret.Value
 	refreshAt time.Time
+	expires   time.Time // when Zoom said it expires (expires_in)
 }
 
 // NewConnections returns the connections domain.
@@ -117,7 +118,7 @@ func NewConnections(cfg ConnectionsConfig) (*Connections, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Connections{zoom: cfg.Zoom, app: cfg.App, store: cfg.Store, keys: cfg.Keyring, pub: cfg.Events,
+	return &Connections{zoom: cfg.Zoom, app: cfg.App, store: availableStore{cfg.Store}, keys: cfg.Keyring, pub: cfg.Events,
 		now: cfg.Now, log: cfg.Logger, cfg: cfg,
 		pending: map[string]pendingState{}, bySub: map[string][]string{}, access: map[string]accessToken{}}, nil
 }
@@ -489,8 +490,9 @@ func (cs *Connections) cached(sub string) (secret.Value, bool) {
 // remember keeps g's access token in memory until expires_in minus the margin.
 func (cs *Connections) remember(sub string, g zoom.Grant) {
 	margin := min(cs.cfg.RefreshMargin, g.ExpiresIn/2)
+	now := cs.now()
 	cs.mu.Lock()
-	cs.access[sub] = accessToken{value: g.AccessToken, refreshAt: cs.now().Add(g.ExpiresIn - margin)}
+	cs.access[sub] = accessToken{value: g.AccessToken, refreshAt: now.Add(g.ExpiresIn - margin), expires: now.Add(g.ExpiresIn)}
 	cs.mu.Unlock()
 }
 

@@ -52,6 +52,13 @@ type Event struct {
 	User   zoom.UserID
 	Status string // "connected" or "disconnected"
 	Reason string
+
+	// ParticipantJoined, ParticipantLeft, MeetingEnded (await.go): the
+	// meeting, the identifiers Zoom gave of the user(s), and when the
+	// webhook that told it arrived.
+	Meeting zoom.MeetingID
+	IDs     []string
+	Arrived time.Time
 }
 
 // EventKind names an event.
@@ -274,6 +281,9 @@ func (m *Meetings) mint(ctx context.Context, caller Identity, mr zoom.MintReques
 func (m *Meetings) mintVia(ctx context.Context, caller Identity, mr zoom.MintRequest) (zoom.Token, string, error) {
 	if m.grants != nil {
 		src, account, ok, err := m.grants.SourceFor(ctx, mr.UserID)
+		if errors.Is(err, apperr.ErrStoreUnavailable) && m.zoom.HasS2S() {
+			return m.mintWithoutStore(ctx, mr, err)
+		}
 		if err != nil {
 			return zoom.Token{}, "", err
 		}
@@ -289,6 +299,18 @@ func (m *Meetings) mintVia(ctx context.Context, caller Identity, mr zoom.MintReq
 		}
 	}
 	return zoom.Token{}, "", m.notConnected(ctx, caller, mr.UserID)
+}
+
+// mintWithoutStore mints with the account's S2S app while the database of
+// connections is down: the users of the account still get their tokens;
+// for a user the account does not know (who may have a connection), the
+// answer is the database's 503 (storeErr), not not_connected.
+func (m *Meetings) mintWithoutStore(ctx context.Context, mr zoom.MintRequest, storeErr error) (zoom.Token, string, error) {
+	tok, err := m.zoom.Mint(ctx, mr)
+	if errors.Is(err, apperr.ErrUserNotFound) {
+		return zoom.Token{}, "", storeErr
+	}
+	return tok, ViaAccount, err
 }
 
 // notConnected is the error for a user no credential can mint for.

@@ -24,6 +24,7 @@ type Domain interface {
 // Env is what an operation runs with.
 type Env struct {
 	Domain Domain
+	Info   MeetingInfo // the meeting-info operations; nil: not served
 	Now    func() time.Time
 }
 
@@ -149,6 +150,21 @@ func Ops() []Op {
 					return nil, err
 				}
 				return VideoSignature{Signature: sig}, nil
+			}},
+		{Name: "recording-token", Path: "/api/meetings/recording-token", May: services.RoleMayRecord,
+			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
+				if env.Info == nil {
+					return nil, errNoMeetingInfo("recording-token")
+				}
+				in, err := DecodeRecording(body)
+				if err != nil {
+					return nil, err
+				}
+				t, err := env.Info.RecordingToken(ctx, caller, in)
+				if err != nil {
+					return nil, err
+				}
+				return NewRecordingTokenResponse(in, t), nil
 			}},
 		{Name: "ping", Event: "ping", Reply: EventPong,
 			Do: func(_ context.Context, env Env, _ services.Identity, _ []byte) (any, error) {

@@ -31,6 +31,7 @@ type answer struct {
 	err     error
 	outcome string    // metric label: ok, zoom_<code>, http_<status>
 	token   string    // accept: the minted token
+	body    []byte    // accept: the answer's body, for calls that read more than a token
 	until   time.Time // stopDaily: when the quota is back
 	perUser bool      // stopDaily: the quota spent is one user's, not the account's
 }
@@ -49,11 +50,27 @@ type zoomReply struct {
 // errInvalidZoomReply is the cause of an answer that does not hold what Zoom promises.
 var errInvalidZoomReply = errors.New("unexpected reply from zoom")
 
-// classify reads one answer of the user-token endpoint. It is the one
-// table of what Zoom's answers mean (docs/ZOOM.md): Zoom's error codes
-// mean the same whatever the HTTP status that carries them (a 1001 has come
-// in a 400), so codes are read first; then the status.
+// classify reads one answer of the user-token endpoint (classifyCall, for
+// a call that must answer a token, about user).
 func classify(op string, user UserID, status int, body []byte, hdr http.Header, now time.Time) answer {
+	return classifyCall(op, subject{user: user, token: true}, status, body, hdr, now)
+}
+
+// subject is what a call to Zoom is about, for the words of its errors and
+// for what a good answer must hold.
+type subject struct {
+	user     UserID    // the user asked about; zero: none
+	meeting  MeetingID // the meeting asked about (a meetings endpoint); zero: none
+	token    bool      // a good answer must carry "token"
+	meetings bool      // a meetings endpoint: code 3001 means no such meeting
+}
+
+// classifyCall reads one answer of Zoom's REST API. It is the one table of
+// what Zoom's answers mean (docs/ZOOM.md): Zoom's error codes mean the same
+// whatever the HTTP status that carries them (a 1001 has come in a 400), so
+// codes are read first; then the status.
+func classifyCall(op string, sub subject, status int, body []byte, hdr http.Header, now time.Time) answer {
+	user := sub.user
 	var r zoomReply
 	_ = json.Unmarshal(body, &r)
 	a := answer{outcome: "http_" + strconv.Itoa(status)}
@@ -65,20 +82,26 @@ func classify(op string, user UserID, status int, body []byte, hdr http.Header, 
 	fail := func(v verdict, err error) answer { a.verdict, a.err = v, err; return a }
 	switch {
 	case status == http.StatusOK:
-		if r.Token == "" {
+		if sub.token && r.Token == "" {
 			return fail(stop, &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op, Err: errInvalidZoomReply,
 				Message: "Zoom answered without a token."})
 		}
-		a.verdict, a.token = accept, r.Token
+		a.verdict, a.token, a.body = accept, r.Token, body
 		return a
 	case r.Code == 124 || (status == http.StatusUnauthorized && r.Code == 0):
 		// Revoked or expired access token.
 		return fail(reauth, &apperr.Error{Kind: apperr.ErrZoomAuth, Op: op, ZoomCode: r.Code,
 			Message: "Zoom refused a freshly issued access token.",
 			Hint:    "Check that the Server-to-Server OAuth app is activated and not disabled."})
+	case r.Code == 1001 && user.IsZero():
+		return fail(stop, &apperr.Error{Kind: apperr.ErrUserNotFound, Op: op, ZoomCode: 1001,
+			Message: "Zoom has no such user in this account."})
 	case r.Code == 1001:
 		return fail(stop, &apperr.Error{Kind: apperr.ErrUserNotFound, Op: op, ZoomCode: 1001,
 			Message: fmt.Sprintf("Zoom has no user %q in this account.", user.String())})
+	case r.Code == 3001 && sub.meetings:
+		return fail(stop, &apperr.Error{Kind: apperr.ErrMeetingNotFound, Op: op, ZoomCode: 3001,
+			Message: fmt.Sprintf("Zoom has no meeting %s in this server's account (code 3001): it is hosted in another account, has ended, or does not exist.", sub.meeting.String())})
 	case r.Code == 4711 || r.Code == 4700:
 		return fail(stop, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: r.Code,
 			Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens.",
@@ -90,6 +113,10 @@ func classify(op string, user UserID, status int, body []byte, hdr http.Header, 
 			a.until = nextUTCMidnight(now)
 		}
 		a.perUser = dailyPerUser(r.Message)
+		if sub.meetings {
+			a.perUser = false
+			return fail(stopDaily, meetingsDailyErr(op, a.until.Sub(now)))
+		}
 		return fail(stopDaily, dailyErr(op, a.until.Sub(now), a.perUser))
 	case status == http.StatusTooManyRequests:
 		return fail(retrySlow, &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
@@ -189,6 +216,13 @@ func dailyErr(op string, wait time.Duration, perUser bool) error {
 	}
 	return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
 		Message: msg,
+		Hint:    "Zoom resets it at the time given in Retry-After (the next UTC midnight); a higher Zoom plan has a higher quota."}
+}
+
+// meetingsDailyErr is dailyErr for the meeting APIs' own daily quota.
+func meetingsDailyErr(op string, wait time.Duration) error {
+	return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: max(wait, time.Second),
+		Message: "Zoom's daily quota for its meeting API is spent for this account.",
 		Hint:    "Zoom resets it at the time given in Retry-After (the next UTC midnight); a higher Zoom plan has a higher quota."}
 }
 

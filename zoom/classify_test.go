@@ -123,3 +123,26 @@ func TestClassifyOAuthAnswers(t *testing.T) {
 		})
 	}
 }
+
+// Code 3001 is "no such meeting" on the meeting endpoints; elsewhere it
+// stays an unexplained refusal, as before the meeting calls existed.
+func TestClassifyMeetingNotFound(t *testing.T) {
+	now := time.Date(2026, 5, 30, 18, 0, 0, 0, time.UTC)
+	id, _ := MeetingIDFromString("85746065432")
+	body := []byte(`{"code":3001,"message":"Meeting does not exist: 85746065432."}`)
+	a := classifyCall("read the meeting", subject{meeting: id, meetings: true}, 404, body, http.Header{}, now)
+	if a.verdict != stop || !errors.Is(a.err, apperr.ErrMeetingNotFound) || a.outcome != "zoom_3001" ||
+		!strings.Contains(a.err.Error(), "85746065432") {
+		t.Fatalf("meetings endpoint: verdict %d err %v outcome %q", a.verdict, a.err, a.outcome)
+	}
+	if a := classify("mint", UserID{}, 404, body, http.Header{}, now); !errors.Is(a.err, apperr.ErrZoomRejected) {
+		t.Fatalf("user-token endpoint: %v", a.err)
+	}
+	// A meeting answer needs no token; a join token answer does.
+	if a := classifyCall("read the meeting", subject{meeting: id, meetings: true}, 200, []byte(`{"id":85746065432,"host_id":"h"}`), http.Header{}, now); a.verdict != accept || len(a.body) == 0 {
+		t.Fatalf("meeting answer: %d %v", a.verdict, a.err)
+	}
+	if a := classifyCall("join token", subject{meeting: id, meetings: true, token: true}, 200, []byte(`{"expire_in":120}`), http.Header{}, now); a.verdict != stop {
+		t.Fatalf("join token answer without a token: %d", a.verdict)
+	}
+}

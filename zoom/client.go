@@ -43,6 +43,9 @@ type Config struct {
 	Max429Retries  int           // retries after per-second 429s
 	BackoffBase    time.Duration // first backoff; doubles per retry, with jitter
 	BackoffMax     time.Duration
+	// Quota: the pace and daily marks shared by a cluster's instances; nil:
+	// kept in this process (ZOOM_QPS per Zoom account).
+	Quota SharedQuota
 }
 
 // Client is the Zoom API client: it mints ZAK and OBF tokens with an access
@@ -77,8 +80,18 @@ type Client struct {
 // account is what the client keeps per Zoom account: the pace of calls
 // (ZOOM_QPS) and when its daily quota is back.
 type account struct {
-	limiter    *rate.Limiter
-	dailyUntil atomic.Int64 // unix nanos until which Zoom's daily quota is spent for the account
+	id            string // the Zoom account id; "" for the S2S app's when none is configured
+	limiter       *rate.Limiter
+	dailyUntil    atomic.Int64 // unix nanos until which Zoom's daily quota of user tokens is spent for the account
+	dailyMeetings atomic.Int64 // the same, for the meeting APIs (a quota of their own at Zoom)
+}
+
+// daily is the account's mark for quota q.
+func (a *account) daily(q quota) *atomic.Int64 {
+	if q == quotaMeetings {
+		return &a.dailyMeetings
+	}
+	return &a.dailyUntil
 }
 
 // accountFor is the pace of the Zoom account id: own for the S2S app's
@@ -92,7 +105,7 @@ func (c *Client) accountFor(id string) *account {
 	defer c.accountsMu.Unlock()
 	a, ok := c.accounts[id]
 	if !ok {
-		a = &account{limiter: rate.NewLimiter(rate.Limit(c.cfg.QPS), 1)}
+		a = &account{id: id, limiter: rate.NewLimiter(rate.Limit(c.cfg.QPS), 1)}
 		c.accounts[id] = a
 	}
 	return a
@@ -123,7 +136,7 @@ func New(cfg Config) (*Client, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		obs:        cfg.Observer,
-		own:        &account{limiter: rate.NewLimiter(rate.Limit(cfg.QPS), 1)},
+		own:        &account{id: cfg.AccountID, limiter: rate.NewLimiter(rate.Limit(cfg.QPS), 1)},
 		accounts:   map[string]*account{},
 		apiURL:     strings.TrimRight(cfg.APIURL, "/"),
 		dailyUsers: gocache.New(gocache.NoExpiration, 10*time.Minute),
@@ -243,7 +256,7 @@ type mintCall struct {
 
 func (c *Client) observeMint(ctx context.Context, mc mintCall) (Token, error) {
 	start := c.now()
-	tok, err := c.mintGuarded(ctx, mc)
+	tok, err := c.mint(ctx, mc)
 	outcome := "ok"
 	if err != nil {
 		outcome = apperr.Code(err)
@@ -252,77 +265,127 @@ func (c *Client) observeMint(ctx context.Context, mc mintCall) (Token, error) {
 	return tok, err
 }
 
-// mintGuarded is mint behind the circuit breaker, feeding it and readiness.
-func (c *Client) mintGuarded(ctx context.Context, mc mintCall) (Token, error) {
-	if err := c.breaker.check(); err != nil {
+// mint is one token: one call of the user-token endpoint through the loop
+// every GET to Zoom takes (guarded).
+func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
+	mr := mc.mr
+	g := call{
+		op:       "mint " + string(mr.Type) + " token",
+		endpoint: "token_" + string(mr.Type),
+		url:      func() (string, error) { return c.tokenURL(mr, mc.user) },
+		src:      mc.src,
+		acct:     mc.acct,
+		quota:    quotaUserTokens,
+		subject:  subject{user: mr.UserID, token: true},
+	}
+	if mc.user {
+		g.op += " with the user's connection"
+		g.endpoint = "me_" + g.endpoint
+		g.reword = asUserGrant
+	}
+	a, err := c.guarded(ctx, g)
+	if err != nil {
 		return Token{}, err
 	}
-	tok, err := c.mint(ctx, mc)
+	return c.token(mr, a.token), nil
+}
+
+// call is one GET of Zoom's REST API. Every such GET (a mint, a meeting, a
+// join token) goes through one loop (guarded, then do), so each has the
+// breaker, readiness, the daily-quota marks, the per-account pace, the
+// access token's source with one re-authentication, and the retries.
+type call struct {
+	op       string                           // for errors and logs
+	endpoint string                           // the metric label (Observer.ZoomCall)
+	url      func() (string, error)           // the URL, built once the daily quota is known not spent
+	src      TokenSource                      // the access token of each attempt
+	acct     *account                         // the Zoom account it counts against
+	quota    quota                            // which of the account's daily quotas its daily 429s spend
+	subject  subject                          // what it asks about (classifyCall)
+	reword   func(op string, a answer) answer // nil: classify's words (they speak of the S2S app)
+}
+
+// quota names a daily quota Zoom keeps per account and API.
+type quota int
+
+const (
+	quotaUserTokens quota = iota // GET /users/{userId}/token, /users/me/token
+	quotaMeetings                // GET /meetings/{meetingId}[/jointoken/…]
+)
+
+// guarded is do behind the circuit breaker, feeding it and readiness.
+func (c *Client) guarded(ctx context.Context, g call) (answer, error) {
+	if err := c.breaker.check(); err != nil {
+		return answer{}, err
+	}
+	a, err := c.do(ctx, g)
 	if zoomDown(err) {
 		c.health.failed(c.now(), apperr.Code(err))
 	}
 	if c.breaker.record(err) {
 		c.log.Error("zoom: failing for every call; failing fast", "for", breakerOpen.String())
 	}
-	return tok, err
+	return a, err
 }
 
-// mint is one token: wait for a slot of the quota, take the source's access
-// token, ask Zoom, and do what classify says of the answer.
-func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
-	src, mr := mc.src, mc.mr
-	op := "mint " + string(mr.Type) + " token"
-	if mc.user {
-		op += " with the user's connection"
+// do is one call: wait for a slot of the quota, take the source's access
+// token, ask Zoom, and do what classifyCall says of the answer. It returns
+// the accepted answer.
+func (c *Client) do(ctx context.Context, g call) (answer, error) {
+	op, src := g.op, g.src
+	if wait, perUser := c.dailyWait(g.acct, g.quota, g.subject.user); wait > 0 {
+		if g.quota == quotaMeetings {
+			return answer{}, meetingsDailyErr(op, wait)
+		}
+		return answer{}, dailyErr(op, wait, perUser)
 	}
-	if wait, perUser := c.dailyWait(mc.acct, mr.UserID); wait > 0 {
-		return Token{}, dailyErr(op, wait, perUser)
+	if wait, perUser := c.sharedDailyWait(ctx, g.acct, g.quota, g.subject.user); wait > 0 {
+		if g.quota == quotaMeetings {
+			return answer{}, meetingsDailyErr(op, wait)
+		}
+		return answer{}, dailyErr(op, wait, perUser)
 	}
-	u, err := c.tokenURL(mr, mc.user)
+	u, err := g.url()
 	if err != nil {
-		return Token{}, fmt.Errorf("%s: %w", op, err)
+		return answer{}, fmt.Errorf("%s: %w", op, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Deadline)
 	defer cancel()
-	endpoint := "token_" + string(mr.Type)
-	if mc.user {
-		endpoint = "me_" + endpoint
-	}
 	var r retries
 	var last error // the failure being retried: reported if the retry cannot be made
 	for {
-		if err := c.wait(ctx, mc.acct.limiter); err != nil {
+		if err := c.wait(ctx, g.acct); err != nil {
 			if last != nil && !errors.Is(err, context.Canceled) {
-				return Token{}, last
+				return answer{}, last
 			}
-			return Token{}, err
+			return answer{}, err
 		}
 		access, err := src.Token(ctx)
 		if err != nil {
-			return Token{}, err
+			return answer{}, err
 		}
 		start := c.now()
 		status, body, hdr, err := c.get(ctx, u, access)
 		d := c.now().Sub(start)
 		if err != nil {
-			c.obs.ZoomCall(endpoint, transportOutcome(err), d)
+			c.obs.ZoomCall(g.endpoint, transportOutcome(err), d)
 			if last = transportErr(ctx, op, err); !c.again(ctx, &r, retry) {
-				return Token{}, last
+				return answer{}, last
 			}
 			continue
 		}
-		a := classify(op, mr.UserID, status, body, hdr, c.now())
-		if mc.user {
-			a = asUserGrant(op, a)
+		a := classifyCall(op, g.subject, status, body, hdr, c.now())
+		if g.reword != nil {
+			a = g.reword(op, a)
 		}
-		c.obs.ZoomCall(endpoint, a.outcome, d)
+		c.obs.ZoomCall(g.endpoint, a.outcome, d)
 		switch a.verdict {
 		case accept:
-			return c.token(mr, a.token), nil
+			return a, nil
 		case reauth:
 			src.Invalidate(access)
 			if r.reauthed {
-				return Token{}, a.err
+				return answer{}, a.err
 			}
 			r.reauthed = true
 			c.log.Info("zoom: access token refused; fetching a new one")
@@ -331,13 +394,14 @@ func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
 				c.obs.Throttled("qps")
 			}
 			if last = a.err; !c.again(ctx, &r, a.verdict) {
-				return Token{}, last
+				return answer{}, last
 			}
 		case stopDaily:
-			c.markDaily(mc.acct, mr.UserID, a.until, a.perUser)
-			return Token{}, a.err
+			c.markDaily(g.acct, g.quota, g.subject.user, a.until, a.perUser)
+			c.shareDaily(ctx, g.acct, g.quota, g.subject.user, a.until, a.perUser)
+			return answer{}, a.err
 		default:
-			return Token{}, a.err
+			return answer{}, a.err
 		}
 	}
 }
@@ -424,14 +488,17 @@ func scrubURLError(err error) error {
 	return err
 }
 
-// dailyWait is how long Zoom's daily quota stays spent for the account, or
-// else for this user (perUser).
-func (c *Client) dailyWait(acct *account, user UserID) (wait time.Duration, perUser bool) {
+// dailyWait is how long Zoom's daily quota q stays spent for the account,
+// or else for this user (perUser; user-token quota only).
+func (c *Client) dailyWait(acct *account, q quota, user UserID) (wait time.Duration, perUser bool) {
 	now := c.now()
-	if until := acct.dailyUntil.Load(); until != 0 {
+	if until := acct.daily(q).Load(); until != 0 {
 		if wait := time.Unix(0, until).Sub(now); wait > 0 {
 			return wait, false
 		}
+	}
+	if q != quotaUserTokens || user.IsZero() {
+		return 0, false
 	}
 	if v, ok := c.dailyUsers.Get(user.Key()); ok {
 		if wait := v.(time.Time).Sub(now); wait > 0 {
@@ -441,15 +508,18 @@ func (c *Client) dailyWait(acct *account, user UserID) (wait time.Duration, perU
 	return 0, false
 }
 
-// markDaily remembers that Zoom's daily quota is spent until until.
-func (c *Client) markDaily(acct *account, user UserID, until time.Time, perUser bool) {
+// markDaily remembers that Zoom's daily quota q is spent until until.
+func (c *Client) markDaily(acct *account, q quota, user UserID, until time.Time, perUser bool) {
 	c.obs.Throttled("daily")
+	if q != quotaUserTokens || user.IsZero() {
+		perUser = false // the meeting APIs' quotas are the account's
+	}
 	if perUser {
 		c.dailyUsers.Set(user.Key(), until, until.Sub(c.now())+time.Minute)
 		c.log.Warn("zoom: the daily quota of user tokens for one user is spent", "until", until)
 		return
 	}
-	acct.dailyUntil.Store(until.UnixNano())
+	acct.daily(q).Store(until.UnixNano())
 	c.log.Error("zoom: the account's daily quota for this API is spent", "until", until)
 }
 

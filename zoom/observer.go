@@ -8,6 +8,8 @@ type Observer interface {
 	// ZoomCall: endpoint is "oauth_token", "token_zak" or "token_onbehalf"
 	// (S2S); "oauth_user_code", "oauth_user_refresh", "oauth_revoke",
 	// "users_me", "me_token_zak" or "me_token_onbehalf" (users' grants);
+	// "meeting", "jointoken_local_recording" (S2S) or
+	// "me_jointoken_local_recording" (a user's grant) for the meeting calls;
 	// outcome is "ok", "zoom_<code>", "http_<status>", "oauth_<error>",
 	// "network" or "timeout".
 	ZoomCall(endpoint, outcome string, d time.Duration)

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/zoomtoken/tokenserver/apperr"
 )
 
@@ -73,16 +71,19 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 }
 
 // wait takes a slot of this server's own budget of Zoom calls (ZOOM_QPS)
-// for one Zoom account (limiter).
+// for one Zoom account (acct's limiter), or of the cluster's (waitShared).
 // The queue may use at most three quarters of the time left before ctx's
 // deadline (and never more than the time left minus one attempt), so Zoom
 // always has time to answer: when its answer is late, it is Zoom's. A call
 // that cannot get a slot in that time is refused at once, and one whose
 // deadline ends while queued likewise: both as this server's queue being
 // full (zoom_rate_limited), never as Zoom not answering.
-func (c *Client) wait(ctx context.Context, limiter *rate.Limiter) error {
+func (c *Client) wait(ctx context.Context, acct *account) error {
+	if c.cfg.Quota != nil {
+		return c.waitShared(ctx, acct.id)
+	}
 	const op = "wait for this server's Zoom quota (ZOOM_QPS)"
-	r := limiter.Reserve()
+	r := acct.limiter.Reserve()
 	delay := r.Delay()
 	if delay <= 0 {
 		return nil

@@ -45,7 +45,7 @@ type client struct {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("goclient", flag.ContinueOnError)
-	base := fs.String("url", envOr("TOKEN_SERVER_URL", "http://localhost:3000"), "token server base URL")
+	base := fs.String("url", envOr("TOKEN_SERVER_URL", "http://localhost:"+envOr("PORT", "3000")), "token server base URL (default: $TOKEN_SERVER_URL, else http://localhost:$PORT)")
 	meeting := fs.String("meeting", "85746065432", "Zoom meeting number")
 	host := fs.String("host", "host@example.com", "host's Zoom user id or email")
 	participant := fs.String("participant", "participant@example.com", "participant's Zoom user id or email")

@@ -1,13 +1,13 @@
-// Drives the browser example (/demo/) in headless Chromium: a participant
+// Drives the browser example (/examples/browser/) in headless Chromium: a participant
 // connects and waits; a host connects and distributes; the participant's page
 // must show its token. Prints one JSON line with what the pages showed.
 //
-//   SERVER_URL=http://localhost:3000 node browser-check.js
+//   TOKEN_SERVER_URL=http://localhost:3000 node browser-check.js
 // CHROMIUM: the browser binary (default /usr/bin/chromium). Uses playwright-core,
 // which downloads no browser of its own.
 import { chromium } from "playwright-core";
 
-const url = process.env.SERVER_URL ?? "http://localhost:3000";
+const url = process.env.TOKEN_SERVER_URL || process.env.SERVER_URL || `http://localhost:${process.env.PORT || 3000}`;
 const shot = process.env.SCREENSHOT;
 
 const browser = await chromium.launch({
@@ -21,11 +21,11 @@ try {
   const errors = [];
   for (const p of [participant, host]) p.on("pageerror", (e) => errors.push(String(e)));
 
-  await participant.goto(`${url}/demo/`);
+  await participant.goto(`${url}/examples/browser/`);
   await participant.click("#p-connect");
   await participant.waitForFunction(() => document.getElementById("p-status").value.startsWith("connected as"), null, { timeout: 15000 });
 
-  await host.goto(`${url}/demo/`);
+  await host.goto(`${url}/examples/browser/`);
   await host.click("#h-connect");
   await host.waitForFunction(() => !document.getElementById("h-distribute").disabled, null, { timeout: 15000 });
   await host.click("#h-distribute");

@@ -6,7 +6,7 @@
 //                                on that user's behalf as a Meeting SDK app would (see "Joining" below)
 //
 // Environment:
-//   SERVER_URL    the token server (default http://localhost:3000)
+//   TOKEN_SERVER_URL  the token server (default http://localhost:$PORT, PORT 3000; SERVER_URL is read too)
 //   USER_ID       the Zoom user id or email this client acts as
 //                 (default participant@example.com / host@example.com)
 //   TOKEN         caller JWT or API key; default: asked of POST /sandbox/tokens (sandbox mode)
@@ -30,7 +30,7 @@ import { createHash } from "node:crypto";
 import { io } from "socket.io-client";
 
 const role = process.argv[2] ?? "participant";
-const url = process.env.SERVER_URL ?? "http://localhost:3000";
+const url = process.env.TOKEN_SERVER_URL || process.env.SERVER_URL || `http://localhost:${process.env.PORT || 3000}`;
 const userId = process.env.USER_ID ?? (role === "bot" ? "participant@example.com" : `${role}@example.com`);
 const transport = process.env.TRANSPORT;
 const meetingId = process.env.MEETING_ID ?? "85746065432";
@@ -153,6 +153,12 @@ async function joinMeeting(socket) {
 }
 
 main().catch((err) => {
-  say({ event: "fatal", message: String(err.message ?? err) });
+  const cause = err && err.cause && (err.cause.code || err.cause.message);
+  const message = String(err.message ?? err) + (cause ? ` (${cause})` : "");
+  // "fetch failed" alone says nothing: name the server and the variable that sets it.
+  const hint = /fetch failed|ECONNREFUSED|ENOTFOUND/.test(message + (cause || ""))
+    ? `cannot reach the token server at ${url}: is it running? Set TOKEN_SERVER_URL (or PORT) to where it listens.`
+    : undefined;
+  say({ event: "fatal", message, ...(hint ? { hint } : {}) });
   process.exit(1);
 });

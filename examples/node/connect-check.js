@@ -9,13 +9,13 @@
 //   demo:   the browser example's "Connect Zoom account" button, allowed in
 //           its popup, then the example's status.
 //
-//   SERVER_URL=http://localhost:3000 node connect-check.js
+//   TOKEN_SERVER_URL=http://localhost:3000 node connect-check.js
 // CHROMIUM: the browser binary (default /usr/bin/chromium). SHOT_DIR: where
 // to write a screenshot of each page (none if unset). CONNECT_USER and
 // DEMO_USER: the Zoom users to sign in as (defaults in the sandbox's partner account).
 import { chromium } from "playwright-core";
 
-const url = process.env.SERVER_URL ?? "http://localhost:3000";
+const url = process.env.TOKEN_SERVER_URL || process.env.SERVER_URL || `http://localhost:${process.env.PORT || 3000}`;
 const shotDir = process.env.SHOT_DIR;
 const user = process.env.CONNECT_USER ?? "ann@partner.example";
 const demoUser = process.env.DEMO_USER ?? "dan@partner.example";
@@ -91,7 +91,7 @@ try {
 
   // The browser example's button.
   const demo = await context.newPage();
-  await demo.goto(`${url}/demo/`);
+  await demo.goto(`${url}/examples/browser/`);
   await demo.fill("#z-user", demoUser);
   const [popup] = await Promise.all([demo.waitForEvent("popup", { timeout: 15000 }), demo.click("#z-connect")]);
   await popup.waitForSelector("#allow", { timeout: 15000 });

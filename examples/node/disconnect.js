@@ -6,11 +6,11 @@
 //   node disconnect.js close    connects with TOKEN over websocket and times socket.close() until the
 //                               websocket is closed (close handshake and TCP end); ROUNDS times (default 1)
 //
-// Environment: SERVER_URL (default http://localhost:3000), TOKEN (close), ROUNDS (close).
+// Environment: TOKEN_SERVER_URL (default http://localhost:$PORT), TOKEN (close), ROUNDS (close).
 import { io } from "socket.io-client";
 
 const mode = process.argv[2] ?? "kicked";
-const url = process.env.SERVER_URL ?? "http://localhost:3000";
+const url = process.env.TOKEN_SERVER_URL || process.env.SERVER_URL || `http://localhost:${process.env.PORT || 3000}`;
 const say = (obj) => console.log(JSON.stringify(obj));
 
 function kicked() {

@@ -1,13 +1,13 @@
-// Drives the browser example's bot (/demo/, section "Bot") in headless Chromium: it joins a meeting on behalf of
+// Drives the browser example's bot (/examples/browser/, section "Bot") in headless Chromium: it joins a meeting on behalf of
 // a user with the OBF and SDK bundle it receives. Prints one JSON line when the page shows a refused join
 // ({event:"refused"}), and one when it shows a successful join ({event:"joined"}); whoever runs it puts the user
 // in the meeting in between. Any failure prints {event:"fatal"}.
 //
-//   SERVER_URL=http://localhost:3000 USER_ID=pat@example.com MEETING_ID=85746065432 node join-check.js
+//   TOKEN_SERVER_URL=http://localhost:3000 USER_ID=pat@example.com MEETING_ID=85746065432 node join-check.js
 // CHROMIUM: the browser binary (default /usr/bin/chromium). Uses playwright-core, which downloads no browser.
 import { chromium } from "playwright-core";
 
-const url = process.env.SERVER_URL ?? "http://localhost:3000";
+const url = process.env.TOKEN_SERVER_URL || process.env.SERVER_URL || `http://localhost:${process.env.PORT || 3000}`;
 const say = (obj) => console.log(JSON.stringify(obj));
 
 const browser = await chromium.launch({
@@ -19,7 +19,7 @@ try {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(`${url}/demo/`);
+  await page.goto(`${url}/examples/browser/`);
   await page.fill("#b-user", process.env.USER_ID ?? "participant@example.com");
   await page.fill("#b-meeting", process.env.MEETING_ID ?? "85746065432");
   await page.fill("#b-every", process.env.JOIN_EVERY_S ?? "0.2");

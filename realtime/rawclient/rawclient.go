@@ -47,6 +47,18 @@ type Client struct {
 // Dial opens a websocket to baseURL's /socket.io/ and sends the namespace
 // CONNECT with auth (nil: no auth payload).
 func Dial(baseURL string, auth map[string]any, header http.Header) (*Client, error) {
+	return dial(baseURL, auth, header, false)
+}
+
+// DialEager is Dial, but the CONNECT goes out as soon as the websocket is
+// open, before the server's engine.io OPEN packet has been read: what a
+// server that is slow between its OPEN and its first read sees from any
+// client.
+func DialEager(baseURL string, auth map[string]any, header http.Header) (*Client, error) {
+	return dial(baseURL, auth, header, true)
+}
+
+func dial(baseURL string, auth map[string]any, header http.Header, eager bool) (*Client, error) {
 	u := "ws" + strings.TrimPrefix(baseURL, "http") + "/socket.io/?EIO=4&transport=websocket"
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	conn, resp, err := d.Dial(u, header)
@@ -58,6 +70,14 @@ func Dial(baseURL string, auth map[string]any, header http.Header) (*Client, err
 	}
 	c := &Client{conn: conn, acks: map[int]chan []json.RawMessage{}, signal: make(chan struct{}, 1),
 		connected: make(chan json.RawMessage, 1), connErr: make(chan json.RawMessage, 1), closed: make(chan struct{})}
+	connect := "40"
+	if auth != nil {
+		b, _ := json.Marshal(auth)
+		connect += string(b)
+	}
+	if eager {
+		c.Raw(connect)
+	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, open, err := conn.ReadMessage()
 	if err != nil || !strings.HasPrefix(string(open), "0{") {
@@ -66,12 +86,9 @@ func Dial(baseURL string, auth map[string]any, header http.Header) (*Client, err
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	go c.read()
-	connect := "40"
-	if auth != nil {
-		b, _ := json.Marshal(auth)
-		connect += string(b)
+	if !eager {
+		c.Raw(connect)
 	}
-	c.Raw(connect)
 	return c, nil
 }
 

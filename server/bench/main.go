@@ -47,7 +47,8 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each throughput run (medians are reported)")
 	sockets := flag.Int("sockets", 2000, "connected participants in the fan-out run")
 	bin := flag.String("bin", "", "measure this server binary instead of building ./server")
-	only := flag.String("only", "", "run only this measurement (connections) and print it; writes nothing")
+	only := flag.String("only", "", "run only this measurement (connections, presence, sockets) and print it; writes nothing")
+	waiting := flag.Int("waiting", 10000, "idle authenticated sockets in the sockets run")
 	attack := flag.Bool("attack", false, "measure the server under attack instead; writes only the Under attack section of -out")
 	floodFor := flag.Duration("flood", 10*time.Second, "length of the flood in -attack")
 	trials := flag.Int("trials", 1000, "two-socket trials in -attack")
@@ -60,6 +61,20 @@ func main() {
 		if err == nil {
 			err = connectionsBench(*bin, *dur, *reps, 1000, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
 		}
+	} else if *only == "presence" {
+		if *bin == "" {
+			*bin, err = buildServer()
+		}
+		if err == nil {
+			err = presenceBench(*bin, 1000, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
+		}
+	} else if *only == "sockets" {
+		if *bin == "" {
+			*bin, err = buildServer()
+		}
+		if err == nil {
+			err = socketsBench(*bin, *waiting, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
+		}
 	} else if *attack {
 		if *bin == "" {
 			*bin, err = buildServer()
@@ -68,7 +83,7 @@ func main() {
 			err = runAttack(*bin, *out, *floodFor, *trials)
 		}
 	} else {
-		err = run(*bin, *out, *soak, *dur, *reps, *sockets)
+		err = run(*bin, *out, *soak, *dur, *reps, *sockets, *waiting)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -80,7 +95,7 @@ type result struct {
 	name, value, target string
 }
 
-func run(bin, out string, soak, dur time.Duration, reps, nSockets int) error {
+func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) error {
 	if bin == "" {
 		var err error
 		if bin, err = buildServer(); err != nil {
@@ -113,9 +128,17 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets int) error {
 	if err := connectionsBench(bin, dur, reps, 1000, add); err != nil {
 		return fmt.Errorf("connections: %w", err)
 	}
-	// 5. Socket.IO fan-out and RSS per socket.
+	// 5. Awaiting presence: the OBF pushed when the user joins.
+	if err := presenceBench(bin, 1000, add); err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	// 6. Socket.IO fan-out and RSS per socket.
 	if err := fanOut(bin, nSockets, add); err != nil {
 		return fmt.Errorf("fan-out: %w", err)
+	}
+	// 6. 10,000 waiting participants: memory per idle socket, a batch to all.
+	if err := socketsBench(bin, waiting, add); err != nil {
+		return fmt.Errorf("sockets: %w", err)
 	}
 	table := markdown(results, dur, reps, nSockets)
 	fmt.Println()

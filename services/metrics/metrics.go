@@ -29,6 +29,10 @@ type Metrics struct {
 	dropped       prometheus.Counter
 	httpRequests  *prometheus.CounterVec
 	httpDurations *prometheus.HistogramVec
+
+	webhooks  *prometheus.CounterVec // Zoom's webhooks, by event and outcome
+	awaits    *prometheus.CounterVec // meeting:await and POST /api/meetings/await, by outcome
+	awaitWake prometheus.Histogram   // from a participant_joined's arrival to its OBF's push
 }
 
 // New registers every metric, with the Go runtime and process collectors.
@@ -37,7 +41,7 @@ func New() *Metrics {
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{reg: reg,
 		zoomCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoom_calls_total",
-			Help: "HTTP exchanges with Zoom, by endpoint (oauth_token, token_zak, token_onbehalf) and outcome (ok, zoom_<code>, http_<status>, oauth_<error>, network, timeout)."},
+			Help: "HTTP exchanges with Zoom, by endpoint (oauth_token, token_zak, token_onbehalf, meeting, jointoken_local_recording, …) and outcome (ok, zoom_<code>, http_<status>, oauth_<error>, network, timeout)."},
 			[]string{"endpoint", "outcome"}),
 		zoomLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoom_call_duration_seconds",
 			Help: "Duration of one HTTP exchange with Zoom.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)},
@@ -64,6 +68,18 @@ func New() *Metrics {
 			Help: "HTTP request duration by route pattern.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)},
 			[]string{"route"}),
 	}
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoom_webhooks_total",
+		Help: "Zoom webhook requests by event (the names read, else other; unverified before the signature is checked) and outcome (validated, accepted, duplicate, ignored, stale, invalid_signature, malformed, busy, failed)."},
+		[]string{"event", "outcome"})
+	m.awaits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presence_awaits_total",
+		Help: "Awaits by outcome: the presence first answered (present, waiting, unknown), then delivered, timeout, failed, cancelled, user_left."},
+		[]string{"outcome"})
+	m.awaitWake = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "presence_await_delivery_seconds",
+		Help:    "From the arrival of the webhook saying the user joined to the OBF handed to the awaiting client (the mint included).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
+	f(m.webhooks)
+	f(m.awaits)
+	f(m.awaitWake)
 	for _, c := range []prometheus.Collector{m.zoomCalls, m.zoomLatency, m.mintLatency, m.cache, m.limiterWait, m.throttled,
 		m.sockets, m.pushes, m.dropped, m.httpRequests, m.httpDurations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
@@ -117,3 +133,12 @@ func (m *Metrics) HTTPRequest(route string, status int, d time.Duration) {
 	m.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.httpDurations.WithLabelValues(route).Observe(d.Seconds())
 }
+
+// Webhook implements services.WebhookObserver.
+func (m *Metrics) Webhook(event, outcome string) { m.webhooks.WithLabelValues(event, outcome).Inc() }
+
+// Await implements services.AwaitObserver.
+func (m *Metrics) Await(outcome string) { m.awaits.WithLabelValues(outcome).Inc() }
+
+// AwaitDelivered implements services.AwaitObserver.
+func (m *Metrics) AwaitDelivered(d time.Duration) { m.awaitWake.Observe(d.Seconds()) }

@@ -1,0 +1,149 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/zoomtoken/tokenserver/callbacks"
+	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+// CallbackURLs is what the signed callback URL routes need
+// (*callbacks.URLs).
+type CallbackURLs interface {
+	DecodeCreate(body []byte) (callbacks.CreateInput, error)
+	Create(ctx context.Context, caller services.Identity, in callbacks.CreateInput) (callbacks.Created, error)
+	Redeem(ctx context.Context, kind string, q url.Values) (callbacks.Answer, error)
+	Revoke(ctx context.Context, caller services.Identity, in callbacks.RevokeInput) (callbacks.Revoked, error)
+}
+
+// AttendeeCallbacks is what Attendee's zoom_tokens callback needs
+// (*callbacks.Attendee).
+type AttendeeCallbacks interface {
+	Verify(signature string, body []byte) (map[string]any, error)
+	Parse(p map[string]any) (callbacks.AttendeeRequest, error)
+	ZoomTokens(ctx context.Context, r callbacks.AttendeeRequest) (callbacks.ZoomTokens, error)
+}
+
+// attendeeBodyLimit bounds Attendee's callback body: its metadata is small
+// (Attendee caps it), the rest is a few ids.
+const attendeeBodyLimit = 64 << 10
+
+// createCallbackURL: POST /api/callback-urls {kind, userId, meetingId?,
+// expiresInSeconds, singleUse?} → {url, id, kind, userId, meetingId?,
+// expiresAt, expiresInSeconds, singleUse}.
+func (a *api) createCallbackURL(c *gin.Context) {
+	who := caller(c)
+	if err := callbacks.RoleMayCreate(who); err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	in, ok := decoded(a, c, a.CallbackURLs.DecodeCreate)
+	if !ok {
+		return
+	}
+	made, err := a.CallbackURLs.Create(c.Request.Context(), who, in)
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	body := gin.H{"success": true, "url": made.URL, "id": made.Claims.ID, "kind": made.Claims.Kind,
+		"userId": made.Claims.User, "expiresAt": made.Claims.Expires.UTC().Format(time.RFC3339),
+		"expiresInSeconds": int(made.Claims.Expires.Sub(a.Now()).Round(time.Second).Seconds()), "singleUse": made.Claims.Once}
+	if !made.Claims.Meeting.IsZero() {
+		body["meetingId"] = made.Claims.Meeting
+	}
+	c.PureJSON(http.StatusOK, body) // the URL as it is, & not \u0026
+}
+
+// revokeCallbackURL: POST /api/callback-urls/revoke {url} (or, admins, {id}).
+func (a *api) revokeCallbackURL(c *gin.Context) {
+	in, ok := decoded(a, c, callbacks.DecodeRevoke)
+	if !ok {
+		return
+	}
+	res, err := a.CallbackURLs.Revoke(c.Request.Context(), caller(c), in)
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, gin.H{"success": true, "id": res.ID, "revoked": res.Revoked,
+		"expiresAt": res.ExpiresAt.UTC().Format(time.RFC3339)})
+}
+
+// redeemCallbackURL: GET /api/callbacks/{kind}?user=…&exp=…&id=…&sig=…, as
+// a bot platform calls it (no headers of its own): the token as text/plain.
+// An address that keeps presenting forged signatures is throttled as for
+// bad credentials; an expired or spent URL is not counted as forged.
+func (a *api) redeemCallbackURL(c *gin.Context) {
+	addr := c.ClientIP()
+	if a.AuthGuard != nil {
+		if ok, wait := a.AuthGuard.Allow(addr); !ok {
+			fail(c, a.Logger, services.TooManyFailures(wait))
+			return
+		}
+	}
+	ans, err := a.CallbackURLs.Redeem(c.Request.Context(), c.Param("kind"), c.Request.URL.Query())
+	if err != nil {
+		if a.AuthGuard != nil && errors.Is(err, callbacks.ErrForged) {
+			a.AuthGuard.Failed(addr)
+		}
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(ans.Token.Reveal()))
+}
+
+// attendeeZoomTokens: POST /api/callbacks/attendee/zoom-tokens, Attendee's
+// signed zoom_tokens callback → {zak_token, join_token, app_privilege_token,
+// onbehalf_token}, null where nothing applies.
+func (a *api) attendeeZoomTokens(c *gin.Context) {
+	addr := c.ClientIP()
+	if a.AuthGuard != nil {
+		if ok, wait := a.AuthGuard.Allow(addr); !ok {
+			fail(c, a.Logger, services.TooManyFailures(wait))
+			return
+		}
+	}
+	body, err := readBody(c, attendeeBodyLimit)
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	payload, err := a.Attendee.Verify(c.GetHeader(callbacks.AttendeeSignatureHeader), body)
+	if err != nil {
+		if a.AuthGuard != nil && errors.Is(err, callbacks.ErrForged) {
+			a.AuthGuard.Failed(addr)
+		}
+		fail(c, a.Logger, err)
+		return
+	}
+	req, err := a.Attendee.Parse(payload)
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	toks, err := a.Attendee.ZoomTokens(c.Request.Context(), req)
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	reveal := func(v *secret.Value) any {
+		if v == nil {
+			return nil
+		}
+		return v.Reveal()
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, gin.H{"zak_token": reveal(toks.ZAK), "join_token": reveal(toks.JoinToken),
+		"app_privilege_token": reveal(toks.AppPrivilegeToken), "onbehalf_token": reveal(toks.OnBehalfToken)})
+}

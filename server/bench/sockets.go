@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
+	"github.com/zoomtoken/tokenserver/sandbox"
+)
+
+// socketsBench holds n authenticated websockets on one server (participants
+// waiting for a token that comes once), then sends one batch to all of them.
+// It reports the connect storm, the server's memory per idle socket (RSS,
+// and the Go runtime's own figures from /metrics), the RSS peak during the
+// batch, and when the last OBF arrived after the sandbox minted the last
+// token. The sandbox answers at unlimited QPS.
+func socketsBench(bin string, n int, add func(result)) error {
+	sb, srv, stop, err := harness(bin, sandbox.Options{}, "AUTH_JWT_SECRET=bench-secret-0123456789abcdef0123456789",
+		"BATCH_MAX="+strconv.Itoa(max(n, 1)))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	pid := srv.cmd.Process.Pid
+	_ = post(srv.url+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "warm@example.com"})
+	time.Sleep(time.Second)
+	rt0, rss0 := runtimeStats(srv.url), rssKB(pid)
+
+	clients := make([]*rawclient.Client, n)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("w%05d@example.com", i)
+	}
+	var redials, slowest atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 128)
+	var dialErr atomic.Value
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t := time.Now()
+			c, tries, err := participant(srv.url, jwtFor(ids[i]))
+			redials.Add(int64(tries))
+			if err != nil {
+				dialErr.Store(err)
+				return
+			}
+			if d := int64(time.Since(t)); d > slowest.Load() {
+				slowest.Store(d) // a rough maximum: racing stores may keep a smaller one
+			}
+			clients[i] = c
+		}(i)
+	}
+	wg.Wait()
+	connectTook := time.Since(start)
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if err, _ := dialErr.Load().(error); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	time.Sleep(5 * time.Second) // let the collector and the scavenger settle
+	rt1, rss1 := runtimeStats(srv.url), rssKB(pid)
+	dropped := 0
+	for _, c := range clients {
+		if c.Closed(0) {
+			dropped++
+		}
+	}
+
+	// One batch to all: sample RSS until the last OBF is in.
+	var peak atomic.Int64
+	peak.Store(rss1)
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if r := rssKB(pid); r > peak.Load() {
+					peak.Store(r)
+				}
+			}
+		}
+	}()
+	batchStart := time.Now()
+	var batchErr error
+	var batchTook time.Duration
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		batchErr = post(srv.url+"/api/meetings/batch-join", map[string]any{"meetingId": meeting, "participantUserIds": ids})
+		batchTook = time.Since(batchStart)
+	}()
+	var last time.Time
+	missing := 0
+	deadline := time.Now().Add(60 * time.Second)
+	for _, c := range clients {
+		e, ok := c.WaitEvent("meeting:credentials", max(time.Until(deadline), time.Millisecond))
+		if !ok {
+			missing++
+			continue
+		}
+		if e.At.After(last) {
+			last = e.At
+		}
+	}
+	<-answered
+	close(done)
+	<-sampled
+	lastMint := sb.Stats().LastMint
+	if batchErr != nil {
+		return fmt.Errorf("batch: %w", batchErr)
+	}
+	if missing > dropped {
+		return fmt.Errorf("%d participants never received their OBF", missing)
+	}
+
+	perSocket := func(kb int64) float64 { return float64(kb) / float64(n) }
+	idle := perSocket(rss1 - rss0)
+	add(result{name: fmt.Sprintf("sockets: %d authenticated websockets connected", n),
+		value: fmt.Sprintf("in %v, 128 dialling at once, slowest %v (%d CONNECTs lost and redialled)",
+			connectTook.Round(time.Millisecond), time.Duration(slowest.Load()).Round(time.Millisecond), redials.Load())})
+	add(result{name: fmt.Sprintf("sockets: server RSS per idle socket at %d", n),
+		value: fmt.Sprintf("%.1f KB (%d KB before, %d KB with %d sockets; %d closed by the server while idle)", idle, rss0, rss1, n, dropped), target: "< 16 KB"})
+	add(result{name: "sockets: per idle socket, Go runtime",
+		value: fmt.Sprintf("%.1f goroutines; heap in use %.1f KB, stacks %.1f KB (of %.1f KB the runtime holds from the OS)",
+			float64(rt1.goroutines-rt0.goroutines)/float64(n), perSocket((rt1.heapInuse-rt0.heapInuse)/1024),
+			perSocket((rt1.stackInuse-rt0.stackInuse)/1024), perSocket((rt1.sys-rt0.sys)/1024))})
+	add(result{name: fmt.Sprintf("sockets: RSS peak per socket, one batch to all %d", n),
+		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB)", perSocket(peak.Load()-rss0), perSocket(peak.Load()-rss0)/idle, peak.Load()),
+		target: "< 1.5× idle"})
+	add(result{name: fmt.Sprintf("sockets: last OBF of the %d batch, after the last mint", n),
+		value: fmt.Sprintf("%v (%v after the request; the batch answered in %v)", last.Sub(lastMint).Round(100*time.Microsecond),
+			last.Sub(batchStart).Round(time.Millisecond), batchTook.Round(time.Millisecond)),
+		target: "< 100 ms"})
+	return nil
+}
+
+// rtStats are the Go runtime's figures, as the server's /metrics reports them.
+type rtStats struct {
+	goroutines                 int64
+	heapInuse, stackInuse, sys int64
+}
+
+var metricLine = regexp.MustCompile(`(?m)^(go_goroutines|go_memstats_heap_inuse_bytes|go_memstats_stack_inuse_bytes|go_memstats_sys_bytes) ([0-9.e+]+)$`)
+
+func runtimeStats(base string) rtStats {
+	var s rtStats
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return s
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, m := range metricLine.FindAllSubmatch(b, -1) {
+		f, _ := strconv.ParseFloat(string(m[2]), 64)
+		switch string(m[1]) {
+		case "go_goroutines":
+			s.goroutines = int64(f)
+		case "go_memstats_heap_inuse_bytes":
+			s.heapInuse = int64(f)
+		case "go_memstats_stack_inuse_bytes":
+			s.stackInuse = int64(f)
+		case "go_memstats_sys_bytes":
+			s.sys = int64(f)
+		}
+	}
+	return s
+}

@@ -1,0 +1,83 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/connections"
+)
+
+// availableStore is the connections store as the domain uses it: a
+// database that cannot be used now (connections.ErrUnavailable) becomes
+// apperr.ErrStoreUnavailable, a 503 store_unavailable with a sentence a
+// caller can act on; the cause stays in the chain for logs and errors.Is.
+type availableStore struct{ connections.Store }
+
+func storeErr(err error) error {
+	if err == nil || !errors.Is(err, connections.ErrUnavailable) {
+		return err
+	}
+	return &apperr.Error{Kind: apperr.ErrStoreUnavailable, Op: "use the database of Zoom connections", Err: err,
+		RetryAfter: 5 * time.Second,
+		Message:    "The database that keeps users' Zoom connections cannot be reached; try again shortly.",
+		Hint:       "Tokens minted with the account's Server-to-Server app are not affected."}
+}
+
+func (s availableStore) Get(ctx context.Context, sub string) (connections.Connection, error) {
+	c, err := s.Store.Get(ctx, sub)
+	return c, storeErr(err)
+}
+
+func (s availableStore) List(ctx context.Context) ([]connections.Connection, error) {
+	l, err := s.Store.List(ctx)
+	return l, storeErr(err)
+}
+
+func (s availableStore) Put(ctx context.Context, c connections.Connection) (int64, error) {
+	v, err := s.Store.Put(ctx, c)
+	return v, storeErr(err)
+}
+
+func (s availableStore) Delete(ctx context.Context, sub string) error {
+	return storeErr(s.Store.Delete(ctx, sub))
+}
+
+func (s availableStore) SwapRefresh(ctx context.Context, sub string, expect int64, sealed connections.Sealed, at time.Time) (int64, error) {
+	v, err := s.Store.SwapRefresh(ctx, sub, expect, sealed, at)
+	return v, storeErr(err)
+}
+
+func (s availableStore) Claim(ctx context.Context, sub string, expect int64, until time.Time) (int64, error) {
+	v, err := s.Store.Claim(ctx, sub, expect, until)
+	return v, storeErr(err)
+}
+
+func (s availableStore) Release(ctx context.Context, sub string, claimed int64) error {
+	return storeErr(s.Store.Release(ctx, sub, claimed))
+}
+
+func (s availableStore) FindByUser(ctx context.Context, key string) (connections.Connection, error) {
+	c, err := s.Store.FindByUser(ctx, key)
+	return c, storeErr(err)
+}
+
+func (s availableStore) MarkDisconnected(ctx context.Context, sub string, expect int64, reason string, at time.Time) (int64, error) {
+	v, err := s.Store.MarkDisconnected(ctx, sub, expect, reason, at)
+	return v, storeErr(err)
+}
+
+// StoreHealth reports whether the connections' database answers, for a
+// store that can tell (PostgreSQL); known is false for the others.
+func (cs *Connections) StoreHealth(ctx context.Context) (known bool, err error) {
+	s, isAvail := cs.store.(availableStore)
+	if !isAvail {
+		return false, nil
+	}
+	p, canPing := s.Store.(interface{ Ping(context.Context) error })
+	if !canPing {
+		return false, nil
+	}
+	return true, storeErr(p.Ping(ctx))
+}

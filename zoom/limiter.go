@@ -1,0 +1,122 @@
+package zoom
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// SharedQuota keeps, for the instances of a cluster together, what Zoom
+// counts per account: the pace of calls (ZOOM_QPS per Zoom account, all
+// instances together) and the marks saying a daily quota is spent. The
+// client uses one when Config.Quota is set (package cluster offers one on
+// Redis); without one it keeps both in this process. An implementation
+// that loses its backing store must keep answering (a local stand-in),
+// never stall or fail the call: the quota protects Zoom, it is not a
+// reason to refuse a mint.
+type SharedQuota interface {
+	// Take takes one call slot of account's budget now (0), or answers how
+	// long until the next may be free, taking nothing.
+	Take(ctx context.Context, account string) (retryAfter time.Duration, err error)
+	// DailyUntil is when the daily quota that key names is back; zero: not
+	// spent. key is "account:<id>" or "user:<user key>".
+	DailyUntil(ctx context.Context, key string) time.Time
+	// MarkDaily records that key's daily quota is spent until until.
+	MarkDaily(ctx context.Context, key string, until time.Time)
+}
+
+// queueWithin is how long a call may wait in the queue: at most three
+// quarters of the time left before ctx's deadline (and never more than
+// the time left minus one attempt), so Zoom always has time to answer.
+// Negative: no deadline, no bound.
+func (c *Client) queueWithin(ctx context.Context) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return -1
+	}
+	left := time.Until(dl)
+	return left - min(c.cfg.AttemptTimeout, left/4)
+}
+
+// waitShared is wait with the cluster's quota: take a slot, or sleep until
+// the next may be free and try again, within the same bound as the local
+// queue. The shared limiter queues nobody, so a call that keeps losing the
+// race for a slot is refused once its time is up, as a full queue.
+func (c *Client) waitShared(ctx context.Context, account string) error {
+	const op = "wait for the cluster's Zoom quota (ZOOM_QPS)"
+	within := c.queueWithin(ctx)
+	start := time.Now()
+	for {
+		after, err := c.cfg.Quota.Take(ctx, account)
+		if err != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return ctxErr(ctx, op)
+			}
+			return queueFullErr(op, time.Second)
+		}
+		waited := time.Since(start)
+		if after <= 0 {
+			if waited > time.Millisecond {
+				c.obs.LimiterWait(waited)
+			}
+			return nil
+		}
+		// Spread the instances that lost one slot over the next few.
+		after += rand.N(after/4 + 1)
+		if within >= 0 && waited+after > within {
+			return queueFullErr(op, waited+after-within)
+		}
+		t := time.NewTimer(after)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return ctxErr(ctx, op)
+			}
+			return queueFullErr(op, after)
+		}
+	}
+}
+
+// sharedDailyWait is dailyWait's answer from the cluster's marks: another
+// instance may have met the daily 429.
+func (c *Client) sharedDailyWait(ctx context.Context, acct *account, q quota, user UserID) (wait time.Duration, perUser bool) {
+	if c.cfg.Quota == nil {
+		return 0, false
+	}
+	now := c.now()
+	if w := c.cfg.Quota.DailyUntil(ctx, dailyKey(q)+"account:"+acct.id).Sub(now); w > 0 {
+		return w, false
+	}
+	if q != quotaUserTokens || user.IsZero() {
+		return 0, false
+	}
+	if w := c.cfg.Quota.DailyUntil(ctx, "user:"+user.Key()).Sub(now); w > 0 {
+		return w, true
+	}
+	return 0, false
+}
+
+// shareDaily tells the cluster what markDaily recorded here.
+func (c *Client) shareDaily(ctx context.Context, acct *account, q quota, user UserID, until time.Time, perUser bool) {
+	if c.cfg.Quota == nil {
+		return
+	}
+	key := dailyKey(q) + "account:" + acct.id
+	if perUser && q == quotaUserTokens && !user.IsZero() {
+		key = "user:" + user.Key()
+	}
+	c.cfg.Quota.MarkDaily(ctx, key, until)
+}
+
+// dailyKey prefixes the cluster's mark of quota q: the user-token quota keeps
+// the unprefixed keys, each other API's daily quota (Zoom counts them apart)
+// has its own.
+func dailyKey(q quota) string {
+	if q == quotaMeetings {
+		return "meetings:"
+	}
+	return ""
+}
