@@ -9,8 +9,9 @@
 ARG GO_VERSION=1.26.8
 ARG NODE_VERSION=22
 
-# The console (/console/) embeds socket.io-client's browser bundle, which is
-# never committed: fetched from npm here, as examples/node's lockfile pins it.
+# The console (/console/) and the API reference (/docs/api/) embed browser
+# bundles that are never committed: fetched from npm here, as examples/node's
+# lockfile pins them.
 FROM node:${NODE_VERSION}-bookworm-slim AS assets
 WORKDIR /src/examples/node
 COPY examples/node/package.json examples/node/package-lock.json ./
@@ -22,6 +23,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 COPY --from=assets /src/examples/node/node_modules/socket.io-client/dist/socket.io.min.js console/assets/vendor/socket.io.min.js
+# The API reference (/docs/api/) embeds Swagger UI's bundle and style sheet, from npm likewise.
+COPY --from=assets /src/examples/node/node_modules/swagger-ui-dist/swagger-ui-bundle.js /src/examples/node/node_modules/swagger-ui-dist/swagger-ui.css openapi/assets/vendor/
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/tokenserver ./server
 # The state directory, owned by the image's non-root user (uid 65532).
