@@ -27,6 +27,7 @@ import (
 	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
+	"github.com/zoomtoken/tokenserver/callbacks"
 	"github.com/zoomtoken/tokenserver/openapi"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/sandbox"
@@ -236,6 +237,8 @@ func TestOpenAPIEveryRoute(t *testing.T) {
 	engine := routes.New(routes.Deps{
 		Connections: (*services.Connections)(nil), SandboxTokens: (*services.Authenticator)(nil),
 		SandboxJoin: stub, Demo: &routes.DemoFiles{}, Socket: stub, Metrics: stub,
+		MeetingInfo: (*services.MeetingInfo)(nil), Webhooks: (*services.Webhooks)(nil), Awaits: (*services.Awaits)(nil),
+		CallbackURLs: (*callbacks.URLs)(nil), Attendee: (*callbacks.Attendee)(nil), Console: stub,
 	})
 	var missing []string
 	for _, r := range engine.Routes() {
@@ -393,7 +396,7 @@ func errorCodes(t *testing.T) map[string]int {
 	}
 	statuses := map[string]int{}
 	for name, v := range map[string]int{"StatusBadRequest": 400, "StatusUnauthorized": 401, "StatusForbidden": 403,
-		"StatusNotFound": 404, "StatusMethodNotAllowed": 405, "StatusConflict": 409, "StatusRequestEntityTooLarge": 413,
+		"StatusNotFound": 404, "StatusMethodNotAllowed": 405, "StatusRequestTimeout": 408, "StatusConflict": 409, "StatusRequestEntityTooLarge": 413,
 		"StatusTooManyRequests": 429, "StatusInternalServerError": 500, "StatusBadGateway": 502,
 		"StatusServiceUnavailable": 503, "StatusGatewayTimeout": 504} {
 		statuses[name] = v
