@@ -136,4 +136,3 @@ func TestThrottle(t *testing.T) {
 		t.Fatalf("burst sent %+v, want the first and the final", got)
 	}
 }
-
