@@ -116,7 +116,10 @@ func (s *Server) run(sock *socket.Socket, ss *session, op wire.Op, payload any, 
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.EventTimeout)
 	defer cancel()
-	body, err := op.Do(ctx, s.env, id, raw)
+	env := s.env
+	// A batch's progress goes to the socket that asked, not to its room.
+	env.Progress = func(p wire.Progress) { _ = sock.Emit(wire.EventProgress, p) }
+	body, err := op.Do(ctx, env, id, raw)
 	switch {
 	case err != nil:
 		s.reply(sock, ack, op.Event, nil, err)

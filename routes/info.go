@@ -67,7 +67,7 @@ func (a *api) index(c *gin.Context) {
 		"socketEvents": gin.H{
 			"path":           "/socket.io/",
 			"clientToServer": []string{"authenticate", "meeting:start", "meeting:join", "meeting:distribute", "meeting:await", "meeting:cancel-await", "ping"},
-			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "meeting:awaiting", "meeting:user-left", "connection:changed", "error", "pong"},
+			"serverToClient": []string{"authenticated", "meeting:started", "meeting:credentials", "meeting:distributed", "meeting:progress", "meeting:awaiting", "meeting:user-left", "connection:changed", "error", "pong"},
 		},
 	}
 	if a.Info.Mode == "sandbox" {

@@ -26,6 +26,10 @@ func (a *api) serve(op wire.Op) gin.HandlerFunc {
 			fail(c, a.Logger, err)
 			return
 		}
+		if op.Streams && wantsNDJSON(c.GetHeader("Accept")) {
+			a.stream(c, op, env, who, body)
+			return
+		}
 		answer, err := op.Do(c.Request.Context(), env, who, body)
 		if err != nil {
 			fail(c, a.Logger, err)

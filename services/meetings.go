@@ -154,6 +154,7 @@ type JoinInput struct {
 type BatchInput struct {
 	MeetingID          zoom.MeetingID
 	ParticipantUserIDs []zoom.UserID
+	Hooks              // optional: follow the batch as it runs (progress.go)
 }
 
 // DistributeInput asks, over Socket.IO, for OBFs pushed to each participant.
@@ -168,6 +169,7 @@ type SetupInput struct {
 	HostUserID         zoom.UserID
 	ParticipantUserIDs []zoom.UserID
 	TTL                int
+	Hooks              // optional: follow the participants' batch as it runs (progress.go)
 }
 
 // SetupResult is the host's ZAK and the participants' batch.
@@ -214,7 +216,7 @@ func (m *Meetings) Batch(ctx context.Context, caller Identity, in BatchInput) (B
 			return BatchResult{}, err
 		}
 	}
-	return m.fanOut(ctx, caller, in.MeetingID, ids), nil
+	return m.fanOut(ctx, caller, in.MeetingID, ids, in.Hooks), nil
 }
 
 // Setup mints the host's ZAK, then OBFs for the participants.
@@ -237,7 +239,7 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 	if err != nil {
 		return SetupResult{}, err
 	}
-	return SetupResult{Host: host, BatchResult: m.fanOut(ctx, caller, in.MeetingID, ids)}, nil
+	return SetupResult{Host: host, BatchResult: m.fanOut(ctx, caller, in.MeetingID, ids, in.Hooks)}, nil
 }
 
 // startBatch counts a batch against its caller, or refuses a caller with
@@ -335,8 +337,14 @@ func (m *Meetings) push(ctx context.Context, tok zoom.Token, via string, b *SDKB
 
 // fanOut mints OBFs with bounded concurrency. The Zoom client's limiter sets
 // the pace; the workers only hide Zoom's latency.
-func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.MeetingID, ids []zoom.UserID) BatchResult {
+//
+// hooks are called on this goroutine as users finish (see Hooks).
+func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.MeetingID, ids []zoom.UserID, hooks Hooks) BatchResult {
 	res := BatchResult{Total: len(ids)}
+	progress := ProgressUpdate{Meeting: meeting, Total: len(ids)}
+	if hooks.Progress != nil {
+		hooks.Progress(progress)
+	}
 	if len(ids) == 0 {
 		return res
 	}
@@ -350,6 +358,7 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 	out := make([]outcome, len(ids))
 	workers := min(len(ids), max(4, min(64, int(math.Ceil(m.zoom.QPS()))*2)))
 	next := make(chan int)
+	finished := make(chan int, len(ids)) // never blocks a worker
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -365,13 +374,36 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 					// Push at once: a participant waiting on its socket should not wait for the batch.
 					o.delivered = m.push(ctx, o.tok, o.via, o.sdk)
 				}
+				finished <- i
 			}
 		}()
 	}
-	for i := range ids {
-		next <- i
+	go func() {
+		for i := range ids {
+			next <- i
+		}
+		close(next)
+	}()
+	// Each user's outcome is told here, on the caller's goroutine, as it
+	// comes: out[i] is written before i is sent on finished.
+	for range ids {
+		i := <-finished
+		o := out[i]
+		progress.Done++
+		if o.err != nil {
+			progress.Failed++
+		}
+		if hooks.OnResult != nil {
+			if o.err != nil {
+				hooks.OnResult(Outcome{Failure: &Failure{UserID: ids[i], Err: o.err}})
+			} else {
+				hooks.OnResult(Outcome{Minted: &Minted{Token: o.tok, Via: o.via, SDK: o.sdk, Delivered: o.delivered}})
+			}
+		}
+		if hooks.Progress != nil {
+			hooks.Progress(progress)
+		}
 	}
-	close(next)
 	wg.Wait()
 	for i, o := range out {
 		if o.err != nil {

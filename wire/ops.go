@@ -26,6 +26,15 @@ type Env struct {
 	Domain Domain
 	Info   MeetingInfo // the meeting-info operations; nil: not served
 	Now    func() time.Time
+	// Progress, when set, is sent the meeting:progress bodies of a batch
+	// (batch-join, setup, distribute) as it runs: at most 10 a second, and
+	// the final one (done == total). Socket.IO sends them to the calling
+	// socket only.
+	Progress func(Progress)
+	// Each, when set, is given each user's answer in a batch as it is
+	// minted: a ParticipantToken or a FailedUser (batch-join's ndjson
+	// stream over REST). Ops with Streams set use it.
+	Each func(any)
 }
 
 // Op is one operation a caller can ask for. REST and Socket.IO serve the same
@@ -43,6 +52,9 @@ type Op struct {
 	// May refuses, before the body is read, a caller whose role may never
 	// do this; nil when every role may.
 	May func(services.Identity) error
+	// Streams: the operation gives each user's answer to Env.Each as it
+	// comes, so REST may stream it (batch-join with Accept: application/x-ndjson).
+	Streams bool
 	// Do decodes the body, runs the operation and returns the answer.
 	Do func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error)
 }
@@ -91,12 +103,13 @@ func Ops() []Op {
 				}
 				return NewJoinResponse(m), nil
 			}},
-		{Name: "batch-join", Path: "/api/meetings/batch-join", May: services.AuthorizeBatch,
+		{Name: "batch-join", Path: "/api/meetings/batch-join", May: services.AuthorizeBatch, Streams: true,
 			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
 				in, err := DecodeBatch(body, env.Domain.BatchMax())
 				if err != nil {
 					return nil, err
 				}
+				in.Hooks = env.hooks()
 				r, err := env.Domain.Batch(ctx, caller, in)
 				if err != nil {
 					return nil, err
@@ -109,6 +122,7 @@ func Ops() []Op {
 				if err != nil {
 					return nil, err
 				}
+				in.Hooks = env.hooks()
 				r, err := env.Domain.Setup(ctx, caller, in)
 				if err != nil {
 					return nil, err
@@ -121,6 +135,7 @@ func Ops() []Op {
 				if err != nil {
 					return nil, err
 				}
+				in.Hooks = env.hooks()
 				r, err := env.Domain.Distribute(ctx, caller, in)
 				if err != nil {
 					return nil, err
