@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/cluster"
+	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/services/metrics"
 	"github.com/zoomtoken/tokenserver/zoom"
@@ -14,8 +15,9 @@ import (
 // sharedState is what this instance shares with the others of a cluster:
 // nothing (one process) without REDIS_URL.
 type sharedState struct {
-	redis *cluster.Redis // nil: one process
-	quota *cluster.Quota
+	redis   *cluster.Redis // nil: one process
+	quota   *cluster.Quota
+	sockets *cluster.Sockets // Socket.IO across the instances
 }
 
 // newShared connects to REDIS_URL when it is set. Redis not answering is
@@ -30,7 +32,8 @@ func newShared(ctx context.Context, cfg Config, log *slog.Logger, mx *metrics.Me
 	}
 	log.Info("cluster", "cluster_size", cfg.ClusterSize, "zoom_qps_shared", cfg.ZoomQPS,
 		"zoom_qps_alone", cfg.ZoomQPS/float64(cfg.ClusterSize))
-	return &sharedState{redis: r, quota: cluster.NewQuota(r, cfg.ZoomQPS, cfg.ClusterSize, nil)}, nil
+	return &sharedState{redis: r, quota: cluster.NewQuota(r, cfg.ZoomQPS, cfg.ClusterSize, nil),
+		sockets: cluster.NewSockets(r, log)}, nil
 }
 
 // withQuota gives the Zoom client the cluster's quota, when there is one.
@@ -41,7 +44,20 @@ func (s *sharedState) withQuota(zc zoom.Config) zoom.Config {
 	return zc
 }
 
+// socketCluster is the Socket.IO server's cluster: nil (no interface
+// holding a nil pointer) when there is none.
+func (s *sharedState) socketCluster() realtime.Cluster {
+	if s.sockets == nil {
+		return nil
+	}
+	return s.sockets
+}
+
+// close is called after the Socket.IO server is closed.
 func (s *sharedState) close() {
+	if s.sockets != nil {
+		s.sockets.Close()
+	}
 	if s.redis != nil {
 		_ = s.redis.Close()
 	}

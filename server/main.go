@@ -144,6 +144,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
+		Cluster: shared.socketCluster(),
 	})
 	events.Subscribe(rt.Deliver)
 	joinTokens := recordingJoinTokens{meetingInfo}
