@@ -52,14 +52,22 @@ type Sockets struct {
 
 	mu      sync.Mutex
 	pending map[string]chan bool
+
+	now       func() time.Time
+	slowUntil atomic.Int64 // unix nanoseconds: until then an instance was silent, ask briefly
 }
 
 const (
-	askChannel   = "tokenserver:sockets:ask"
-	replyPrefix  = "tokenserver:sockets:reply:"
-	askTimeout   = 500 * time.Millisecond
-	maxMessage   = 4 << 10                // a question or an answer is a few hundred bytes
-	retryReceive = 250 * time.Millisecond // a subscription that fails tries again after this
+	askChannel  = "tokenserver:sockets:ask"
+	replyPrefix = "tokenserver:sockets:reply:"
+	askTimeout  = 500 * time.Millisecond
+	// After a question some instance left unanswered (hung, or cut off
+	// from Redis on one side), questions wait only askTimeoutSlow for
+	// slowFor: a silent instance does not cost every push half a second.
+	askTimeoutSlow = 50 * time.Millisecond
+	slowFor        = 10 * time.Second
+	maxMessage     = 4 << 10                // a question or an answer is a few hundred bytes
+	retryReceive   = 250 * time.Millisecond // a subscription that fails tries again after this
 )
 
 type question struct {
@@ -81,7 +89,7 @@ func NewSockets(r *Redis, log *slog.Logger) *Sockets {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Sockets{r: r, log: log, id: randomID(), ctx: ctx, stop: stop, done: make(chan struct{}),
-		pending: map[string]chan bool{}}
+		pending: map[string]chan bool{}, now: time.Now}
 	s.rc = redistypes.NewRedisClient(ctx, r.Client())
 	// The adapter's receiving loop reports each failure here and tries
 	// again at once: record it, and slow the loop down while Redis is away.
@@ -136,7 +144,11 @@ func (s *Sockets) Elsewhere(ctx context.Context, room string) bool {
 	if !s.r.Up() {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, askTimeout)
+	timeout := askTimeout
+	if s.now().UnixNano() < s.slowUntil.Load() {
+		timeout = askTimeoutSlow
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	q := question{ID: randomID(), From: s.id, Room: room}
 	body, err := json.Marshal(q)
@@ -164,6 +176,7 @@ func (s *Sockets) Elsewhere(ctx context.Context, room string) bool {
 				return true
 			}
 		case <-ctx.Done():
+			s.slowUntil.Store(s.now().Add(slowFor).UnixNano())
 			return false
 		}
 	}
