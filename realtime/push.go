@@ -23,11 +23,11 @@ func room(userID string) string { return "user:" + zoom.UserKey(userID) }
 //
 // A ConnectionChanged event goes to its user's sockets as
 // connection:changed {status, reason}.
-func (s *Server) Deliver(_ context.Context, e services.Event) bool {
+func (s *Server) Deliver(ctx context.Context, e services.Event) bool {
 	switch e.Kind {
 	case services.TokenMinted:
 	case services.ConnectionChanged:
-		return s.emitTo(e.User.String(), wire.EventConnectionChanged,
+		return s.emitTo(ctx, e.User.String(), wire.EventConnectionChanged,
 			wire.ConnectionChanged{Status: e.Status, Reason: e.Reason, Timestamp: s.cfg.Now().UTC()})
 	default:
 		return false
@@ -40,24 +40,21 @@ func (s *Server) Deliver(_ context.Context, e services.Event) bool {
 	} else {
 		body = wire.NewJoinResponse(services.Minted{Token: tok, Via: e.Via, SDK: e.SDK, Delivered: true})
 	}
-	if !s.online(tok.UserID.String()) {
-		s.obs.Pushed(event, false)
-		return false
-	}
-	s.io.To(socket.Room(room(tok.UserID.String()))).Emit(event, body)
-	s.obs.Pushed(event, true)
-	return true
+	return s.emitTo(ctx, tok.UserID.String(), event, body)
 }
 
-// emitTo sends event to the user's sockets and reports whether there were any.
-func (s *Server) emitTo(userID, event string, body any) bool {
-	if !s.online(userID) {
+// emitTo sends event to the user's sockets and reports whether there were
+// any. In a cluster the broadcast goes to every instance, and the others
+// are asked whether they had a socket of the user's (adapter.go).
+func (s *Server) emitTo(ctx context.Context, userID, event string, body any) bool {
+	if s.cfg.Cluster == nil && !s.online(userID) {
 		s.obs.Pushed(event, false)
 		return false
 	}
 	s.io.To(socket.Room(room(userID))).Emit(event, body)
-	s.obs.Pushed(event, true)
-	return true
+	ok := s.delivered(ctx, room(userID))
+	s.obs.Pushed(event, ok)
+	return ok
 }
 
 // online reports whether any socket of the user is in its room. The adapter

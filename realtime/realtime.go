@@ -67,6 +67,7 @@ type Config struct {
 	Logger       *slog.Logger
 	Observer     Observer
 	Now          func() time.Time
+	Cluster      Cluster // nil: one instance (adapter.go)
 }
 
 // Server is the Socket.IO side of the token server.
@@ -114,10 +115,16 @@ func New(cfg Config) *Server {
 	opts.SetMaxHttpBufferSize(cfg.MaxPayload)
 	opts.SetParser(newSafeParser(cfg.Observer.PacketDropped))
 	opts.SetAllowRequest(s.allowRequest)
+	if cfg.Cluster != nil {
+		opts.SetAdapter(cfg.Cluster.Adapter())
+	}
 	// CORS headers come from the REST side's middleware, which wraps this
 	// handler too: setting them here as well would send each header twice.
 	s.io = socket.NewServer(nil, opts)
 	s.io.Use(s.handshake)
+	if cfg.Cluster != nil {
+		cfg.Cluster.Answer(s.hasMembers)
+	}
 	_ = s.io.On("connection", s.onConnection)
 	s.eio = s.io.ServeHandler(nil)
 	s.io.Engine().On("connection", s.onEngineConnection)

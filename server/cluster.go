@@ -2,20 +2,25 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
 	"github.com/zoomtoken/tokenserver/cluster"
+	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/services/metrics"
+	"github.com/zoomtoken/tokenserver/webhooks"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // sharedState is what this instance shares with the others of a cluster:
 // nothing (one process) without REDIS_URL.
 type sharedState struct {
-	redis *cluster.Redis // nil: one process
-	quota *cluster.Quota
+	redis   *cluster.Redis // nil: one process
+	quota   *cluster.Quota
+	sockets *cluster.Sockets // Socket.IO across the instances
+	relay   *cluster.Relay   // webhooks' presence events to every instance
 }
 
 // newShared connects to REDIS_URL when it is set. Redis not answering is
@@ -30,7 +35,8 @@ func newShared(ctx context.Context, cfg Config, log *slog.Logger, mx *metrics.Me
 	}
 	log.Info("cluster", "cluster_size", cfg.ClusterSize, "zoom_qps_shared", cfg.ZoomQPS,
 		"zoom_qps_alone", cfg.ZoomQPS/float64(cfg.ClusterSize))
-	return &sharedState{redis: r, quota: cluster.NewQuota(r, cfg.ZoomQPS, cfg.ClusterSize, nil)}, nil
+	return &sharedState{redis: r, quota: cluster.NewQuota(r, cfg.ZoomQPS, cfg.ClusterSize, nil),
+		sockets: cluster.NewSockets(r, log), relay: cluster.NewRelay(r, "webhooks", log)}, nil
 }
 
 // withQuota gives the Zoom client the cluster's quota, when there is one.
@@ -41,7 +47,23 @@ func (s *sharedState) withQuota(zc zoom.Config) zoom.Config {
 	return zc
 }
 
+// socketCluster is the Socket.IO server's cluster: nil (no interface
+// holding a nil pointer) when there is none.
+func (s *sharedState) socketCluster() realtime.Cluster {
+	if s.sockets == nil {
+		return nil
+	}
+	return s.sockets
+}
+
+// close is called after the Socket.IO server is closed.
 func (s *sharedState) close() {
+	if s.sockets != nil {
+		s.sockets.Close()
+	}
+	if s.relay != nil {
+		s.relay.Close()
+	}
 	if s.redis != nil {
 		_ = s.redis.Close()
 	}
@@ -75,4 +97,64 @@ func (h clusterHealth) State(ctx context.Context) map[string]string {
 		return nil
 	}
 	return out
+}
+
+// webhookDedupe is d alone, or, in a cluster, d and then a Redis key per
+// event (SET NX, for webhooks.DefaultHorizon) that the first instance to
+// admit an event sets: Zoom's retry that reaches another instance is a
+// duplicate there too. Redis down: d alone.
+func (s *sharedState) webhookDedupe(d *webhooks.Dedupe) services.Deduper {
+	if s.redis == nil {
+		return d
+	}
+	return sharedDedupe{local: d, redis: s.redis}
+}
+
+type sharedDedupe struct {
+	local *webhooks.Dedupe
+	redis *cluster.Redis
+}
+
+func dedupeKey(key string) string { return "tokenserver:webhook:" + key }
+
+func (d sharedDedupe) Admit(key string, stamp time.Time) webhooks.Verdict {
+	if v := d.local.Admit(key, stamp); v != webhooks.Fresh {
+		return v
+	}
+	if first, _ := d.redis.FirstSeen(context.Background(), dedupeKey(key), webhooks.DefaultHorizon); !first {
+		return webhooks.Duplicate
+	}
+	return webhooks.Fresh
+}
+
+func (d sharedDedupe) Forget(key string) {
+	d.local.Forget(key)
+	d.redis.Forget(context.Background(), dedupeKey(key))
+}
+
+// webhookRelay is the relay of webhooks' presence events: nil (no
+// interface holding a nil pointer) without a cluster.
+func (s *sharedState) webhookRelay() services.WebhookRelay {
+	if s.relay == nil {
+		return nil
+	}
+	return jsonRelay{s.relay}
+}
+
+// jsonRelay carries webhooks.Event as JSON over a cluster.Relay.
+type jsonRelay struct{ r *cluster.Relay }
+
+func (j jsonRelay) Send(ctx context.Context, ev webhooks.Event) {
+	if b, err := json.Marshal(ev); err == nil {
+		j.r.Publish(ctx, b)
+	}
+}
+
+func (j jsonRelay) Receive(handle func(webhooks.Event)) {
+	j.r.Handle(func(b []byte) {
+		var ev webhooks.Event
+		if json.Unmarshal(b, &ev) == nil {
+			handle(ev)
+		}
+	})
 }

@@ -126,7 +126,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	defer closeStore()
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log)
 	present := presence.NewMemory(presence.MemoryConfig{})
-	hooks, err := newWebhooks(cfg, sb, present, events, conns, ln.Addr(), mx, log)
+	hooks, err := newWebhooks(cfg, sb, present, events, conns, ln.Addr(), mx, log, shared)
 	if err != nil {
 		return err
 	}
@@ -144,6 +144,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
+		Cluster: shared.socketCluster(),
 	})
 	events.Subscribe(rt.Deliver)
 	joinTokens := recordingJoinTokens{meetingInfo}
@@ -539,7 +540,7 @@ type webhooksRun struct{ svc *services.Webhooks }
 // Without secrets in zoom mode no webhook is accepted, and every await
 // answers unknown.
 func newWebhooks(cfg Config, sb *sandboxRun, store presence.Store, events services.Publisher, conns *services.Connections,
-	addr net.Addr, mx *metrics.Metrics, log *slog.Logger) (*webhooksRun, error) {
+	addr net.Addr, mx *metrics.Metrics, log *slog.Logger, shared *sharedState) (*webhooksRun, error) {
 	secrets := cfg.WebhookSecrets
 	if sb.sb != nil && len(secrets) == 0 {
 		b := make([]byte, 24)
@@ -555,8 +556,8 @@ func newWebhooks(cfg Config, sb *sandboxRun, store presence.Store, events servic
 		deauth = conns
 	}
 	svc, err := services.NewWebhooks(services.WebhooksConfig{Verifier: webhooks.NewVerifier(secrets),
-		Dedupe: webhooks.NewDedupe(webhooks.DedupeConfig{}), Presence: store, Events: events, Deauth: deauth,
-		Observer: mx, Logger: log})
+		Dedupe: shared.webhookDedupe(webhooks.NewDedupe(webhooks.DedupeConfig{})), Presence: store, Events: events, Deauth: deauth,
+		Observer: mx, Logger: log, Relay: shared.webhookRelay()})
 	if err != nil {
 		return nil, err
 	}

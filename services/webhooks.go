@@ -27,6 +27,16 @@ type Deauthorizer interface {
 	Deauthorized(ctx context.Context, d webhooks.Deauthorization) error
 }
 
+// WebhookRelay shares the presence events this instance admits with the
+// other instances of a cluster, and hands theirs to this one, so that a
+// webhook that lands on one instance updates every instance's presence and
+// wakes the awaits held on any. Deauthorizations are not relayed (the
+// instance that admits one applies it to the shared connections).
+type WebhookRelay interface {
+	Send(ctx context.Context, ev webhooks.Event)
+	Receive(handle func(webhooks.Event))
+}
+
 // WebhookObserver counts webhook requests by event and outcome, for metrics.
 // event is webhooks.Label's (a fixed set), never a value from the body.
 type WebhookObserver interface {
@@ -48,6 +58,7 @@ type WebhooksConfig struct {
 	Presence presence.Store
 	Events   Publisher    // presence changes, for awaiters
 	Deauth   Deauthorizer // nil: users' connections are not configured
+	Relay    WebhookRelay // nil: one instance
 	Observer WebhookObserver
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -113,6 +124,9 @@ func NewWebhooks(cfg WebhooksConfig) (*Webhooks, error) {
 		w.wg.Add(1)
 		go w.work(q)
 	}
+	if cfg.Relay != nil {
+		cfg.Relay.Receive(w.relayed)
+	}
 	return w, nil
 }
 
@@ -167,8 +181,25 @@ func (w *Webhooks) Receive(ctx context.Context, timestamp, signature string, bod
 		return WebhookAnswer{}, &apperr.Error{Kind: apperr.ErrRateLimited, Op: "webhook", RetryAfter: time.Second,
 			Message: "Too many webhook events are waiting; send this one again."}
 	}
+	if w.cfg.Relay != nil && ev.Name != webhooks.EventAppDeauthorized {
+		w.cfg.Relay.Send(ctx, ev)
+	}
 	w.cfg.Observer.Webhook(label, "accepted")
 	return WebhookAnswer{Status: "accepted"}, nil
+}
+
+// relayed takes an event another instance admitted: it is applied here as
+// one received here would be, in its meeting's queue; a full queue drops it
+// (the instance that admitted it has applied it).
+func (w *Webhooks) relayed(ev webhooks.Event) {
+	if ev.Name == webhooks.EventAppDeauthorized || !w.wanted(ev) {
+		return
+	}
+	select {
+	case w.queues[w.shard(ev.Meeting.Number)] <- webhookJob{ev: ev, arrived: w.cfg.Now()}:
+	default:
+		w.log.Warn("webhook: an event relayed by another instance was dropped: the queue is full", "event", webhooks.Label(ev.Name))
+	}
 }
 
 // wanted reports whether an event changes anything here.
