@@ -54,7 +54,7 @@ func (ts *testServer) hook(body, secret string, stamp time.Time) reply {
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	resp = checkedResponse(ts.t, resp) // the answer must be the OpenAPI document's
 	raw, _ := io.ReadAll(resp.Body)
 	r := reply{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.Body)
