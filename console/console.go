@@ -6,15 +6,13 @@
 package console
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"strings"
-	"time"
+
+	"github.com/zoomtoken/tokenserver/webfiles"
 )
 
 // assets holds the page's own files and, when `make node-deps` ran before the
@@ -44,17 +42,11 @@ func served() map[string]string {
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-type file struct {
-	body  []byte
-	ctype string
-	etag  string
-}
-
 // Handler serves the console's files at the paths below its mount point:
 // "/" and "/index.html" the page, "/console.js", "/console.css",
 // "/vendor/socket.io.min.js". Mount it with the prefix stripped.
 type Handler struct {
-	files  map[string]file
+	files  map[string]webfiles.File
 	bundle bool
 }
 
@@ -67,20 +59,12 @@ func New() (*Handler, error) {
 // FromFS serves the files of fsys (laid out as assets/): the page's own files
 // must be there; the bundle may be missing, which HasBundle reports.
 func FromFS(fsys fs.FS) (*Handler, error) {
-	h := &Handler{files: map[string]file{}}
-	for name, ctype := range served() {
-		b, err := fs.ReadFile(fsys, "assets/"+name)
-		if err != nil {
-			if name == BundlePath {
-				continue
-			}
-			return nil, fmt.Errorf("console: %s: %w", name, err)
-		}
-		sum := sha256.Sum256(b)
-		h.files[name] = file{body: b, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+	files, err := webfiles.Load(fsys, "assets", served(), func(name string) bool { return name == BundlePath })
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
 	}
-	_, h.bundle = h.files[BundlePath]
-	return h, nil
+	_, bundle := files[BundlePath]
+	return &Handler{files: files, bundle: bundle}, nil
 }
 
 // HasBundle says whether socket.io-client's bundle was embedded: without it
@@ -99,25 +83,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = "index.html"
 	}
-	hd := w.Header()
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Content-Security-Policy", CSP)
 	f, ok := h.files[name]
 	if !ok {
-		hd.Set("Cache-Control", "no-store")
+		webfiles.SecurityHeaders(w.Header(), CSP)
 		msg := "The console has no such file."
 		if name == BundlePath {
 			msg = "This server was built without its npm assets: run `make node-deps` and rebuild."
 		}
-		hd.Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(msg + "\n"))
+		webfiles.NotFound(w, msg)
 		return
 	}
-	hd.Set("Content-Type", f.ctype)
-	hd.Set("Cache-Control", "no-cache")
-	hd.Set("ETag", f.etag)
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
+	webfiles.Serve(w, r, name, f, CSP)
 }

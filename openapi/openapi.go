@@ -10,14 +10,13 @@ package openapi
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"strings"
-	"time"
+
+	"github.com/zoomtoken/tokenserver/webfiles"
 )
 
 //go:embed openapi.json
@@ -59,17 +58,11 @@ func served() map[string]string {
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-type file struct {
-	body  []byte
-	ctype string
-	etag  string
-}
-
 // Handler serves the document and the page. Mount ServeDocument at
 // /openapi.json and the Handler at /docs/api/ with that prefix stripped.
 type Handler struct {
-	files  map[string]file
-	doc    file
+	files  map[string]webfiles.File
+	doc    webfiles.File
 	bundle bool
 }
 
@@ -82,26 +75,14 @@ func New() (*Handler, error) {
 // page's own files must be there; Swagger UI's may be missing, which
 // HasBundle reports, and the page then says how to build it properly.
 func FromFS(fsys fs.FS) (*Handler, error) {
-	h := &Handler{files: map[string]file{}, doc: newFile(document, "application/json")}
-	for name, ctype := range served() {
-		b, err := fs.ReadFile(fsys, "assets/"+name)
-		if err != nil {
-			if strings.HasPrefix(name, "vendor/") {
-				continue
-			}
-			return nil, fmt.Errorf("openapi: %s: %w", name, err)
-		}
-		h.files[name] = newFile(b, ctype)
+	vendor := func(name string) bool { return strings.HasPrefix(name, "vendor/") }
+	files, err := webfiles.Load(fsys, "assets", served(), vendor)
+	if err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
 	}
-	_, js := h.files[BundlePath]
-	_, css := h.files[StylePath]
-	h.bundle = js && css
-	return h, nil
-}
-
-func newFile(b []byte, ctype string) file {
-	sum := sha256.Sum256(b)
-	return file{body: b, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+	_, js := files[BundlePath]
+	_, css := files[StylePath]
+	return &Handler{files: files, doc: webfiles.NewFile(document, "application/json"), bundle: js && css}, nil
 }
 
 // HasBundle says whether Swagger UI's files were embedded.
@@ -110,7 +91,7 @@ func (h *Handler) HasBundle() bool { return h.bundle }
 // ServeDocument answers GET and HEAD with the document, revalidated on each
 // use (no-cache with an ETag).
 func (h *Handler) ServeDocument(w http.ResponseWriter, r *http.Request) {
-	h.serveFile(w, r, "openapi.json", h.doc)
+	webfiles.Serve(w, r, "openapi.json", h.doc, CSP)
 }
 
 // ServeHTTP answers GET and HEAD for the page's files: "/" (or
@@ -127,33 +108,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f, ok := h.files[name]
 	if !ok || name == "missing.html" && r.URL.Path != "/" {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Cache-Control", "no-store")
 		msg := "The API reference page has no such file."
 		if strings.HasPrefix(name, "vendor/") && !h.bundle {
 			msg = "This server was built without its npm assets (Swagger UI): run `make node-deps` and rebuild."
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(msg + "\n"))
+		webfiles.NotFound(w, msg)
 		return
 	}
-	h.serveFile(w, r, name, f)
-}
-
-func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, name string, f file) {
-	hd := w.Header()
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		hd.Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Content-Security-Policy", CSP)
-	hd.Set("Content-Type", f.ctype)
-	hd.Set("Cache-Control", "no-cache")
-	hd.Set("ETag", f.etag)
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
+	webfiles.Serve(w, r, name, f, CSP)
 }

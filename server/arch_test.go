@@ -31,7 +31,7 @@ func TestImportRules(t *testing.T) {
 		"services":      {"zoom", "connections", "sdk", "apperr", "secret", "webhooks", "presence"},
 		"wire":          {"services", "zoom", "connections", "sdk", "jsonbody", "apperr", "secret", "presence"},
 		"routes":        {"wire", "services", "zoom", "connections", "apperr", "secret", "webhooks", "presence", "callbacks", "openapi"},
-		"openapi":       {},
+		"openapi":       {"webfiles"},
 		"callbacks":     {"services", "zoom", "jsonbody", "apperr", "secret"},
 		"realtime":      {"wire", "services", "zoom", "apperr", "secret", "presence"},
 		// What the instances of a cluster share through Redis.
@@ -39,7 +39,9 @@ func TestImportRules(t *testing.T) {
 		// Test-only: starts real redis-server and PostgreSQL for tests.
 		"internal/testinfra": {},
 		// The console's page, embedded: routes takes it as an http.Handler.
-		"console": {},
+		"console": {"webfiles"},
+		// Embedded page files served with their headers.
+		"webfiles": {},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	seen := 0
