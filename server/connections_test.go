@@ -425,31 +425,7 @@ func TestConnectionTwoProcessesShareStore(t *testing.T) {
 	wantJoin(t, b.join(t, ann), "connection") // b sees a's connection
 	// A refresh takes a while at Zoom: the processes' refreshes overlap.
 	sb.SetLatency(30 * time.Millisecond)
-	for round := range 3 {
-		time.Sleep(2100 * time.Millisecond)
-		before := sb.Stats().Refreshes
-		var wg sync.WaitGroup
-		replies := make([]reply, 100)
-		start := make(chan struct{})
-		for i := range replies {
-			ts := a
-			if i%2 == 1 {
-				ts = b
-			}
-			wg.Go(func() { <-start; replies[i] = ts.join(t, ann) })
-		}
-		close(start)
-		wg.Wait()
-		for _, r := range replies {
-			wantJoin(t, r, "connection")
-		}
-		if got := sb.Stats().Refreshes - before; got < 2 {
-			t.Errorf("round %d: %d refreshes; both processes' access tokens should have expired", round, got)
-		}
-	}
-	if n := sb.Stats().RefreshTokenReuse; n != 0 {
-		t.Errorf("refresh tokens spent twice: %d", n)
-	}
+	raceRefreshes(t, sb, a, b, ann, 3, 100)
 	a.assertNoSecretsLogged()
 	b.assertNoSecretsLogged()
 }
@@ -591,5 +567,38 @@ func assertNoSecretsInDB(t *testing.T, dir string, secrets []string) {
 				t.Errorf("%s holds a secret in the clear (%d chars, starting %q)", filepath.Base(f), len(s), s[:7])
 			}
 		}
+	}
+}
+
+// raceRefreshes runs rounds in which both servers' access tokens for user
+// have just expired and n joins, split between a and b, start at once: each
+// round must refresh, every join must mint through the connection, and no
+// refresh token may be spent twice.
+func raceRefreshes(t *testing.T, sb *sandbox.Sandbox, a, b *testServer, user string, rounds, n int) {
+	t.Helper()
+	for round := range rounds {
+		time.Sleep(2100 * time.Millisecond)
+		before := sb.Stats().Refreshes
+		var wg sync.WaitGroup
+		replies := make([]reply, n)
+		start := make(chan struct{})
+		for i := range replies {
+			ts := a
+			if i%2 == 1 {
+				ts = b
+			}
+			wg.Go(func() { <-start; replies[i] = ts.join(t, user) })
+		}
+		close(start)
+		wg.Wait()
+		for _, r := range replies {
+			wantJoin(t, r, "connection")
+		}
+		if got := sb.Stats().Refreshes - before; got < 2 {
+			t.Errorf("round %d: %d refreshes; both servers' access tokens should have expired", round, got)
+		}
+	}
+	if n := sb.Stats().RefreshTokenReuse; n != 0 {
+		t.Errorf("refresh tokens spent twice: %d", n)
 	}
 }
