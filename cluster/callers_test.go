@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
+	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -108,5 +109,54 @@ func TestCallersFallBackAndRecover(t *testing.T) {
 		if ok, _ := c.Allow("sub:ann@example.com"); !ok {
 			t.Fatalf("request %d after recovery refused: still the local limiter", i+1)
 		}
+	}
+}
+
+// What a request pays for the shared limits, against a redis-server on
+// loopback (BENCHMARKS.md): the caller's limit, the guard's look at the
+// address, a batch slot taken and given back; and the local limiter.
+func BenchmarkSharedLimits(b *testing.B) {
+	srv := testinfra.StartRedis(b)
+	r, err := Open(context.Background(), secret.New(srv.URL()), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	local := services.NewCallerLimiter(1e9, 1e9, nil)
+	callers := NewCallers(r, 1e9, 1e9, local)
+	guard := NewGuard(r, 10, services.NewAuthGuard(10, nil))
+	slots := NewSlots(r, services.NewLocalBatchSlots(), SlotsConfig{})
+	b.Run("callers-redis", func(b *testing.B) {
+		for b.Loop() {
+			if ok, _ := callers.Allow("sub:ann@example.com"); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("callers-local", func(b *testing.B) {
+		for b.Loop() {
+			if ok, _ := local.Allow("sub:ann@example.com"); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("guard-redis", func(b *testing.B) {
+		for b.Loop() {
+			if ok, _ := guard.Allow("203.0.113.7:1"); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("slot-redis", func(b *testing.B) {
+		for b.Loop() {
+			release, ok := slots.Acquire(context.Background(), "sub:ann@example.com", 2)
+			if !ok {
+				b.Fatal("refused")
+			}
+			release()
+		}
+	})
+	if !r.Up() {
+		b.Fatal("Redis failed during the benchmark: the local fallback was measured")
 	}
 }
