@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,5 +160,129 @@ func BenchmarkSharedLimits(b *testing.B) {
 	})
 	if !r.Up() {
 		b.Fatal("Redis failed during the benchmark: the local fallback was measured")
+	}
+}
+
+// freezer is a TCP proxy to a Redis that can be frozen: connections stay
+// open and nothing more crosses, as with a Redis that hangs.
+type freezer struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	frozen bool
+	thaw   chan struct{}
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, target: target, thaw: make(chan struct{})}
+	t.Cleanup(func() {
+		f.set(false)
+		ln.Close()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.serve(c)
+		}
+	}()
+	return f
+}
+
+func (f *freezer) url() string { return "redis://" + f.ln.Addr().String() + "/0" }
+
+func (f *freezer) set(frozen bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.frozen && !frozen {
+		close(f.thaw)
+		f.thaw = make(chan struct{})
+	}
+	f.frozen = frozen
+}
+
+// wait blocks while the proxy is frozen.
+func (f *freezer) wait() {
+	f.mu.Lock()
+	frozen, thaw := f.frozen, f.thaw
+	f.mu.Unlock()
+	if frozen {
+		<-thaw
+	}
+}
+
+func (f *freezer) serve(c net.Conn) {
+	defer c.Close()
+	f.wait()
+	up, err := net.Dial("tcp", f.target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				dst.Close()
+				return
+			}
+			f.wait()
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+	go pipe(up, c)
+	pipe(c, up)
+}
+
+// A Redis that hangs (connections open, no answers): the limit, the guard
+// and the slots answer from the instance's own state after the short
+// timeout, the fallback is reported, and Redis is used again once it
+// answers.
+func TestSharedLimitsFallBackFromAHungRedis(t *testing.T) {
+	srv := testinfra.StartRedis(t)
+	fz := newFreezer(t, srv.Addr())
+	r, st, _ := open(t, fz.url())
+	callers := NewCallers(r, 0.01, 1, services.NewCallerLimiter(0.01, 1, nil))
+	guard := NewGuard(r, 1, services.NewAuthGuard(1, nil))
+	slots := NewSlots(r, services.NewLocalBatchSlots(), SlotsConfig{})
+	if ok, _ := callers.Allow("sub:ann@example.com"); !ok {
+		t.Fatal("first request refused")
+	}
+	if ok, _ := callers.Allow("sub:ann@example.com"); ok {
+		t.Fatal("over the burst with Redis up")
+	}
+
+	fz.set(true)
+	var allowed, guarded, slot bool
+	within(t, "the shared limits", func() {
+		allowed, _ = callers.Allow("sub:ann@example.com")
+		guarded, _ = guard.Allow("203.0.113.7:1")
+		var release func()
+		release, slot = slots.Acquire(context.Background(), "sub:ann@example.com", 2)
+		if release != nil {
+			release()
+		}
+	})
+	if !allowed || !guarded || !slot {
+		t.Fatalf("with Redis hung: caller %v, guard %v, slot %v; want each answered by the instance's own", allowed, guarded, slot)
+	}
+	if up, _ := st.last(); up || r.State() != "degraded" {
+		t.Fatalf("the fallback is not reported: observer %v, state %s", up, r.State())
+	}
+
+	fz.set(false)
+	waitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
+	if ok, _ := callers.Allow("sub:ann@example.com"); ok {
+		t.Fatal("after Redis answers again: the request Redis counted is forgotten (still the local limiter)")
 	}
 }
