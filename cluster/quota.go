@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -51,9 +50,7 @@ func NewQuota(r *Redis, qps float64, clusterSize int, now func() time.Time) *Quo
 
 // gcraLimit is qps as redis_rate's whole number of calls per period: one
 // call every 1/qps seconds, no burst (as the local limiter).
-func gcraLimit(qps float64) redis_rate.Limit {
-	return redis_rate.Limit{Rate: max(1, int(math.Round(qps*1000))), Burst: 1, Period: 1000 * time.Second}
-}
+func gcraLimit(qps float64) redis_rate.Limit { return perSecond(qps, 1) }
 
 func paceKey(account string) string {
 	if account == "" {

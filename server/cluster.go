@@ -8,6 +8,7 @@ import (
 
 	"github.com/zoomtoken/tokenserver/cluster"
 	"github.com/zoomtoken/tokenserver/realtime"
+	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/services/metrics"
 	"github.com/zoomtoken/tokenserver/webhooks"
@@ -157,4 +158,31 @@ func (j jsonRelay) Receive(handle func(webhooks.Event)) {
 			handle(ev)
 		}
 	})
+}
+
+// callerLimiter is the per-caller limiter: local alone, or in a cluster the
+// one shared through Redis, with local as its fallback.
+func (s *sharedState) callerLimiter(cfg Config, local *services.CallerLimiter) routes.CallerLimiter {
+	if s.redis == nil {
+		return local
+	}
+	return cluster.NewCallers(s.redis, cfg.CallerRPS, cfg.CallerBurst, local)
+}
+
+// authGuard is the failed-authentication guard: local alone, or in a
+// cluster the one shared through Redis, with local as its fallback.
+func (s *sharedState) authGuard(cfg Config, local *services.AuthGuard) routes.AuthGuard {
+	if s.redis == nil {
+		return local
+	}
+	return cluster.NewGuard(s.redis, cfg.AuthFailuresPerMinute, local)
+}
+
+// batchSlots are the callers' batch slots shared through Redis, nil (the
+// process's own) without a cluster.
+func (s *sharedState) batchSlots() services.BatchSlots {
+	if s.redis == nil {
+		return nil
+	}
+	return cluster.NewSlots(s.redis, services.NewLocalBatchSlots(), cluster.SlotsConfig{})
 }

@@ -124,7 +124,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return err
 	}
 	defer closeStore()
-	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log)
+	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log).
+		WithBatchSlots(shared.batchSlots())
 	present := presence.NewMemory(presence.MemoryConfig{})
 	hooks, err := newWebhooks(cfg, sb, present, events, conns, ln.Addr(), mx, log, shared)
 	if err != nil {
@@ -139,8 +140,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	events.Subscribe(awaits.Deliver)
 	meetingInfo := services.NewMeetingInfo(services.MeetingInfoConfig{Zoom: zc, Grants: grants(conns),
 		WebhooksConfigured: hooks.routes() != nil, Presence: present, Logger: log})
-	limiter := services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil)
-	guard := services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil)
+	limiter := shared.callerLimiter(cfg, services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil))
+	guard := shared.authGuard(cfg, services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil))
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
@@ -276,7 +277,7 @@ func routesConnections(cs *services.Connections) routes.Connections {
 // CALLBACK_URL_KEY is set; in sandbox mode, with a key generated for the
 // process (URLs die with it) and the listening address as the public URL.
 // It answers a nil interface when the feature is off.
-func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter *services.CallerLimiter, log *slog.Logger) (routes.CallbackURLs, error) {
+func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter routes.CallerLimiter, log *slog.Logger) (routes.CallbackURLs, error) {
 	key, base := cfg.CallbackURLKey, cfg.PublicURL
 	if cfg.Mode == "sandbox" {
 		if key.Empty() {

@@ -126,3 +126,7 @@ func addrKey(addr string) string {
 	}
 	return ip.String()
 }
+
+// Key is the unit addr is counted in (an IPv4 address, an IPv6 /64): what
+// a guard shared by the instances of a cluster counts by too.
+func (g *AuthGuard) Key(addr string) string { return addrKey(addr) }

@@ -85,9 +85,7 @@ type Meetings struct {
 	events   Publisher
 	batchMax int
 	log      *slog.Logger
-
-	mu      sync.Mutex
-	running map[string]int // batches in progress, by caller
+	slots    BatchSlots // the callers' running batches (batchslots.go)
 }
 
 // MaxBatchesPerCaller is how many batches (batch-join, setup, distribute) one
@@ -106,7 +104,7 @@ func NewMeetings(zoom Minter, grants Grants, signer *Signer, events Publisher, b
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Meetings{zoom: zoom, grants: grants, signer: signer, events: events, batchMax: batchMax, log: log, running: map[string]int{}}
+	return &Meetings{zoom: zoom, grants: grants, signer: signer, events: events, batchMax: batchMax, log: log, slots: NewLocalBatchSlots()}
 }
 
 // BatchMax is the most participants one batch may name.
@@ -204,7 +202,7 @@ func (m *Meetings) Batch(ctx context.Context, caller Identity, in BatchInput) (B
 	if err := AuthorizeBatch(caller); err != nil {
 		return BatchResult{}, err
 	}
-	release, err := m.startBatch(caller, len(ids))
+	release, err := m.startBatch(ctx, caller, len(ids))
 	if err != nil {
 		return BatchResult{}, err
 	}
@@ -229,7 +227,7 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 		return SetupResult{}, err
 	}
 	if len(ids) > 0 {
-		release, err := m.startBatch(caller, len(ids))
+		release, err := m.startBatch(ctx, caller, len(ids))
 		if err != nil {
 			return SetupResult{}, err
 		}
@@ -243,24 +241,15 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 }
 
 // startBatch counts a batch against its caller, or refuses a caller with
-// MaxBatchesPerCaller already running.
-func (m *Meetings) startBatch(caller Identity, n int) (func(), error) {
-	key := caller.RateKey()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.running[key] >= MaxBatchesPerCaller {
+// MaxBatchesPerCaller already running (in a cluster: on all its instances).
+func (m *Meetings) startBatch(ctx context.Context, caller Identity, n int) (func(), error) {
+	release, ok := m.slots.Acquire(ctx, caller.RateKey(), MaxBatchesPerCaller)
+	if !ok {
 		wait := time.Duration(float64(n) / m.zoom.QPS() * float64(time.Second))
 		return nil, &apperr.Error{Kind: apperr.ErrRateLimited, Op: "batch", RetryAfter: max(time.Second, wait),
 			Message: fmt.Sprintf("You already have %d batches in progress; wait for one to finish.", MaxBatchesPerCaller)}
 	}
-	m.running[key]++
-	return func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.running[key]--; m.running[key] <= 0 {
-			delete(m.running, key)
-		}
-	}, nil
+	return release, nil
 }
 
 // mint mints one token and pushes it to its user's sockets.
