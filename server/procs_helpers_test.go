@@ -219,7 +219,9 @@ func startProcCluster(t *testing.T, cfg procClusterConfig) *procCluster {
 }
 
 // abc names the three instances.
-func (cl *procCluster) abc() (a, b, c *testServer) { return cl.servers[0], cl.servers[1], cl.servers[2] }
+func (cl *procCluster) abc() (a, b, c *testServer) {
+	return cl.servers[0], cl.servers[1], cl.servers[2]
+}
 
 // assertNoSecretsLogged checks every instance's output.
 func (cl *procCluster) assertNoSecretsLogged(extra ...string) {
