@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,10 +188,11 @@ func TestProcsRefreshOneGrantOnce(t *testing.T) {
 	cl.assertNoSecretsLogged()
 }
 
-// Redis stopped under load and started again on its port: no request
+// Redis stopped under load and started again on its port, then frozen
+// (SIGSTOP: connections stay open, nothing answers) and thawed: no request
 // hangs (each is answered within 10 s, with a token or a clear error), each
-// process's health says cluster.redis degraded, then ok; then pushes cross
-// processes again.
+// process's health says cluster.redis degraded, then ok; after each, pushes
+// cross processes again.
 func TestProcsRedisDownAndBackUnderLoad(t *testing.T) {
 	cl := startProcCluster(t, procClusterConfig{zoomQPS: "150", redisPassword: redisPassword})
 	a, b, _ := cl.abc()
@@ -199,7 +201,68 @@ func TestProcsRedisDownAndBackUnderLoad(t *testing.T) {
 	for _, ts := range cl.servers {
 		ts.client.Timeout = 10 * time.Second // the bound on every answer under load
 	}
+	healthSays := func(state string) {
+		t.Helper()
+		for _, ts := range cl.servers {
+			waitUntil(t, "health says redis "+state, func() bool {
+				return field(ts.do("GET", "/api/health", nil, nil).Body, "cluster", "redis") == state
+			})
+		}
+	}
+	pushCrosses := func() {
+		t.Helper()
+		// The adapters subscribe again after the probe: ask until a push
+		// from a reaches ann on b.
+		waitUntil(t, "a push from a reaches ann on b", func() bool {
+			r := joinFor(t, a, "ann@example.com")
+			if r.Body["delivered"] != true {
+				return false
+			}
+			e, ok := ann.waitEvent("meeting:credentials", 2*time.Second)
+			for ok && e["obfToken"] != r.Body["obfToken"] { // an earlier push that arrived late
+				e, ok = ann.waitEvent("meeting:credentials", 2*time.Second)
+			}
+			return ok
+		})
+	}
 
+	underLoad(t, "Redis stopped and restarted", cl.servers, func(more func(string)) {
+		cl.redis.Stop()
+		healthSays("degraded")
+		more("with Redis down")
+		cl.redis.Restart()
+		healthSays("ok")
+		more("with Redis back")
+	})
+	pushCrosses()
+
+	pid := childPID(t, "redis-server "+cl.redis.Addr())
+	underLoad(t, "Redis frozen and thawed", cl.servers, func(more func(string)) {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		thawed := false
+		defer func() {
+			if !thawed {
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
+		}()
+		healthSays("degraded")
+		more("with Redis frozen")
+		thawed = syscall.Kill(pid, syscall.SIGCONT) == nil
+		healthSays("ok")
+		more("with Redis thawed")
+	})
+	pushCrosses()
+	cl.assertNoSecretsLogged(redisPassword)
+}
+
+// underLoad runs joins from six callers, two per process, while phase runs
+// (and before it, until load is running): phase calls more to let 50 more
+// requests through. Every request must be answered within the servers'
+// client timeout, with a token or an error with a code and a sentence.
+func underLoad(t *testing.T, what string, servers []*testServer, phase func(more func(string))) {
+	t.Helper()
 	type outcome struct {
 		status int
 		code   string
@@ -211,7 +274,7 @@ func TestProcsRedisDownAndBackUnderLoad(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 6 {
-		ts := cl.servers[w%3]
+		ts := servers[w%len(servers)]
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				select {
@@ -224,7 +287,7 @@ func TestProcsRedisDownAndBackUnderLoad(t *testing.T) {
 					"participantUserId": fmt.Sprintf("load%d-%d@example.com", w, i)}, adminKey)
 				o := outcome{status: r.Status, err: err, took: time.Since(start)}
 				o.code, _ = r.Body["code"].(string)
-				if r.Status != 200 && (o.code == "" || str(r.Body["error"]) == "") {
+				if err == nil && r.Status != 200 && (o.code == "" || str(r.Body["error"]) == "") {
 					o.code = "unclear: " + r.Raw
 				}
 				mu.Lock()
@@ -233,28 +296,18 @@ func TestProcsRedisDownAndBackUnderLoad(t *testing.T) {
 			}
 		})
 	}
+	var halted sync.Once
+	halt := func() { halted.Do(func() { close(stop); wg.Wait() }) }
+	defer halt() // also when phase fails the test
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(outcomes) }
-	waitUntil(t, "load is running", func() bool { return count() >= 50 })
-
-	cl.redis.Stop()
-	for _, ts := range cl.servers {
-		waitUntil(t, "health says redis degraded", func() bool {
-			return field(ts.do("GET", "/api/health", nil, nil).Body, "cluster", "redis") == "degraded"
-		})
+	more := func(while string) {
+		t.Helper()
+		from := count()
+		waitUntil(t, "50 more requests answered "+while, func() bool { return count() >= from+50 })
 	}
-	during := count()
-	waitUntil(t, "load goes on with Redis down", func() bool { return count() >= during+50 })
-
-	cl.redis.Restart()
-	for _, ts := range cl.servers {
-		waitUntil(t, "health says redis ok", func() bool {
-			return field(ts.do("GET", "/api/health", nil, nil).Body, "cluster", "redis") == "ok"
-		})
-	}
-	after := count()
-	waitUntil(t, "load goes on with Redis back", func() bool { return count() >= after+50 })
-	close(stop)
-	wg.Wait()
+	more("before")
+	phase(more)
+	halt()
 
 	byKind := map[string]int{}
 	var slowest time.Duration
@@ -262,30 +315,15 @@ func TestProcsRedisDownAndBackUnderLoad(t *testing.T) {
 		slowest = max(slowest, o.took)
 		switch {
 		case o.err != nil:
-			t.Errorf("a request under load was not answered within 10 s (or failed): %v", o.err)
+			t.Errorf("%s: a request under load was not answered within the bound (or failed): %v", what, o.err)
 		case strings.HasPrefix(o.code, "unclear"):
-			t.Errorf("a request under load was answered %d without a clear error: %s", o.status, o.code)
+			t.Errorf("%s: a request under load was answered %d without a clear error: %s", what, o.status, o.code)
 		default:
 			byKind[strings.TrimSpace(fmt.Sprintf("%d %s", o.status, o.code))]++
 		}
 	}
-	t.Logf("%d requests under load across the outage: %v; slowest %v", len(outcomes), byKind, slowest.Round(time.Millisecond))
+	t.Logf("%s: %d requests under load: %v; slowest %v", what, len(outcomes), byKind, slowest.Round(time.Millisecond))
 	if byKind["200"] == 0 {
-		t.Error("no request under load minted a token")
+		t.Errorf("%s: no request under load minted a token", what)
 	}
-
-	// The adapters subscribe again after the probe: ask until a push from
-	// a reaches ann on b.
-	waitUntil(t, "a push from a reaches ann on b after Redis came back", func() bool {
-		r := joinFor(t, a, "ann@example.com")
-		if r.Body["delivered"] != true {
-			return false
-		}
-		e, ok := ann.waitEvent("meeting:credentials", 2*time.Second)
-		for ok && e["obfToken"] != r.Body["obfToken"] { // an earlier push that arrived late
-			e, ok = ann.waitEvent("meeting:credentials", 2*time.Second)
-		}
-		return ok
-	})
-	cl.assertNoSecretsLogged(redisPassword)
 }

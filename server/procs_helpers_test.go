@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -228,4 +231,29 @@ func (cl *procCluster) assertNoSecretsLogged(extra ...string) {
 	for _, ts := range cl.servers {
 		ts.assertNoSecretsLogged(append([]string{pgPassword}, extra...)...)
 	}
+}
+
+// childPID finds the process this test binary started (its parent is this
+// process) whose command line holds needle (redis-server rewrites its own
+// to "redis-server HOST:PORT"); the test fails when there is none.
+func childPID(t *testing.T, needle string) int {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		stat, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so read after its ')'.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		if cmdline, _ := os.ReadFile(d + "/cmdline"); bytes.Contains(cmdline, []byte(needle)) {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			return pid
+		}
+	}
+	t.Fatalf("no child process of this test with %q in its command line", needle)
+	return 0
 }
