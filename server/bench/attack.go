@@ -74,21 +74,6 @@ func withSection(doc, section string) string {
 	return doc[:i] + section + tail
 }
 
-// attackSection is the Under attack section of the file at path, if any:
-// make bench rewrites the file and keeps it.
-func attackSection(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	doc := string(b)
-	i := strings.Index(doc, attackHeading)
-	if i < 0 {
-		return ""
-	}
-	return withSection("", doc[i:])
-}
-
 // flood runs the binary-attachment flood over websockets and the endless
 // chunked polling POST at once, from unauthenticated clients, and samples
 // the server's RSS.

@@ -158,13 +158,32 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) 
 	fmt.Println()
 	fmt.Print(table)
 	if out != "" {
-		// make attack's section is kept; it is measured apart.
-		if section := attackSection(out); section != "" {
-			table += "\n" + section
+		// The sections after the generated table (each a "## " heading:
+		// measurements run apart with -only or -attack, and what was
+		// written about them) are kept as they are.
+		if sections := keptSections(out); sections != "" {
+			table += "\n" + sections
 		}
 		return os.WriteFile(out, []byte(table), 0o644)
 	}
 	return nil
+}
+
+// keptSections is the file at path from its first "## " heading on: what
+// a full run does not rewrite.
+func keptSections(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	doc := string(b)
+	if strings.HasPrefix(doc, "## ") {
+		return doc
+	}
+	if i := strings.Index(doc, "\n## "); i >= 0 {
+		return doc[i+1:]
+	}
+	return ""
 }
 
 func buildServer() (string, error) {
