@@ -2,11 +2,11 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	gocache "github.com/patrickmn/go-cache"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
@@ -16,23 +16,34 @@ import (
 const keyPrefix = "tokenserver:zoom:"
 
 // Quota is the Zoom quota of each account shared by the instances of a
-// cluster (zoom.SharedQuota): the pace of calls is a GCRA limiter in Redis
-// (redis_rate; Redis's clock, so the instances' clocks do not matter), one
-// per Zoom account, at ZOOM_QPS for all instances together; a spent daily
+// cluster (zoom.SharedQuota): the pace of calls is a schedule in Redis, one
+// per Zoom account, at ZOOM_QPS for all instances together: each call
+// books the next free moment (the account's key holds the one after it)
+// and sleeps until it, as the in-process limiter does with its
+// reservations, so no moment goes unused and none comes early. Redis's
+// clock decides, so the instances' clocks do not matter. A spent daily
 // quota is a key that expires when the quota is back. While Redis is
 // degraded, each instance paces itself at ZOOM_QPS / CLUSTER_SIZE and
 // keeps the daily marks it met itself; it goes back to Redis by itself.
 type Quota struct {
-	redis *Redis
-	gcra  *redis_rate.Limiter
-	limit redis_rate.Limit
-	now   func() time.Time
+	redis    *Redis
+	interval time.Duration // 1 / ZOOM_QPS: the time between two calls
+	now      func() time.Time
 
 	localQPS float64
 	mu       sync.Mutex
 	local    map[string]*rate.Limiter // account -> its pace while Redis is degraded
 	daily    *gocache.Cache           // key -> time.Time the daily quota is back (marks met or read here)
 }
+
+// paceMargin spaces the shared schedule's moments 2% wider than 1 /
+// ZOOM_QPS. A call reaches Zoom some milliseconds after its moment (the
+// answer from Redis, the timer, the request), and that delay differs from
+// one instance to another: with moments exactly 1 / ZOOM_QPS apart, a late
+// call from one second and the on-time calls of the next would make Zoom
+// count one call too many in that second (a 429). The margin absorbs
+// differences of up to 20 ms; it costs 2% of the pace.
+const paceMargin = 1.02
 
 // NewQuota shares qps calls per second per Zoom account among
 // clusterSize instances through r.
@@ -43,14 +54,10 @@ func NewQuota(r *Redis, qps float64, clusterSize int, now func() time.Time) *Quo
 	if now == nil {
 		now = time.Now
 	}
-	return &Quota{redis: r, gcra: redis_rate.NewLimiter(r.client), limit: gcraLimit(qps), now: now,
+	return &Quota{redis: r, interval: time.Duration(float64(time.Second) * paceMargin / qps), now: now,
 		localQPS: qps / float64(clusterSize), local: map[string]*rate.Limiter{},
 		daily: gocache.New(gocache.NoExpiration, 10*time.Minute)}
 }
-
-// gcraLimit is qps as redis_rate's whole number of calls per period: one
-// call every 1/qps seconds, no burst (as the local limiter).
-func gcraLimit(qps float64) redis_rate.Limit { return perSecond(qps, 1) }
 
 func paceKey(account string) string {
 	if account == "" {
@@ -59,26 +66,55 @@ func paceKey(account string) string {
 	return keyPrefix + "pace:" + account
 }
 
-// Take implements zoom.SharedQuota.
-func (q *Quota) Take(ctx context.Context, account string) (time.Duration, error) {
-	if q.redis.Up() {
-		res, err := q.gcra.Allow(ctx, paceKey(account), q.limit)
-		if err == nil {
-			if res.Allowed > 0 {
-				return 0, nil
-			}
-			return max(res.RetryAfter, time.Millisecond), nil
-		}
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		q.redis.Failed(ctx, err)
+// reserveSlot books the next free moment of KEYS[1]'s schedule, in
+// microseconds of Redis's clock: ARGV[1] is the interval between calls,
+// ARGV[2] the longest wait the caller accepts (negative: any). It answers
+// {1, wait} with the moment booked (the key then holds the moment after
+// it), or {0, wait} booking nothing when the wait is longer than accepted.
+// The key expires a second after its last booked moment.
+var reserveSlot = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local within = tonumber(ARGV[2])
+local next = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if next < now then next = now end
+local wait = next - now
+if within >= 0 and wait > within then
+  return {0, wait}
+end
+-- %d: Lua's own conversion of a number keeps 14 digits, a moment has 16.
+redis.call('SET', KEYS[1], string.format('%d', next + interval), 'PX', string.format('%d', math.floor((next + interval - now) / 1000) + 1000))
+return {1, wait}
+`)
+
+// Reserve implements zoom.SharedQuota.
+func (q *Quota) Reserve(ctx context.Context, account string, within time.Duration) (time.Duration, bool, error) {
+	withinUS := int64(-1)
+	if within >= 0 {
+		withinUS = within.Microseconds()
 	}
-	return q.takeLocal(account), nil
+	var res []int64
+	if q.redis.try(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = reserveSlot.Run(ctx, q.redis.client, []string{paceKey(account)},
+			max(1, q.interval.Microseconds()), withinUS).Int64Slice()
+		if err == nil && len(res) != 2 {
+			err = errors.New("cluster: the pace script answered an unexpected shape")
+		}
+		return err
+	}) {
+		return time.Duration(res[1]) * time.Microsecond, res[0] == 1, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	wait, ok := q.reserveLocal(account, within)
+	return wait, ok, nil
 }
 
-// takeLocal is Take while Redis is degraded: this instance's share.
-func (q *Quota) takeLocal(account string) time.Duration {
+// reserveLocal is Reserve while Redis is degraded: this instance's share.
+func (q *Quota) reserveLocal(account string, within time.Duration) (time.Duration, bool) {
 	q.mu.Lock()
 	l, ok := q.local[account]
 	if !ok {
@@ -87,11 +123,12 @@ func (q *Quota) takeLocal(account string) time.Duration {
 	}
 	q.mu.Unlock()
 	r := l.Reserve()
-	if d := r.Delay(); d > 0 {
+	d := r.Delay()
+	if within >= 0 && d > within {
 		r.Cancel()
-		return d
+		return d, false
 	}
-	return 0
+	return d, true
 }
 
 func dailyKey(key string) string { return keyPrefix + "daily:" + key }

@@ -3,7 +3,6 @@ package zoom
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 )
 
@@ -16,9 +15,13 @@ import (
 // never stall or fail the call: the quota protects Zoom, it is not a
 // reason to refuse a mint.
 type SharedQuota interface {
-	// Take takes one call slot of account's budget now (0), or answers how
-	// long until the next may be free, taking nothing.
-	Take(ctx context.Context, account string) (retryAfter time.Duration, err error)
+	// Reserve books account's next call slot: wait is how long from now
+	// until its moment, and the slot is the caller's (ok) when wait is at
+	// most within (negative: no bound). Otherwise nothing is booked, and
+	// wait says how far off the next free slot is. Slots are booked one
+	// after another, so callers that sleep until theirs call at the pace,
+	// none lost and none early.
+	Reserve(ctx context.Context, account string, within time.Duration) (wait time.Duration, ok bool, err error)
 	// DailyUntil is when the daily quota that key names is back; zero: not
 	// spent. key is "account:<id>" or "user:<user key>".
 	DailyUntil(ctx context.Context, key string) time.Time
@@ -29,54 +32,50 @@ type SharedQuota interface {
 // queueWithin is how long a call may wait in the queue: at most three
 // quarters of the time left before ctx's deadline (and never more than
 // the time left minus one attempt), so Zoom always has time to answer.
-// Negative: no deadline, no bound.
+// Negative: no deadline, no bound; a deadline already past: 0.
 func (c *Client) queueWithin(ctx context.Context) time.Duration {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return -1
 	}
 	left := time.Until(dl)
-	return left - min(c.cfg.AttemptTimeout, left/4)
+	return max(0, left-min(c.cfg.AttemptTimeout, left/4))
 }
 
-// waitShared is wait with the cluster's quota: take a slot, or sleep until
-// the next may be free and try again, within the same bound as the local
-// queue. The shared limiter queues nobody, so a call that keeps losing the
-// race for a slot is refused once its time is up, as a full queue.
+// waitShared is wait with the cluster's quota: book the account's next
+// slot within the same bound as the local queue, and sleep until it. A
+// call whose slot is further off is refused at once, as a full queue; one
+// whose context ends while it sleeps leaves its slot unused (the pace
+// loses that one call, Zoom is never called early).
 func (c *Client) waitShared(ctx context.Context, account string) error {
 	const op = "wait for the cluster's Zoom quota (ZOOM_QPS)"
 	within := c.queueWithin(ctx)
-	start := time.Now()
-	for {
-		after, err := c.cfg.Quota.Take(ctx, account)
-		if err != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return ctxErr(ctx, op)
-			}
-			return queueFullErr(op, time.Second)
+	wait, ok, err := c.cfg.Quota.Reserve(ctx, account, within)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctxErr(ctx, op)
 		}
-		waited := time.Since(start)
-		if after <= 0 {
-			if waited > time.Millisecond {
-				c.obs.LimiterWait(waited)
-			}
-			return nil
+		return queueFullErr(op, time.Second)
+	}
+	if !ok {
+		return queueFullErr(op, wait-within)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		if wait > time.Millisecond {
+			c.obs.LimiterWait(wait)
 		}
-		// Spread the instances that lost one slot over the next few.
-		after += rand.N(after/4 + 1)
-		if within >= 0 && waited+after > within {
-			return queueFullErr(op, waited+after-within)
+		return nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctxErr(ctx, op)
 		}
-		t := time.NewTimer(after)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return ctxErr(ctx, op)
-			}
-			return queueFullErr(op, after)
-		}
+		return queueFullErr(op, wait)
 	}
 }
 
