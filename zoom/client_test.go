@@ -3,6 +3,7 @@ package zoom_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/cluster"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/zoom"
@@ -397,5 +400,44 @@ func TestOwnQueueIsNotAZoomTimeout(t *testing.T) {
 	}
 	if n := sb.Stats().APICalls; n != 1 {
 		t.Fatalf("%d calls reached Zoom, want 1", n)
+	}
+}
+
+type noBackendObs struct{}
+
+func (noBackendObs) Backend(string, bool) {}
+
+// The same with the cluster's quota in Redis: the second call, whose
+// booked moment would leave Zoom too little of its deadline, is refused at
+// once as the queue being full, and books nothing; a third, once the
+// first moment has passed, gets a moment of its own.
+func TestSharedQueueIsNotAZoomTimeout(t *testing.T) {
+	srv := testinfra.StartRedis(t)
+	r, err := cluster.Open(context.Background(), secret.New(srv.URL()), slog.New(slog.DiscardHandler), noBackendObs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	z, sb, _ := newZoom(t, sandbox.Options{}, func(c *zoom.Config) {
+		c.QPS, c.Deadline = 1/0.9, time.Second // the second call would wait 0.9 s of its 1 s
+		c.Quota = cluster.NewQuota(r, 1/0.9, 1, nil)
+	})
+	ctx := context.Background()
+	if err := z.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	_, err = z.Mint(ctx, zak("a@example.com"))
+	if e, _ := apperr.As(err); !errors.Is(err, apperr.ErrZoomRateLimited) || !strings.Contains(e.Op, "cluster's Zoom quota") || e.RetryAfter <= 0 {
+		t.Fatalf("second, right after: %v (code %s), want the cluster's queue reported full", err, apperr.Code(err))
+	}
+	if n := sb.Stats().APICalls; n != 1 {
+		t.Fatalf("%d calls reached Zoom, want 1", n)
+	}
+	time.Sleep(time.Second) // the first moment's successor is now past
+	if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
+		t.Fatalf("third, a second later: %v (the refusal must not have booked a moment)", err)
 	}
 }
