@@ -148,7 +148,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	})
 	events.Subscribe(rt.Deliver)
 	joinTokens := recordingJoinTokens{meetingInfo}
-	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, joinTokens, limiter, log)
+	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, joinTokens, limiter, shared.callbackState(), log)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func routesConnections(cs *services.Connections) routes.Connections {
 // CALLBACK_URL_KEY is set; in sandbox mode, with a key generated for the
 // process (URLs die with it) and the listening address as the public URL.
 // It answers a nil interface when the feature is off.
-func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter *services.CallerLimiter, log *slog.Logger) (routes.CallbackURLs, error) {
+func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter *services.CallerLimiter, state callbacks.State, log *slog.Logger) (routes.CallbackURLs, error) {
 	key, base := cfg.CallbackURLKey, cfg.PublicURL
 	if cfg.Mode == "sandbox" {
 		if key.Empty() {
@@ -295,7 +295,7 @@ func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, con
 	if err != nil {
 		return nil, fmt.Errorf("CALLBACK_URL_KEY, PUBLIC_URL: %w", err)
 	}
-	ucfg := callbacks.URLsConfig{Signer: signer, State: callbacks.NewMemory(0, nil), Tokens: meetings, Join: join,
+	ucfg := callbacks.URLsConfig{Signer: signer, State: state, Tokens: meetings, Join: join,
 		Allow: limiter.Allow, Logger: log}
 	if conns != nil {
 		ucfg.Access = conns
