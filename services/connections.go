@@ -39,14 +39,15 @@ type ConnectionsConfig struct {
 	Now     func() time.Time
 	Logger  *slog.Logger
 
-	StateTTL   time.Duration // how long an authorize link lives; 10 minutes
-	MaxPending int           // authorize links awaiting their callback, all callers together; 10,000 (with States nil)
+	StateTTL      time.Duration // how long an authorize link lives; 10 minutes
+	MaxPending    int           // authorize links awaiting their callback, all callers together; 10,000 (with States nil)
+	RefreshMargin time.Duration // an access token is reused until expires_in minus this; 5 minutes (at most half its life)
+	LeaseFor      time.Duration // how long a refresher holds a refresh token (Claim); 30 s
+
 	// States keeps the pending authorize links; nil: this process's memory
 	// (NewMemoryStates with MaxPending). A shared one lets Zoom's redirect
 	// reach any instance.
-	States        PendingStates
-	RefreshMargin time.Duration // an access token is reused until expires_in minus this; 5 minutes (at most half its life)
-	LeaseFor      time.Duration // how long a refresher holds a refresh token (Claim); 30 s
+	States PendingStates
 }
 
 // Connections is the domain of users' own Zoom grants ("connections"):
