@@ -8,6 +8,7 @@ import (
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/callbacks"
 	"github.com/zoomtoken/tokenserver/cluster"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // callbackState is where callback URLs' revocations and spent single uses
@@ -57,4 +58,15 @@ func (c sharedCallbackState) Use(ctx context.Context, id string, once bool, unti
 
 func (c sharedCallbackState) Unspend(ctx context.Context, id string) error {
 	return sharedUnavailable("give back callback URL", c.s.Unspend(ctx, id))
+}
+
+// pendingStates is where the connect flow's pending links live: nil (this
+// process's memory, services' default) alone; in a cluster, Redis, with
+// this process's memory while Redis is down.
+func (s *sharedState) pendingStates() services.PendingStates {
+	if s.redis == nil {
+		return nil
+	}
+	local := services.NewMemoryStates(0, services.MaxPendingPerSub, nil)
+	return cluster.NewOAuthStates(s.redis, local, services.MaxPendingPerSub, nil)
 }

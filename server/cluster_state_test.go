@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/sandbox"
@@ -117,5 +123,79 @@ func TestClusterCallbackURLsShareState(t *testing.T) {
 	}
 	for _, ts := range servers {
 		ts.assertNoSecretsLogged(append(secrets, testCallbackKey)...)
+	}
+}
+
+// Behind a load balancer Zoom's redirect may reach another instance than
+// the one that made the connect link: with Redis the link works there,
+// once; the PKCE verifier is in Redis only sealed. Redis down: links are
+// kept by the instance that made them, so a redirect back to it (a sticky
+// load balancer) still connects, and one that reaches another is refused.
+func TestClusterConnectLinkCompletesOnAnotherInstance(t *testing.T) {
+	rs := testinfra.StartRedis(t)
+	sb := newSandbox(t, sandbox.Options{})
+	db, key := filepath.Join(t.TempDir(), "c.db"), newKey(t, "k1")
+	envA := connEnv(t, sb, db, key)
+	envB := connEnv(t, sb, db, key)
+	envB["ZOOM_OAUTH_REDIRECT_URL"] = envA["ZOOM_OAUTH_REDIRECT_URL"] // one public redirect URL, the load balancer's
+	for _, env := range []map[string]string{envA, envB} {
+		env["REDIS_URL"], env["CLUSTER_SIZE"] = rs.URL(), "2"
+	}
+	a, b := startServer(t, sb, envA), startServer(t, sb, envB)
+
+	const cy = "cy@partner.example"
+	link := a.authorizeURL(t, cy)
+	lu, _ := url.Parse(link)
+	state := lu.Query().Get("state")
+	assertRedisHolds(t, rs, state, lu.Query().Get("code_challenge"))
+	cb := consent(t, link, cy, "allow")
+	if p := getPage(t, strings.Replace(cb, a.URL, b.URL, 1)); p.Status != 200 || p.Title != "Zoom account connected" {
+		t.Fatalf("A's link completed on B = %d %q %q\nlogs:\n%s", p.Status, p.Title, p.Message, b.Logs)
+	}
+	if p := getPage(t, cb); p.Status != 400 || !strings.Contains(p.Message, "already used") {
+		t.Fatalf("the same link replayed on A = %d %q %q", p.Status, p.Title, p.Message)
+	}
+	wantJoin(t, a.join(t, cy), "connection")
+
+	// Redis down: A keeps its links; the redirect back to A connects, to B not.
+	rs.Stop()
+	const dee = "dee@partner.example"
+	cb = consent(t, a.authorizeURL(t, dee), dee, "allow")
+	if p := getPage(t, strings.Replace(cb, a.URL, b.URL, 1)); p.Status != 400 || !strings.Contains(p.Message, "link is unknown") {
+		t.Fatalf("with Redis down, A's link on B = %d %q %q", p.Status, p.Title, p.Message)
+	}
+	// The state was only tried on B: A still holds it.
+	if p := getPage(t, cb); p.Status != 200 || p.Title != "Zoom account connected" {
+		t.Fatalf("with Redis down, A's link on A = %d %q %q\nlogs:\n%s", p.Status, p.Title, p.Message, a.Logs)
+	}
+	for _, ts := range []*testServer{a, b} {
+		ts.assertNoSecretsLogged(state)
+	}
+}
+
+// assertRedisHolds checks that Redis holds one pending link, that no key
+// names its state or sub, and that neither the state nor the PKCE verifier
+// (whose challenge is given) is in a value.
+func assertRedisHolds(t *testing.T, rs *testinfra.Redis, state, challenge string) {
+	t.Helper()
+	ctx := context.Background()
+	opts, _ := redis.ParseURL(rs.URL())
+	c := redis.NewClient(opts)
+	defer c.Close()
+	keys, err := c.Keys(ctx, "tokenserver:oauth:*").Result()
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("Redis holds %v (%v); want a state's key and its sub's set", keys, err)
+	}
+	for _, k := range keys {
+		v := c.Get(ctx, k).Val() + strings.Join(c.ZRange(ctx, k, 0, -1).Val(), ",")
+		if strings.Contains(k+v, state) || strings.Contains(k, "cy@partner.example") {
+			t.Fatalf("Redis key %s names the state or the sub, or its value the state", k)
+		}
+		for i := 0; i+43 <= len(v); i++ {
+			sum := sha256.Sum256([]byte(v[i : i+43]))
+			if base64.RawURLEncoding.EncodeToString(sum[:]) == challenge {
+				t.Fatalf("Redis holds the PKCE verifier in the clear under %s", k)
+			}
+		}
 	}
 }

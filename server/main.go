@@ -119,7 +119,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
-	conns, closeStore, err := newConnections(ctx, cfg, sb, zc, events, ln.Addr(), log)
+	conns, closeStore, err := newConnections(ctx, cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), log)
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ const callbackPath = "/api/connections/zoom/callback"
 // configured (zoom mode) or in sandbox mode (the sandbox's own General app,
 // a generated key, the database in memory); nil otherwise. The returned
 // function closes the store.
-func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, log *slog.Logger) (*services.Connections, func(), error) {
+func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, log *slog.Logger) (*services.Connections, func(), error) {
 	nop := func() {}
 	app := zoom.OAuthApp{ClientID: cfg.OAuthClientID, ClientSecret: cfg.OAuthClientSecret, RedirectURL: cfg.OAuthRedirectURL,
 		AuthorizeURL: cfg.AuthorizeURL, TokenURL: cfg.ZoomOAuthURL, RevokeURL: cfg.RevokeURL}
@@ -220,7 +220,7 @@ func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Cl
 		return nil, nop, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: store, Keyring: keys,
-		Events: events, Logger: log})
+		Events: events, States: states, Logger: log})
 	if err != nil {
 		_ = store.Close()
 		return nil, nop, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
