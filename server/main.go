@@ -144,7 +144,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
-		Cluster: shared.socketCluster(),
+		Cluster: shared.socketCluster(), TrustedProxies: cfg.TrustedProxies,
 	})
 	events.Subscribe(rt.Deliver)
 	joinTokens := recordingJoinTokens{meetingInfo}
@@ -169,6 +169,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
 		Cluster:      clusterHealth{shared: shared, conns: conns},
 		CallbackURLs: callbackURLs, Attendee: attendee,
+		TrustedProxies: proxyList(cfg.TrustedProxies),
 	})
 	return serveUntilDone(ctx, cfg, log, ln, engine, rt, ready)
 }
