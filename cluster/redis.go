@@ -46,6 +46,10 @@ type Redis struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+
+	// Only Open, then watch's goroutine, touch these (version.go).
+	verified bool   // Redis's version was found recent enough
+	refused  string // the too old version last logged
 }
 
 // Open connects to the Redis that url names (redis:// or rediss://) and
@@ -70,7 +74,15 @@ func Open(ctx context.Context, url secret.Value, log *slog.Logger, obs Observer)
 		obs = nopObserver{}
 	}
 	r := &Redis{client: redis.NewClient(opts), log: log, obs: obs, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	if err := r.ping(ctx); err != nil {
+	err = r.ping(ctx)
+	if err == nil {
+		err = r.verify(ctx)
+	}
+	if errors.Is(err, errRedisTooOld) {
+		r.client.Close()
+		return nil, err
+	}
+	if err != nil {
 		r.log.Warn("cluster: Redis does not answer; working alone (local push, ZOOM_QPS / CLUSTER_SIZE) until it does",
 			"addr", opts.Addr, "err", err)
 	} else {
@@ -157,6 +169,9 @@ func (r *Redis) watch(ctx context.Context) {
 			}
 		}
 		err := r.ping(ctx)
+		if err == nil {
+			err = r.verify(ctx) // once, when Redis first answers after a degraded start
+		}
 		if ctx.Err() != nil {
 			return
 		}

@@ -1,6 +1,8 @@
 package realtime_test
 
 import (
+	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -126,4 +128,41 @@ func TestDistributeAuthorizesFirst(t *testing.T) {
 func str(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// Behind a trusted proxy the guard and the limiter go by the address
+// X-Forwarded-For names (every line of it, the rightmost address that is
+// not a trusted proxy); from a peer that is not trusted, the header is
+// ignored.
+func TestClientAddressBehindTrustedProxy(t *testing.T) {
+	cases := []struct {
+		name    string
+		proxies []netip.Prefix
+		xff     []string
+		want    string
+	}{
+		{"trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, []string{"203.0.113.7"}, "203.0.113.7"},
+		{"the proxy's own address skipped", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, []string{"198.51.100.1, 203.0.113.7, 127.0.0.2"}, "203.0.113.7"},
+		{"a second line read after the first", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, []string{"198.51.100.1", "203.0.113.7"}, "203.0.113.7"},
+		{"a line that is not addresses", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, []string{"203.0.113.7, nonsense"}, "127.0.0.1"},
+		{"no trusted proxy", nil, []string{"203.0.113.7"}, "127.0.0.1"},
+		{"another proxy trusted", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, []string{"203.0.113.7"}, "127.0.0.1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &fakeGuard{limit: 10, failed: map[string]int{}}
+			h := start(t, realtime.Config{AuthGuard: g, TrustedProxies: tc.proxies})
+			c, ok, body, _, err := rawclient.Connect(h.URL, map[string]any{"token": "wrong"}, http.Header{"X-Forwarded-For": tc.xff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			if ok {
+				t.Fatalf("a wrong credential was let in: %v", body)
+			}
+			if n := g.failures(tc.want); n != 1 {
+				t.Fatalf("failures for %s = %d, want 1 (all: %v)", tc.want, n, g.failed)
+			}
+		})
+	}
 }

@@ -51,7 +51,7 @@ func (s *Server) connOf(eio engine.Socket) *conn {
 	s.mu.Lock()
 	c, ok := s.conns[id]
 	if !ok {
-		c = &conn{eio: eio, addr: hostOf(eio.RemoteAddress())}
+		c = &conn{eio: eio, addr: s.clientAddr(eio)}
 		s.conns[id] = c
 	}
 	s.mu.Unlock()

@@ -111,6 +111,9 @@ func (s *Server) guardAllow(c *conn, op string) error {
 // authFailed counts a refused credential against the address and the
 // connection, and reports whether the connection has had its share.
 func (s *Server) authFailed(c *conn) bool {
+	// Debug, not Info: a line per refused credential would let an attacker
+	// write the log at the rate it guesses. The address only, never the credential.
+	s.log.Debug("socket: credential refused", "client", c.addr)
 	if s.cfg.AuthGuard != nil {
 		s.cfg.AuthGuard.Failed(c.addr)
 	}

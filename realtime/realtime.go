@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -68,6 +69,11 @@ type Config struct {
 	Observer     Observer
 	Now          func() time.Time
 	Cluster      Cluster // nil: one instance (adapter.go)
+
+	// TrustedProxies (TRUSTED_PROXIES): a connection from one of these
+	// takes its client's address from X-Forwarded-For (clientaddr.go);
+	// empty: the peer's address, the header ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the Socket.IO side of the token server.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -38,7 +39,7 @@ func (a *api) requestLog() gin.HandlerFunc {
 			return // engine.io polling is chatty; failures still log
 		}
 		attrs := []any{"request_id", id, "method", c.Request.Method, "route", route, "status", status,
-			"duration_ms", float64(d.Microseconds()) / 1000, "bytes", c.Writer.Size()}
+			"duration_ms", float64(d.Microseconds()) / 1000, "bytes", c.Writer.Size(), "client", c.ClientIP()}
 		if who := caller(c); who.Subject != "" {
 			attrs = append(attrs, "caller", who.Subject, "role", string(who.Role))
 		}
@@ -83,6 +84,19 @@ func (a *api) recovery() gin.HandlerFunc {
 				fail(c, a.Logger, fmt.Errorf("panic: %v", p))
 			}
 		}()
+		c.Next()
+	}
+}
+
+// joinForwardedFor makes every X-Forwarded-For line of a request one list,
+// in order, before ClientIP reads it: gin reads only the first line, so a
+// proxy that adds its own line (rather than appending to the client's)
+// would leave the client's line, which the client chose, to name the client.
+func joinForwardedFor() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if v := c.Request.Header.Values("X-Forwarded-For"); len(v) > 1 {
+			c.Request.Header.Set("X-Forwarded-For", strings.Join(v, ","))
+		}
 		c.Next()
 	}
 }

@@ -71,6 +71,12 @@ type Deps struct {
 	Now           func() time.Time
 	Cluster       ClusterHealth // the "cluster" field of /api/health; nil: none
 
+	// TrustedProxies (TRUSTED_PROXIES, IPs and CIDRs): a request from one
+	// of these takes its client's address (ClientIP: the failed-auth guard,
+	// the request log) from X-Forwarded-For; empty: the peer's, the
+	// header ignored.
+	TrustedProxies []string
+
 	// Bot platforms: signed callback URLs (nil: CALLBACK_URL_KEY is not set)
 	// and Attendee's zoom_tokens callback (nil: ATTENDEE_WEBHOOK_SECRET is not set).
 	CallbackURLs CallbackURLs
@@ -116,6 +122,17 @@ func New(d Deps) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	_ = r.SetTrustedProxies(nil) // no proxy is trusted: ClientIP is the peer
+	if len(d.TrustedProxies) > 0 {
+		// Only X-Forwarded-For, read from the right past trusted proxies
+		// (gin's rule); X-Real-IP is not read. The list was validated by
+		// the configuration, so it cannot fail here.
+		r.RemoteIPHeaders = []string{"X-Forwarded-For"}
+		if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+			d.Logger.Error("TRUSTED_PROXIES refused by gin; no proxy is trusted", "err", err)
+			_ = r.SetTrustedProxies(nil)
+		}
+		r.Use(joinForwardedFor())
+	}
 	r.Use(a.requestLog(), a.recovery(), securityHeaders())
 	if len(d.CORSOrigins) > 0 {
 		r.Use(corsMiddleware(d.CORSOrigins))

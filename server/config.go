@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -71,6 +72,9 @@ type Config struct {
 	// A cluster of instances behind one load balancer.
 	RedisURL    secret.Value // REDIS_URL (may hold a password); empty: one process, state in memory
 	ClusterSize int          // CLUSTER_SIZE: instances sharing the Zoom quota; while Redis is down each paces at ZOOM_QPS / CLUSTER_SIZE
+	// TRUSTED_PROXIES: load balancers whose X-Forwarded-For names the
+	// client; empty: none, the peer is the client.
+	TrustedProxies []netip.Prefix
 	// Bot platforms: the key signing callback URLs (empty: off; generated in
 	// sandbox mode), the public base URL they start with, and Attendee's
 	// webhook secret (its decoded bytes; empty: off).
@@ -231,6 +235,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.RedisURL = p.redisURL("REDIS_URL")
 	c.ClusterSize = p.intRange("CLUSTER_SIZE", 1, 1, 1000)
+	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
 	return c, errors.Join(p.errs...)
 }
 
@@ -453,4 +458,44 @@ func loadBotPlatforms(p *parser, c *Config) {
 		}
 		c.AttendeeSecret = key
 	}
+}
+
+// prefixes reads a comma-separated list of IP addresses and CIDRs (an
+// address is its own /32 or /128). A prefix of every address (/0) is
+// refused: every client could then name its own address.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, item := range splitList(p.getenv(name)) {
+		var pr netip.Prefix
+		if strings.Contains(item, "/") {
+			v, err := netip.ParsePrefix(item)
+			if err != nil {
+				p.bad(name, fmt.Sprintf("%q is not an IP address or CIDR (as 10.0.0.5, 10.0.0.0/8 or fd00::/8)", item))
+				continue
+			}
+			pr = v.Masked()
+		} else {
+			a, err := netip.ParseAddr(item)
+			if err != nil || a.Zone() != "" {
+				p.bad(name, fmt.Sprintf("%q is not an IP address or CIDR (as 10.0.0.5, 10.0.0.0/8 or fd00::/8)", item))
+				continue
+			}
+			pr = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if pr.Bits() == 0 {
+			p.bad(name, fmt.Sprintf("%q trusts every address, so any client could choose its own address; name the load balancers' addresses or network", item))
+			continue
+		}
+		out = append(out, pr)
+	}
+	return out
+}
+
+// proxyList is TRUSTED_PROXIES as gin takes it.
+func proxyList(ps []netip.Prefix) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
 }

@@ -75,6 +75,22 @@ func TestLoadConfig(t *testing.T) {
 		{"REDIS_URL needs a host", map[string]string{"REDIS_URL": "redis://"}, []string{"REDIS_URL: needs a host"}, nil},
 		{"REDIS_URL malformed", map[string]string{"REDIS_URL": "redis://:hunter22@redis:port"}, []string{"REDIS_URL: is not a valid URL"}, nil},
 		{"CLUSTER_SIZE at least 1", map[string]string{"CLUSTER_SIZE": "0"}, []string{"CLUSTER_SIZE"}, nil},
+		{"no trusted proxy by default", map[string]string{}, nil, func(t *testing.T, c Config) {
+			if len(c.TrustedProxies) != 0 {
+				t.Errorf("TRUSTED_PROXIES = %v", c.TrustedProxies)
+			}
+		}},
+		{"trusted proxies: IPv4, IPv6, CIDRs", map[string]string{"TRUSTED_PROXIES": " 10.0.0.5, 172.18.0.0/16 ,fd00::/8, ::1, ::ffff:192.0.2.1, 10.1.2.3/8"}, nil, func(t *testing.T, c Config) {
+			if got := strings.Join(proxyList(c.TrustedProxies), " "); got != "10.0.0.5/32 172.18.0.0/16 fd00::/8 ::1/128 192.0.2.1/32 10.0.0.0/8" {
+				t.Errorf("TRUSTED_PROXIES = %s", got)
+			}
+		}},
+		{"a trusted proxy that is not an address", map[string]string{"TRUSTED_PROXIES": "10.0.0.5, lb.internal"}, []string{"TRUSTED_PROXIES: \"lb.internal\" is not an IP address or CIDR"}, nil},
+		{"a malformed CIDR", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, []string{"TRUSTED_PROXIES: \"10.0.0.0/33\""}, nil},
+		{"an address with a port", map[string]string{"TRUSTED_PROXIES": "10.0.0.5:80"}, []string{"TRUSTED_PROXIES: \"10.0.0.5:80\""}, nil},
+		{"an address with a zone", map[string]string{"TRUSTED_PROXIES": "fe80::1%eth0"}, []string{"TRUSTED_PROXIES: \"fe80::1%eth0\""}, nil},
+		{"trusting every IPv4 address", map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0"}, []string{"TRUSTED_PROXIES: \"0.0.0.0/0\" trusts every address"}, nil},
+		{"trusting every IPv6 address", map[string]string{"TRUSTED_PROXIES": "10.0.0.5, ::/0"}, []string{"TRUSTED_PROXIES: \"::/0\" trusts every address"}, nil},
 		{"sandbox keeps connections in memory", map[string]string{}, nil, func(t *testing.T, c Config) {
 			if c.DatabaseURL != "memory" {
 				t.Errorf("sandbox DATABASE_URL = %q", c.DatabaseURL)

@@ -119,7 +119,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
-	conns, closeStore, err := newConnections(ctx, cfg, sb, zc, events, ln.Addr(), log)
+	conns, closeStore, err := newConnections(ctx, cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), log)
 	if err != nil {
 		return err
 	}
@@ -145,11 +145,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
-		Cluster: shared.socketCluster(),
+		Cluster: shared.socketCluster(), TrustedProxies: cfg.TrustedProxies,
 	})
 	events.Subscribe(rt.Deliver)
 	joinTokens := recordingJoinTokens{meetingInfo}
-	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, joinTokens, limiter, log)
+	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, joinTokens, limiter, shared.callbackState(), log)
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
 		Cluster:      clusterHealth{shared: shared, conns: conns},
 		CallbackURLs: callbackURLs, Attendee: attendee,
+		TrustedProxies: proxyList(cfg.TrustedProxies),
 	})
 	return serveUntilDone(ctx, cfg, log, ln, engine, rt, ready)
 }
@@ -192,7 +193,7 @@ const callbackPath = "/api/connections/zoom/callback"
 // configured (zoom mode) or in sandbox mode (the sandbox's own General app,
 // a generated key, the database in memory); nil otherwise. The returned
 // function closes the store.
-func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, log *slog.Logger) (*services.Connections, func(), error) {
+func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, log *slog.Logger) (*services.Connections, func(), error) {
 	nop := func() {}
 	app := zoom.OAuthApp{ClientID: cfg.OAuthClientID, ClientSecret: cfg.OAuthClientSecret, RedirectURL: cfg.OAuthRedirectURL,
 		AuthorizeURL: cfg.AuthorizeURL, TokenURL: cfg.ZoomOAuthURL, RevokeURL: cfg.RevokeURL}
@@ -221,7 +222,7 @@ func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Cl
 		return nil, nop, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: store, Keyring: keys,
-		Events: events, Logger: log})
+		Events: events, States: states, Logger: log})
 	if err != nil {
 		_ = store.Close()
 		return nil, nop, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
@@ -277,7 +278,7 @@ func routesConnections(cs *services.Connections) routes.Connections {
 // CALLBACK_URL_KEY is set; in sandbox mode, with a key generated for the
 // process (URLs die with it) and the listening address as the public URL.
 // It answers a nil interface when the feature is off.
-func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter routes.CallerLimiter, log *slog.Logger) (routes.CallbackURLs, error) {
+func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter routes.CallerLimiter, state callbacks.State, log *slog.Logger) (routes.CallbackURLs, error) {
 	key, base := cfg.CallbackURLKey, cfg.PublicURL
 	if cfg.Mode == "sandbox" {
 		if key.Empty() {
@@ -296,7 +297,7 @@ func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, con
 	if err != nil {
 		return nil, fmt.Errorf("CALLBACK_URL_KEY, PUBLIC_URL: %w", err)
 	}
-	ucfg := callbacks.URLsConfig{Signer: signer, State: callbacks.NewMemory(0, nil), Tokens: meetings, Join: join,
+	ucfg := callbacks.URLsConfig{Signer: signer, State: state, Tokens: meetings, Join: join,
 		Allow: limiter.Allow, Logger: log}
 	if conns != nil {
 		ucfg.Access = conns

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,9 +40,14 @@ type ConnectionsConfig struct {
 	Logger  *slog.Logger
 
 	StateTTL      time.Duration // how long an authorize link lives; 10 minutes
-	MaxPending    int           // authorize links awaiting their callback, all callers together; 10,000
+	MaxPending    int           // authorize links awaiting their callback, all callers together; 10,000 (with States nil)
 	RefreshMargin time.Duration // an access token is reused until expires_in minus this; 5 minutes (at most half its life)
 	LeaseFor      time.Duration // how long a refresher holds a refresh token (Claim); 30 s
+
+	// States keeps the pending authorize links; nil: this process's memory
+	// (NewMemoryStates with MaxPending). A shared one lets Zoom's redirect
+	// reach any instance.
+	States PendingStates
 }
 
 // Connections is the domain of users' own Zoom grants ("connections"):
@@ -73,18 +77,12 @@ type Connections struct {
 	log   *slog.Logger
 	cfg   ConnectionsConfig
 
-	mu      sync.Mutex
-	pending map[string]pendingState // by state
-	bySub   map[string][]string     // states of pending, by sub, oldest first (may name used ones)
-	access  map[string]accessToken  // by sub: the access token in memory
+	states PendingStates
+
+	mu     sync.Mutex
+	access map[string]accessToken // by sub: the access token in memory
 
 	flight singleflight.Group
-}
-
-type pendingState struct {
-	sub      string
-	verifier secret.Value
-	expires  time.Time
 }
 
 type accessToken struct {
@@ -110,17 +108,19 @@ func NewConnections(cfg ConnectionsConfig) (*Connections, error) {
 	set(&cfg.RefreshMargin, 5*time.Minute)
 	set(&cfg.LeaseFor, 30*time.Second)
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 10_000
+		cfg.MaxPending = DefaultMaxPending
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.States == nil {
+		cfg.States = NewMemoryStates(cfg.MaxPending, MaxPendingPerSub, cfg.Now)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Connections{zoom: cfg.Zoom, app: cfg.App, store: availableStore{cfg.Store}, keys: cfg.Keyring, pub: cfg.Events,
-		now: cfg.Now, log: cfg.Logger, cfg: cfg,
-		pending: map[string]pendingState{}, bySub: map[string][]string{}, access: map[string]accessToken{}}, nil
+		now: cfg.Now, log: cfg.Logger, cfg: cfg, states: cfg.States, access: map[string]accessToken{}}, nil
 }
 
 // subOf is the sub a caller's connection is kept under: the caller's Zoom
@@ -135,8 +135,8 @@ func subOf(caller Identity) (string, error) {
 // Authorize starts the connect flow for the caller's own sub: it returns
 // Zoom's consent URL and how long it stays usable. The URL carries a
 // single-use state bound to the caller and a PKCE S256 challenge whose
-// verifier stays in this process (so the callback must reach the process
-// that made the link).
+// verifier is kept, sealed, in PendingStates (this process's memory, or
+// the cluster's Redis, so that the callback may reach another instance).
 func (cs *Connections) Authorize(ctx context.Context, caller Identity) (string, time.Duration, error) {
 	const op = "authorize a Zoom connection"
 	sub, err := subOf(caller)
@@ -149,37 +149,15 @@ func (cs *Connections) Authorize(ctx context.Context, caller Identity) (string, 
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: %w", op, err)
 	}
-	now := cs.now()
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if len(cs.pending) >= cs.cfg.MaxPending {
-		cs.sweep(now)
+	sealed, err := cs.sealVerifier(state, sub, verifier)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: seal the PKCE verifier: %w", op, err)
 	}
-	if len(cs.pending) >= cs.cfg.MaxPending {
-		return "", 0, &apperr.Error{Kind: apperr.ErrRateLimited, Op: op, RetryAfter: time.Minute,
-			Message: "Too many Zoom connections are being made at once; try again in a minute."}
+	if err := cs.states.Put(ctx, state, sub, sealed, cs.now().Add(cs.cfg.StateTTL)); err != nil {
+		return "", 0, err
 	}
-	// One caller keeps at most maxPendingPerSub links open: a new one
-	// retires the oldest, so no caller can fill the table.
-	var open []string
-	for _, st := range cs.bySub[sub] {
-		if p, ok := cs.pending[st]; ok && now.Before(p.expires) {
-			open = append(open, st)
-		} else {
-			delete(cs.pending, st)
-		}
-	}
-	for len(open) >= maxPendingPerSub {
-		delete(cs.pending, open[0])
-		open = open[1:]
-	}
-	cs.pending[state] = pendingState{sub: sub, verifier: verifier, expires: now.Add(cs.cfg.StateTTL)}
-	cs.bySub[sub] = append(open, state)
 	return u, cs.cfg.StateTTL, nil
 }
-
-// maxPendingPerSub is how many authorize links one caller may have open.
-const maxPendingPerSub = 5
 
 func randomState() string {
 	b := make([]byte, 32)
@@ -195,7 +173,7 @@ func randomState() string {
 // connection, its refresh token sealed. Every error says what to do.
 func (cs *Connections) Complete(ctx context.Context, state, code, errParam string) (connections.Connection, error) {
 	const op = "complete the Zoom connection"
-	p, ok := cs.takeState(state)
+	p, ok := cs.takeState(ctx, state)
 	if !ok {
 		return connections.Connection{}, &apperr.Error{Kind: apperr.ErrInvalidInput, Op: op,
 			Message: "This connection link is unknown, was already used, or has expired (links last 10 minutes).",
@@ -255,43 +233,29 @@ func (cs *Connections) Complete(ctx context.Context, state, code, errParam strin
 	return stored, nil
 }
 
-// sweep drops expired links and rebuilds bySub from what is left.
-func (cs *Connections) sweep(now time.Time) {
-	clear(cs.bySub)
-	for k, p := range cs.pending {
-		if !now.Before(p.expires) {
-			delete(cs.pending, k)
-			continue
-		}
-		cs.bySub[p.sub] = append(cs.bySub[p.sub], k)
-	}
-	for sub, states := range cs.bySub {
-		slices.SortFunc(states, func(a, b string) int { return cs.pending[a].expires.Compare(cs.pending[b].expires) })
-		cs.bySub[sub] = states
-	}
+// taken is a pending state once taken: its sub and PKCE verifier.
+type taken struct {
+	sub      string
+	verifier secret.Value
 }
 
-// takeState removes state from the pending ones: it is single use.
-func (cs *Connections) takeState(state string) (pendingState, bool) {
-	if state == "" {
-		return pendingState{}, false
+// takeState removes state from the pending ones (it is single use) and
+// opens its verifier. One that does not open (altered, or sealed with a
+// key no longer in CONNECTIONS_KEY) is as good as unknown.
+func (cs *Connections) takeState(ctx context.Context, state string) (taken, bool) {
+	if state == "" || len(state) > 128 {
+		return taken{}, false
 	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	p, ok := cs.pending[state]
-	delete(cs.pending, state)
-	if ok {
-		left := slices.DeleteFunc(cs.bySub[p.sub], func(s string) bool { return s == state })
-		if len(left) == 0 {
-			delete(cs.bySub, p.sub)
-		} else {
-			cs.bySub[p.sub] = left
-		}
+	sub, sealed, ok := cs.states.Take(ctx, state)
+	if !ok {
+		return taken{}, false
 	}
-	if !ok || !cs.now().Before(p.expires) {
-		return pendingState{}, false
+	v, err := cs.openVerifier(state, sub, sealed)
+	if err != nil {
+		cs.log.Warn("connections: a pending connect link's PKCE verifier does not open; the link is refused", "sub", sub, "err", err)
+		return taken{}, false
 	}
-	return p, true
+	return taken{sub: sub, verifier: v}, true
 }
 
 // oauthLabel keeps an OAuth error word from the query to a-z and _.
