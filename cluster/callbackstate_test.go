@@ -98,7 +98,7 @@ func TestCallbackStateKeysAndExpiry(t *testing.T) {
 			t.Fatalf("%s lives %v (%v); want about %v", key, left, err, want)
 		}
 	}
-	keys, err := r.client.Keys(ctx, "*").Result()
+	keys, err := r.client.Keys(ctx, "tokenserver:callback:*").Result()
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("keys = %v %v", keys, err)
 	}

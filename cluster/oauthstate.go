@@ -149,6 +149,6 @@ func (o *OAuthStates) forget(ctx context.Context, sub, state string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ioTimeout)
 	defer cancel()
 	if err := o.redis.client.ZRem(cctx, oauthSubKey(sub), oauthStateKey(state)).Err(); err != nil {
-		o.redis.Failed(cctx, err)
+		o.redis.Failed(ctx, err)
 	}
 }

@@ -139,6 +139,9 @@ func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 
 	keys, _ := r.client.Keys(ctx, "*").Result()
 	for _, k := range keys {
+		if k == healthKey { // the probe's
+			continue
+		}
 		for _, bad := range []string{"cap-", "carol", "dave"} {
 			if strings.Contains(k, bad) {
 				t.Fatalf("key %q names a state or a sub", k)

@@ -263,3 +263,58 @@ func TestOpenRefusesABadURLWithoutQuotingIt(t *testing.T) {
 		t.Fatalf("bad URL: %v", err)
 	}
 }
+
+// A Redis that answers but refuses writes (maxmemory reached, noeviction)
+// cannot hold the shared state: it is not used, and not taken up and
+// dropped again at each probe; once it takes writes again, it is used.
+func TestRedisThatRefusesWritesStaysDegraded(t *testing.T) {
+	srv := testinfra.StartRedis(t)
+	admin, _, _ := open(t, srv.URL())
+	ctx := context.Background()
+	if err := admin.Client().ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Client().ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r, st, _ := open(t, srv.URL())
+	q := NewQuota(r, 1000, 1, nil)
+	for range 30 { // three probes' worth
+		if _, _, err := q.Reserve(ctx, "acct1", -1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st.mu.Lock()
+	seen := slices.Clone(st.got)
+	st.mu.Unlock()
+	if slices.Contains(seen, true) || r.State() != "degraded" {
+		t.Fatalf("a Redis refusing writes was used (states told: %v, now %s)", seen, r.State())
+	}
+	if err := admin.Client().ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "used once it takes writes", func() bool { return r.State() == "ok" })
+}
+
+// A Redis that hangs: the call that met its timeout marks it degraded at
+// once (the next calls do not wait their half second too), though the
+// call's own context, derived for that timeout, ended with it.
+func TestRedisThatHangsIsDegradedByTheCallThatWaited(t *testing.T) {
+	srv := testinfra.StartRedis(t)
+	r, _, _ := open(t, srv.URL())
+	ctx := context.Background()
+	for round := range 3 {
+		srv.Freeze()
+		if _, ok := r.FirstSeen(ctx, "tokenserver:test:seen", time.Minute); ok {
+			srv.Thaw()
+			t.Fatal("a frozen Redis answered")
+		}
+		up := r.Up()
+		srv.Thaw()
+		if up {
+			t.Fatalf("round %d: still up right after a call timed out on it", round)
+		}
+		waitFor(t, "used again once thawed", func() bool { return r.State() == "ok" })
+	}
+}

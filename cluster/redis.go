@@ -78,6 +78,9 @@ func Open(ctx context.Context, url secret.Value, log *slog.Logger, obs Observer)
 	if err == nil {
 		err = r.verify(ctx)
 	}
+	if err == nil {
+		err = r.writable(ctx)
+	}
 	if errors.Is(err, errRedisTooOld) {
 		r.client.Close()
 		return nil, err
@@ -140,6 +143,12 @@ func (r *Redis) setUp(up bool, cause error) {
 	}
 }
 
+// healthKey is the key the probe writes: a Redis that answers PING but
+// refuses writes (maxmemory reached with noeviction, a read-only replica
+// after a failover, an ACL) cannot hold the shared state, and must not be
+// seen as up, used, failed and probed again every second.
+const healthKey = keyPrefix + "health"
+
 func (r *Redis) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout+ioTimeout)
 	defer cancel()
@@ -147,6 +156,28 @@ func (r *Redis) ping(ctx context.Context) error {
 		return fmt.Errorf("ping redis: %w", err)
 	}
 	return nil
+}
+
+// writable is the probe's second half: a write that expires by itself.
+func (r *Redis) writable(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	defer cancel()
+	if err := r.client.Set(ctx, healthKey, "1", 10*time.Second).Err(); err != nil {
+		return fmt.Errorf("redis refuses a write (SET %s): %w", healthKey, err)
+	}
+	return nil
+}
+
+// LibraryLogs sends go-redis's own log lines (a pool that cannot dial, a
+// subscription that reconnects: raw lines on stderr by default) to log at
+// debug level: what an operator needs of them, the cluster's own state
+// changes already say. go-redis keeps one logger for the process.
+func LibraryLogs(log *slog.Logger) { redis.SetLogger(libraryLog{log}) }
+
+type libraryLog struct{ log *slog.Logger }
+
+func (l libraryLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
 // watch probes Redis every probeEvery (and at once after a failure a
@@ -171,6 +202,9 @@ func (r *Redis) watch(ctx context.Context) {
 		err := r.ping(ctx)
 		if err == nil {
 			err = r.verify(ctx) // once, when Redis first answers after a degraded start
+		}
+		if err == nil {
+			err = r.writable(ctx)
 		}
 		if ctx.Err() != nil {
 			return

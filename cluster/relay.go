@@ -61,10 +61,10 @@ func (rl *Relay) Publish(ctx context.Context, body []byte) {
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
 	defer cancel()
-	if err := rl.r.Client().Publish(ctx, rl.channel, msg).Err(); err != nil {
-		rl.r.Failed(ctx, err)
+	if err := rl.r.Client().Publish(cctx, rl.channel, msg).Err(); err != nil {
+		rl.r.Failed(ctx, err) // ctx, not cctx: Redis's own timeout is Redis failing
 		rl.log.Warn("cluster: a message was not relayed to the other instances", "channel", rl.channel, "err", err)
 	}
 }
@@ -108,9 +108,9 @@ func (r *Redis) FirstSeen(ctx context.Context, key string, ttl time.Duration) (f
 	if !r.Up() {
 		return true, false
 	}
-	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
 	defer cancel()
-	set, err := r.client.SetNX(ctx, key, 1, ttl).Result()
+	set, err := r.client.SetNX(cctx, key, 1, ttl).Result()
 	if err != nil {
 		r.Failed(ctx, err)
 		return true, false
@@ -123,9 +123,9 @@ func (r *Redis) Forget(ctx context.Context, key string) {
 	if !r.Up() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
 	defer cancel()
-	if err := r.client.Del(ctx, key).Err(); err != nil {
+	if err := r.client.Del(cctx, key).Err(); err != nil {
 		r.Failed(ctx, err)
 	}
 }

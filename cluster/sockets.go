@@ -51,7 +51,7 @@ type Sockets struct {
 	ps    *redis.PubSub // questions to this instance, answers to its questions
 
 	mu      sync.Mutex
-	pending map[string]chan bool
+	pending map[string]*asked
 
 	now       func() time.Time
 	slowUntil atomic.Int64 // unix nanoseconds: until then an instance was silent, ask briefly
@@ -89,7 +89,7 @@ func NewSockets(r *Redis, log *slog.Logger) *Sockets {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Sockets{r: r, log: log, id: randomID(), ctx: ctx, stop: stop, done: make(chan struct{}),
-		pending: map[string]chan bool{}, now: time.Now}
+		pending: map[string]*asked{}, now: time.Now}
 	s.rc = redistypes.NewRedisClient(ctx, r.Client())
 	// The adapter's receiving loop reports each failure here and tries
 	// again at once: record it, and slow the loop down while Redis is away.
@@ -148,39 +148,49 @@ func (s *Sockets) Elsewhere(ctx context.Context, room string) bool {
 	if s.now().UnixNano() < s.slowUntil.Load() {
 		timeout = askTimeoutSlow
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	q := question{ID: randomID(), From: s.id, Room: room}
 	body, err := json.Marshal(q)
 	if err != nil {
 		return false
 	}
-	answers := make(chan bool, 8)
+	a := &asked{yes: make(chan struct{}), answer: make(chan struct{}, 1)}
 	s.mu.Lock()
-	s.pending[q.ID] = answers
+	s.pending[q.ID] = a
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.pending, q.ID)
 		s.mu.Unlock()
 	}()
-	n, err := s.r.Client().Publish(ctx, askChannel, body).Result()
+	n, err := s.r.Client().Publish(cctx, askChannel, body).Result()
 	if err != nil {
-		s.r.Failed(ctx, err)
+		s.r.Failed(ctx, err) // ctx, not cctx: Redis's own timeout is Redis failing
 		return false
 	}
-	for ; n > 0; n-- {
+	for {
 		select {
-		case yes := <-answers:
-			if yes {
-				return true
+		case <-a.yes:
+			return true
+		case <-a.answer:
+			if a.nos.Load() >= n { // every listener said no (the asker counts itself: it answers too)
+				return false
 			}
-		case <-ctx.Done():
+		case <-cctx.Done():
 			s.slowUntil.Store(s.now().Add(slowFor).UnixNano())
 			return false
 		}
 	}
-	return false
+}
+
+// asked is one question's answers as they come: the first yes closes yes;
+// each no is counted, and answer is nudged at each.
+type asked struct {
+	yes    chan struct{}
+	once   sync.Once
+	nos    atomic.Int64
+	answer chan struct{}
 }
 
 // serve answers questions and hands answers to the questions asked.
@@ -223,7 +233,7 @@ func (s *Sockets) answer(payload string) {
 	ctx, cancel := context.WithTimeout(s.ctx, askTimeout)
 	defer cancel()
 	if err := s.r.Client().Publish(ctx, replyPrefix+q.From, body).Err(); err != nil {
-		s.r.Failed(ctx, err)
+		s.r.Failed(s.ctx, err)
 	}
 }
 
@@ -233,14 +243,19 @@ func (s *Sockets) received(payload string) {
 		return
 	}
 	s.mu.Lock()
-	ch := s.pending[a.ID]
+	q := s.pending[a.ID]
 	s.mu.Unlock()
-	if ch == nil {
+	if q == nil {
 		return
 	}
+	if a.Yes {
+		q.once.Do(func() { close(q.yes) })
+		return
+	}
+	q.nos.Add(1)
 	select {
-	case ch <- a.Yes:
-	default: // more answers than instances were counted: the asker has its answer
+	case q.answer <- struct{}{}:
+	default: // a nudge is waiting already: the asker reads the count
 	}
 }
 

@@ -77,3 +77,25 @@ func TestSocketsElsewhere(t *testing.T) {
 		t.Fatal("b's yes is heard even with a silent instance")
 	}
 }
+
+// More instances than there used to be room for answers: ten say no at
+// once, the eleventh says yes last; its yes is heard.
+func TestSocketsElsewhereHearsALateYesAmongMany(t *testing.T) {
+	rs := testinfra.StartRedis(t)
+	asker := openSockets(t, rs.URL())
+	for range 9 {
+		openSockets(t, rs.URL())
+	}
+	late := openSockets(t, rs.URL())
+	late.Answer(func(room string) bool {
+		time.Sleep(100 * time.Millisecond) // after every no
+		return room == "user:dee"
+	})
+	ctx := context.Background()
+	if !asker.Elsewhere(ctx, "user:dee") {
+		t.Fatal("the yes that came after ten noes was not heard")
+	}
+	if asker.Elsewhere(ctx, "user:cy") {
+		t.Fatal("no one has user:cy")
+	}
+}

@@ -30,6 +30,7 @@ func newShared(ctx context.Context, cfg Config, log *slog.Logger, mx *metrics.Me
 	if cfg.RedisURL.Empty() {
 		return &sharedState{}, nil
 	}
+	cluster.LibraryLogs(log)
 	r, err := cluster.Open(ctx, cfg.RedisURL, log, mx.Cluster())
 	if err != nil {
 		return nil, err

@@ -281,6 +281,27 @@ func (r *Redis) Stop() {
 	}
 }
 
+// Freeze stops the server's process where it is (SIGSTOP): its
+// connections stay open and nothing answers, as a Redis that hangs. Thaw
+// lets it go on (SIGCONT).
+func (r *Redis) Freeze() { r.signal(syscall.SIGSTOP) }
+
+// Thaw undoes Freeze.
+func (r *Redis) Thaw() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.t.Helper()
+	r.mu.Lock()
+	p := r.p
+	r.mu.Unlock()
+	if p == nil || p.exited() {
+		r.t.Fatalf("redis-server on port %d is not running", r.port)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatalf("signal redis-server: %v", err)
+	}
+}
+
 // Restart starts a stopped server again on its port.
 func (r *Redis) Restart() {
 	r.t.Helper()
