@@ -20,6 +20,19 @@ const pgOpTimeout = 10 * time.Second
 // pgConnectTimeout bounds one connection attempt when DATABASE_URL sets none.
 const pgConnectTimeout = 5 * time.Second
 
+// pgIdleInTx is the server's idle_in_transaction_session_timeout for this
+// store's sessions (unless DATABASE_URL sets one): a session of an instance
+// that froze or lost the network between BEGIN and COMMIT is ended by the
+// server, releasing its row lock, instead of holding it until TCP keepalive
+// gives up (hours). Shorter than pgOpTimeout, so a write queued behind such
+// a lock is still served within its own time limit.
+const pgIdleInTx = 5 * time.Second
+
+// pgClaimLockTimeout is the lock_timeout of a Claim's row lock: a row locked
+// longer than this by another session is reported as leased (the caller
+// waits and reads again), not as a database that is down.
+const pgClaimLockTimeout = 2 * time.Second
+
 // pgMigrationLock is the advisory lock key that serialises migrations of
 // instances starting together (any constant unique to this schema).
 const pgMigrationLock = 0x7a6f6f6d636f6e6e // "zoomconn"
@@ -82,6 +95,9 @@ func OpenPostgres(ctx context.Context, url string, now func() time.Time) (*Postg
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = pgConnectTimeout
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(pgIdleInTx.Milliseconds())
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -302,11 +318,21 @@ func (s *PostgresStore) versioned(ctx context.Context, w pgCAS) (int64, error) {
 			version, lease int64
 			status         string
 		)
+		if w.leasedAt != 0 {
+			// A claim waits briefly for the row: a lock held longer is
+			// another refresher's, or a session the server will end
+			// (pgIdleInTx); either way the caller waits and reads again.
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, pgClaimLockTimeout.Milliseconds())); err != nil {
+				return err
+			}
+		}
 		err := tx.QueryRow(ctx, `SELECT version, status, lease_until FROM connections WHERE sub = $1 FOR UPDATE`, w.sub).
 			Scan(&version, &status, &lease)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return ErrNotFound
+		case w.leasedAt != 0 && isLockNotAvailable(err):
+			return fmt.Errorf("%w: the row is locked by another session", ErrLeased)
 		case err != nil:
 			return err
 		case w.expect != AnyVersion && version != w.expect:
@@ -467,6 +493,12 @@ func pgErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
+}
+
+// isLockNotAvailable: SQLSTATE 55P03, lock_not_available (lock_timeout).
+func isLockNotAvailable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // isConnLost: the server went away mid-statement (pgx reports an unexpected

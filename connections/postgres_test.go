@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
@@ -396,4 +398,88 @@ func TestPostgresClaimChainAcrossStores(t *testing.T) {
 	if maxHolders.Load() != 1 {
 		t.Fatalf("%d refreshers held the token at once", maxHolders.Load())
 	}
+}
+
+// A row locked by a session that never finishes (an instance frozen between
+// BEGIN and COMMIT) does not turn a claim into "database unavailable": the
+// claim gives up on the lock after pgClaimLockTimeout and answers leased, so
+// the refresher waits and reads again.
+func TestPostgresClaimOnALockedRowIsLeased(t *testing.T) {
+	ctx := context.Background()
+	k := GenerateKeyring()
+	url := newPostgresDB(t)
+	s := openPostgres(t, url, fixedClock())
+	v, err := s.Put(ctx, connected(t, k, "alice", "rt-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM connections WHERE sub = 'alice' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Claim(ctx, "alice", v, t0.Add(time.Minute))
+	if !errors.Is(err, ErrLeased) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("claim on a row another session holds locked: %v, want ErrLeased", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "alice", v, t0.Add(time.Minute)); err != nil {
+		t.Fatalf("claim once the lock is released: %v", err)
+	}
+}
+
+// The store's sessions carry idle_in_transaction_session_timeout: the server
+// ends one left idle inside a transaction holding a row lock, and the lock
+// goes with it, so a claim on that row succeeds again by itself.
+func TestPostgresIdleTransactionIsEnded(t *testing.T) {
+	ctx := context.Background()
+	k := GenerateKeyring()
+	s := openPostgres(t, newPostgresDB(t), fixedClock())
+	var setting string
+	if err := s.pool.QueryRow(ctx, `SHOW idle_in_transaction_session_timeout`).Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	if setting != "5s" {
+		t.Fatalf("idle_in_transaction_session_timeout = %q, want 5s", setting)
+	}
+	v, err := s.Put(ctx, connected(t, k, "alice", "rt-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A session of the store's pool that locks the row and then goes quiet,
+	// as an instance that froze mid-transaction.
+	frozen, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := frozen.Exec(ctx, `SELECT 1 FROM connections WHERE sub = 'alice' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := s.Claim(ctx, "alice", v, t0.Add(time.Minute))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrLeased) {
+			t.Fatalf("claim while the frozen session holds the row: %v, want ErrLeased", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never ended the session idle in its transaction")
+		}
+	}
+	if _, err := frozen.Exec(ctx, `SELECT 1`); err == nil {
+		t.Fatal("the frozen session's transaction still works after its lock was taken")
+	}
+	_ = frozen.Rollback(ctx)
 }

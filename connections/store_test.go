@@ -27,6 +27,13 @@ var storeKinds = []struct {
 		return openSQLite(t, filepath.Join(t.TempDir(), "db", "connections.db"))
 	}},
 	{"postgres", func(t *testing.T) Store { return openPostgres(t, newPostgresDB(t), fixedClock()) }},
+	{"deferred", func(t *testing.T) Store {
+		d := NewDeferred()
+		if !d.Set(NewMemoryStore(fixedClock())) {
+			t.Fatal("Set refused")
+		}
+		return d
+	}},
 }
 
 func openSQLite(t *testing.T, path string) *SQLiteStore {

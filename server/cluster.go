@@ -73,10 +73,11 @@ func (s *sharedState) close() {
 
 // clusterHealth is the "cluster" field of /api/health: redis "ok" or
 // "degraded" (REDIS_URL set), database "ok" or "unavailable" (a database
-// that can tell: PostgreSQL). Nil when there is nothing to say.
+// that can tell: PostgreSQL, as its background ping last found it; a health
+// poll never waits on the database). Nil when there is nothing to say.
 type clusterHealth struct {
 	shared *sharedState
-	conns  *services.Connections
+	db     *dbHealth // nil: no database that can tell
 }
 
 // State implements routes.ClusterHealth.
@@ -85,15 +86,8 @@ func (h clusterHealth) State(ctx context.Context) map[string]string {
 	if h.shared.redis != nil {
 		out["redis"] = h.shared.redis.State()
 	}
-	if h.conns != nil {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if known, err := h.conns.StoreHealth(ctx); known {
-			out["database"] = "ok"
-			if err != nil {
-				out["database"] = "unavailable"
-			}
-		}
+	if h.db != nil {
+		out["database"] = h.db.state()
 	}
 	if len(out) == 0 {
 		return nil

@@ -67,9 +67,10 @@ func TestClusterPostgresDown(t *testing.T) {
 	if r := ts.do("GET", "/api/connections", nil, bearer(t, "admin", "admin")); r.Status != 503 || r.Body["code"] != "store_unavailable" {
 		t.Fatalf("list connections with the database down = %d %s", r.Status, r.Raw)
 	}
-	if h := ts.do("GET", "/api/health", nil, nil); h.Status != 200 || field(h.Body, "cluster", "database") != "unavailable" {
-		t.Fatalf("health with the database down = %d %s (S2S still works; the database is named)", h.Status, h.Raw)
-	}
+	waitUntil(t, "health names the database unavailable (S2S still works)", func() bool {
+		h := ts.do("GET", "/api/health", nil, nil)
+		return h.Status == 200 && field(h.Body, "cluster", "database") == "unavailable"
+	})
 
 	if err := pg.Restart(); err != nil {
 		t.Fatal(err)
@@ -81,10 +82,54 @@ func TestClusterPostgresDown(t *testing.T) {
 		}
 	}
 	wantJoin(t, last, "connection")
-	if h := ts.do("GET", "/api/health", nil, nil); h.Status != 200 || field(h.Body, "cluster", "database") != "ok" {
-		t.Fatalf("health with the database back = %d %s", h.Status, h.Raw)
-	}
+	waitUntil(t, "health says the database is back", func() bool {
+		h := ts.do("GET", "/api/health", nil, nil)
+		return h.Status == 200 && field(h.Body, "cluster", "database") == "ok"
+	})
 	ts.assertNoSecretsLogged(pgPassword)
+}
+
+// PostgreSQL's state is watched in the background: with no request to a
+// connections route, cluster_backend_up{backend="postgres"} and health's
+// cluster.database follow the database down and back up.
+func TestClusterPostgresStateWatched(t *testing.T) {
+	pg := testinfra.StartPostgres(t)
+	sb := newSandbox(t, sandbox.Options{})
+	ts := startServer(t, sb, pgConnEnv(t, sb, pg.NewDatabase(t), newKey(t, "k1")))
+	state := func() (string, float64) {
+		h := ts.do("GET", "/api/health", nil, nil)
+		if h.Status != 200 {
+			t.Fatalf("health = %d %s", h.Status, h.Raw)
+		}
+		db, _ := field(h.Body, "cluster", "database").(string)
+		return db, backendUp(t, ts, "postgres")
+	}
+	if db, up := state(); db != "ok" || up != 1 {
+		t.Fatalf("at start: database %q, cluster_backend_up %v", db, up)
+	}
+	pg.Stop()
+	waitUntil(t, "health and metric say the database is down", func() bool {
+		db, up := state()
+		return db == "unavailable" && up == 0
+	})
+	if err := pg.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "health and metric say the database is back", func() bool {
+		db, up := state()
+		return db == "ok" && up == 1
+	})
+	ts.assertNoSecretsLogged(pgPassword)
+}
+
+// backendUp is the cluster_backend_up sample of backend at ts, -1 when absent.
+func backendUp(t *testing.T, ts *testServer, backend string) float64 {
+	t.Helper()
+	body := ts.do("GET", "/metrics", nil, nil).Raw
+	if !strings.Contains(body, `cluster_backend_up{backend="`+backend+`"}`) {
+		return -1
+	}
+	return metricValue(body, "cluster_backend_up", `backend="`+backend+`"`)
 }
 
 // redisEnv is a zoom-mode environment against sb in a cluster of size

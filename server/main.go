@@ -119,7 +119,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
-	conns, closeStore, err := newConnections(ctx, cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), log)
+	conns, db, closeStore, err := newConnections(ctx, cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), log, mx)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
-		Cluster:      clusterHealth{shared: shared, conns: conns},
+		Cluster:      clusterHealth{shared: shared, db: db},
 		CallbackURLs: callbackURLs, Attendee: attendee,
 		TrustedProxies: proxyList(cfg.TrustedProxies),
 	})
@@ -193,7 +193,10 @@ const callbackPath = "/api/connections/zoom/callback"
 // configured (zoom mode) or in sandbox mode (the sandbox's own General app,
 // a generated key, the database in memory); nil otherwise. The returned
 // function closes the store.
-func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, log *slog.Logger) (*services.Connections, func(), error) {
+//
+// A PostgreSQL that cannot be reached at start is opened later (openStore);
+// db is its health, nil for the other stores.
+func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, log *slog.Logger, mx *metrics.Metrics) (*services.Connections, *dbHealth, func(), error) {
 	nop := func() {}
 	app := zoom.OAuthApp{ClientID: cfg.OAuthClientID, ClientSecret: cfg.OAuthClientSecret, RedirectURL: cfg.OAuthRedirectURL,
 		AuthorizeURL: cfg.AuthorizeURL, TokenURL: cfg.ZoomOAuthURL, RevokeURL: cfg.RevokeURL}
@@ -209,27 +212,27 @@ func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Cl
 		sb.sb.AllowRedirect(app.RedirectURL)
 		keys = connections.GenerateKeyring()
 	case cfg.OAuthClientID == "":
-		return nil, nop, nil
+		return nil, nil, nop, nil
 	default:
 		k, err := connections.ParseKeyring(cfg.ConnectionsKey)
 		if err != nil {
-			return nil, nop, fmt.Errorf("CONNECTIONS_KEY: %w", err)
+			return nil, nil, nop, fmt.Errorf("CONNECTIONS_KEY: %w", err)
 		}
 		keys = k
 	}
-	store, err := connections.Open(ctx, cfg.DatabaseURL, nil)
+	store, db, closeStore, err := openStore(ctx, cfg.DatabaseURL, log, mx)
 	if err != nil {
-		return nil, nop, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, nil, nop, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: store, Keyring: keys,
 		Events: events, States: states, Logger: log})
 	if err != nil {
-		_ = store.Close()
-		return nil, nop, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
+		closeStore()
+		return nil, nil, nop, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
 	}
 	log.Info("user OAuth connections", "redirect_url", app.RedirectURL, "database", strings.SplitN(cfg.DatabaseURL, ":", 2)[0],
 		"sealing_key", keys.SealingKeyID())
-	return cs, func() { _ = store.Close() }, nil
+	return cs, db, closeStore, nil
 }
 
 // browserHost is how a browser on this machine reaches addr: a loopback

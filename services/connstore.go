@@ -67,17 +67,3 @@ func (s availableStore) MarkDisconnected(ctx context.Context, sub string, expect
 	v, err := s.Store.MarkDisconnected(ctx, sub, expect, reason, at)
 	return v, storeErr(err)
 }
-
-// StoreHealth reports whether the connections' database answers, for a
-// store that can tell (PostgreSQL); known is false for the others.
-func (cs *Connections) StoreHealth(ctx context.Context) (known bool, err error) {
-	s, isAvail := cs.store.(availableStore)
-	if !isAvail {
-		return false, nil
-	}
-	p, canPing := s.Store.(interface{ Ping(context.Context) error })
-	if !canPing {
-		return false, nil
-	}
-	return true, storeErr(p.Ping(ctx))
-}

@@ -6,13 +6,16 @@ import "github.com/prometheus/client_golang/prometheus"
 // each shared backend is in use (1) or this instance works alone (0).
 type Cluster struct{ up *prometheus.GaugeVec }
 
-// Cluster registers the cluster's metric; call it once, when REDIS_URL is set.
+// Cluster registers the cluster's metric the first time it is called (when
+// REDIS_URL is set, or DATABASE_URL names PostgreSQL) and answers it.
 func (m *Metrics) Cluster() *Cluster {
-	c := &Cluster{up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cluster_backend_up",
-		Help: "1 while the shared backend (redis) is in use; 0 while this instance is degraded: local push, ZOOM_QPS / CLUSTER_SIZE."},
-		[]string{"backend"})}
-	m.reg.MustRegister(c.up)
-	return c
+	m.clusterOnce.Do(func() {
+		m.cluster = &Cluster{up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cluster_backend_up",
+			Help: "1 while the shared backend is in use: redis (else this instance is degraded: local push, ZOOM_QPS / CLUSTER_SIZE); postgres, the connections' database, answering its pings (else minting through connections answers 503 store_unavailable)."},
+			[]string{"backend"})}
+		m.reg.MustRegister(m.cluster.up)
+	})
+	return m.cluster
 }
 
 // Backend implements cluster.Observer.

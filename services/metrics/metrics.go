@@ -7,6 +7,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,9 @@ type Metrics struct {
 	webhooks  *prometheus.CounterVec // Zoom's webhooks, by event and outcome
 	awaits    *prometheus.CounterVec // meeting:await and POST /api/meetings/await, by outcome
 	awaitWake prometheus.Histogram   // from a participant_joined's arrival to its OBF's push
+
+	clusterOnce sync.Once
+	cluster     *Cluster // cluster_backend_up, registered by the first Cluster()
 }
 
 // New registers every metric, with the Go runtime and process collectors.
