@@ -120,6 +120,10 @@ func (ts *testServer) stop() {
 	}
 	ts.cancel()
 	ts.cancel = nil
+	if ts.t.Failed() { // what the server said, for the failure's reader (its last 16 KB)
+		logs := ts.Logs.String()
+		ts.t.Logf("server log (last 16 KB):\n%s", logs[max(0, len(logs)-16<<10):])
+	}
 	select {
 	case err := <-ts.done:
 		if err != nil {

@@ -167,7 +167,7 @@ func TestNodeExampleInSandboxMode(t *testing.T) {
 	p.next("ready")
 	h := startNode(t, "host", map[string]string{"SERVER_URL": ts.URL, "PARTICIPANTS": "participant@example.com"})
 	if d := h.next("distributed"); str(d["delivered"]) != "[participant@example.com]" {
-		t.Fatalf("distributed = %v", d)
+		t.Fatalf("distributed = %v; the participant printed %v", d, p.all)
 	}
 	if c := p.next("credentials"); c["userId"] != "participant@example.com" {
 		t.Fatalf("credentials = %v", c)
