@@ -217,7 +217,10 @@
     }
     closeSocket();
     setStatus("signin-status", "Signing in…");
-    const socket = io({ auth: { token }, reconnectionDelayMax: 10000 });
+    // Websocket first, long polling only if the websocket fails: no upgrade
+    // from polling, whose path in socket.io/v2's engine.io races when the
+    // client leaves mid-upgrade (as this page does when it signs in again).
+    const socket = io({ auth: { token }, reconnectionDelayMax: 10000, transports: ["websocket", "polling"], tryAllTransports: true });
     let me;
     try {
       me = await new Promise((resolve, reject) => {
