@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/sandbox"
 )
 
@@ -234,70 +233,19 @@ func clusterSocketsBench(bin, redisURL string, n int, add func(result)) error {
 	time.Sleep(time.Second)
 	rss0, each0 := rssSum(srvs)
 
-	clients := make([]*rawclient.Client, n)
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("cs%05d@example.com", i)
+	ds, err := dialParticipants(n, "cs%05d@example.com", func(i int) string { return srvs[i%3].url })
+	if err != nil {
+		return err
 	}
-	var redials atomic.Int64
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 128)
-	var dialErr atomic.Value
-	start := time.Now()
-	for i := range n {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			c, tries, err := participant(srvs[i%3].url, jwtFor(ids[i]))
-			redials.Add(int64(tries))
-			if err != nil {
-				dialErr.Store(err)
-				return
-			}
-			clients[i] = c
-		})
-	}
-	wg.Wait()
-	connectTook := time.Since(start)
-	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
-	if err, _ := dialErr.Load().(error); err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
+	defer ds.close()
+	clients, ids := ds.clients, ds.ids
 	time.Sleep(5 * time.Second) // let the collectors and the scavengers settle
 	rss1, each1 := rssSum(srvs)
-	dropped := 0
-	for _, c := range clients {
-		if c.Closed(0) {
-			dropped++
-		}
-	}
+	dropped := ds.dropped()
 
 	// One batch to all, sent to the first process: sample the sum of RSS
 	// until the last OBF is in.
-	var peak atomic.Int64
-	peak.Store(rss1)
-	done, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if r, _ := rssSum(srvs); r > peak.Load() {
-					peak.Store(r)
-				}
-			}
-		}
-	}()
+	stopSampling := samplePeak(rss1, func() int64 { r, _ := rssSum(srvs); return r })
 	batchStart := time.Now()
 	var batchErr error
 	answered := make(chan struct{})
@@ -305,22 +253,9 @@ func clusterSocketsBench(bin, redisURL string, n int, add func(result)) error {
 		defer close(answered)
 		batchErr = post(srvs[0].url+"/api/meetings/batch-join", map[string]any{"meetingId": meeting, "participantUserIds": ids})
 	}()
-	var last time.Time
-	missing := 0
-	deadline := time.Now().Add(90 * time.Second)
-	for _, c := range clients {
-		e, ok := c.WaitEvent("meeting:credentials", max(time.Until(deadline), time.Millisecond))
-		if !ok {
-			missing++
-			continue
-		}
-		if e.At.After(last) {
-			last = e.At
-		}
-	}
+	last, missing := lastCredentials(clients, 90*time.Second)
 	<-answered
-	close(done)
-	<-sampled
+	peak := stopSampling()
 	lastMint := sb.Stats().LastMint
 	if batchErr != nil {
 		return fmt.Errorf("batch: %w", batchErr)
@@ -335,11 +270,11 @@ func clusterSocketsBench(bin, redisURL string, n int, add func(result)) error {
 	per := func(kb int64) float64 { return float64(kb) / float64(n) }
 	idle := per(rss1 - rss0)
 	add(result{name: fmt.Sprintf("cluster sockets: %d authenticated websockets over 3 processes", n),
-		value: fmt.Sprintf("connected in %v, 128 dialling at once (%d CONNECTs lost and redialled)", connectTook.Round(time.Millisecond), redials.Load())})
+		value: fmt.Sprintf("connected in %v, 128 dialling at once (%d CONNECTs lost and redialled)", ds.took.Round(time.Millisecond), ds.redials)})
 	add(result{name: "cluster sockets: RSS per idle socket (sum of the 3 processes' deltas / sockets)",
 		value: fmt.Sprintf("%.1f KB (%d → %d KB in all; per process %s KB; %d closed while idle)", idle, rss0, rss1, deltas(each0, each1), dropped)})
 	add(result{name: fmt.Sprintf("cluster sockets: RSS peak per socket, one batch to all %d (sent to one process)", n),
-		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB in all)", per(peak.Load()-rss0), per(peak.Load()-rss0)/idle, peak.Load()),
+		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB in all)", per(peak-rss0), per(peak-rss0)/idle, peak),
 		target: "< 1.5× idle"})
 	add(result{name: fmt.Sprintf("cluster sockets: last OBF of the %d batch, after the last mint", n),
 		value: fmt.Sprintf("%v (%v after the request)", last.Sub(lastMint).Round(100*time.Microsecond), last.Sub(batchStart).Round(time.Millisecond))})

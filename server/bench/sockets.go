@@ -32,76 +32,18 @@ func socketsBench(bin string, n int, add func(result)) error {
 	time.Sleep(time.Second)
 	rt0, rss0 := runtimeStats(srv.url), rssKB(pid)
 
-	clients := make([]*rawclient.Client, n)
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("w%05d@example.com", i)
+	ds, err := dialParticipants(n, "w%05d@example.com", func(int) string { return srv.url })
+	if err != nil {
+		return err
 	}
-	var redials, slowest atomic.Int64
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 128)
-	var dialErr atomic.Value
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			t := time.Now()
-			c, tries, err := participant(srv.url, jwtFor(ids[i]))
-			redials.Add(int64(tries))
-			if err != nil {
-				dialErr.Store(err)
-				return
-			}
-			if d := int64(time.Since(t)); d > slowest.Load() {
-				slowest.Store(d) // a rough maximum: racing stores may keep a smaller one
-			}
-			clients[i] = c
-		}(i)
-	}
-	wg.Wait()
-	connectTook := time.Since(start)
-	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
-	if err, _ := dialErr.Load().(error); err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
+	defer ds.close()
+	clients, ids := ds.clients, ds.ids
 	time.Sleep(5 * time.Second) // let the collector and the scavenger settle
 	rt1, rss1 := runtimeStats(srv.url), rssKB(pid)
-	dropped := 0
-	for _, c := range clients {
-		if c.Closed(0) {
-			dropped++
-		}
-	}
+	dropped := ds.dropped()
 
 	// One batch to all: sample RSS until the last OBF is in.
-	var peak atomic.Int64
-	peak.Store(rss1)
-	done := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if r := rssKB(pid); r > peak.Load() {
-					peak.Store(r)
-				}
-			}
-		}
-	}()
+	stopSampling := samplePeak(rss1, func() int64 { return rssKB(pid) })
 	batchStart := time.Now()
 	var batchErr error
 	var batchTook time.Duration
@@ -111,22 +53,9 @@ func socketsBench(bin string, n int, add func(result)) error {
 		batchErr = post(srv.url+"/api/meetings/batch-join", map[string]any{"meetingId": meeting, "participantUserIds": ids})
 		batchTook = time.Since(batchStart)
 	}()
-	var last time.Time
-	missing := 0
-	deadline := time.Now().Add(60 * time.Second)
-	for _, c := range clients {
-		e, ok := c.WaitEvent("meeting:credentials", max(time.Until(deadline), time.Millisecond))
-		if !ok {
-			missing++
-			continue
-		}
-		if e.At.After(last) {
-			last = e.At
-		}
-	}
+	last, missing := lastCredentials(clients, 60*time.Second)
 	<-answered
-	close(done)
-	<-sampled
+	peak := stopSampling()
 	lastMint := sb.Stats().LastMint
 	if batchErr != nil {
 		return fmt.Errorf("batch: %w", batchErr)
@@ -139,7 +68,7 @@ func socketsBench(bin string, n int, add func(result)) error {
 	idle := perSocket(rss1 - rss0)
 	add(result{name: fmt.Sprintf("sockets: %d authenticated websockets connected", n),
 		value: fmt.Sprintf("in %v, 128 dialling at once, slowest %v (%d CONNECTs lost and redialled)",
-			connectTook.Round(time.Millisecond), time.Duration(slowest.Load()).Round(time.Millisecond), redials.Load())})
+			ds.took.Round(time.Millisecond), ds.slowest.Round(time.Millisecond), ds.redials)})
 	add(result{name: fmt.Sprintf("sockets: server RSS per idle socket at %d", n),
 		value: fmt.Sprintf("%.1f KB (%d KB before, %d KB with %d sockets; %d closed by the server while idle)", idle, rss0, rss1, n, dropped), target: "< 16 KB"})
 	add(result{name: "sockets: per idle socket, Go runtime",
@@ -147,7 +76,7 @@ func socketsBench(bin string, n int, add func(result)) error {
 			float64(rt1.goroutines-rt0.goroutines)/float64(n), perSocket((rt1.heapInuse-rt0.heapInuse)/1024),
 			perSocket((rt1.stackInuse-rt0.stackInuse)/1024), perSocket((rt1.sys-rt0.sys)/1024))})
 	add(result{name: fmt.Sprintf("sockets: RSS peak per socket, one batch to all %d", n),
-		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB)", perSocket(peak.Load()-rss0), perSocket(peak.Load()-rss0)/idle, peak.Load()),
+		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB)", perSocket(peak-rss0), perSocket(peak-rss0)/idle, peak),
 		target: "< 1.5× idle"})
 	add(result{name: fmt.Sprintf("sockets: last OBF of the %d batch, after the last mint", n),
 		value: fmt.Sprintf("%v (%v after the request; the batch answered in %v)", last.Sub(lastMint).Round(100*time.Microsecond),
@@ -186,4 +115,113 @@ func runtimeStats(base string) rtStats {
 		}
 	}
 	return s
+}
+
+// lastCredentials waits, within d in all, for each client's
+// meeting:credentials: when the last one arrived, and how many never did.
+func lastCredentials(clients []*rawclient.Client, d time.Duration) (last time.Time, missing int) {
+	deadline := time.Now().Add(d)
+	for _, c := range clients {
+		e, ok := c.WaitEvent("meeting:credentials", max(time.Until(deadline), time.Millisecond))
+		if !ok {
+			missing++
+			continue
+		}
+		if e.At.After(last) {
+			last = e.At
+		}
+	}
+	return last, missing
+}
+
+// dialed is n participants, connected and authenticated.
+type dialed struct {
+	clients []*rawclient.Client
+	ids     []string      // participant i's user id
+	took    time.Duration // to connect them all
+	slowest time.Duration // one participant's longest connect (roughly: racing stores may keep a smaller one)
+	redials int64         // CONNECTs lost and redialled
+}
+
+// dialParticipants connects n participants, 128 dialling at once, the
+// i-th (user idFormat % i) to urlOf(i). On an error the ones connected are
+// closed.
+func dialParticipants(n int, idFormat string, urlOf func(i int) string) (*dialed, error) {
+	d := &dialed{clients: make([]*rawclient.Client, n), ids: make([]string, n)}
+	for i := range d.ids {
+		d.ids[i] = fmt.Sprintf(idFormat, i)
+	}
+	var redials, slowest atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 128)
+	var dialErr atomic.Value
+	start := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t := time.Now()
+			c, tries, err := participant(urlOf(i), jwtFor(d.ids[i]))
+			redials.Add(int64(tries))
+			if err != nil {
+				dialErr.Store(err)
+				return
+			}
+			if took := int64(time.Since(t)); took > slowest.Load() {
+				slowest.Store(took)
+			}
+			d.clients[i] = c
+		})
+	}
+	wg.Wait()
+	d.took, d.slowest, d.redials = time.Since(start), time.Duration(slowest.Load()), redials.Load()
+	if err, _ := dialErr.Load().(error); err != nil {
+		d.close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return d, nil
+}
+
+func (d *dialed) close() {
+	for _, c := range d.clients {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// dropped is how many the server has closed.
+func (d *dialed) dropped() int {
+	n := 0
+	for _, c := range d.clients {
+		if c.Closed(0) {
+			n++
+		}
+	}
+	return n
+}
+
+// samplePeak reads rss every 2 ms until the function it answers is called,
+// which answers the highest value read (from start).
+func samplePeak(start int64, rss func() int64) (stop func() int64) {
+	peak := start
+	done, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				peak = max(peak, rss())
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-sampled
+		return peak
+	}
 }
