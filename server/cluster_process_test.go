@@ -209,22 +209,7 @@ func TestProcsRedisDownAndBackUnderLoad(t *testing.T) {
 			})
 		}
 	}
-	pushCrosses := func() {
-		t.Helper()
-		// The adapters subscribe again after the probe: ask until a push
-		// from a reaches ann on b.
-		waitUntil(t, "a push from a reaches ann on b", func() bool {
-			r := joinFor(t, a, "ann@example.com")
-			if r.Body["delivered"] != true {
-				return false
-			}
-			e, ok := ann.waitEvent("meeting:credentials", 2*time.Second)
-			for ok && e["obfToken"] != r.Body["obfToken"] { // an earlier push that arrived late
-				e, ok = ann.waitEvent("meeting:credentials", 2*time.Second)
-			}
-			return ok
-		})
-	}
+	pushCrosses := func() { t.Helper(); waitPushCrosses(t, a, "ann@example.com", ann) }
 
 	underLoad(t, "Redis stopped and restarted", cl.servers, func(more func(string)) {
 		cl.redis.Stop()

@@ -27,6 +27,24 @@ func wantPushed(t *testing.T, c *wsClient, r reply) {
 	}
 }
 
+// waitPushCrosses mints user's OBF on from until one is delivered and c
+// receives it (the adapters subscribe again after Redis's probe, so the
+// first tries may not cross).
+func waitPushCrosses(t *testing.T, from *testServer, user string, c *wsClient) {
+	t.Helper()
+	waitUntil(t, "a push reaches "+user+" on another instance", func() bool {
+		r := joinFor(t, from, user)
+		if r.Body["delivered"] != true {
+			return false
+		}
+		e, ok := c.waitEvent("meeting:credentials", 2*time.Second)
+		for ok && e["obfToken"] != r.Body["obfToken"] { // an earlier push that arrived late
+			e, ok = c.waitEvent("meeting:credentials", 2*time.Second)
+		}
+		return ok
+	})
+}
+
 // Three instances share one Redis: a token minted by REST on one instance
 // reaches its user's socket on another, with delivered true; a user with no
 // socket anywhere is answered delivered false; no one else is sent it.
@@ -112,15 +130,5 @@ func TestClusterPushRedisDownAndBack(t *testing.T) {
 		})
 	}
 	// The subscriptions come back after the probe: ask until bob is reached.
-	waitUntil(t, "a push from a reaches bob on b", func() bool {
-		r := joinFor(t, a, "bob@example.com")
-		if r.Body["delivered"] != true {
-			return false
-		}
-		e, ok := bob.waitEvent("meeting:credentials", 2*time.Second)
-		for ok && e["obfToken"] != r.Body["obfToken"] { // an earlier push that arrived late
-			e, ok = bob.waitEvent("meeting:credentials", 2*time.Second)
-		}
-		return ok
-	})
+	waitPushCrosses(t, a, "bob@example.com", bob)
 }
