@@ -20,31 +20,18 @@ import (
 
 // One PostgreSQL serves the package's tests, started by the first test that
 // needs it; each test gets a database of its own.
-var shared struct {
-	once sync.Once
-	pg   *testinfra.Postgres
-	err  error
-}
+var sharedPG testinfra.SharedPostgres
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.pg != nil {
-		shared.pg.Close()
-	}
+	sharedPG.Close()
 	os.Exit(code)
 }
 
 // newPostgresDB answers the URL of a new, empty database.
 func newPostgresDB(t *testing.T) string {
 	t.Helper()
-	shared.once.Do(func() { shared.pg, shared.err = testinfra.NewPostgres() })
-	if errors.Is(shared.err, testinfra.ErrNotInstalled) {
-		testinfra.StartPostgres(t) // skips, or fails in CI, with the reason
-	}
-	if shared.err != nil {
-		t.Fatalf("start PostgreSQL: %v", shared.err)
-	}
-	return shared.pg.NewDatabase(t)
+	return sharedPG.NewDatabase(t)
 }
 
 func openPostgres(t *testing.T, url string, now func() time.Time) *PostgresStore {

@@ -36,16 +36,12 @@ var built struct {
 	bin  string
 	err  error
 
-	pgOnce sync.Once
-	pg     *testinfra.Postgres
-	pgErr  error
+	pg testinfra.SharedPostgres
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.pg != nil {
-		built.pg.Close()
-	}
+	built.pg.Close()
 	if built.dir != "" {
 		_ = os.RemoveAll(built.dir)
 	}
@@ -75,16 +71,6 @@ func serverBinary(t *testing.T) string {
 // process tests share, started by the first test that asks.
 func sharedPostgresDB(t *testing.T) string {
 	t.Helper()
-	built.pgOnce.Do(func() { built.pg, built.pgErr = testinfra.NewPostgres() })
-	if errors.Is(built.pgErr, testinfra.ErrNotInstalled) {
-		if os.Getenv("CI") != "" {
-			t.Fatal("PostgreSQL is not installed; CI must install it (.ci/run: apt-get install postgresql)")
-		}
-		t.Skip("PostgreSQL is not installed (apt-get install postgresql); CI runs this test")
-	}
-	if built.pgErr != nil {
-		t.Fatal(built.pgErr)
-	}
 	return built.pg.NewDatabase(t)
 }
 

@@ -353,6 +353,37 @@ func isExec(path string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
+// SharedPostgres is one PostgreSQL server for a whole test binary, started
+// by the first test that asks for a database; each test gets a database of
+// its own. The package's TestMain calls Close once its tests have run.
+type SharedPostgres struct {
+	once sync.Once
+	pg   *Postgres
+	err  error
+}
+
+// NewDatabase answers the URL of a new, empty database on the shared
+// server, starting it first if no test has yet. Without PostgreSQL
+// installed t is skipped (failed in CI).
+func (s *SharedPostgres) NewDatabase(t testing.TB) string {
+	t.Helper()
+	s.once.Do(func() { s.pg, s.err = NewPostgres() })
+	if errors.Is(s.err, ErrNotInstalled) {
+		missing(t, "PostgreSQL (initdb, postgres)", "apt-get install postgresql")
+	}
+	if s.err != nil {
+		t.Fatalf("start PostgreSQL: %v", s.err)
+	}
+	return s.pg.NewDatabase(t)
+}
+
+// Close stops the shared server and removes its files, if it was started.
+func (s *SharedPostgres) Close() {
+	if s.pg != nil {
+		s.pg.Close()
+	}
+}
+
 // nobody is the unprivileged user PostgreSQL runs as when the tests run as root.
 const nobody = 65534
 
