@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"encoding/json"
-	"net"
 	"slices"
 	"sync"
 	"time"
@@ -106,13 +105,6 @@ func (s *Server) connGone(c *conn) {
 		delete(s.conns, c.eio.Id())
 	}
 	s.mu.Unlock()
-}
-
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
 }
 
 // authDeadline disconnects a connection on which no namespace socket is

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -73,7 +72,7 @@ type Config struct {
 	// TrustedProxies (TRUSTED_PROXIES): a connection from one of these
 	// takes its client's address from X-Forwarded-For (clientaddr.go);
 	// empty: the peer's address, the header ignored.
-	TrustedProxies []netip.Prefix
+	TrustedProxies services.TrustedProxies
 }
 
 // Server is the Socket.IO side of the token server.

@@ -84,7 +84,7 @@ func (a *api) revokeCallbackURL(c *gin.Context) {
 // An address that keeps presenting forged signatures is throttled as for
 // bad credentials; an expired or spent URL is not counted as forged.
 func (a *api) redeemCallbackURL(c *gin.Context) {
-	addr := c.ClientIP()
+	addr := a.clientAddr(c)
 	if a.AuthGuard != nil {
 		if ok, wait := a.AuthGuard.Allow(addr); !ok {
 			fail(c, a.Logger, services.TooManyFailures(wait))
@@ -107,7 +107,7 @@ func (a *api) redeemCallbackURL(c *gin.Context) {
 // signed zoom_tokens callback → {zak_token, join_token, app_privilege_token,
 // onbehalf_token}, null where nothing applies.
 func (a *api) attendeeZoomTokens(c *gin.Context) {
-	addr := c.ClientIP()
+	addr := a.clientAddr(c)
 	if a.AuthGuard != nil {
 		if ok, wait := a.AuthGuard.Allow(addr); !ok {
 			fail(c, a.Logger, services.TooManyFailures(wait))

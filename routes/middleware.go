@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -39,7 +38,7 @@ func (a *api) requestLog() gin.HandlerFunc {
 			return // engine.io polling is chatty; failures still log
 		}
 		attrs := []any{"request_id", id, "method", c.Request.Method, "route", route, "status", status,
-			"duration_ms", float64(d.Microseconds()) / 1000, "bytes", c.Writer.Size(), "client", c.ClientIP()}
+			"duration_ms", float64(d.Microseconds()) / 1000, "bytes", c.Writer.Size(), "client", a.clientAddr(c)}
 		if who := caller(c); who.Subject != "" {
 			attrs = append(attrs, "caller", who.Subject, "role", string(who.Role))
 		}
@@ -88,15 +87,8 @@ func (a *api) recovery() gin.HandlerFunc {
 	}
 }
 
-// joinForwardedFor makes every X-Forwarded-For line of a request one list,
-// in order, before ClientIP reads it: gin reads only the first line, so a
-// proxy that adds its own line (rather than appending to the client's)
-// would leave the client's line, which the client chose, to name the client.
-func joinForwardedFor() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if v := c.Request.Header.Values("X-Forwarded-For"); len(v) > 1 {
-			c.Request.Header.Set("X-Forwarded-For", strings.Join(v, ","))
-		}
-		c.Next()
-	}
+// clientAddr is the address the request is guarded, limited and logged by
+// (services.TrustedProxies.ClientAddr: the rule Socket.IO applies too).
+func (a *api) clientAddr(c *gin.Context) string {
+	return a.TrustedProxies.ClientAddr(c.Request.RemoteAddr, c.Request.Header.Values("X-Forwarded-For"))
 }

@@ -75,7 +75,7 @@ type Deps struct {
 	// of these takes its client's address (ClientIP: the failed-auth guard,
 	// the request log) from X-Forwarded-For; empty: the peer's, the
 	// header ignored.
-	TrustedProxies []string
+	TrustedProxies services.TrustedProxies
 
 	// Bot platforms: signed callback URLs (nil: CALLBACK_URL_KEY is not set)
 	// and Attendee's zoom_tokens callback (nil: ATTENDEE_WEBHOOK_SECRET is not set).
@@ -121,18 +121,7 @@ func New(d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	_ = r.SetTrustedProxies(nil) // no proxy is trusted: ClientIP is the peer
-	if len(d.TrustedProxies) > 0 {
-		// Only X-Forwarded-For, read from the right past trusted proxies
-		// (gin's rule); X-Real-IP is not read. The list was validated by
-		// the configuration, so it cannot fail here.
-		r.RemoteIPHeaders = []string{"X-Forwarded-For"}
-		if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
-			d.Logger.Error("TRUSTED_PROXIES refused by gin; no proxy is trusted", "err", err)
-			_ = r.SetTrustedProxies(nil)
-		}
-		r.Use(joinForwardedFor())
-	}
+	_ = r.SetTrustedProxies(nil) // gin trusts no proxy; clientAddr applies TRUSTED_PROXIES
 	r.Use(a.requestLog(), a.recovery(), securityHeaders())
 	if len(d.CORSOrigins) > 0 {
 		r.Use(corsMiddleware(d.CORSOrigins))
@@ -277,7 +266,7 @@ func (a *api) authenticate() gin.HandlerFunc {
 			fail(c, a.Logger, err)
 			return
 		}
-		addr := c.ClientIP()
+		addr := a.clientAddr(c)
 		if a.AuthGuard != nil {
 			if ok, wait := a.AuthGuard.Allow(addr); !ok {
 				fail(c, a.Logger, services.TooManyFailures(wait))

@@ -74,7 +74,7 @@ type Config struct {
 	ClusterSize int          // CLUSTER_SIZE: instances sharing the Zoom quota; while Redis is down each paces at ZOOM_QPS / CLUSTER_SIZE
 	// TRUSTED_PROXIES: load balancers whose X-Forwarded-For names the
 	// client; empty: none, the peer is the client.
-	TrustedProxies []netip.Prefix
+	TrustedProxies services.TrustedProxies
 	// Bot platforms: the key signing callback URLs (empty: off; generated in
 	// sandbox mode), the public base URL they start with, and Attendee's
 	// webhook secret (its decoded bytes; empty: off).
@@ -487,15 +487,6 @@ func (p *parser) prefixes(name string) []netip.Prefix {
 			continue
 		}
 		out = append(out, pr)
-	}
-	return out
-}
-
-// proxyList is TRUSTED_PROXIES as gin takes it.
-func proxyList(ps []netip.Prefix) []string {
-	var out []string
-	for _, p := range ps {
-		out = append(out, p.String())
 	}
 	return out
 }

@@ -81,7 +81,11 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}},
 		{"trusted proxies: IPv4, IPv6, CIDRs", map[string]string{"TRUSTED_PROXIES": " 10.0.0.5, 172.18.0.0/16 ,fd00::/8, ::1, ::ffff:192.0.2.1, 10.1.2.3/8"}, nil, func(t *testing.T, c Config) {
-			if got := strings.Join(proxyList(c.TrustedProxies), " "); got != "10.0.0.5/32 172.18.0.0/16 fd00::/8 ::1/128 192.0.2.1/32 10.0.0.0/8" {
+			var list []string
+			for _, p := range c.TrustedProxies {
+				list = append(list, p.String())
+			}
+			if got := strings.Join(list, " "); got != "10.0.0.5/32 172.18.0.0/16 fd00::/8 ::1/128 192.0.2.1/32 10.0.0.0/8" {
 				t.Errorf("TRUSTED_PROXIES = %s", got)
 			}
 		}},

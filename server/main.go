@@ -170,7 +170,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
 		Cluster:      clusterHealth{shared: shared, db: db},
 		CallbackURLs: callbackURLs, Attendee: attendee,
-		TrustedProxies: proxyList(cfg.TrustedProxies),
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	return serveUntilDone(ctx, cfg, log, ln, engine, rt, ready)
 }
