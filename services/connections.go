@@ -153,8 +153,13 @@ func (cs *Connections) Authorize(ctx context.Context, caller Identity) (string, 
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: seal the PKCE verifier: %w", op, err)
 	}
-	if err := cs.states.Put(ctx, state, sub, sealed, cs.now().Add(cs.cfg.StateTTL)); err != nil {
+	wait, err := cs.states.Put(ctx, state, sub, ClientAddrFrom(ctx), sealed, cs.now().Add(cs.cfg.StateTTL))
+	if err != nil {
 		return "", 0, err
+	}
+	if wait > 0 {
+		return "", 0, &apperr.Error{Kind: apperr.ErrRateLimited, Op: op, RetryAfter: wait,
+			Message: fmt.Sprintf("Too many Zoom connect links are open from your address (at most %d at a time); use one you have, or try again after Retry-After seconds.", MaxPendingPerAddr)}
 	}
 	return u, cs.cfg.StateTTL, nil
 }

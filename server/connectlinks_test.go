@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
+	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/services"
+)
+
+// Pending connect links (GET /api/connections/zoom/authorize) over real
+// HTTP, in this process's memory and in Redis: many identities behind one
+// address are refused beyond the address's cap (429 rate_limited with
+// Retry-After) and cannot fill the table that everyone's links share; one
+// identity keeps only its last few links, whatever its addresses. Another
+// caller, from another address, connects all the while. The addresses come
+// from X-Forwarded-For behind TRUSTED_PROXIES, as behind a load balancer.
+func TestConnectLinksCannotBeHoarded(t *testing.T) {
+	for _, twin := range []string{"memory", "redis"} {
+		t.Run(twin, func(t *testing.T) {
+			sb := newSandbox(t, sandbox.Options{})
+			env := connEnv(t, sb, filepath.Join(t.TempDir(), "c.db"), newKey(t, "k1"))
+			env["TRUSTED_PROXIES"] = "127.0.0.1"
+			if twin == "redis" {
+				env["REDIS_URL"] = testinfra.StartRedis(t).URL()
+			}
+			ts := startServer(t, sb, env)
+			from := func(sub, addr string) map[string]string {
+				h := bearer(t, sub, "")
+				h["X-Forwarded-For"] = addr
+				return h
+			}
+
+			// One address, many identities (5 links each): links until the
+			// first refusal, at most one more than the whole table holds.
+			const attacker = "203.0.113.7"
+			var made, refusedAt atomic.Int64
+			var refusal reply
+			var once sync.Once
+			work := make(chan int)
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for i := range work {
+						r := ts.do("GET", "/api/connections/zoom/authorize", nil, from(fmt.Sprintf("m%d@example.com", i/5), attacker))
+						if r.Status == 200 {
+							made.Add(1)
+							continue
+						}
+						once.Do(func() { refusal = r; refusedAt.Store(int64(i + 1)) })
+					}
+				})
+			}
+			for i := 0; i <= services.DefaultMaxPending && refusedAt.Load() == 0; i++ {
+				work <- i
+			}
+			close(work)
+			wg.Wait()
+			if refusal.Status != 429 || refusal.Body["code"] != "rate_limited" || refusal.Header.Get("Retry-After") == "" {
+				t.Fatalf("one address's links: %d made, first refusal at %d: %d %s; want 429 rate_limited with Retry-After after %d",
+					made.Load(), refusedAt.Load(), refusal.Status, refusal.Raw, services.MaxPendingPerAddr)
+			}
+			if s, _ := strconv.Atoi(refusal.Header.Get("Retry-After")); s < 1 || s > 600 {
+				t.Errorf("Retry-After %q; want at most the 10 minutes a link lives", refusal.Header.Get("Retry-After"))
+			}
+			if made.Load() != services.MaxPendingPerAddr {
+				t.Errorf("one address made %d links; want its cap, %d", made.Load(), services.MaxPendingPerAddr)
+			}
+
+			// One identity, many addresses: only its last links live.
+			for i := range 3 * services.MaxPendingPerSub {
+				if r := ts.do("GET", "/api/connections/zoom/authorize", nil, from("mallory@example.com", fmt.Sprintf("10.9.0.%d", i+1))); r.Status != 200 {
+					t.Fatalf("one identity from address %d: %d %s", i+1, r.Status, r.Raw)
+				}
+			}
+
+			// Another caller from another address connects, start to end.
+			const ann = "ann@partner.example"
+			r := ts.do("GET", "/api/connections/zoom/authorize", nil, from(ann, "198.51.100.2"))
+			u, _ := r.Body["authorizeUrl"].(string)
+			if r.Status != 200 || u == "" {
+				t.Fatalf("another address's connect = %d %s", r.Status, r.Raw)
+			}
+			if p := getPage(t, consent(t, u, ann, "allow")); p.Status != 200 || p.Title != "Zoom account connected" {
+				t.Fatalf("another address's connect: callback page %d %q %q", p.Status, p.Title, p.Message)
+			}
+			// The attacker's own identities from another address still may.
+			if r := ts.do("GET", "/api/connections/zoom/authorize", nil, from("m0@example.com", "198.51.100.3")); r.Status != 200 {
+				t.Fatalf("an identity of the crowded address, from elsewhere: %d %s", r.Status, r.Raw)
+			}
+			ts.assertNoSecretsLogged()
+		})
+	}
+}
