@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -96,4 +97,54 @@ func TestConnectLinksCannotBeHoarded(t *testing.T) {
 			ts.assertNoSecretsLogged()
 		})
 	}
+}
+
+// The operator rotated CONNECTIONS_KEY and dropped the old key: a
+// connection sealed with it cannot be used. Minting for that user answers
+// 409 connection_lost with a sentence saying to connect again (and the
+// link, when the caller is that user), not 500; the connection shows as
+// disconnected with its reason; a warning names the missing key's id,
+// never a key. Connecting again works with the new key.
+func TestConnectionSealedWithADroppedKey(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	db := filepath.Join(t.TempDir(), "c.db")
+	k1, k2 := newKey(t, "k1"), newKey(t, "k2")
+	const ann = "ann@partner.example"
+	ts := connServer(t, sb, db, k1)
+	ts.mustConnect(t, ann)
+	ts.stop()
+
+	ts = connServer(t, sb, db, k2)
+	r := ts.join(t, ann)
+	if r.Status != 409 || r.Body["code"] != "connection_lost" || !strings.Contains(str(r.Body["error"]), "connect your Zoom account again") ||
+		!strings.Contains(str(r.Body["error"]), "CONNECTIONS_KEY") || !strings.HasPrefix(str(r.Body["authorizeUrl"]), sb.AuthorizeURL()) {
+		t.Fatalf("join with the key dropped = %d %s", r.Status, r.Raw)
+	}
+	g := ts.do("GET", "/api/connections/"+ann, nil, bearer(t, ann, ""))
+	if g.Status != 200 || field(g.Body, "connection", "status") != "disconnected" || field(g.Body, "connection", "reason") != "key_missing" {
+		t.Fatalf("the connection after its key was dropped = %d %s", g.Status, g.Raw)
+	}
+	// Another caller (an admin) gets the same answer, without the link.
+	r = ts.do("POST", "/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": ann}, adminKey)
+	if r.Status != 409 || r.Body["code"] != "connection_lost" || r.Body["authorizeUrl"] != nil {
+		t.Fatalf("an admin's join = %d %s", r.Status, r.Raw)
+	}
+	logs := ts.Logs.String()
+	var warned bool
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "no longer in CONNECTIONS_KEY") && strings.Contains(line, `"key_id":"k1"`) {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no warning names the missing key id k1; logs:\n%s", tail(logs, 4000))
+	}
+	for _, k := range []string{k1, k2} {
+		if _, material, _ := strings.Cut(k, ":"); strings.Contains(logs, material) {
+			t.Fatal("a key is in the logs")
+		}
+	}
+	ts.mustConnect(t, ann)
+	wantJoin(t, ts.join(t, ann), "connection")
+	ts.assertNoSecretsLogged()
 }
