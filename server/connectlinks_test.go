@@ -148,3 +148,49 @@ func TestConnectionSealedWithADroppedKey(t *testing.T) {
 	wantJoin(t, ts.join(t, ann), "connection")
 	ts.assertNoSecretsLogged()
 }
+
+// Sandbox mode honours a set CONNECTIONS_KEY: with DATABASE_URL=sqlite:, a
+// connection made in one process opens in the next one started with the
+// same key. (The second process runs a new sandbox, which never issued
+// that grant: its refresh token, opened and presented, is refused with
+// invalid_grant. With a throwaway key it would not open at all.)
+func TestSandboxModeHonoursConnectionsKey(t *testing.T) {
+	k1 := newKey(t, "k1")
+	env := sandboxEnv()
+	env["AUTH_JWT_SECRET"], env["API_KEYS"] = testJWTSecret, testAPIKey
+	env["CONNECTIONS_KEY"], env["DATABASE_URL"] = k1, "sqlite:"+filepath.Join(t.TempDir(), "c.db")
+	const ann = "ann@partner.example"
+
+	a := startServer(t, nil, env)
+	a.mustConnect(t, ann)
+	wantJoin(t, a.join(t, ann), "connection")
+	a.stop()
+	keyringLogged := func(ts *testServer) {
+		t.Helper()
+		if logs := ts.Logs.String(); !strings.Contains(logs, `"keyring":"CONNECTIONS_KEY","sealing_key":"k1"`) {
+			t.Errorf("the process does not say it seals with CONNECTIONS_KEY's k1; logs:\n%s", tail(logs, 3000))
+		}
+	}
+	keyringLogged(a)
+
+	b := startServer(t, nil, env)
+	keyringLogged(b)
+	g := b.do("GET", "/api/connections/"+ann, nil, bearer(t, ann, ""))
+	if g.Status != 200 || field(g.Body, "connection", "status") != "connected" {
+		t.Fatalf("the first process's connection, in the second = %d %s", g.Status, g.Raw)
+	}
+	r := b.join(t, ann)
+	if r.Status != 409 || r.Body["code"] != "connection_lost" {
+		t.Fatalf("join in the second process = %d %s", r.Status, r.Raw)
+	}
+	g = b.do("GET", "/api/connections/"+ann, nil, bearer(t, ann, ""))
+	if reason := field(g.Body, "connection", "reason"); reason != "invalid_grant" {
+		t.Fatalf("the refresh token did not open in the second process (reason %v, want invalid_grant from its sandbox): %s", reason, g.Raw)
+	}
+	for _, ts := range []*testServer{a, b} {
+		if _, material, _ := strings.Cut(k1, ":"); strings.Contains(ts.Logs.String(), material) {
+			t.Fatal("the key is in the logs")
+		}
+		ts.assertNoSecretsLogged()
+	}
+}
