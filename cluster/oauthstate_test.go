@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,14 +24,14 @@ type mapState struct {
 	v   []byte
 }
 
-func (s *mapStates) Put(_ context.Context, state, sub string, v []byte, _ time.Time) error {
+func (s *mapStates) Put(_ context.Context, state, sub, _ string, v []byte, _ time.Time) (time.Duration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
 		s.m = map[string]mapState{}
 	}
 	s.m[state] = mapState{sub, v}
-	return nil
+	return 0, nil
 }
 
 func (s *mapStates) Take(_ context.Context, state string) (string, []byte, bool) {
@@ -48,6 +49,10 @@ func (s *mapStates) len() int {
 }
 
 // (clock, newClock: slots_test.go)
+func limits(perSub int) OAuthLimits {
+	return OAuthLimits{PerSub: perSub, PerAddr: 50, Total: 10000}
+}
+
 func sealedOf(state string) []byte { return []byte("k1\x00sealed-" + state) }
 func (o *OAuthStates) has(s string) bool {
 	return o.redis.client.Exists(context.Background(), oauthStateKey(s)).Val() == 1
@@ -61,11 +66,11 @@ func TestOAuthStatesAreSharedAndSingleUse(t *testing.T) {
 	rb, _, _ := open(t, srv.URL())
 	clk := newClock()
 	la, lb := &mapStates{}, &mapStates{}
-	a, b := NewOAuthStates(ra, la, 5, clk.now), NewOAuthStates(rb, lb, 5, clk.now)
+	a, b := NewOAuthStates(ra, la, limits(5), clk.now), NewOAuthStates(rb, lb, limits(5), clk.now)
 	ctx := context.Background()
 	exp := clk.now().Add(10 * time.Minute)
 
-	if err := a.Put(ctx, "state-1", "alice@example.com", sealedOf("state-1"), exp); err != nil {
+	if _, err := a.Put(ctx, "state-1", "alice@example.com", "", sealedOf("state-1"), exp); err != nil {
 		t.Fatal(err)
 	}
 	if la.len() != 0 {
@@ -81,7 +86,7 @@ func TestOAuthStatesAreSharedAndSingleUse(t *testing.T) {
 
 	for i := range 10 {
 		st := "race-" + string(rune('a'+i))
-		if err := a.Put(ctx, st, "bob@example.com", sealedOf(st), exp); err != nil {
+		if _, err := a.Put(ctx, st, "bob@example.com", "", sealedOf(st), exp); err != nil {
 			t.Fatal(err)
 		}
 		var wins atomic.Int32
@@ -107,12 +112,12 @@ func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 	srv := testinfra.StartRedis(t)
 	r, _, _ := open(t, srv.URL())
 	clk := newClock()
-	o := NewOAuthStates(r, &mapStates{}, 3, clk.now)
+	o := NewOAuthStates(r, &mapStates{}, limits(3), clk.now)
 	ctx := context.Background()
 	for i := range 4 {
 		st := "cap-" + string(rune('a'+i))
 		clk.add(time.Millisecond) // ranks by time
-		if err := o.Put(ctx, st, "carol@example.com", sealedOf(st), clk.now().Add(10*time.Minute)); err != nil {
+		if _, err := o.Put(ctx, st, "carol@example.com", "", sealedOf(st), clk.now().Add(10*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,7 +125,7 @@ func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 		t.Fatal("the oldest of four states (cap 3) was not the one retired")
 	}
 	// Another sub's states are its own.
-	if err := o.Put(ctx, "dave-1", "dave@example.com", sealedOf("dave-1"), clk.now().Add(10*time.Minute)); err != nil {
+	if _, err := o.Put(ctx, "dave-1", "dave@example.com", "", sealedOf("dave-1"), clk.now().Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if !o.has("cap-b") {
@@ -130,7 +135,7 @@ func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 	if _, _, ok := o.Take(ctx, "cap-b"); !ok {
 		t.Fatal("take cap-b")
 	}
-	if err := o.Put(ctx, "cap-e", "carol@example.com", sealedOf("cap-e"), clk.now().Add(10*time.Minute)); err != nil {
+	if _, err := o.Put(ctx, "cap-e", "carol@example.com", "", sealedOf("cap-e"), clk.now().Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if !o.has("cap-c") {
@@ -164,18 +169,18 @@ func TestOAuthStatesFallBackToLocal(t *testing.T) {
 	srv := testinfra.StartRedis(t)
 	r, _, _ := open(t, srv.URL())
 	local := &mapStates{}
-	o := NewOAuthStates(r, local, 5, nil)
+	o := NewOAuthStates(r, local, limits(5), nil)
 	ctx := context.Background()
 	exp := time.Now().Add(10 * time.Minute)
-	if err := o.Put(ctx, "up-1", "erin@example.com", sealedOf("up-1"), exp); err != nil {
+	if _, err := o.Put(ctx, "up-1", "erin@example.com", "", sealedOf("up-1"), exp); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
 	// The first call finds Redis failing and falls back at once.
-	if err := o.Put(ctx, "down-1", "erin@example.com", sealedOf("down-1"), exp); err != nil {
+	if _, err := o.Put(ctx, "down-1", "erin@example.com", "", sealedOf("down-1"), exp); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Put(ctx, "down-2", "erin@example.com", sealedOf("down-2"), exp); err != nil {
+	if _, err := o.Put(ctx, "down-2", "erin@example.com", "", sealedOf("down-2"), exp); err != nil {
 		t.Fatal(err)
 	}
 	if local.len() != 2 {
@@ -191,5 +196,71 @@ func TestOAuthStatesFallBackToLocal(t *testing.T) {
 	waitFor(t, "Redis back", r.Up)
 	if sub, _, ok := o.Take(ctx, "down-2"); !ok || sub != "erin@example.com" {
 		t.Fatal("a state made while Redis was down is lost once it is back")
+	}
+}
+
+// Many subs behind one address: beyond PerAddr the address is refused,
+// with the time until its oldest state expires; another address, and the
+// same subs from elsewhere, still keep theirs. Taken states free their
+// place. The table of all full: the oldest of all is retired, no one is
+// refused. The address is not written in a key or a value.
+func TestOAuthStatesPerAddressAndTotal(t *testing.T) {
+	srv := testinfra.StartRedis(t)
+	r, _, _ := open(t, srv.URL())
+	clk := newClock()
+	o := NewOAuthStates(r, &mapStates{}, OAuthLimits{PerSub: 5, PerAddr: 4, Total: 10}, clk.now)
+	ctx := context.Background()
+	put := func(state, sub, addr string) time.Duration {
+		t.Helper()
+		wait, err := o.Put(ctx, state, sub, addr, sealedOf(state), clk.now().Add(10*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait
+	}
+	for i := range 4 {
+		if wait := put(fmt.Sprintf("a-%d", i), fmt.Sprintf("user%d@example.com", i), "203.0.113.7"); wait != 0 {
+			t.Fatalf("state %d refused (%v)", i, wait)
+		}
+		clk.add(time.Second)
+	}
+	if wait := put("a-4", "user4@example.com", "203.0.113.7"); wait <= 9*time.Minute || wait > 10*time.Minute-4*time.Second {
+		t.Fatalf("the address beyond its cap: wait %v; want the life left of its oldest state", wait)
+	}
+	if o.has("a-4") || !o.has("a-0") {
+		t.Fatal("a refused state was kept, or a kept one retired")
+	}
+	if wait := put("b-0", "user0@example.com", "198.51.100.2"); wait != 0 {
+		t.Fatalf("the same sub from another address refused (%v)", wait)
+	}
+	if _, _, ok := o.Take(ctx, "a-1"); !ok {
+		t.Fatal("take a-1")
+	}
+	if wait := put("a-5", "user5@example.com", "203.0.113.7"); wait != 0 {
+		t.Fatalf("a taken state still counted against its address (%v)", wait)
+	}
+	clk.add(10 * time.Minute) // the address's states expire
+	if wait := put("a-6", "user6@example.com", "203.0.113.7"); wait != 0 {
+		t.Fatalf("expired states still counted against their address (%v)", wait)
+	}
+
+	// The table of all (10) full: the oldest of all goes.
+	for i := range 10 {
+		clk.add(time.Millisecond)
+		put(fmt.Sprintf("t-%d", i), fmt.Sprintf("t%d@example.com", i), fmt.Sprintf("10.0.0.%d", i))
+	}
+	if o.has("a-6") || !o.has("t-0") || !o.has("t-9") {
+		t.Fatal("a full table did not retire its oldest state, or retired another")
+	}
+	if n := r.client.ZCard(ctx, oauthAllKey).Val(); n != 10 {
+		t.Fatalf("%d states in all; want the cap, 10", n)
+	}
+	keys, _ := r.client.Keys(ctx, "*").Result()
+	for _, k := range keys {
+		for _, bad := range []string{"203.0.113.7", "10.0.0.", "198.51"} {
+			if strings.Contains(k, bad) || strings.Contains(r.client.Get(ctx, k).Val(), bad) {
+				t.Fatalf("key %q names an address", k)
+			}
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/wire"
 )
 
@@ -114,7 +115,7 @@ func (s *Server) run(sock *socket.Socket, ss *session, op wire.Op, payload any, 
 	if payload != nil {
 		raw, _ = json.Marshal(payload)
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.EventTimeout)
+	ctx, cancel := context.WithTimeout(services.WithClientAddr(s.ctx, ss.c.addr), s.cfg.EventTimeout)
 	defer cancel()
 	env := s.env
 	// A batch's progress goes to the socket that asked, not to its room.

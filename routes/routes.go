@@ -282,6 +282,7 @@ func (a *api) authenticate() gin.HandlerFunc {
 			return
 		}
 		c.Set(identityKey, id)
+		c.Request = c.Request.WithContext(services.WithClientAddr(c.Request.Context(), addr)) // connect links count by it
 		if a.Limiter != nil {
 			if ok, wait := a.Limiter.Allow(id.RateKey()); !ok {
 				fail(c, a.Logger, callerLimited(wait))

@@ -68,5 +68,6 @@ func (s *sharedState) pendingStates() services.PendingStates {
 		return nil
 	}
 	local := services.NewMemoryStates(0, services.MaxPendingPerSub, nil)
-	return cluster.NewOAuthStates(s.redis, local, services.MaxPendingPerSub, nil)
+	return cluster.NewOAuthStates(s.redis, local, cluster.OAuthLimits{PerSub: services.MaxPendingPerSub,
+		PerAddr: services.MaxPendingPerAddr, Total: services.DefaultMaxPending}, nil)
 }

@@ -37,7 +37,7 @@ type Config struct {
 	OAuthRedirectURL  string
 	AuthorizeURL      string
 	RevokeURL         string
-	ConnectionsKey    string // CONNECTIONS_KEY, parsed by package connections; "" in sandbox mode: generated
+	ConnectionsKey    string // CONNECTIONS_KEY, parsed by package connections (in sandbox mode too, when set); "" in sandbox mode: generated
 	DatabaseURL       string
 
 	// Meeting SDK and Video SDK signing; the Meeting SDK defaults to the General app's.

@@ -191,7 +191,8 @@ const callbackPath = "/api/connections/zoom/callback"
 
 // newConnections builds users' OAuth connections when a General app is
 // configured (zoom mode) or in sandbox mode (the sandbox's own General app,
-// a generated key, the database in memory); nil otherwise. The returned
+// CONNECTIONS_KEY when set, else a generated key; DATABASE_URL, by default
+// memory); nil otherwise. The returned
 // function closes the store.
 //
 // A PostgreSQL that cannot be reached at start is opened later (openStore);
@@ -210,15 +211,23 @@ func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Cl
 			app.RedirectURL = "http://" + browserHost(addr) + callbackPath
 		}
 		sb.sb.AllowRedirect(app.RedirectURL)
-		keys = connections.GenerateKeyring()
-	case cfg.OAuthClientID == "":
-		return nil, nil, nop, nil
-	default:
+		if cfg.ConnectionsKey == "" { // nothing sealed outlives the process
+			keys = connections.GenerateKeyring()
+			break
+		}
+		fallthrough // a set CONNECTIONS_KEY seals, as in zoom mode, so sqlite: or postgres: connections outlive the process
+	case cfg.OAuthClientID != "":
 		k, err := connections.ParseKeyring(cfg.ConnectionsKey)
 		if err != nil {
 			return nil, nil, nop, fmt.Errorf("CONNECTIONS_KEY: %w", err)
 		}
 		keys = k
+	default:
+		return nil, nil, nop, nil
+	}
+	keyring := "CONNECTIONS_KEY"
+	if cfg.ConnectionsKey == "" {
+		keyring = "generated for this process (CONNECTIONS_KEY unset): connections do not outlive it"
 	}
 	store, db, closeStore, err := openStore(ctx, cfg.DatabaseURL, log, mx)
 	if err != nil {
@@ -231,7 +240,7 @@ func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Cl
 		return nil, nil, nop, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
 	}
 	log.Info("user OAuth connections", "redirect_url", app.RedirectURL, "database", strings.SplitN(cfg.DatabaseURL, ":", 2)[0],
-		"sealing_key", keys.SealingKeyID())
+		"keyring", keyring, "sealing_key", keys.SealingKeyID())
 	return cs, db, closeStore, nil
 }
 

@@ -153,8 +153,13 @@ func (cs *Connections) Authorize(ctx context.Context, caller Identity) (string, 
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: seal the PKCE verifier: %w", op, err)
 	}
-	if err := cs.states.Put(ctx, state, sub, sealed, cs.now().Add(cs.cfg.StateTTL)); err != nil {
+	wait, err := cs.states.Put(ctx, state, sub, ClientAddrFrom(ctx), sealed, cs.now().Add(cs.cfg.StateTTL))
+	if err != nil {
 		return "", 0, err
+	}
+	if wait > 0 {
+		return "", 0, &apperr.Error{Kind: apperr.ErrRateLimited, Op: op, RetryAfter: wait,
+			Message: fmt.Sprintf("Too many Zoom connect links are open from your address (at most %d at a time); use one you have, or try again after Retry-After seconds.", MaxPendingPerAddr)}
 	}
 	return u, cs.cfg.StateTTL, nil
 }
@@ -343,7 +348,8 @@ func (cs *Connections) Delete(ctx context.Context, caller Identity, sub string) 
 	default:
 		rt, err := cs.keys.Open(key, c.Refresh)
 		if err != nil {
-			cs.log.Error("connections: a stored refresh token does not open; forgetting it without revoking", "sub", key, "err", err)
+			cs.log.Warn("connections: a stored refresh token does not open (its key is not in CONNECTIONS_KEY, or differs); forgetting it without revoking",
+				"sub", key, "key_id", c.Refresh.KeyID, "err", err)
 		} else if err := cs.zoom.Revoke(ctx, cs.app, secret.New(rt.Reveal())); err != nil {
 			cs.release(key, claimed)
 			return err
@@ -392,9 +398,20 @@ func (cs *Connections) SourceFor(ctx context.Context, user zoom.UserID) (zoom.To
 	return &userSource{cs: cs, sub: c.Sub}, c.AccountID, true, nil
 }
 
+// Reasons a connection is lost without Zoom saying so: its refresh token,
+// stored sealed, does not open with this server's CONNECTIONS_KEY.
+const (
+	ReasonKeyMissing  = "key_missing"  // sealed with a key id no longer in the keyring
+	ReasonKeyMismatch = "key_mismatch" // the key under its id does not open it (changed, or the row altered)
+)
+
 func lostErr(reason string) error {
 	msg := "The user's Zoom connection was lost"
-	if reason != "" {
+	switch reason {
+	case ReasonKeyMissing, ReasonKeyMismatch:
+		msg = "The user's Zoom connection can no longer be used: this server no longer holds the key its grant was stored with (CONNECTIONS_KEY was changed)"
+	case "":
+	default:
 		msg += " (" + oauthLabel(reason) + ")"
 	}
 	return &apperr.Error{Kind: apperr.ErrConnectionLost, Op: "use the Zoom connection",
@@ -476,9 +493,16 @@ func (cs *Connections) refresh(ctx context.Context, sub string) (secret.Value, e
 	}
 	rt, err := cs.keys.Open(sub, c.Refresh)
 	if err != nil {
-		cs.release(sub, claimed)
-		cs.log.Error("connections: a stored refresh token does not open (is its key still in CONNECTIONS_KEY?)", "sub", sub, "err", err)
-		return secret.Value{}, fmt.Errorf("%s: %w", op, err)
+		// The grant cannot be used without its refresh token: the user
+		// must connect again, as after invalid_grant. Nothing was sent to
+		// Zoom, so nothing was spent.
+		reason, why := ReasonKeyMismatch, "a stored refresh token does not open with its key (altered, or the key under that id changed in CONNECTIONS_KEY)"
+		if errors.Is(err, connections.ErrUnknownKey) {
+			reason, why = ReasonKeyMissing, "a stored refresh token is sealed with a key no longer in CONNECTIONS_KEY"
+		}
+		cs.log.Warn("connections: "+why+"; the connection is marked lost and the user must connect again", "sub", sub, "key_id", c.Refresh.KeyID,
+			"keys", cs.keys.KeyIDs())
+		return secret.Value{}, cs.lose(ctx, c, claimed, reason)
 	}
 	// Stop trying to spend the token well before the lease ends, so no one
 	// else may claim it while this request could still reach Zoom.
@@ -562,8 +586,8 @@ func (cs *Connections) release(sub string, claimed int64) {
 	}
 }
 
-// lose marks the connection disconnected after Zoom said its grant is dead,
-// and tells the user's sockets.
+// lose marks the connection disconnected after Zoom said its grant is dead
+// (or its refresh token does not open here), and tells the user's sockets.
 func (cs *Connections) lose(ctx context.Context, c connections.Connection, claimed int64, reason string) error {
 	cs.forget(c.Sub)
 	_, err := cs.store.MarkDisconnected(ctx, c.Sub, claimed, reason, cs.now())
@@ -572,7 +596,7 @@ func (cs *Connections) lose(ctx context.Context, c connections.Connection, claim
 		cs.log.Warn("connections: could not mark a dead grant disconnected", "sub", c.Sub, "err", err)
 		return lostErr(reason)
 	}
-	cs.log.Warn("connections: Zoom says the grant is dead; disconnected", "sub", c.Sub, "zoom_user", c.ZoomUserID, "reason", reason)
+	cs.log.Warn("connections: the grant cannot be used; disconnected", "sub", c.Sub, "zoom_user", c.ZoomUserID, "reason", reason)
 	cs.publish(ctx, c.Sub, "disconnected", reason)
 	return lostErr(reason)
 }

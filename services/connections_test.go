@@ -614,11 +614,85 @@ func TestAuthorizeLinksAreBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := cs.Authorize(ctx, caller(t, "late@example.com", services.RoleParticipant)); !errors.Is(err, apperr.ErrRateLimited) {
+	// A full table refuses no one: the oldest link of all (alice's second)
+	// makes room.
+	if _, _, err := cs.Authorize(ctx, caller(t, "late@example.com", services.RoleParticipant)); err != nil {
 		t.Fatalf("a full table: %v", err)
 	}
-	w.clk.Add(11 * time.Minute) // all expire: room again
-	if _, _, err := cs.Authorize(ctx, caller(t, "late@example.com", services.RoleParticipant)); err != nil {
-		t.Fatalf("after expiry: %v", err)
+	code, state = w.fz.Consent(urls[1], "ZU_alice")
+	if _, err := cs.Complete(ctx, state, code, ""); !errors.Is(err, apperr.ErrInvalidInput) {
+		t.Fatalf("the oldest link of a full table: %v", err)
+	}
+	code, state = w.fz.Consent(urls[2], "ZU_alice")
+	if _, err := cs.Complete(ctx, state, code, ""); err != nil {
+		t.Fatalf("the next link of a full table: %v", err)
+	}
+}
+
+// Many identities behind one address cannot fill the table of links: the
+// address is refused (rate_limited, Retry-After: until its oldest link
+// expires) beyond its cap, while another address, and the same identities
+// from elsewhere, still get links.
+func TestAuthorizeLinksPerAddress(t *testing.T) {
+	w := newWorld(t, nil)
+	w.store = connections.NewMemoryStore(w.clk.Now)
+	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: w.zc, App: w.app, Store: w.store, Keyring: w.keys,
+		Now: w.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := func(addr string) context.Context { return services.WithClientAddr(context.Background(), addr) }
+	for i := range services.MaxPendingPerAddr {
+		if _, _, err := cs.Authorize(from("203.0.113.7"), caller(t, fmt.Sprintf("m%d@example.com", i), services.RoleParticipant)); err != nil {
+			t.Fatalf("link %d: %v", i+1, err)
+		}
+		w.clk.Add(time.Second)
+	}
+	_, _, err = cs.Authorize(from("203.0.113.7"), caller(t, "one-more@example.com", services.RoleParticipant))
+	e, ok := apperr.As(err)
+	if !errors.Is(err, apperr.ErrRateLimited) || !ok || e.RetryAfter <= 0 || e.RetryAfter > 10*time.Minute-time.Duration(services.MaxPendingPerAddr-1)*time.Second {
+		t.Fatalf("the address beyond its cap: %v", err)
+	}
+	if !strings.Contains(e.Message, "your address") {
+		t.Errorf("message %q", e.Message)
+	}
+	// Another address, and one of the same identities from elsewhere.
+	if _, _, err := cs.Authorize(from("198.51.100.2"), caller(t, "alice@partner.example", services.RoleParticipant)); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	if _, _, err := cs.Authorize(from("198.51.100.3"), caller(t, "m0@example.com", services.RoleParticipant)); err != nil {
+		t.Fatalf("the same identity from another address: %v", err)
+	}
+	// Once the address's oldest link expires, it has room again.
+	w.clk.Add(e.RetryAfter)
+	if _, _, err := cs.Authorize(from("203.0.113.7"), caller(t, "one-more@example.com", services.RoleParticipant)); err != nil {
+		t.Fatalf("after Retry-After: %v", err)
+	}
+}
+
+// One identity making links from many addresses keeps only its last
+// MaxPendingPerSub; the others' links stand.
+func TestAuthorizeLinksPerSubFromManyAddresses(t *testing.T) {
+	w := newWorld(t, nil)
+	w.store = connections.NewMemoryStore(w.clk.Now)
+	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: w.zc, App: w.app, Store: w.store, Keyring: w.keys,
+		Now: w.clk.Now, MaxPending: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := caller(t, "bob@example.com", services.RoleParticipant)
+	u, _, err := cs.Authorize(services.WithClientAddr(context.Background(), "192.0.2.1"), bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory := caller(t, "mallory@example.com", services.RoleParticipant)
+	for i := range 1000 {
+		if _, _, err := cs.Authorize(services.WithClientAddr(context.Background(), fmt.Sprintf("10.0.%d.%d", i/250, i%250)), mallory); err != nil {
+			t.Fatalf("link %d: %v", i+1, err)
+		}
+	}
+	code, state := w.fz.Consent(u, "ZU_bob")
+	if _, err := cs.Complete(context.Background(), state, code, ""); err != nil {
+		t.Fatalf("bob's link after mallory's 1000: %v", err)
 	}
 }

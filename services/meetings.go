@@ -276,11 +276,11 @@ func (m *Meetings) mintVia(ctx context.Context, caller Identity, mr zoom.MintReq
 			return m.mintWithoutStore(ctx, mr, err)
 		}
 		if err != nil {
-			return zoom.Token{}, "", err
+			return zoom.Token{}, "", m.reconnect(ctx, caller, mr.UserID, err)
 		}
 		if ok {
 			tok, err := m.zoom.MintAs(ctx, src, account, mr)
-			return tok, ViaConnection, err
+			return tok, ViaConnection, m.reconnect(ctx, caller, mr.UserID, err)
 		}
 	}
 	if m.zoom.HasS2S() {
@@ -316,6 +316,22 @@ func (m *Meetings) notConnected(ctx context.Context, caller Identity, user zoom.
 		}
 	}
 	return e
+}
+
+// reconnect adds, to a connection_lost for the caller's own connection,
+// the link to connect again (as notConnected does); other errors pass.
+func (m *Meetings) reconnect(ctx context.Context, caller Identity, user zoom.UserID, err error) error {
+	e, ok := apperr.As(err)
+	if !ok || !errors.Is(err, apperr.ErrConnectionLost) || !caller.User.Same(user) {
+		return err
+	}
+	u, _, aerr := m.grants.Authorize(ctx, caller)
+	if aerr != nil {
+		return err
+	}
+	withLink := *e // e may be shared (a refresh's single flight)
+	withLink.AuthorizeURL, withLink.Hint = u, "Open authorizeUrl to connect your Zoom account again, then try again."
+	return &withLink
 }
 
 // push publishes a minted token for its user and reports whether it reached

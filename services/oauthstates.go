@@ -8,23 +8,35 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/connections"
 	"github.com/zoomtoken/tokenserver/secret"
 )
 
 // PendingStates keeps the connect flow's pending links between Authorize
 // and Zoom's redirect (Complete): each state with the sub that asked for
-// it and its PKCE verifier, sealed (Connections seals it with the
-// CONNECTIONS_KEY that seals refresh tokens, bound to the state and the
-// sub, before Put). A state is single use and lives until expires; one sub
-// keeps at most MaxPendingPerSub open, a new one retiring its oldest.
+// it, the client address it was asked from, and its PKCE verifier, sealed
+// (Connections seals it with the CONNECTIONS_KEY that seals refresh
+// tokens, bound to the state and the sub, before Put). A state is single
+// use and lives until expires. Three bounds keep one caller from spoiling
+// the links of others:
+//   - one sub keeps at most MaxPendingPerSub open: a new one retires its
+//     own oldest (a user who clicks Connect again is not refused);
+//   - one address keeps at most MaxPendingPerAddr open: beyond that, Put
+//     refuses, answering how long until the address's oldest link expires
+//     (429 rate_limited with that Retry-After), so many identities behind
+//     one address cannot fill the table;
+//   - all together, at most a global cap: a new link retires the oldest of
+//     all, never refusing, so the table full (links from many addresses)
+//     shortens the life of links but blocks no one.
+//
 // MemoryStates is the one-process implementation; a shared one (Redis)
 // lets Zoom's redirect land on another instance than the one that made
 // the link.
 type PendingStates interface {
-	// Put keeps state for sub until expires.
-	Put(ctx context.Context, state, sub string, sealedVerifier []byte, expires time.Time) error
+	// Put keeps state for sub, asked from addr ("" when unknown: no
+	// address cap), until expires. refused > 0: addr holds its cap of
+	// links; nothing was kept, and one frees up in that time.
+	Put(ctx context.Context, state, sub, addr string, sealedVerifier []byte, expires time.Time) (refused time.Duration, err error)
 	// Take removes state and answers what it held; ok is false for a
 	// state that is unknown, used or expired.
 	Take(ctx context.Context, state string) (sub string, sealedVerifier []byte, ok bool)
@@ -33,88 +45,145 @@ type PendingStates interface {
 // MaxPendingPerSub is how many authorize links one caller may have open.
 const MaxPendingPerSub = 5
 
+// MaxPendingPerAddr is how many authorize links one client address may
+// have open, all its callers together (a connect takes a person a minute;
+// 50 links in 10 minutes leaves room for an office behind one NAT).
+const MaxPendingPerAddr = 50
+
 // DefaultMaxPending bounds MemoryStates: links awaiting their callback,
 // all callers together.
 const DefaultMaxPending = 10_000
 
+// clientAddrKey is the context key of the caller's client address.
+type clientAddrKey struct{}
+
+// WithClientAddr returns ctx carrying the caller's client address (as
+// TrustedProxies.ClientAddr gives it), which the connect links it makes
+// are counted by.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// ClientAddrFrom is the address WithClientAddr put in ctx; "" when none.
+func ClientAddrFrom(ctx context.Context) string {
+	a, _ := ctx.Value(clientAddrKey{}).(string)
+	return a
+}
+
 // MemoryStates is PendingStates in one process: bounded (maxPending in
-// all, perSub per sub), each state forgotten when it expires or is taken.
+// all, perSub per sub, perAddr per address), each state forgotten when it
+// expires or is taken.
 type MemoryStates struct {
-	max, perSub int
-	now         func() time.Time
+	max, perSub, perAddr int
+	now                  func() time.Time
 
 	mu      sync.Mutex
 	pending map[string]pendingState // by state
-	bySub   map[string][]string     // states of pending, by sub, oldest first (may name used ones)
+	bySub   map[string][]string     // states of pending, by sub, oldest first
+	byAddr  map[string][]string     // states of pending, by address, oldest first
+	order   []string                // every state put, oldest first (may name gone ones)
 }
 
 type pendingState struct {
-	sub      string
-	verifier []byte // sealed
-	expires  time.Time
+	sub, addr string
+	verifier  []byte // sealed
+	expires   time.Time
 }
 
 // NewMemoryStates holds at most maxPending states (0: DefaultMaxPending),
-// perSub per sub (0: MaxPendingPerSub), expiring on now (nil: time.Now).
+// perSub per sub (0: MaxPendingPerSub) and MaxPendingPerAddr per address,
+// expiring on now (nil: time.Now).
 func NewMemoryStates(maxPending, perSub int, now func() time.Time) *MemoryStates {
+	return NewMemoryStatesPerAddr(maxPending, perSub, 0, now)
+}
+
+// NewMemoryStatesPerAddr is NewMemoryStates with perAddr links per
+// address (0: MaxPendingPerAddr).
+func NewMemoryStatesPerAddr(maxPending, perSub, perAddr int, now func() time.Time) *MemoryStates {
 	if maxPending <= 0 {
 		maxPending = DefaultMaxPending
 	}
 	if perSub <= 0 {
 		perSub = MaxPendingPerSub
 	}
+	if perAddr <= 0 {
+		perAddr = MaxPendingPerAddr
+	}
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStates{max: maxPending, perSub: perSub, now: now,
-		pending: map[string]pendingState{}, bySub: map[string][]string{}}
+	return &MemoryStates{max: maxPending, perSub: perSub, perAddr: perAddr, now: now,
+		pending: map[string]pendingState{}, bySub: map[string][]string{}, byAddr: map[string][]string{}}
 }
 
-// Put implements PendingStates. A full table answers ErrRateLimited.
-func (m *MemoryStates) Put(_ context.Context, state, sub string, verifier []byte, expires time.Time) error {
+// Put implements PendingStates.
+func (m *MemoryStates) Put(_ context.Context, state, sub, addr string, verifier []byte, expires time.Time) (time.Duration, error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.pending) >= m.max {
-		m.sweep(now)
-	}
-	if len(m.pending) >= m.max {
-		return &apperr.Error{Kind: apperr.ErrRateLimited, Op: "authorize a Zoom connection", RetryAfter: time.Minute,
-			Message: "Too many Zoom connections are being made at once; try again in a minute."}
-	}
-	// One caller keeps at most perSub links open: a new one retires the
-	// oldest, so no caller can fill the table.
-	var open []string
-	for _, st := range m.bySub[sub] {
-		if p, ok := m.pending[st]; ok && now.Before(p.expires) {
-			open = append(open, st)
-		} else {
-			delete(m.pending, st)
+	if addr != "" {
+		if open := m.live(m.byAddr[addr], now); len(open) >= m.perAddr {
+			return max(m.pending[open[0]].expires.Sub(now), time.Second), nil
 		}
 	}
-	for len(open) >= m.perSub {
-		delete(m.pending, open[0])
-		open = open[1:]
+	// One caller keeps at most perSub links open: a new one retires its
+	// own oldest.
+	for open := m.live(m.bySub[sub], now); len(open) >= m.perSub; open = open[1:] {
+		m.drop(open[0])
 	}
-	m.pending[state] = pendingState{sub: sub, verifier: verifier, expires: expires}
-	m.bySub[sub] = append(open, state)
-	return nil
+	// The table full: the oldest link of all goes.
+	for len(m.pending) >= m.max && len(m.order) > 0 {
+		st := m.order[0]
+		m.order = m.order[1:]
+		if _, ok := m.pending[st]; ok {
+			m.drop(st)
+		}
+	}
+	if len(m.order) > 2*len(m.pending)+64 { // forget the names of gone states
+		m.order = slices.DeleteFunc(m.order, func(st string) bool { _, ok := m.pending[st]; return !ok })
+	}
+	m.pending[state] = pendingState{sub: sub, addr: addr, verifier: verifier, expires: expires}
+	m.bySub[sub] = append(m.bySub[sub], state)
+	if addr != "" {
+		m.byAddr[addr] = append(m.byAddr[addr], state)
+	}
+	m.order = append(m.order, state)
+	return 0, nil
 }
 
-// sweep drops expired links and rebuilds bySub from what is left. The
-// caller holds mu.
-func (m *MemoryStates) sweep(now time.Time) {
-	clear(m.bySub)
-	for k, p := range m.pending {
-		if !now.Before(p.expires) {
-			delete(m.pending, k)
-			continue
+// live drops the expired states of list and answers those left, oldest
+// first. The caller holds mu.
+func (m *MemoryStates) live(list []string, now time.Time) []string {
+	var open []string
+	for _, st := range slices.Clone(list) { // drop edits list
+		if p, ok := m.pending[st]; ok && now.Before(p.expires) {
+			open = append(open, st)
+		} else if ok {
+			m.drop(st)
 		}
-		m.bySub[p.sub] = append(m.bySub[p.sub], k)
 	}
-	for sub, states := range m.bySub {
-		slices.SortFunc(states, func(a, b string) int { return m.pending[a].expires.Compare(m.pending[b].expires) })
-		m.bySub[sub] = states
+	return open
+}
+
+// drop forgets state, in pending and in its sub's and address's lists.
+// The caller holds mu.
+func (m *MemoryStates) drop(state string) {
+	p, ok := m.pending[state]
+	if !ok {
+		return
+	}
+	delete(m.pending, state)
+	without := func(idx map[string][]string, k string) {
+		left := slices.DeleteFunc(idx[k], func(s string) bool { return s == state })
+		if len(left) == 0 {
+			delete(idx, k)
+		} else {
+			idx[k] = left
+		}
+	}
+	without(m.bySub, p.sub)
+	if p.addr != "" {
+		without(m.byAddr, p.addr)
 	}
 }
 
@@ -126,15 +195,7 @@ func (m *MemoryStates) Take(_ context.Context, state string) (string, []byte, bo
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, ok := m.pending[state]
-	delete(m.pending, state)
-	if ok {
-		left := slices.DeleteFunc(m.bySub[p.sub], func(s string) bool { return s == state })
-		if len(left) == 0 {
-			delete(m.bySub, p.sub)
-		} else {
-			m.bySub[p.sub] = left
-		}
-	}
+	m.drop(state)
 	if !ok || !m.now().Before(p.expires) {
 		return "", nil, false
 	}

@@ -30,14 +30,14 @@ type heldState struct {
 	expires time.Time
 }
 
-func (r *recordingStates) Put(_ context.Context, state, sub string, sealed []byte, expires time.Time) error {
+func (r *recordingStates) Put(_ context.Context, state, sub, _ string, sealed []byte, expires time.Time) (time.Duration, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.held == nil {
 		r.held = map[string]heldState{}
 	}
 	r.held[state] = heldState{sub: sub, sealed: append([]byte(nil), sealed...), expires: expires}
-	return nil
+	return 0, nil
 }
 
 func (r *recordingStates) Take(_ context.Context, state string) (string, []byte, bool) {

@@ -174,7 +174,7 @@ func NewErrorResponse(err error) ErrorResponse {
 		switch r.Code {
 		case apperr.CodeInvalidRequest:
 			r.Details = e.Details
-		case apperr.CodeNotConnected:
+		case apperr.CodeNotConnected, apperr.CodeConnectionLost:
 			r.AuthorizeURL = e.AuthorizeURL
 		}
 	}
