@@ -14,7 +14,8 @@ import (
 )
 
 // Decode reads body as exactly one JSON object into dst; op names the
-// operation in the error.
+// operation in the error. Fields then collects what is wrong with the
+// fields read from dst.
 func Decode(op string, body []byte, dst any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
