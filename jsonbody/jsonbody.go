@@ -1,6 +1,7 @@
 // Package jsonbody reads a request body as exactly one JSON object, with a
-// reason a caller can act on when it is not one. Request decoders (package
-// wire, package sdk) read their fields from it.
+// reason a caller can act on when it is not one, and collects what is wrong
+// with its fields (Fields): the request decoders (package wire, package
+// sdk) read each field as raw JSON and add one reason per bad field.
 package jsonbody
 
 import (
@@ -14,7 +15,8 @@ import (
 )
 
 // Decode reads body as exactly one JSON object into dst; op names the
-// operation in the error.
+// operation in the error. Fields then collects what is wrong with the
+// fields read from dst.
 func Decode(op string, body []byte, dst any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {

@@ -105,7 +105,8 @@ type api struct {
 	unhealthy atomic.Bool
 }
 
-// New builds the Gin engine with every route.
+// New builds the Gin engine with every route: the areas below, in this
+// order, then the answers for no route and no method.
 func New(d Deps) *gin.Engine {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -127,92 +128,16 @@ func New(d Deps) *gin.Engine {
 		r.Use(corsMiddleware(d.CORSOrigins))
 	}
 
-	r.GET("/", a.index)
-	r.HEAD("/", a.index) // load balancers and uptime checks probe with HEAD
-	r.GET("/api/health", a.health)
-	r.GET("/api/live", a.live)
-	r.HEAD("/api/health", a.health) // probes that send HEAD
-	r.HEAD("/api/live", a.live)
-	if d.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(d.Metrics))
-	}
-
-	// The API reference, in every mode: the OpenAPI document and the page
-	// that renders it.
-	if docs, err := openapi.New(); err != nil {
-		d.Logger.Error("the API reference is not served", "err", err)
-	} else {
-		r.GET("/openapi.json", gin.WrapF(docs.ServeDocument))
-		r.GET("/docs/api", func(c *gin.Context) { c.Redirect(http.StatusFound, "/docs/api/") })
-		r.GET("/docs/api/*file", gin.WrapH(http.StripPrefix("/docs/api", docs)))
-	}
-
-	// POST /api/meetings/start, join, batch-join and setup: the REST half of
-	// the operations table, shared with Socket.IO.
 	auth := a.authenticate()
-	for _, op := range wire.Ops() {
-		if op.Path != "" {
-			r.POST(op.Path, auth, a.serve(op))
-		}
-	}
-
-	if d.MeetingInfo != nil {
-		r.GET("/api/meetings/:meetingId/access", auth, a.meetingAccess)
-	}
-
-	if d.Connections != nil {
-		r.GET("/api/connections/zoom/authorize", auth, a.authorizeConnection)
-		r.GET("/api/connections/zoom/callback", a.connectionCallback) // Zoom's redirect: the state authenticates it
-		r.GET("/api/connections", auth, a.listConnections)
-		r.GET("/api/connections/:sub", auth, a.getConnection)
-		r.DELETE("/api/connections/:sub", auth, a.deleteConnection)
-	}
-
-	if d.Webhooks != nil {
-		r.POST("/api/webhooks/zoom", a.zoomWebhook) // Zoom, by its signature alone
-	}
-	if d.Awaits != nil {
-		r.POST("/api/meetings/await", auth, a.awaitPresence)
-	}
-	// Bot platforms: a signed URL, or Attendee's signature, authenticates the call.
-	if d.CallbackURLs != nil {
-		r.POST("/api/callback-urls", auth, a.createCallbackURL)
-		r.POST("/api/callback-urls/revoke", auth, a.revokeCallbackURL)
-		r.GET("/api/callbacks/:kind", a.redeemCallbackURL)
-	}
-	if d.Attendee != nil {
-		r.POST("/api/callbacks/attendee/zoom-tokens", a.attendeeZoomTokens)
-	}
-
-	if d.SandboxTokens != nil {
-		r.POST("/sandbox/tokens", a.sandboxToken)
-	}
-	if d.SandboxJoin != nil {
-		// The sandbox's own judge, served on this origin too, so the browser
-		// example (same-origin only) can join as the Meeting SDK would.
-		r.POST("/sandbox/sdk/join", gin.WrapH(d.SandboxJoin))
-	}
-	if d.Demo != nil {
-		r.GET("/examples/browser", func(c *gin.Context) { c.Redirect(http.StatusFound, "/examples/browser/") })
-		r.GET("/examples/browser/*file", a.demo)
-	}
-	if d.Console != nil {
-		h := gin.WrapH(http.StripPrefix("/console", d.Console))
-		toConsole := func(c *gin.Context) { c.Redirect(http.StatusFound, "/console/") }
-		r.GET("/console", toConsole)
-		r.HEAD("/console", toConsole)
-		r.GET("/console/*file", h)
-		r.HEAD("/console/*file", h)
-		// The console replaced the old demo page; its bookmarks land there.
-		r.GET("/demo", toConsole)
-		r.GET("/demo/*file", toConsole)
-	}
-	if d.Socket != nil {
-		h := gin.WrapH(d.Socket)
-		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodOptions} {
-			r.Handle(method, "/socket.io/*any", h)
-		}
-	}
+	a.healthRoutes(r)
+	a.docsRoutes(r)
+	a.meetingRoutes(r, auth)
+	a.connectionRoutes(r, auth)
+	a.webhookRoutes(r)
+	a.callbackRoutes(r, auth)
+	a.sandboxRoutes(r)
+	a.consoleRoutes(r)
+	a.socketRoutes(r)
 
 	r.NoRoute(func(c *gin.Context) {
 		problem(c, http.StatusNotFound, apperr.CodeNotFound, "There is no such route; GET / lists the endpoints.")
@@ -221,6 +146,125 @@ func New(d Deps) *gin.Engine {
 		problem(c, http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take "+c.Request.Method+"; GET / lists the endpoints.")
 	})
 	return r
+}
+
+// healthRoutes: the index, health and liveness (GET and HEAD), metrics.
+func (a *api) healthRoutes(r *gin.Engine) {
+	r.GET("/", a.index)
+	r.HEAD("/", a.index) // load balancers and uptime checks probe with HEAD
+	r.GET("/api/health", a.health)
+	r.GET("/api/live", a.live)
+	r.HEAD("/api/health", a.health) // probes that send HEAD
+	r.HEAD("/api/live", a.live)
+	if a.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(a.Metrics))
+	}
+}
+
+// docsRoutes: the API reference, in every mode: the OpenAPI document and
+// the page that renders it.
+func (a *api) docsRoutes(r *gin.Engine) {
+	docs, err := openapi.New()
+	if err != nil {
+		a.Logger.Error("the API reference is not served", "err", err)
+		return
+	}
+	r.GET("/openapi.json", gin.WrapF(docs.ServeDocument))
+	r.GET("/docs/api", func(c *gin.Context) { c.Redirect(http.StatusFound, "/docs/api/") })
+	r.GET("/docs/api/*file", gin.WrapH(http.StripPrefix("/docs/api", docs)))
+}
+
+// meetingRoutes: POST /api/meetings/start, join, batch-join, setup... (the
+// REST half of the operations table, shared with Socket.IO), a meeting's
+// access, and awaiting a participant.
+func (a *api) meetingRoutes(r *gin.Engine, auth gin.HandlerFunc) {
+	for _, op := range wire.Ops() {
+		if op.Path != "" {
+			r.POST(op.Path, auth, a.serve(op))
+		}
+	}
+	if a.MeetingInfo != nil {
+		r.GET("/api/meetings/:meetingId/access", auth, a.meetingAccess)
+	}
+	if a.Awaits != nil {
+		r.POST("/api/meetings/await", auth, a.awaitPresence)
+	}
+}
+
+// connectionRoutes: users' OAuth connections to Zoom.
+func (a *api) connectionRoutes(r *gin.Engine, auth gin.HandlerFunc) {
+	if a.Connections == nil {
+		return
+	}
+	r.GET("/api/connections/zoom/authorize", auth, a.authorizeConnection)
+	r.GET("/api/connections/zoom/callback", a.connectionCallback) // Zoom's redirect: the state authenticates it
+	r.GET("/api/connections", auth, a.listConnections)
+	r.GET("/api/connections/:sub", auth, a.getConnection)
+	r.DELETE("/api/connections/:sub", auth, a.deleteConnection)
+}
+
+// webhookRoutes: Zoom's webhooks, authenticated by its signature alone.
+func (a *api) webhookRoutes(r *gin.Engine) {
+	if a.Webhooks != nil {
+		r.POST("/api/webhooks/zoom", a.zoomWebhook)
+	}
+}
+
+// callbackRoutes: bot platforms. Making and revoking a signed URL takes a
+// caller; a signed URL, or Attendee's signature, authenticates the call.
+func (a *api) callbackRoutes(r *gin.Engine, auth gin.HandlerFunc) {
+	if a.CallbackURLs != nil {
+		r.POST("/api/callback-urls", auth, a.createCallbackURL)
+		r.POST("/api/callback-urls/revoke", auth, a.revokeCallbackURL)
+		r.GET("/api/callbacks/:kind", a.redeemCallbackURL)
+	}
+	if a.Attendee != nil {
+		r.POST("/api/callbacks/attendee/zoom-tokens", a.attendeeZoomTokens)
+	}
+}
+
+// sandboxRoutes: the sandbox's caller tokens and its Meeting SDK judge.
+func (a *api) sandboxRoutes(r *gin.Engine) {
+	if a.SandboxTokens != nil {
+		r.POST("/sandbox/tokens", a.sandboxToken)
+	}
+	if a.SandboxJoin != nil {
+		// The sandbox's own judge, served on this origin too, so the browser
+		// example (same-origin only) can join as the Meeting SDK would.
+		r.POST("/sandbox/sdk/join", gin.WrapH(a.SandboxJoin))
+	}
+}
+
+// consoleRoutes: the browser example and the console (GET and HEAD), and
+// the old demo page's addresses, which lead to the console.
+func (a *api) consoleRoutes(r *gin.Engine) {
+	if a.Demo != nil {
+		r.GET("/examples/browser", func(c *gin.Context) { c.Redirect(http.StatusFound, "/examples/browser/") })
+		r.GET("/examples/browser/*file", a.demo)
+	}
+	if a.Console == nil {
+		return
+	}
+	h := gin.WrapH(http.StripPrefix("/console", a.Console))
+	toConsole := func(c *gin.Context) { c.Redirect(http.StatusFound, "/console/") }
+	r.GET("/console", toConsole)
+	r.HEAD("/console", toConsole)
+	r.GET("/console/*file", h)
+	r.HEAD("/console/*file", h)
+	// The console replaced the old demo page; its bookmarks land there.
+	r.GET("/demo", toConsole)
+	r.GET("/demo/*file", toConsole)
+}
+
+// socketRoutes: Socket.IO's polling and websocket transport.
+func (a *api) socketRoutes(r *gin.Engine) {
+	if a.Socket == nil {
+		return
+	}
+	h := gin.WrapH(a.Socket)
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodOptions} {
+		r.Handle(method, "/socket.io/*any", h)
+	}
 }
 
 func securityHeaders() gin.HandlerFunc {

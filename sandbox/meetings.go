@@ -543,70 +543,82 @@ func (s *Sandbox) judgeJoin(o Options, signature, number, zak, obf, userName str
 	if role == 1 && zak == "" {
 		return "", refuse(http.StatusForbidden, 3000, "Join meeting failed.", "role 1 (host) needs the host's ZAK")
 	}
-	now := o.Now().Unix()
 	switch {
 	case zak != "":
-		s.mu.Lock()
-		it, ok := s.issued(zak)
-		s.mu.Unlock()
-		if !ok || it.Type != "zak" {
-			return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK is not one the sandbox issued")
-		}
-		if it.Exp <= now {
-			return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK has expired")
-		}
-		u, ok := s.lookupUser(o, it.Sub)
-		if !ok {
-			return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK's user does not exist")
-		}
-		if role == 1 {
-			if u.ID != m.HostID {
-				return "", refuse(http.StatusForbidden, 3000, "Join meeting failed.", "role 1 needs the ZAK of the meeting's host")
-			}
-			return "host", nil
-		}
-		return "participant", nil
+		return s.judgeZAK(o, m, zak, role)
 	case obf != "":
-		s.mu.Lock()
-		it, ok := s.issued(obf)
-		var reason string
-		switch {
-		case !ok || it.Type != "onbehalf":
-			reason = "the OBF token is not one the sandbox issued"
-		case it.Exp <= now:
-			reason = "the OBF token has expired"
-		case it.MN != number:
-			reason = "the OBF token was minted for another meeting (meeting_id " + it.MN + ")"
-		case !s.spendOBF(obf):
-			// Spent when presented, even if the join then fails: one OBF per
-			// SDK session (Zoom's exact rule is not documented; this is the
-			// stricter reading).
-			reason = "the OBF token was used already: mint a fresh one for each join"
-		}
-		s.mu.Unlock()
-		if reason != "" {
-			return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid OBF token.", reason)
-		}
-		u, ok := s.lookupUser(o, it.Sub)
-		if !ok {
-			return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid OBF token.", "the OBF's user does not exist")
-		}
-		cur, err := s.GetMeeting(number)
-		if err != nil || !slices.Contains(cur.Participants, u.ID) {
-			return "", refuse(http.StatusForbidden, 65535, "authorized user not in meeting",
-				"the OBF's user is not in the meeting now")
-		}
-		who := u.Email
-		if who == "" {
-			who = u.ID
-		}
-		return "on behalf of " + who, nil
+		return s.judgeOBF(o, number, obf)
 	}
 	if m.AccountID != o.AccountID {
 		return "", refuse(http.StatusForbidden, 4012, "Join meeting failed: this meeting requires a ZAK or an OBF token.",
 			"the meeting is outside the SDK app's account: a ZAK or OBF token is required")
 	}
 	return "participant", nil
+}
+
+// judgeZAK decides a join with a ZAK: as the host (role 1, the meeting
+// host's ZAK) or as a participant.
+func (s *Sandbox) judgeZAK(o Options, m Meeting, zak string, role int) (string, *joinRefusal) {
+	s.mu.Lock()
+	it, ok := s.issued(zak)
+	s.mu.Unlock()
+	if !ok || it.Type != "zak" {
+		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK is not one the sandbox issued")
+	}
+	if it.Exp <= o.Now().Unix() {
+		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK has expired")
+	}
+	u, ok := s.lookupUser(o, it.Sub)
+	if !ok {
+		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK's user does not exist")
+	}
+	if role == 1 {
+		if u.ID != m.HostID {
+			return "", refuse(http.StatusForbidden, 3000, "Join meeting failed.", "role 1 needs the ZAK of the meeting's host")
+		}
+		return "host", nil
+	}
+	return "participant", nil
+}
+
+// judgeOBF decides a join with an OBF token: on behalf of its user, who
+// must be in the meeting now. The token is spent when presented.
+func (s *Sandbox) judgeOBF(o Options, number, obf string) (string, *joinRefusal) {
+	now := o.Now().Unix()
+	s.mu.Lock()
+	it, ok := s.issued(obf)
+	var reason string
+	switch {
+	case !ok || it.Type != "onbehalf":
+		reason = "the OBF token is not one the sandbox issued"
+	case it.Exp <= now:
+		reason = "the OBF token has expired"
+	case it.MN != number:
+		reason = "the OBF token was minted for another meeting (meeting_id " + it.MN + ")"
+	case !s.spendOBF(obf):
+		// Spent when presented, even if the join then fails: one OBF per
+		// SDK session (Zoom's exact rule is not documented; this is the
+		// stricter reading).
+		reason = "the OBF token was used already: mint a fresh one for each join"
+	}
+	s.mu.Unlock()
+	if reason != "" {
+		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid OBF token.", reason)
+	}
+	u, ok := s.lookupUser(o, it.Sub)
+	if !ok {
+		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid OBF token.", "the OBF's user does not exist")
+	}
+	cur, err := s.GetMeeting(number)
+	if err != nil || !slices.Contains(cur.Participants, u.ID) {
+		return "", refuse(http.StatusForbidden, 65535, "authorized user not in meeting",
+			"the OBF's user is not in the meeting now")
+	}
+	who := u.Email
+	if who == "" {
+		who = u.ID
+	}
+	return "on behalf of " + who, nil
 }
 
 // verifySignature checks a Meeting SDK JWT for the meeting and returns its role.

@@ -583,24 +583,7 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := r.PathValue("userId")
-	// Who the token is minted for: "me" is the token's own user (for an S2S
-	// token, the app's owner); a user token names no one else.
-	var target *User
-	switch {
-	case auth.user != nil && (userID == "me" || userID == auth.user.ID || asciiEqualFold(userID, auth.user.Email)):
-		target = auth.user
-	case auth.user != nil:
-		// Stated, not confirmed: Zoom answers a user-level token that
-		// names another user with code 200 "No permission.".
-	case userID == "me":
-		s.ownerCalls.Add(1)
-		owner := s.ownerUser(o)
-		target = &owner
-	default:
-		if u, ok := s.accountUser(o, userID); ok {
-			target = &u
-		}
-	}
+	target := s.tokenTarget(o, auth, userID)
 	limitKey := userID
 	if target != nil {
 		limitKey = target.ID
@@ -615,24 +598,7 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, st, body)
 		return
 	}
-	q := r.URL.Query()
-	typ := q.Get("type")
-	var invalid []map[string]string
-	if typ != "zak" && typ != "onbehalf" {
-		invalid = append(invalid, map[string]string{"field": "type", "message": "Invalid field."})
-	}
-	mn := q.Get("meeting_id")
-	if typ == "onbehalf" && !isMeetingNumber(mn) {
-		invalid = append(invalid, map[string]string{"field": "meeting_id", "message": "Invalid field."})
-	}
-	ttl := 7200
-	if v := q.Get("ttl"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 31536000 {
-			invalid = append(invalid, map[string]string{"field": "ttl", "message": "Invalid field."})
-		}
-		ttl = n
-	}
+	typ, mn, ttl, invalid := tokenQuery(r.URL.Query())
 	if len(invalid) > 0 {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 300, "message": "Validation Failed.", "errors": invalid})
 		return
@@ -650,6 +616,58 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 		sub = userID // as asked: an email or an id
 	}
 	token := fakeJWT(sub, typ, mn, o.Now().Add(time.Duration(ttl)*time.Second))
+	s.recordMint(token)
+	writeJSON(w, http.StatusOK, map[string]string{"token": token})
+}
+
+// tokenTarget is who a token is minted for, nil when no one: "me" is the
+// token's own user (for an S2S token, the app's owner); a user token names
+// no one else.
+func (s *Sandbox) tokenTarget(o Options, auth authInfo, userID string) *User {
+	switch {
+	case auth.user != nil && (userID == "me" || userID == auth.user.ID || asciiEqualFold(userID, auth.user.Email)):
+		return auth.user
+	case auth.user != nil:
+		// Stated, not confirmed: Zoom answers a user-level token that
+		// names another user with code 200 "No permission.".
+		return nil
+	case userID == "me":
+		s.ownerCalls.Add(1)
+		owner := s.ownerUser(o)
+		return &owner
+	default:
+		if u, ok := s.accountUser(o, userID); ok {
+			return &u
+		}
+		return nil
+	}
+}
+
+// tokenQuery reads GET /users/{userId}/token's type, meeting_id and ttl,
+// with Zoom's "Invalid field." for each bad one.
+func tokenQuery(q url.Values) (typ, mn string, ttl int, invalid []map[string]string) {
+	typ = q.Get("type")
+	if typ != "zak" && typ != "onbehalf" {
+		invalid = append(invalid, map[string]string{"field": "type", "message": "Invalid field."})
+	}
+	mn = q.Get("meeting_id")
+	if typ == "onbehalf" && !isMeetingNumber(mn) {
+		invalid = append(invalid, map[string]string{"field": "meeting_id", "message": "Invalid field."})
+	}
+	ttl = 7200
+	if v := q.Get("ttl"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 31536000 {
+			invalid = append(invalid, map[string]string{"field": "ttl", "message": "Invalid field."})
+		}
+		ttl = n
+	}
+	return typ, mn, ttl, invalid
+}
+
+// recordMint keeps a minted token, the last keepMinted at most, for the
+// sandbox's checks.
+func (s *Sandbox) recordMint(token string) {
 	s.mu.Lock()
 	if len(s.minted) >= keepMinted { // bounded: a long sandbox run must not grow
 		s.minted = append(s.minted[:0], s.minted[keepMinted/2:]...)
@@ -658,7 +676,6 @@ func (s *Sandbox) userToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.mintedN.Add(1)
 	s.lastMint.Store(time.Now().UnixNano())
-	writeJSON(w, http.StatusOK, map[string]string{"token": token})
 }
 
 // throttle applies the per-second and daily limits, answering 429 as Zoom does.

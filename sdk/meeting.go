@@ -27,13 +27,13 @@ type MeetingRequest struct {
 func (r MeetingRequest) Validate() error {
 	var f fields
 	r.check(&f)
-	return f.err(opMeeting)
+	return f.Err(opMeeting)
 }
 
 func (r MeetingRequest) check(f *fields) {
 	if r.MeetingNumber == "" {
 		if r.Role != 0 {
-			f.add("meetingNumber", "is required when role is given (web); send neither for a native SDK signature")
+			f.Add("meetingNumber", "is required when role is given (web); send neither for a native SDK signature")
 		}
 	} else {
 		checkMeetingNumber(f, "meetingNumber", r.MeetingNumber)
@@ -45,12 +45,12 @@ func (r MeetingRequest) check(f *fields) {
 
 func checkMeetingNumber(f *fields, name, s string) bool {
 	if len(s) < 9 || len(s) > 11 {
-		f.add(name, "must be 9 to 11 digits")
+		f.Add(name, "must be 9 to 11 digits")
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			f.add(name, "must be 9 to 11 digits")
+			f.Add(name, "must be 9 to 11 digits")
 			return false
 		}
 	}
@@ -76,12 +76,12 @@ func DecodeMeetingRequest(body []byte) (MeetingRequest, error) {
 	}
 	var f fields
 	var r MeetingRequest
-	hasMN, hasRole := present(b.MeetingNumber), present(b.Role)
+	hasMN, hasRole := jsonbody.Present(b.MeetingNumber), jsonbody.Present(b.Role)
 	switch {
 	case hasMN && !hasRole:
-		f.add("role", "is required when meetingNumber is given (web); send neither for a native SDK signature")
+		f.Add("role", "is required when meetingNumber is given (web); send neither for a native SDK signature")
 	case hasRole && !hasMN:
-		f.add("meetingNumber", "is required when role is given (web); send neither for a native SDK signature")
+		f.Add("meetingNumber", "is required when role is given (web); send neither for a native SDK signature")
 	}
 	if hasMN {
 		r.MeetingNumber = f.meetingNumber("meetingNumber", b.MeetingNumber)
@@ -93,7 +93,7 @@ func DecodeMeetingRequest(body []byte) (MeetingRequest, error) {
 	}
 	r.ExpirationSeconds = f.expiration("expirationSeconds", b.ExpirationSeconds)
 	r.VideoWebRTCMode = f.zeroOrOne("videoWebRtcMode", b.VideoWebRTCMode)
-	if err := f.err(opMeeting); err != nil {
+	if err := f.Err(opMeeting); err != nil {
 		return MeetingRequest{}, err
 	}
 	return r, nil
@@ -105,13 +105,13 @@ func (f *fields) meetingNumber(name string, raw json.RawMessage) string {
 	var s string
 	if raw[0] == '"' {
 		if err := json.Unmarshal(raw, &s); err != nil {
-			f.add(name, "must be a string or a number")
+			f.Add(name, "must be a string or a number")
 			return ""
 		}
 	} else if raw[0] >= '0' && raw[0] <= '9' || raw[0] == '-' {
 		s = string(raw) // a JSON number: 1.5e9 or -1 fail the digit check
 	} else {
-		f.add(name, "must be a string or a number")
+		f.Add(name, "must be a string or a number")
 		return ""
 	}
 	if !checkMeetingNumber(f, name, s) {

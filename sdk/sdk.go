@@ -15,7 +15,6 @@
 package sdk
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +23,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/jsonbody"
 	"github.com/zoomtoken/tokenserver/secret"
 )
 
@@ -85,50 +84,21 @@ func sign(op, key string, sec secret.Value, claims jwt.Claims) (string, error) {
 	return s, nil
 }
 
-// fields collects the reasons a request's fields are wrong, in order.
-type fields struct{ details []apperr.FieldError }
-
-func (f *fields) add(field, reason string) {
-	f.details = append(f.details, apperr.FieldError{Field: field, Reason: reason})
-}
-
-func (f *fields) err(op string) error {
-	if len(f.details) == 0 {
-		return nil
-	}
-	return apperr.InvalidInput(op, f.details...)
-}
-
-// present reports whether a field was sent with a value other than null.
-// Null counts as absent, as elsewhere in this server.
-func present(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
-}
+// fields collects the reasons a request's fields are wrong, in order, all
+// of them (a body here has a dozen fields at most); its methods read the
+// fields of the samples' bodies.
+type fields struct{ jsonbody.Fields }
 
 // integer reads a JSON integer, or a string holding one (the samples
 // coerce strings with parseInt). ok is false, with a reason added, when
 // the value is neither.
 func (f *fields) integer(name string, raw json.RawMessage) (n int, ok bool) {
-	raw = bytes.TrimSpace(raw)
-	s := string(raw)
-	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			f.add(name, "must be an integer")
-			return 0, false
-		}
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		f.add(name, "must be an integer")
-		return 0, false
-	}
-	return n, true
+	return f.IntOrString(name, raw, "must be an integer")
 }
 
 // zeroOrOne reads an optional 0|1 field: nil when absent.
 func (f *fields) zeroOrOne(name string, raw json.RawMessage) *int {
-	if !present(raw) {
+	if !jsonbody.Present(raw) {
 		return nil
 	}
 	n, ok := f.integer(name, raw)
@@ -144,7 +114,7 @@ func (f *fields) zeroOrOne(name string, raw json.RawMessage) *int {
 // expiration reads expirationSeconds: 0 when absent. A 0 sent is refused,
 // as the sample refuses it.
 func (f *fields) expiration(name string, raw json.RawMessage) int {
-	if !present(raw) {
+	if !jsonbody.Present(raw) {
 		return 0
 	}
 	n, ok := f.integer(name, raw)
@@ -152,7 +122,7 @@ func (f *fields) expiration(name string, raw json.RawMessage) int {
 		return 0
 	}
 	if n == 0 {
-		f.add(name, expirationReason)
+		f.Add(name, expirationReason)
 		return 0
 	}
 	if !checkExpiration(f, name, n) {
@@ -163,19 +133,15 @@ func (f *fields) expiration(name string, raw json.RawMessage) int {
 
 // str reads an optional JSON string: "" when absent.
 func (f *fields) str(name string, raw json.RawMessage) (s string, ok bool) {
-	if !present(raw) {
+	if !jsonbody.Present(raw) {
 		return "", true
 	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		f.add(name, "must be a string")
-		return "", false
-	}
-	return s, true
+	return f.String(name, raw, "must be a string")
 }
 
 func checkZeroOrOne(f *fields, name string, n int) bool {
 	if n != 0 && n != 1 {
-		f.add(name, "must be 0 or 1")
+		f.Add(name, "must be 0 or 1")
 		return false
 	}
 	return true
@@ -186,7 +152,7 @@ const expirationReason = "must be from 1800 to 172800 seconds"
 // checkExpiration: 0 means the default; anything else must be in bounds.
 func checkExpiration(f *fields, name string, n int) bool {
 	if n != 0 && (n < MinExpirationSeconds || n > MaxExpirationSeconds) {
-		f.add(name, expirationReason)
+		f.Add(name, expirationReason)
 		return false
 	}
 	return true

@@ -51,7 +51,7 @@ type VideoRequest struct {
 func (r VideoRequest) Validate() error {
 	var f fields
 	r.check(&f)
-	return f.err(opVideo)
+	return f.Err(opVideo)
 }
 
 func (r VideoRequest) check(f *fields) {
@@ -71,7 +71,7 @@ func (r VideoRequest) check(f *fields) {
 
 func checkSessionName(f *fields, name, s string) {
 	if s == "" {
-		f.add(name, "is required")
+		f.Add(name, "is required")
 		return
 	}
 	checkShorter(f, name, s, MaxSessionNameLen)
@@ -79,7 +79,7 @@ func checkSessionName(f *fields, name, s string) {
 
 func checkShorter(f *fields, name, s string, limit int) bool {
 	if length(s) >= limit {
-		f.add(name, "must be shorter than "+itoa(limit)+" characters")
+		f.Add(name, "must be shorter than "+itoa(limit)+" characters")
 		return false
 	}
 	return true
@@ -87,12 +87,12 @@ func checkShorter(f *fields, name, s string, limit int) bool {
 
 func checkGeoRegions(f *fields, name string, regions []string) bool {
 	if len(regions) == 0 {
-		f.add(name, "is empty; "+geoRegionsReason)
+		f.Add(name, "is empty; "+geoRegionsReason)
 		return false
 	}
 	for _, g := range regions {
 		if !isGeoRegion(g) {
-			f.add(name, geoRegionsReason+" (got "+quoteShort(g)+")")
+			f.Add(name, geoRegionsReason+" (got "+quoteShort(g)+")")
 			return false
 		}
 	}
@@ -127,14 +127,14 @@ func DecodeVideoRequest(body []byte) (VideoRequest, error) {
 	}
 	var f fields
 	var r VideoRequest
-	if !present(b.SessionName) {
-		f.add("sessionName", "is required")
+	if !jsonbody.Present(b.SessionName) {
+		f.Add("sessionName", "is required")
 	} else if s, ok := f.str("sessionName", b.SessionName); ok {
 		checkSessionName(&f, "sessionName", s)
 		r.SessionName = s
 	}
-	if !present(b.Role) {
-		f.add("role", "is required")
+	if !jsonbody.Present(b.Role) {
+		f.Add("role", "is required")
 	} else if n, ok := f.integer("role", b.Role); ok && checkZeroOrOne(&f, "role", n) {
 		r.Role = n
 	}
@@ -144,7 +144,7 @@ func DecodeVideoRequest(body []byte) (VideoRequest, error) {
 	if s, ok := f.str("userIdentity", b.UserIdentity); ok && checkShorter(&f, "userIdentity", s, MaxUserIdentityLen) {
 		r.UserIdentity = s
 	}
-	if present(b.GeoRegions) {
+	if jsonbody.Present(b.GeoRegions) {
 		if g, ok := f.geoRegions("geoRegions", b.GeoRegions); ok {
 			r.GeoRegions = g
 		}
@@ -157,7 +157,7 @@ func DecodeVideoRequest(body []byte) (VideoRequest, error) {
 	r.ExpirationSeconds = f.expiration("expirationSeconds", b.ExpirationSeconds)
 	r.VideoWebRTCMode = f.zeroOrOne("videoWebRtcMode", b.VideoWebRTCMode)
 	r.AudioWebRTCMode = f.zeroOrOne("audioWebRtcMode", b.AudioWebRTCMode)
-	if err := f.err(opVideo); err != nil {
+	if err := f.Err(opVideo); err != nil {
 		return VideoRequest{}, err
 	}
 	return r, nil
@@ -171,7 +171,7 @@ func (f *fields) geoRegions(name string, raw json.RawMessage) ([]string, bool) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			f.add(name, geoRegionsReason)
+			f.Add(name, geoRegionsReason)
 			return nil, false
 		}
 		if strings.TrimSpace(s) != "" {
@@ -179,11 +179,11 @@ func (f *fields) geoRegions(name string, raw json.RawMessage) ([]string, bool) {
 		}
 	case '[':
 		if err := json.Unmarshal(raw, &items); err != nil {
-			f.add(name, geoRegionsReason)
+			f.Add(name, geoRegionsReason)
 			return nil, false
 		}
 	default:
-		f.add(name, geoRegionsReason)
+		f.Add(name, geoRegionsReason)
 		return nil, false
 	}
 	out := make([]string, len(items))

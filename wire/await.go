@@ -46,13 +46,13 @@ func DecodeAwait(body []byte, def, most time.Duration, zeroOK bool) (services.Aw
 	if err := jsonbody.Decode("await", body, &r); err != nil {
 		return services.AwaitInput{}, err
 	}
-	var f fields
+	f := newFields()
 	in := services.AwaitInput{MeetingID: f.meetingID("meetingId", r.MeetingID), Timeout: def}
-	switch a, b := !isNull(r.OnBehalfOf), !isNull(r.ParticipantUserID); {
+	switch a, b := jsonbody.Present(r.OnBehalfOf), jsonbody.Present(r.ParticipantUserID); {
 	case a && b:
 		u, v := f.userID("onBehalfOf", r.OnBehalfOf), f.userID("participantUserId", r.ParticipantUserID)
 		if !u.IsZero() && !v.IsZero() && !u.Same(v) {
-			f.add("participantUserId", "names another user than onBehalfOf: send one of them")
+			f.Add("participantUserId", "names another user than onBehalfOf: send one of them")
 		}
 		in.User = u
 	case b:
@@ -60,7 +60,7 @@ func DecodeAwait(body []byte, def, most time.Duration, zeroOK bool) (services.Aw
 	default:
 		in.User = f.userID("onBehalfOf", r.OnBehalfOf)
 	}
-	if !isNull(r.TimeoutSeconds) {
+	if jsonbody.Present(r.TimeoutSeconds) {
 		lo := int64(1)
 		if zeroOK {
 			lo = 0
@@ -74,12 +74,12 @@ func DecodeAwait(body []byte, def, most time.Duration, zeroOK bool) (services.Aw
 			v, err = n.Int64()
 		}
 		if err != nil || v < lo || v > hi {
-			f.add("timeoutSeconds", fmt.Sprintf("must be a whole number of seconds from %d to %d", lo, hi))
+			f.Add("timeoutSeconds", fmt.Sprintf("must be a whole number of seconds from %d to %d", lo, hi))
 		} else {
 			in.Timeout = time.Duration(v) * time.Second
 		}
 	}
-	return in, f.err("await")
+	return in, f.Err("await")
 }
 
 // DecodeCancelAwait parses {meetingId}.
@@ -88,9 +88,9 @@ func DecodeCancelAwait(body []byte) (zoom.MeetingID, error) {
 	if err := jsonbody.Decode("cancel await", body, &r); err != nil {
 		return zoom.MeetingID{}, err
 	}
-	var f fields
+	f := newFields()
 	m := f.meetingID("meetingId", r.MeetingID)
-	return m, f.err("cancel await")
+	return m, f.Err("cancel await")
 }
 
 // Awaiting is the body of meeting:await's answer (meeting:awaiting, or its

@@ -35,14 +35,12 @@ func DecodeRecording(body []byte) (services.RecordingInput, error) {
 	if err := jsonbody.Decode("recording-token", body, &r); err != nil {
 		return services.RecordingInput{}, err
 	}
-	var f fields
+	f := newFields()
 	in := services.RecordingInput{MeetingID: f.meetingID("meetingId", r.MeetingID)}
-	if !isNull(r.BypassWaitingRoom) {
-		if err := json.Unmarshal(r.BypassWaitingRoom, &in.BypassWaitingRoom); err != nil {
-			f.add("bypassWaitingRoom", "must be true or false")
-		}
+	if jsonbody.Present(r.BypassWaitingRoom) {
+		in.BypassWaitingRoom, _ = f.Bool("bypassWaitingRoom", r.BypassWaitingRoom, "must be true or false")
 	}
-	return in, f.err("recording-token")
+	return in, f.Err("recording-token")
 }
 
 // RecordingTokenResponse answers POST /api/meetings/recording-token.

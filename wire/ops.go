@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/zoomtoken/tokenserver/sdk"
@@ -76,8 +77,14 @@ type ConnectionChanged struct {
 	Timestamp time.Time `json:"timestamp"`
 }
 
-// Ops is the table of operations.
+// Ops is the table of operations, every one, in the order REST and
+// Socket.IO register them; each area's entries are below.
 func Ops() []Op {
+	return slices.Concat(meetingOps(), batchOps(), sdkOps(), meetingInfoOps(), connectionOps())
+}
+
+// meetingOps: a host starts, a participant joins.
+func meetingOps() []Op {
 	return []Op{
 		{Name: "start", Path: "/api/meetings/start", Event: "meeting:start", May: services.RoleMayStart,
 			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
@@ -103,6 +110,12 @@ func Ops() []Op {
 				}
 				return NewJoinResponse(m), nil
 			}},
+	}
+}
+
+// batchOps: tokens for many participants at once.
+func batchOps() []Op {
+	return []Op{
 		{Name: "batch-join", Path: "/api/meetings/batch-join", May: services.AuthorizeBatch, Streams: true,
 			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
 				in, err := DecodeBatch(body, env.Domain.BatchMax())
@@ -142,6 +155,12 @@ func Ops() []Op {
 				}
 				return NewDistributed(in, r, env.Now()), nil
 			}},
+	}
+}
+
+// sdkOps: the Meeting SDK and Video SDK signatures.
+func sdkOps() []Op {
+	return []Op{
 		{Name: "sdk-signature", Path: "/api/sdk/signature",
 			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
 				req, err := sdk.DecodeMeetingRequest(body)
@@ -166,6 +185,12 @@ func Ops() []Op {
 				}
 				return VideoSignature{Signature: sig}, nil
 			}},
+	}
+}
+
+// meetingInfoOps: what is asked of a meeting, as its host.
+func meetingInfoOps() []Op {
+	return []Op{
 		{Name: "recording-token", Path: "/api/meetings/recording-token", May: services.RoleMayRecord,
 			Do: func(ctx context.Context, env Env, caller services.Identity, body []byte) (any, error) {
 				if env.Info == nil {
@@ -181,6 +206,12 @@ func Ops() []Op {
 				}
 				return NewRecordingTokenResponse(in, t), nil
 			}},
+	}
+}
+
+// connectionOps: the socket's own liveness.
+func connectionOps() []Op {
+	return []Op{
 		{Name: "ping", Event: "ping", Reply: EventPong,
 			Do: func(_ context.Context, env Env, _ services.Identity, _ []byte) (any, error) {
 				return Pong{Success: true, Pong: true, Timestamp: env.Now().UTC()}, nil

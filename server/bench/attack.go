@@ -86,73 +86,90 @@ func flood(bin string, d time.Duration, add func(result)) error {
 	time.Sleep(300 * time.Millisecond)
 	rss0 := rssKB(srv.cmd.Process.Pid)
 	done := make(chan struct{})
-	var frames, posts, kicked atomic.Int64
+	var n floodCounts
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { // binary attachments
-		defer wg.Done()
-		chunk := bytes.Repeat([]byte{0xff}, 64<<10)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			c, err := rawclient.Dial(srv.url, nil, nil)
-			if err != nil {
-				continue
-			}
-			c.Raw(`451000000-["ping"]`)
-			for {
-				if c.Binary(chunk) != nil {
-					kicked.Add(1)
-					break
-				}
-				frames.Add(1)
-				select {
-				case <-done:
-					c.Close()
-					return
-				default:
-				}
-			}
-			c.Close()
-		}
-	}()
-	go func() { // chunked polling POSTs that never end
-		defer wg.Done()
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			sid, err := pollingSid(srv.url)
-			if err != nil {
-				continue
-			}
-			req, _ := http.NewRequest("POST", srv.url+"/socket.io/?EIO=4&transport=polling&sid="+sid, io.LimitReader(endless{}, 1<<30))
-			req.ContentLength = -1
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
-			posts.Add(1)
-		}
-	}()
-	var samples []float64
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
-		samples = append(samples, float64(rssKB(srv.cmd.Process.Pid))/1024)
-	}
+	wg.Go(func() { binaryFlood(srv.url, done, &n) })
+	wg.Go(func() { endlessPosts(srv.url, done, &n) })
+	samples := sampleRSS(srv.cmd.Process.Pid, d)
 	close(done)
 	wg.Wait()
 	peak := slices.Max(samples)
 	add(result{name: fmt.Sprintf("RSS during %v of binary flood + chunked polling POSTs", d),
 		value: fmt.Sprintf("median %.0f MB, peak %.0f MB (%.0f MB idle); %d binary frames of 64 KB sent, %d floods cut off, %d POSTs refused",
-			median(samples), peak, float64(rss0)/1024, frames.Load(), kicked.Load(), posts.Load()),
+			median(samples), peak, float64(rss0)/1024, n.frames.Load(), n.kicked.Load(), n.posts.Load()),
 		target: "< 100 MB"})
 	return nil
+}
+
+// floodCounts is what the flood sent: binary frames, connections cut off
+// mid-flood, polling POSTs.
+type floodCounts struct {
+	frames, kicked, posts atomic.Int64
+}
+
+// binaryFlood sends 64 KB binary attachments over websockets, a new
+// connection each time the server cuts one off, until done closes.
+func binaryFlood(url string, done <-chan struct{}, n *floodCounts) {
+	chunk := bytes.Repeat([]byte{0xff}, 64<<10)
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		c, err := rawclient.Dial(url, nil, nil)
+		if err != nil {
+			continue
+		}
+		c.Raw(`451000000-["ping"]`)
+		for {
+			if c.Binary(chunk) != nil {
+				n.kicked.Add(1)
+				break
+			}
+			n.frames.Add(1)
+			select {
+			case <-done:
+				c.Close()
+				return
+			default:
+			}
+		}
+		c.Close()
+	}
+}
+
+// endlessPosts sends chunked polling POSTs that never end, one after
+// another, until done closes.
+func endlessPosts(url string, done <-chan struct{}, n *floodCounts) {
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		sid, err := pollingSid(url)
+		if err != nil {
+			continue
+		}
+		req, _ := http.NewRequest("POST", url+"/socket.io/?EIO=4&transport=polling&sid="+sid, io.LimitReader(endless{}, 1<<30))
+		req.ContentLength = -1
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		n.posts.Add(1)
+	}
+}
+
+// sampleRSS samples the RSS of process pid, in MB, every 250 ms for d.
+func sampleRSS(pid int, d time.Duration) []float64 {
+	var samples []float64
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		samples = append(samples, float64(rssKB(pid))/1024)
+	}
+	return samples
 }
 
 type endless struct{}

@@ -35,98 +35,129 @@ func clusterBench(bin string, n int, add func(result)) error {
 		return err
 	}
 	defer func() { _ = sb.Close() }()
-	var srvs []*server
+	c, stop, err := startCluster(bin, sb, redisURL, n)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	if err := c.reportPushes(n, add); err != nil {
+		return err
+	}
+	return c.reportNoSocket(add)
+}
+
+// cluster is the cluster bench's three instances and n sockets, user i's
+// (ids[i]) on instance i mod 3.
+type cluster struct {
+	srvs    []*server
+	clients []*rawclient.Client
+	ids     []string
+}
+
+// startCluster starts the three instances on one Redis, warms each, and
+// connects the n sockets, 64 dialling at once; stop (never nil) closes the
+// sockets, then the instances.
+func startCluster(bin string, sb *sandbox.Sandbox, redisURL string, n int) (*cluster, func(), error) {
+	c := &cluster{clients: make([]*rawclient.Client, n), ids: make([]string, n)}
+	stop := func() {
+		for _, cl := range c.clients {
+			if cl != nil {
+				cl.Close()
+			}
+		}
+		for _, s := range slices.Backward(c.srvs) {
+			s.stop()
+		}
+	}
 	for range 3 {
 		s, err := startServer(bin, sb, "REDIS_URL="+redisURL, "CLUSTER_SIZE=3",
 			"AUTH_JWT_SECRET=bench-secret-0123456789abcdef0123456789")
 		if err != nil {
-			return err
+			return nil, stop, err
 		}
-		defer s.stop()
-		srvs = append(srvs, s)
+		c.srvs = append(c.srvs, s)
 	}
-	for _, s := range srvs {
+	for _, s := range c.srvs {
 		_ = post(s.url+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": "warm@example.com"})
 	}
-
-	clients := make([]*rawclient.Client, n)
-	ids := make([]string, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	var dialErr atomic.Value
 	for i := range n {
-		ids[i] = fmt.Sprintf("c%05d@example.com", i)
+		c.ids[i] = fmt.Sprintf("c%05d@example.com", i)
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c, _, err := participant(srvs[i%3].url, jwtFor(ids[i]))
+			cl, _, err := participant(c.srvs[i%3].url, jwtFor(c.ids[i]))
 			if err != nil {
 				dialErr.Store(err)
 				return
 			}
-			clients[i] = c
+			c.clients[i] = cl
 		})
 	}
 	wg.Wait()
-	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
 	if err, _ := dialErr.Load().(error); err != nil {
-		return err
+		return nil, stop, err
 	}
 	time.Sleep(time.Second)
+	return c, stop, nil
+}
 
-	// push mints user i's OBF on instance at and waits for its socket.
-	push := func(i, at int) (time.Duration, bool, error) {
-		start := time.Now()
-		delivered, err := joinDelivered(srvs[at].url, ids[i])
-		if err != nil {
-			return 0, false, err
-		}
-		e, ok := clients[i].WaitEvent("meeting:credentials", 30*time.Second)
-		if !ok {
-			return 0, delivered, fmt.Errorf("socket %d never received its OBF", i)
-		}
-		return e.At.Sub(start), delivered, nil
+// push mints user i's OBF on instance at and waits for its socket.
+func (c *cluster) push(i, at int) (time.Duration, bool, error) {
+	start := time.Now()
+	delivered, err := joinDelivered(c.srvs[at].url, c.ids[i])
+	if err != nil {
+		return 0, false, err
 	}
-	measure := func(count, callers int, instance func(i int) int) ([]time.Duration, int, error) {
-		lat := make([]time.Duration, count)
-		var notDelivered atomic.Int64
-		var firstErr atomic.Value
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range callers {
-			wg.Go(func() {
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= count {
-						return
-					}
-					d, delivered, err := push(i, instance(i))
-					if err != nil {
-						firstErr.Store(err)
-						return
-					}
-					if !delivered {
-						notDelivered.Add(1)
-					}
-					lat[i] = d
+	e, ok := c.clients[i].WaitEvent("meeting:credentials", 30*time.Second)
+	if !ok {
+		return 0, delivered, fmt.Errorf("socket %d never received its OBF", i)
+	}
+	return e.At.Sub(start), delivered, nil
+}
+
+// measure pushes to the first count users from callers goroutines, user i's
+// minted on instance(i); it answers the sorted times and how many answers
+// said delivered:false.
+func (c *cluster) measure(count, callers int, instance func(i int) int) ([]time.Duration, int, error) {
+	lat := make([]time.Duration, count)
+	var notDelivered atomic.Int64
+	var firstErr atomic.Value
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= count {
+					return
 				}
-			})
-		}
-		wg.Wait()
-		if err, _ := firstErr.Load().(error); err != nil {
-			return nil, 0, err
-		}
-		slices.Sort(lat)
-		return lat, int(notDelivered.Load()), nil
+				d, delivered, err := c.push(i, instance(i))
+				if err != nil {
+					firstErr.Store(err)
+					return
+				}
+				if !delivered {
+					notDelivered.Add(1)
+				}
+				lat[i] = d
+			}
+		})
 	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, 0, err
+	}
+	slices.Sort(lat)
+	return lat, int(notDelivered.Load()), nil
+}
 
-	cross, missed, err := measure(n, 8, func(i int) int { return (i + 1) % 3 })
+// reportPushes measures and reports pushes minted on another instance (8
+// callers, then 1) and on the socket's own.
+func (c *cluster) reportPushes(n int, add func(result)) error {
+	cross, missed, err := c.measure(n, 8, func(i int) int { return (i + 1) % 3 })
 	if err != nil {
 		return err
 	}
@@ -134,23 +165,28 @@ func clusterBench(bin string, n int, add func(result)) error {
 		value: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d of %d delivered:true)",
 			ms(pct(cross, 0.50)), ms(pct(cross, 0.99)), ms(cross[len(cross)-1]), n-missed, n),
 		target: "every one delivered"})
-	local, _, err := measure(min(n, 600), 8, func(i int) int { return i % 3 })
+	local, _, err := c.measure(min(n, 600), 8, func(i int) int { return i % 3 })
 	if err != nil {
 		return err
 	}
 	add(result{name: "cluster push: same, minted on the socket's own instance",
 		value: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", ms(pct(local, 0.50)), ms(pct(local, 0.99)))})
-	one, missed, err := measure(min(n, 600), 1, func(i int) int { return (i + 2) % 3 })
+	one, missed, err := c.measure(min(n, 600), 1, func(i int) int { return (i + 2) % 3 })
 	if err != nil {
 		return err
 	}
 	add(result{name: "cluster push: minted on another instance, 1 caller (machine not saturated)",
 		value: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms (%d of %d delivered:true)", ms(pct(one, 0.50)), ms(pct(one, 0.99)), len(one)-missed, len(one))})
+	return nil
+}
 
+// reportNoSocket measures and reports REST joins for users with no socket
+// anywhere: every instance is asked and says no.
+func (c *cluster) reportNoSocket(add func(result)) error {
 	var none []time.Duration
 	for i := range 300 {
 		start := time.Now()
-		delivered, err := joinDelivered(srvs[i%3].url, fmt.Sprintf("nobody%d@example.com", i))
+		delivered, err := joinDelivered(c.srvs[i%3].url, fmt.Sprintf("nobody%d@example.com", i))
 		if err != nil {
 			return err
 		}

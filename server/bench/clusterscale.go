@@ -238,32 +238,21 @@ func clusterSocketsBench(bin, redisURL string, n int, add func(result)) error {
 		return err
 	}
 	defer ds.close()
-	clients, ids := ds.clients, ds.ids
 	time.Sleep(5 * time.Second) // let the collectors and the scavengers settle
 	rss1, each1 := rssSum(srvs)
 	dropped := ds.dropped()
 
 	// One batch to all, sent to the first process: sample the sum of RSS
 	// until the last OBF is in.
-	stopSampling := samplePeak(rss1, func() int64 { r, _ := rssSum(srvs); return r })
-	batchStart := time.Now()
-	var batchErr error
-	answered := make(chan struct{})
-	go func() {
-		defer close(answered)
-		batchErr = post(srvs[0].url+"/api/meetings/batch-join", map[string]any{"meetingId": meeting, "participantUserIds": ids})
-	}()
-	last, missing := lastCredentials(clients, 90*time.Second)
-	<-answered
-	peak := stopSampling()
+	b, err := batchToAll(srvs[0].url, ds, 90*time.Second, rss1, func() int64 { r, _ := rssSum(srvs); return r })
+	if err != nil {
+		return err
+	}
 	lastMint := sb.Stats().LastMint
-	if batchErr != nil {
-		return fmt.Errorf("batch: %w", batchErr)
+	if b.missing > dropped {
+		return fmt.Errorf("%d participants never received their OBF", b.missing)
 	}
-	if missing > dropped {
-		return fmt.Errorf("%d participants never received their OBF", missing)
-	}
-	if missing > 0 {
+	if b.missing > 0 {
 		return errors.New("sockets were closed while idle")
 	}
 
@@ -274,10 +263,10 @@ func clusterSocketsBench(bin, redisURL string, n int, add func(result)) error {
 	add(result{name: "cluster sockets: RSS per idle socket (sum of the 3 processes' deltas / sockets)",
 		value: fmt.Sprintf("%.1f KB (%d → %d KB in all; per process %s KB; %d closed while idle)", idle, rss0, rss1, deltas(each0, each1), dropped)})
 	add(result{name: fmt.Sprintf("cluster sockets: RSS peak per socket, one batch to all %d (sent to one process)", n),
-		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB in all)", per(peak-rss0), per(peak-rss0)/idle, peak),
+		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB in all)", per(b.peak-rss0), per(b.peak-rss0)/idle, b.peak),
 		target: "< 1.5× idle"})
 	add(result{name: fmt.Sprintf("cluster sockets: last OBF of the %d batch, after the last mint", n),
-		value: fmt.Sprintf("%v (%v after the request)", last.Sub(lastMint).Round(100*time.Microsecond), last.Sub(batchStart).Round(time.Millisecond))})
+		value: fmt.Sprintf("%v (%v after the request)", b.last.Sub(lastMint).Round(100*time.Microsecond), b.last.Sub(b.start).Round(time.Millisecond))})
 	return nil
 }
 

@@ -34,9 +34,24 @@ func connectionsBench(bin string, dur time.Duration, reps, n int, add func(resul
 		return err
 	}
 	defer sb.Close()
-	port, err := freePort()
+	srv, stop, err := startConnectionsServer(bin, sb)
 	if err != nil {
 		return err
+	}
+	defer stop()
+	if err := cachedConnectionJoins(srv.url, dur, reps, add); err != nil {
+		return err
+	}
+	return expiredConnectionJoins(sb, srv.url, n, add)
+}
+
+// startConnectionsServer starts a server with users' OAuth connections
+// (the sandbox's general app, a SQLite store in a temporary directory);
+// stop ends it and removes the directory.
+func startConnectionsServer(bin string, sb *sandbox.Sandbox) (*server, func(), error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, nil, err
 	}
 	redirect := "http://127.0.0.1:" + port + "/api/connections/zoom/callback"
 	sb.AllowRedirect(redirect)
@@ -45,36 +60,41 @@ func connectionsBench(bin string, dur time.Duration, reps, n int, add func(resul
 	_, _ = rand.Read(key)
 	dir, err := os.MkdirTemp("", "tokenbench-conn")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer os.RemoveAll(dir)
 	srv, err := startServer(bin, sb, "PORT="+port, "AUTH_JWT_SECRET="+benchJWTSecret,
 		"ZOOM_OAUTH_CLIENT_ID="+gid, "ZOOM_OAUTH_CLIENT_SECRET="+gsecret, "ZOOM_OAUTH_REDIRECT_URL="+redirect,
 		"ZOOM_AUTHORIZE_URL="+sb.AuthorizeURL(), "ZOOM_REVOKE_URL="+sb.RevokeURL(),
 		"CONNECTIONS_KEY=k1:"+base64.StdEncoding.EncodeToString(key), "DATABASE_URL=sqlite:"+filepath.Join(dir, "c.db"))
 	if err != nil {
-		return err
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
 	}
-	defer srv.stop()
+	return srv, func() { srv.stop(); _ = os.RemoveAll(dir) }, nil
+}
 
-	// 1. One connected user, its access token cached, against S2S.
-	if err := connect(srv.url, "cached@partner.example"); err != nil {
+// joinAs is one REST join for user, as load runs it.
+func joinAs(base, user string) func(int) error {
+	return func(int) error {
+		return post(base+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": user})
+	}
+}
+
+// cachedConnectionJoins: one connected user, its access token cached,
+// against S2S: the p50 of each, median over reps runs of dur.
+func cachedConnectionJoins(base string, dur time.Duration, reps int, add func(result)) error {
+	if err := connect(base, "cached@partner.example"); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	join := func(user string) func(int) error {
-		return func(int) error {
-			return post(srv.url+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": user})
-		}
-	}
-	if err := join("cached@partner.example")(0); err != nil {
+	if err := joinAs(base, "cached@partner.example")(0); err != nil {
 		return fmt.Errorf("join through the connection: %w", err)
 	}
-	_, _ = load(1, time.Second, join("cached@partner.example")) // warm up
+	_, _ = load(1, time.Second, joinAs(base, "cached@partner.example")) // warm up
 	var p50C, p50A []float64
 	var errs int64
 	for r := 0; r < reps; r++ {
-		lc, ec := load(1, dur, join("cached@partner.example"))
-		la, ea := load(1, dur, join("s2s@example.com"))
+		lc, ec := load(1, dur, joinAs(base, "cached@partner.example"))
+		la, ea := load(1, dur, joinAs(base, "s2s@example.com"))
 		errs += ec + ea
 		p50C = append(p50C, ms(pct(lc, .5)))
 		p50A = append(p50A, ms(pct(la, .5)))
@@ -82,15 +102,19 @@ func connectionsBench(bin string, dur time.Duration, reps, n int, add func(resul
 	add(result{name: "join, 1 caller: p50 via connection (cached) / via account (S2S)",
 		value:  fmt.Sprintf("%.2f ms / %.2f ms (difference %.2f ms; errors %d)", median(p50C), median(p50A), median(p50C)-median(p50A), errs),
 		target: "within 1 ms of S2S"})
+	return nil
+}
 
-	// 2. n users whose access tokens expire in 2 s, connected, then one join
-	// each at once, after they expired.
+// expiredConnectionJoins: n users whose access tokens expire in 2 s,
+// connected, then one join each at once, after they expired: every one
+// refreshes, none may fail.
+func expiredConnectionJoins(sb *sandbox.Sandbox, base string, n int, add func(result)) error {
 	sb.SetUserAccessTokenExpiresIn(2)
 	users := make([]string, n)
 	for i := range users {
 		users[i] = fmt.Sprintf("expired%d@partner.example", i)
 	}
-	if err := forAll(users, 16, func(u string) error { return connect(srv.url, u) }); err != nil {
+	if err := forAll(users, 16, func(u string) error { return connect(base, u) }); err != nil {
 		return fmt.Errorf("connect %d users: %w", n, err)
 	}
 	time.Sleep(3 * time.Second)
@@ -102,7 +126,7 @@ func connectionsBench(bin string, dur time.Duration, reps, n int, add func(resul
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if join(u)(0) != nil {
+			if joinAs(base, u)(0) != nil {
 				failed.Add(1)
 			}
 		}()

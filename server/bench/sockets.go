@@ -37,31 +37,18 @@ func socketsBench(bin string, n int, add func(result)) error {
 		return err
 	}
 	defer ds.close()
-	clients, ids := ds.clients, ds.ids
 	time.Sleep(5 * time.Second) // let the collector and the scavenger settle
 	rt1, rss1 := runtimeStats(srv.url), rssKB(pid)
 	dropped := ds.dropped()
 
 	// One batch to all: sample RSS until the last OBF is in.
-	stopSampling := samplePeak(rss1, func() int64 { return rssKB(pid) })
-	batchStart := time.Now()
-	var batchErr error
-	var batchTook time.Duration
-	answered := make(chan struct{})
-	go func() {
-		defer close(answered)
-		batchErr = post(srv.url+"/api/meetings/batch-join", map[string]any{"meetingId": meeting, "participantUserIds": ids})
-		batchTook = time.Since(batchStart)
-	}()
-	last, missing := lastCredentials(clients, 60*time.Second)
-	<-answered
-	peak := stopSampling()
-	lastMint := sb.Stats().LastMint
-	if batchErr != nil {
-		return fmt.Errorf("batch: %w", batchErr)
+	b, err := batchToAll(srv.url, ds, 60*time.Second, rss1, func() int64 { return rssKB(pid) })
+	if err != nil {
+		return err
 	}
-	if missing > dropped {
-		return fmt.Errorf("%d participants never received their OBF", missing)
+	lastMint := sb.Stats().LastMint
+	if b.missing > dropped {
+		return fmt.Errorf("%d participants never received their OBF", b.missing)
 	}
 
 	perSocket := func(kb int64) float64 { return float64(kb) / float64(n) }
@@ -76,13 +63,45 @@ func socketsBench(bin string, n int, add func(result)) error {
 			float64(rt1.goroutines-rt0.goroutines)/float64(n), perSocket((rt1.heapInuse-rt0.heapInuse)/1024),
 			perSocket((rt1.stackInuse-rt0.stackInuse)/1024), perSocket((rt1.sys-rt0.sys)/1024))})
 	add(result{name: fmt.Sprintf("sockets: RSS peak per socket, one batch to all %d", n),
-		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB)", perSocket(peak-rss0), perSocket(peak-rss0)/idle, peak),
+		value:  fmt.Sprintf("%.1f KB (%.2f× idle; peak %d KB)", perSocket(b.peak-rss0), perSocket(b.peak-rss0)/idle, b.peak),
 		target: "< 1.5× idle"})
 	add(result{name: fmt.Sprintf("sockets: last OBF of the %d batch, after the last mint", n),
-		value: fmt.Sprintf("%v (%v after the request; the batch answered in %v)", last.Sub(lastMint).Round(100*time.Microsecond),
-			last.Sub(batchStart).Round(time.Millisecond), batchTook.Round(time.Millisecond)),
+		value: fmt.Sprintf("%v (%v after the request; the batch answered in %v)", b.last.Sub(lastMint).Round(100*time.Microsecond),
+			b.last.Sub(b.start).Round(time.Millisecond), b.took.Round(time.Millisecond)),
 		target: "< 100 ms"})
 	return nil
+}
+
+// batchRun is one batch to all: when it was sent, how long its answer
+// took, when the last OBF arrived, how many never did, and the RSS peak.
+type batchRun struct {
+	start   time.Time
+	took    time.Duration
+	last    time.Time
+	missing int
+	peak    int64
+}
+
+// batchToAll sends one batch-join for every participant of ds to url,
+// sampling RSS (rss, from base) until the last OBF is in, waiting for them
+// at most wait.
+func batchToAll(url string, ds *dialed, wait time.Duration, base int64, rss func() int64) (batchRun, error) {
+	stopSampling := samplePeak(base, rss)
+	b := batchRun{start: time.Now()}
+	var batchErr error
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		batchErr = post(url+"/api/meetings/batch-join", map[string]any{"meetingId": meeting, "participantUserIds": ds.ids})
+		b.took = time.Since(b.start)
+	}()
+	b.last, b.missing = lastCredentials(ds.clients, wait)
+	<-answered
+	b.peak = stopSampling()
+	if batchErr != nil {
+		return b, fmt.Errorf("batch: %w", batchErr)
+	}
+	return b, nil
 }
 
 // rtStats are the Go runtime's figures, as the server's /metrics reports them.
