@@ -1,0 +1,145 @@
+package realtime_test
+
+import (
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/realtime"
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
+)
+
+// wantTooMany checks a connect_error too_many_sockets with its sentence and
+// limit.
+func wantTooMany(t *testing.T, what string, ok bool, body map[string]any, limit int) {
+	t.Helper()
+	data, _ := body["data"].(map[string]any)
+	if ok || body["message"] != "too_many_sockets" || data["code"] != "too_many_sockets" || str(data["message"]) == "" ||
+		data["limit"] != float64(limit) {
+		t.Fatalf("%s: ok=%v %v; want connect_error too_many_sockets with a sentence and limit %d", what, ok, body, limit)
+	}
+}
+
+// eventually retries f until it holds, for up to 5 s: the server learns of
+// a closed socket when its transport ends.
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !f(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5 s", what)
+		}
+	}
+}
+
+// One participant token opened 8,000 sockets, held until the file
+// descriptors ran out. Now an identity holds at most SocketsPerUser (32 by
+// default): the next is refused, in its handshake with a connect_error, by
+// the authenticate event with an error answer and a disconnect. Another
+// identity is not affected, a closed socket frees its place, and nothing
+// is left counted once all are closed.
+func TestSocketsPerUser(t *testing.T) {
+	h := start(t, realtime.Config{AuthTimeout: time.Minute})
+	pat := make([]*rawclient.Client, 0, realtime.DefaultSocketsPerUser)
+	for range realtime.DefaultSocketsPerUser {
+		pat = append(pat, h.authed("pat@example.com", "participant"))
+	}
+	// The 33rd, in its handshake (the same email in other case is the same identity).
+	c, ok, body, _, err := rawclient.Connect(h.URL, map[string]any{"token": cred("PAT@example.com", "participant")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	wantTooMany(t, "33rd socket in its handshake", ok, body, realtime.DefaultSocketsPerUser)
+
+	sam := h.authed("sam@example.com", "participant")
+
+	// The 33rd, by the authenticate event.
+	a := h.anonymous()
+	r := ack(t, a, "authenticate", map[string]any{"token": cred("pat@example.com", "participant")})
+	if r["success"] != false || r["code"] != "too_many_sockets" || r["limit"] != float64(realtime.DefaultSocketsPerUser) || str(r["error"]) == "" {
+		t.Fatalf("33rd socket by authenticate = %v", r)
+	}
+	expectKicked(t, a, "too_many_sockets")
+
+	// Closing one frees its place.
+	pat[0].Close()
+	eventually(t, "a new socket after one was closed", func() bool {
+		c, ok, _, _, err := rawclient.Connect(h.URL, map[string]any{"token": cred("pat@example.com", "participant")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			pat[0] = c
+		} else {
+			c.Close()
+		}
+		return ok
+	})
+	if users, _ := h.rt.Counted(); users != 2 {
+		t.Fatalf("identities counted = %d, want 2", users)
+	}
+	for _, c := range pat {
+		c.Close()
+	}
+	sam.Close()
+	eventually(t, "counts back to nothing", func() bool {
+		users, addrs := h.rt.Counted()
+		return users == 0 && addrs == 0
+	})
+}
+
+// Connections that have not authenticated are capped per client address
+// (64 by default): the next is refused with connect_error too_many_sockets
+// and closed, whatever credential it carries, until one of them
+// authenticates or closes. Another address is not affected.
+func TestUnauthenticatedPerAddress(t *testing.T) {
+	h := start(t, realtime.Config{AuthTimeout: time.Minute, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	anon := make([]*rawclient.Client, 0, realtime.DefaultUnauthenticatedPerAddress)
+	for range realtime.DefaultUnauthenticatedPerAddress {
+		anon = append(anon, h.connect(nil))
+	}
+	for name, auth := range map[string]map[string]any{"anonymous": nil, "with a credential": {"token": cred("pat@example.com", "participant")}} {
+		c, ok, body, _, err := rawclient.Connect(h.URL, auth, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTooMany(t, "65th connection, "+name, ok, body, realtime.DefaultUnauthenticatedPerAddress)
+		if !c.Closed(5 * time.Second) {
+			t.Fatalf("65th connection, %s: not closed", name)
+		}
+	}
+	other, ok, body, _, err := rawclient.Connect(h.URL, nil, http.Header{"X-Forwarded-For": {"203.0.113.7"}})
+	if err != nil || !ok {
+		t.Fatalf("another address: %v %v", body, err)
+	}
+	other.Close()
+
+	// One authenticates: its place is free.
+	if r := ack(t, anon[0], "authenticate", map[string]any{"token": cred("pat@example.com", "participant")}); r["success"] != true {
+		t.Fatalf("authenticate = %v", r)
+	}
+	authed := anon[0]
+	anon[0] = h.connect(nil)
+	// One closes: its place is free.
+	anon[1].Close()
+	eventually(t, "a new connection after one was closed", func() bool {
+		c, ok, _, _, err := rawclient.Connect(h.URL, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			anon[1] = c
+		} else {
+			c.Close()
+		}
+		return ok
+	})
+	for _, c := range append(anon, authed) {
+		c.Close()
+	}
+	eventually(t, "counts back to nothing", func() bool {
+		users, addrs := h.rt.Counted()
+		return users == 0 && addrs == 0
+	})
+}
