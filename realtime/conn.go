@@ -59,18 +59,13 @@ func (s *Server) connOf(eio engine.Socket) *conn {
 		return c
 	}
 	c.mu.Lock()
-	admitted := s.pending.take(addrKey(c), s.cfg.UnauthenticatedPerAddress)
-	c.pending = admitted
-	c.timer = time.AfterFunc(s.cfg.AuthTimeout, func() { s.authDeadline(c) })
+	// The deadline's first step is the grace (limits.go): a connection
+	// still unauthenticated then counts against its address.
+	c.timer = time.AfterFunc(s.grace(), func() { s.authDeadline(c) })
 	c.mu.Unlock()
 	eio.Once("close", func(...any) { s.connGone(c) })
 	if eio.ReadyState() == "closed" {
 		s.connGone(c)
-	}
-	if !admitted {
-		s.log.Debug("socket: too many unauthenticated connections from one address", "client", c.addr)
-		s.kickHolding(c, why{code: codeTooManySockets, message: s.tooManyPending(), name: codeTooManySockets,
-			limit: s.cfg.UnauthenticatedPerAddress}, false, true)
 	}
 	return c
 }
@@ -120,11 +115,29 @@ func (s *Server) connGone(c *conn) {
 }
 
 // authDeadline disconnects a connection on which no namespace socket is
-// authenticated when its time is up.
+// authenticated when its time is up. It comes in two steps: at the end of
+// the grace, the connection is counted against its address's
+// unauthenticated connections, and refused if they are at their limit;
+// then, at AuthTimeout, it is disconnected.
 func (s *Server) authDeadline(c *conn) {
 	c.mu.Lock()
 	idle := c.authed == 0 && !c.kicked && !c.gone
 	c.timer = nil
+	if idle && !c.pending {
+		if !s.pending.take(addrKey(c), s.cfg.UnauthenticatedPerAddress) {
+			c.mu.Unlock()
+			s.log.Debug("socket: too many unauthenticated connections from one address", "client", c.addr)
+			s.kickHolding(c, why{code: codeTooManySockets, message: s.tooManyPending(), name: codeTooManySockets,
+				limit: s.cfg.UnauthenticatedPerAddress}, false, true)
+			return
+		}
+		c.pending = true
+		if rest := s.cfg.AuthTimeout - s.grace(); rest > 0 {
+			c.timer = time.AfterFunc(rest, func() { s.authDeadline(c) })
+			c.mu.Unlock()
+			return
+		}
+	}
 	c.mu.Unlock()
 	if idle {
 		s.kick(c, codeUnauthorized, "No authenticate event within "+s.cfg.AuthTimeout.String()+"; disconnecting.")

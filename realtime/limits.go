@@ -3,6 +3,7 @@ package realtime
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/zishang520/socket.io/v2/socket"
 
@@ -18,11 +19,14 @@ import (
 //     authenticate event with that error as the answer, then the connection
 //     is disconnected.
 //   - UnauthenticatedPerAddress engine.io connections per client address
-//     (an IPv4 address, an IPv6 /64) that have no authenticated socket yet.
-//     The next connection is told connect_error too_many_sockets and closed
-//     at once, whatever credential it would have sent: it is refused before
-//     its CONNECT is read. A connection counts until a socket on it
-//     authenticates, and again once none is left authenticated.
+//     (an IPv4 address, an IPv6 /64) that have no authenticated socket
+//     UnauthenticatedGrace (2 s) after they opened. One over the limit then
+//     is told too_many_sockets (a connect_error, or an error event and a
+//     disconnect if it has a socket) and closed. A client that authenticates
+//     in its handshake is never counted, so a burst of them from one
+//     address (a NAT, a restart's reconnects) is never refused; a
+//     connection counts until a socket on it authenticates, and again at
+//     once when none is left authenticated.
 //
 // Counts are kept per instance, in maps whose entries are deleted at zero:
 // nothing is left behind once sockets close.
@@ -33,6 +37,13 @@ const DefaultSocketsPerUser = 32
 // DefaultUnauthenticatedPerAddress is how many connections one address may
 // hold before any socket on them has authenticated.
 const DefaultUnauthenticatedPerAddress = 64
+
+// DefaultUnauthenticatedGrace is how long a new connection has to
+// authenticate before it counts against its address.
+const DefaultUnauthenticatedGrace = 2 * time.Second
+
+// grace is the first step of a connection's deadline.
+func (s *Server) grace() time.Duration { return min(s.cfg.UnauthenticatedGrace, s.cfg.AuthTimeout) }
 
 // codeTooManySockets is the connect_error message and error code of a
 // socket refused by these limits.
@@ -73,16 +84,27 @@ func (k *counts) drop(key string) {
 	k.n[key]--
 }
 
+func (k *counts) sum() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, v := range k.n {
+		n += v
+	}
+	return n
+}
+
 func (k *counts) len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.n)
 }
 
-// Counted is how many identities hold an authenticated socket here, and how
-// many addresses hold a connection not yet authenticated.
-func (s *Server) Counted() (users, addresses int) {
-	return s.users.len(), s.pending.len()
+// Counted is how many identities hold an authenticated socket here, how
+// many addresses hold a connection counted as unauthenticated, and how many
+// such connections there are.
+func (s *Server) Counted() (users, addresses, unauthenticated int) {
+	return s.users.len(), s.pending.len(), s.pending.sum()
 }
 
 func userKey(id services.Identity) string { return zoom.UserKey(id.Subject) }

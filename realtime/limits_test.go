@@ -76,7 +76,7 @@ func TestSocketsPerUser(t *testing.T) {
 		}
 		return ok
 	})
-	if users, _ := h.rt.Counted(); users != 2 {
+	if users, _, _ := h.rt.Counted(); users != 2 {
 		t.Fatalf("identities counted = %d, want 2", users)
 	}
 	for _, c := range pat {
@@ -84,62 +84,57 @@ func TestSocketsPerUser(t *testing.T) {
 	}
 	sam.Close()
 	eventually(t, "counts back to nothing", func() bool {
-		users, addrs := h.rt.Counted()
-		return users == 0 && addrs == 0
+		users, addrs, u := h.rt.Counted()
+		return users == 0 && addrs == 0 && u == 0
 	})
 }
 
 // Connections that have not authenticated are capped per client address
-// (64 by default): the next is refused with connect_error too_many_sockets
-// and closed, whatever credential it carries, until one of them
-// authenticates or closes. Another address is not affected.
+// (64 by default), counted once their grace is over: the next one is told
+// too_many_sockets and closed, until one of them authenticates or closes. A
+// client that authenticates in its handshake is never refused by it, and
+// another address is not affected.
 func TestUnauthenticatedPerAddress(t *testing.T) {
-	h := start(t, realtime.Config{AuthTimeout: time.Minute, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
-	anon := make([]*rawclient.Client, 0, realtime.DefaultUnauthenticatedPerAddress)
-	for range realtime.DefaultUnauthenticatedPerAddress {
+	h := start(t, realtime.Config{AuthTimeout: time.Minute, UnauthenticatedGrace: 200 * time.Millisecond,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	limit := realtime.DefaultUnauthenticatedPerAddress
+	unauthenticated := func(n int) func() bool {
+		return func() bool { _, _, u := h.rt.Counted(); return u == n }
+	}
+	anon := make([]*rawclient.Client, 0, limit)
+	for range limit {
 		anon = append(anon, h.connect(nil))
 	}
-	for name, auth := range map[string]map[string]any{"anonymous": nil, "with a credential": {"token": cred("pat@example.com", "participant")}} {
-		c, ok, body, _, err := rawclient.Connect(h.URL, auth, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantTooMany(t, "65th connection, "+name, ok, body, realtime.DefaultUnauthenticatedPerAddress)
-		if !c.Closed(5 * time.Second) {
-			t.Fatalf("65th connection, %s: not closed", name)
-		}
-	}
+	eventually(t, "64 connections counted", unauthenticated(limit))
+
+	withCred := h.authed("pat@example.com", "participant")
 	other, ok, body, _, err := rawclient.Connect(h.URL, nil, http.Header{"X-Forwarded-For": {"203.0.113.7"}})
 	if err != nil || !ok {
 		t.Fatalf("another address: %v %v", body, err)
 	}
-	other.Close()
-
-	// One authenticates: its place is free.
+	t.Cleanup(other.Close)
+	over := h.connect(nil)
+	expectKicked(t, over, "too_many_sockets")
+	if r := ack(t, withCred, "ping", nil); r["success"] != true {
+		t.Fatalf("a socket that authenticated in its handshake, from the same address: ping = %v", r)
+	}
+	if r := ack(t, other, "ping", nil); r["code"] != "unauthorized" {
+		t.Fatalf("an unauthenticated socket from another address: ping = %v", r)
+	}
+	// One authenticates, one closes: each frees its place.
 	if r := ack(t, anon[0], "authenticate", map[string]any{"token": cred("pat@example.com", "participant")}); r["success"] != true {
 		t.Fatalf("authenticate = %v", r)
 	}
-	authed := anon[0]
-	anon[0] = h.connect(nil)
-	// One closes: its place is free.
 	anon[1].Close()
-	eventually(t, "a new connection after one was closed", func() bool {
-		c, ok, _, _, err := rawclient.Connect(h.URL, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			anon[1] = c
-		} else {
-			c.Close()
-		}
-		return ok
-	})
-	for _, c := range append(anon, authed) {
+	// (other counts too, at its own address)
+	eventually(t, "two places free", unauthenticated(limit-2+1))
+	more := []*rawclient.Client{h.connect(nil), h.connect(nil)}
+	eventually(t, "two more counted", unauthenticated(limit+1))
+	for _, c := range append(append(anon, more...), withCred, other) {
 		c.Close()
 	}
 	eventually(t, "counts back to nothing", func() bool {
-		users, addrs := h.rt.Counted()
-		return users == 0 && addrs == 0
+		users, addrs, u := h.rt.Counted()
+		return users == 0 && addrs == 0 && u == 0
 	})
 }

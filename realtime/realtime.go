@@ -73,9 +73,12 @@ type Config struct {
 	// identity holds on this instance (DefaultSocketsPerUser when < 1).
 	// UnauthenticatedPerAddress: the most connections one client address
 	// holds before any socket on them authenticates
-	// (DefaultUnauthenticatedPerAddress when < 1). See limits.go.
+	// (DefaultUnauthenticatedPerAddress when < 1), counted once they have
+	// not authenticated within UnauthenticatedGrace
+	// (DefaultUnauthenticatedGrace when <= 0). See limits.go.
 	SocketsPerUser            int
 	UnauthenticatedPerAddress int
+	UnauthenticatedGrace      time.Duration
 
 	// TrustedProxies (TRUSTED_PROXIES): a connection from one of these
 	// takes its client's address from X-Forwarded-For (clientaddr.go);
@@ -161,6 +164,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.UnauthenticatedPerAddress < 1 {
 		cfg.UnauthenticatedPerAddress = DefaultUnauthenticatedPerAddress
+	}
+	if cfg.UnauthenticatedGrace <= 0 {
+		cfg.UnauthenticatedGrace = DefaultUnauthenticatedGrace
 	}
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = 1 << 20
