@@ -76,6 +76,30 @@ func TestSocketsPerUser(t *testing.T) {
 		}
 		return ok
 	})
+	// A socket that says DISCONNECT four times and drops (the library may
+	// report its disconnect twice) frees one place, not more.
+	for range 4 {
+		pat[1].Raw("41")
+	}
+	pat[1].Close()
+	eventually(t, "a new socket after one left abruptly", func() bool {
+		c, ok, _, _, err := rawclient.Connect(h.URL, map[string]any{"token": cred("pat@example.com", "participant")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			pat[1] = c
+		} else {
+			c.Close()
+		}
+		return ok
+	})
+	c, ok, body, _, err = rawclient.Connect(h.URL, map[string]any{"token": cred("pat@example.com", "participant")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	wantTooMany(t, "33rd socket after a doubled disconnect", ok, body, realtime.DefaultSocketsPerUser)
 	if users, _, _ := h.rt.Counted(); users != 2 {
 		t.Fatalf("identities counted = %d, want 2", users)
 	}
