@@ -35,6 +35,7 @@ type conn struct {
 	sessions []*session
 	authed   int // authenticated namespace sockets
 	failures int
+	pending  bool        // counted in Server.pending: no socket on it is authenticated (limits.go)
 	timer    *time.Timer // the authentication deadline, while none is authenticated
 	kicked   bool
 	gone     bool          // the connection has ended
@@ -58,7 +59,9 @@ func (s *Server) connOf(eio engine.Socket) *conn {
 		return c
 	}
 	c.mu.Lock()
-	c.timer = time.AfterFunc(s.cfg.AuthTimeout, func() { s.authDeadline(c) })
+	// The deadline's first step is the grace (limits.go): a connection
+	// still unauthenticated then counts against its address.
+	c.timer = time.AfterFunc(s.grace(), func() { s.authDeadline(c) })
 	c.mu.Unlock()
 	eio.Once("close", func(...any) { s.connGone(c) })
 	if eio.ReadyState() == "closed" {
@@ -99,6 +102,10 @@ func (s *Server) connGone(c *conn) {
 		c.timer.Stop()
 		c.timer = nil
 	}
+	if c.pending {
+		c.pending = false
+		s.pending.drop(addrKey(c))
+	}
 	c.mu.Unlock()
 	s.mu.Lock()
 	if s.conns[c.eio.Id()] == c {
@@ -108,20 +115,38 @@ func (s *Server) connGone(c *conn) {
 }
 
 // authDeadline disconnects a connection on which no namespace socket is
-// authenticated when its time is up.
+// authenticated when its time is up. It comes in two steps: at the end of
+// the grace, the connection is counted against its address's
+// unauthenticated connections, and refused if they are at their limit;
+// then, at AuthTimeout, it is disconnected.
 func (s *Server) authDeadline(c *conn) {
 	c.mu.Lock()
 	idle := c.authed == 0 && !c.kicked && !c.gone
 	c.timer = nil
+	if idle && !c.pending {
+		if !s.pending.take(addrKey(c), s.cfg.UnauthenticatedPerAddress) {
+			c.mu.Unlock()
+			s.log.Debug("socket: too many unauthenticated connections from one address", "client", c.addr)
+			s.kickHolding(c, why{code: codeTooManySockets, message: s.tooManyPending(), name: codeTooManySockets,
+				limit: s.cfg.UnauthenticatedPerAddress}, false, true)
+			return
+		}
+		c.pending = true
+		if rest := s.cfg.AuthTimeout - s.grace(); rest > 0 {
+			c.timer = time.AfterFunc(rest, func() { s.authDeadline(c) })
+			c.mu.Unlock()
+			return
+		}
+	}
 	c.mu.Unlock()
 	if idle {
 		s.kick(c, codeUnauthorized, "No authenticate event within "+s.cfg.AuthTimeout.String()+"; disconnecting.")
 	}
 }
 
-// authenticated counts an authenticated namespace socket and lifts the
-// deadline.
-func (c *conn) authenticated() {
+// authenticated counts an authenticated namespace socket, lifts the
+// deadline, and takes the connection off its address's unauthenticated ones.
+func (s *Server) authenticated(c *conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.authed++
@@ -129,10 +154,15 @@ func (c *conn) authenticated() {
 		c.timer.Stop()
 		c.timer = nil
 	}
+	if c.pending {
+		c.pending = false
+		s.pending.drop(addrKey(c))
+	}
 }
 
 // left forgets a namespace socket. A connection left with no authenticated
-// socket gets a fresh deadline.
+// socket gets a fresh deadline, and counts as unauthenticated again (over
+// the address's limit if need be: it is not refused, its deadline ends it).
 func (s *Server) left(c *conn, ss *session, wasAuthed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -143,6 +173,10 @@ func (s *Server) left(c *conn, ss *session, wasAuthed bool) {
 	c.authed--
 	if c.authed == 0 && !c.kicked && !c.gone && c.timer == nil {
 		c.timer = time.AfterFunc(s.cfg.AuthTimeout, func() { s.authDeadline(c) })
+	}
+	if c.authed == 0 && !c.gone && !c.pending {
+		c.pending = true
+		s.pending.take(addrKey(c), 0)
 	}
 }
 
@@ -179,7 +213,16 @@ func (c *conn) isKicked() bool {
 // with the reason instead. The connection is closed when those packets have
 // been written, or after kickGrace. The channel is closed then.
 func (s *Server) kick(c *conn, code, message string) <-chan struct{} {
-	return s.kickHolding(c, code, message, false, true)
+	return s.kickHolding(c, why{code: code, message: message}, false, true)
+}
+
+// why is what a kick tells the client: an error code and a sentence; to a
+// connection with no socket, name is the CONNECT_ERROR's message ("": the
+// sentence), and a limit, when there is one, goes in its data.
+type why struct {
+	code, message string
+	name          string
+	limit         int
 }
 
 // kickHolding is kick; with hold it also marks the engine socket as closing
@@ -188,7 +231,7 @@ func (s *Server) kick(c *conn, code, message string) <-chan struct{} {
 // is sent: the client is told why, the connection closes cleanly, and
 // socket.io-client reconnects by itself (to another instance, or to this one
 // once it is back), as it should after a shutdown.
-func (s *Server) kickHolding(c *conn, code, message string, hold, final bool) <-chan struct{} {
+func (s *Server) kickHolding(c *conn, w why, hold, final bool) <-chan struct{} {
 	c.mu.Lock()
 	if c.kicked {
 		done := c.kickDone
@@ -219,7 +262,7 @@ func (s *Server) kickHolding(c *conn, code, message string, hold, final bool) <-
 		finish()
 		return c.kickDone
 	}
-	sent := sayWhy(c, sessions, code, message, final)
+	sent := sayWhy(c, sessions, w, final)
 	if hold && c.eio.ReadyState() == "open" {
 		c.eio.SetReadyState("closing")
 	}
@@ -238,8 +281,8 @@ func (s *Server) kickHolding(c *conn, code, message string, hold, final bool) <-
 
 // sayWhy writes, in order, what tells the client why it is disconnected
 // (see kickHolding). The channel receives once the last packet is written.
-func sayWhy(c *conn, sessions []*session, code, message string, final bool) <-chan struct{} {
-	body := map[string]any{"success": false, "message": message, "error": message, "code": code}
+func sayWhy(c *conn, sessions []*session, w why, final bool) <-chan struct{} {
+	body := map[string]any{"success": false, "message": w.message, "error": w.message, "code": w.code}
 	sent := make(chan struct{}, 1)
 	written := func(transports.Transport) {
 		select {
@@ -253,7 +296,15 @@ func sayWhy(c *conn, sessions []*session, code, message string, final bool) <-ch
 		}
 		c.eio.Write(types.NewStringBufferString("6"), nil, written) // an engine.io noop, to learn the error was written
 	} else if len(sessions) == 0 {
-		b, _ := json.Marshal(map[string]any{"message": message, "data": map[string]any{"code": code, "message": message}})
+		data := map[string]any{"code": w.code, "message": w.message}
+		if w.limit > 0 {
+			data["limit"] = w.limit
+		}
+		name := w.name
+		if name == "" {
+			name = w.message
+		}
+		b, _ := json.Marshal(map[string]any{"message": name, "data": data})
 		c.eio.Write(types.NewStringBufferString("4"+string(b)), nil, written)
 	} else {
 		for i, ss := range sessions {
@@ -286,7 +337,7 @@ func (s *Server) onRefused(c *conn, err error) {
 	if !ok {
 		return
 	}
-	s.kickHolding(c, r.code, r.message, true, true)
+	s.kickHolding(c, why{code: r.code, message: r.message}, true, true)
 }
 
 // closeAll tells every client why, then closes its connection without a
@@ -300,7 +351,7 @@ func (s *Server) closeAll(code, message string, done <-chan struct{}) {
 	s.mu.Unlock()
 	waits := make([]<-chan struct{}, 0, len(conns))
 	for _, c := range conns {
-		waits = append(waits, s.kickHolding(c, code, message, false, false))
+		waits = append(waits, s.kickHolding(c, why{code: code, message: message}, false, false))
 	}
 	for _, w := range waits {
 		select {

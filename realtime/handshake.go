@@ -77,6 +77,12 @@ func (s *Server) handshake(sock *socket.Socket, next func(*socket.ExtendedError)
 		}
 		return
 	}
+	if s.users.full(userKey(id), s.cfg.SocketsPerUser) {
+		// A check, not a count: the socket is counted when admitted
+		// (onConnection), which refuses it too if others came between.
+		next(socket.NewExtendedError(codeTooManySockets, s.tooManyForUser()))
+		return
+	}
 	ss.id, ss.ok = id, true
 	next(nil)
 }
@@ -188,7 +194,9 @@ func (s *Server) onAuthenticate(sock *socket.Socket, ss *session, payload any, a
 	s.admit(sock, ss, id, ack)
 }
 
-// admit puts an authenticated socket in its user's room and tells it so.
+// admit puts an authenticated socket in its user's room, counted against
+// SocketsPerUser, and tells it so. Over the limit, it is refused and its
+// connection disconnected.
 func (s *Server) admit(sock *socket.Socket, ss *session, id services.Identity, ack socket.Ack) {
 	ss.mu.Lock()
 	if ss.closed {
@@ -196,11 +204,25 @@ func (s *Server) admit(sock *socket.Socket, ss *session, id services.Identity, a
 		return
 	}
 	first := !ss.joined
+	if !first && userKey(ss.id) != userKey(id) {
+		// Two authenticate events raced: the room and the count are the first's.
+		ss.mu.Unlock()
+		s.reply(sock, ack, evAuthenticate, nil, &apperr.Error{Kind: apperr.ErrForbidden, Op: "authenticate",
+			Message: "This socket is already authenticated as another user; open a new connection to switch."})
+		return
+	}
+	if first && !s.users.take(userKey(id), s.cfg.SocketsPerUser) {
+		ss.id, ss.ok = services.Identity{}, false
+		ss.mu.Unlock()
+		s.refuseTooMany(sock, ss, ack)
+		return
+	}
 	ss.id, ss.ok, ss.joined = id, true, true
 	if first {
-		// Under the session's lock, so a disconnect cannot slip between.
+		// Under the session's lock, so a disconnect cannot slip between:
+		// onDisconnect sees joined and gives the count back.
 		sock.Join(socket.Room(room(id.Subject)))
-		ss.c.authenticated()
+		s.authenticated(ss.c)
 	}
 	ss.mu.Unlock()
 	body := map[string]any{"success": true, "userId": id.Subject, "role": string(id.Role), "socketId": string(sock.Id()),

@@ -69,6 +69,17 @@ type Config struct {
 	Now          func() time.Time
 	Cluster      Cluster // nil: one instance (adapter.go)
 
+	// SocketsPerUser (SOCKETS_PER_USER): the most authenticated sockets one
+	// identity holds on this instance (DefaultSocketsPerUser when < 1).
+	// UnauthenticatedPerAddress: the most connections one client address
+	// holds before any socket on them authenticates
+	// (DefaultUnauthenticatedPerAddress when < 1), counted once they have
+	// not authenticated within UnauthenticatedGrace
+	// (DefaultUnauthenticatedGrace when <= 0). See limits.go.
+	SocketsPerUser            int
+	UnauthenticatedPerAddress int
+	UnauthenticatedGrace      time.Duration
+
 	// TrustedProxies (TRUSTED_PROXIES): a connection from one of these
 	// takes its client's address from X-Forwarded-For (clientaddr.go);
 	// empty: the peer's address, the header ignored.
@@ -93,6 +104,9 @@ type Server struct {
 	conns map[string]*conn // engine.io connections by session id
 
 	aw socketAwaits // meeting:await, by socket (await.go)
+
+	users   *counts // authenticated sockets by identity (limits.go)
+	pending *counts // connections not yet authenticated, by address
 }
 
 // New builds the Socket.IO server. Mount Handler on /socket.io/ for GET,
@@ -101,7 +115,8 @@ func New(cfg Config) *Server {
 	cfg = withDefaults(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ctx: ctx, cancel: cancel, conns: map[string]*conn{},
-		ops: newEventTable(wire.Ops()), env: wire.Env{Domain: cfg.Domain, Now: cfg.Now}}
+		ops: newEventTable(wire.Ops()), env: wire.Env{Domain: cfg.Domain, Now: cfg.Now},
+		users: newCounts(), pending: newCounts()}
 
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
@@ -143,6 +158,15 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.EventTimeout <= 0 {
 		cfg.EventTimeout = 2 * time.Minute
+	}
+	if cfg.SocketsPerUser < 1 {
+		cfg.SocketsPerUser = DefaultSocketsPerUser
+	}
+	if cfg.UnauthenticatedPerAddress < 1 {
+		cfg.UnauthenticatedPerAddress = DefaultUnauthenticatedPerAddress
+	}
+	if cfg.UnauthenticatedGrace <= 0 {
+		cfg.UnauthenticatedGrace = DefaultUnauthenticatedGrace
 	}
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = 1 << 20

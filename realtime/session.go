@@ -76,8 +76,11 @@ func (s *Server) onDisconnect(ss *session) {
 		return
 	}
 	ss.closed = true
-	wasAuthed := ss.joined
+	wasAuthed, key := ss.joined, userKey(ss.id)
 	ss.mu.Unlock()
 	s.left(ss.c, ss, wasAuthed)
+	if wasAuthed {
+		s.users.drop(key)
+	}
 	s.obs.SocketConnected(-1)
 }

@@ -81,22 +81,16 @@ func (a *api) revokeCallbackURL(c *gin.Context) {
 
 // redeemCallbackURL: GET /api/callbacks/{kind}?user=…&exp=…&id=…&sig=…, as
 // a bot platform calls it (no headers of its own): the token as text/plain.
-// An address that keeps presenting forged signatures is throttled as for
-// bad credentials; an expired or spent URL is not counted as forged.
+// The signature is checked before the failed-authentication guard is
+// asked: bot platforms fetch from shared addresses, so a URL whose
+// signature verifies is answered whatever else its address sent; only a
+// forged one counts against the address, and once the address is over its
+// budget a forged one is answered 429 (see forgedCallback). An expired or
+// spent URL is not counted as forged.
 func (a *api) redeemCallbackURL(c *gin.Context) {
-	addr := a.clientAddr(c)
-	if a.AuthGuard != nil {
-		if ok, wait := a.AuthGuard.Allow(addr); !ok {
-			fail(c, a.Logger, services.TooManyFailures(wait))
-			return
-		}
-	}
 	ans, err := a.CallbackURLs.Redeem(c.Request.Context(), c.Param("kind"), c.Request.URL.Query())
 	if err != nil {
-		if a.AuthGuard != nil && errors.Is(err, callbacks.ErrForged) {
-			a.AuthGuard.Failed(addr)
-		}
-		fail(c, a.Logger, err)
+		fail(c, a.Logger, a.forgedCallback(c, err))
 		return
 	}
 	noStore(c)
@@ -106,14 +100,9 @@ func (a *api) redeemCallbackURL(c *gin.Context) {
 // attendeeZoomTokens: POST /api/callbacks/attendee/zoom-tokens, Attendee's
 // signed zoom_tokens callback → {zak_token, join_token, app_privilege_token,
 // onbehalf_token}, null where nothing applies.
+// As for a signed URL, a callback whose signature verifies is answered
+// whatever else its address sent (Attendee calls from shared addresses).
 func (a *api) attendeeZoomTokens(c *gin.Context) {
-	addr := a.clientAddr(c)
-	if a.AuthGuard != nil {
-		if ok, wait := a.AuthGuard.Allow(addr); !ok {
-			fail(c, a.Logger, services.TooManyFailures(wait))
-			return
-		}
-	}
 	body, err := readBody(c, attendeeBodyLimit)
 	if err != nil {
 		fail(c, a.Logger, err)
@@ -121,10 +110,7 @@ func (a *api) attendeeZoomTokens(c *gin.Context) {
 	}
 	payload, err := a.Attendee.Verify(c.GetHeader(callbacks.AttendeeSignatureHeader), body)
 	if err != nil {
-		if a.AuthGuard != nil && errors.Is(err, callbacks.ErrForged) {
-			a.AuthGuard.Failed(addr)
-		}
-		fail(c, a.Logger, err)
+		fail(c, a.Logger, a.forgedCallback(c, err))
 		return
 	}
 	req, err := a.Attendee.Parse(payload)
@@ -146,4 +132,24 @@ func (a *api) attendeeZoomTokens(c *gin.Context) {
 	noStore(c)
 	c.JSON(http.StatusOK, gin.H{"zak_token": reveal(toks.ZAK), "join_token": reveal(toks.JoinToken),
 		"app_privilege_token": reveal(toks.AppPrivilegeToken), "onbehalf_token": reveal(toks.OnBehalfToken)})
+}
+
+// forgedCallback is the answer to a refused signed callback: a forged
+// signature from an address over its failed-authentication budget is
+// answered 429 without counting (the guard says how long to wait), one
+// within it is counted against the address and answered as it was refused.
+// Any other refusal (expired, spent, malformed) is not the guard's: it
+// passes through. Checking the signature first costs one HMAC, what the
+// guard's own bookkeeping costs; in exchange a hostile tenant of a bot
+// platform's shared address cannot lock every other tenant's bot out.
+func (a *api) forgedCallback(c *gin.Context, err error) error {
+	if a.AuthGuard == nil || !errors.Is(err, callbacks.ErrForged) {
+		return err
+	}
+	addr := a.clientAddr(c)
+	if ok, wait := a.AuthGuard.Allow(addr); !ok {
+		return services.TooManyFailures(wait)
+	}
+	a.AuthGuard.Failed(addr)
+	return err
 }

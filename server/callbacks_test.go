@@ -400,7 +400,8 @@ func TestBotPlatformConfig(t *testing.T) {
 
 // In sandbox mode the feature is on with a generated key; a URL called too
 // often is limited per URL, and an address sending forged signatures is
-// throttled, whatever it sends next.
+// throttled, though a URL whose signature verifies is still answered from it
+// (TestForgedCallbacksSharedAddress).
 func TestCallbackURLsSandboxModeAndLimits(t *testing.T) {
 	ts := startServer(t, nil, map[string]string{"PORT": "0", "HOST": "127.0.0.1",
 		"CALLER_RPS": "0.1", "CALLER_BURST": "2", "AUTH_FAILURES_PER_MINUTE": "3"})
@@ -435,7 +436,59 @@ func TestCallbackURLsSandboxModeAndLimits(t *testing.T) {
 		s, _, b = recallGet(t, forged)
 		wantRefused(t, "forged URL", s, b, 401, "invalid_signature", "not valid")
 	}
-	s, _, b = recallGet(t, fresh)
-	wantRefused(t, "a good URL from an address that sent forged ones", s, b, 429, "rate_limited", "failed")
+	s, _, b = recallGet(t, forged)
+	wantRefused(t, "a forged URL over the address's budget", s, b, 429, "rate_limited", "failed")
+	if s, _, b = recallGet(t, fresh); s != 200 || b == "" {
+		t.Fatalf("a good URL from an address that sent forged ones = %d %s", s, b)
+	}
 	ts.assertNoSecretsLogged()
+}
+
+// Bot platforms fetch from shared egress addresses: one tenant sending
+// forged callbacks must not lock every other tenant's bot out. From one
+// address, forged signatures beyond the guard's budget are refused (401,
+// then 429), while a URL or an Attendee callback whose signature verifies
+// is still answered with its token. Bearer credentials from that address
+// stay guarded as before: the forgeries spent its budget for them too.
+func TestForgedCallbacksSharedAddress(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{Scopes: sandbox.ServerScopes, OAuthScopes: sandbox.UserScopes})
+	if _, err := sb.CreateMeeting("host@example.com", meeting); err != nil {
+		t.Fatal(err)
+	}
+	env := connEnv(t, sb, filepath.Join(t.TempDir(), "c.db"), newKey(t, "k1"))
+	env["CALLBACK_URL_KEY"] = testCallbackKey
+	env["ATTENDEE_WEBHOOK_SECRET"] = attendeeSecretB64
+	env["AUTH_FAILURES_PER_MINUTE"] = "1" // a budget of one, back after a minute: longer than the test
+	ts := startServer(t, sb, env)
+	good := ts.callbackURL(t, adminKey, map[string]any{"kind": "zak", "userId": "host@example.com", "expiresInSeconds": 600})
+	forged := strings.Replace(good, "user=host%40example.com", "user=pat%40example.com", 1)
+	c := attendeeCases[0]
+	attendee := func(sig string) reply {
+		return ts.do("POST", "/api/callbacks/attendee/zoom-tokens", c.sent, map[string]string{callbacks.AttendeeSignatureHeader: sig})
+	}
+	forgedSig := attendeeSign(t, strings.Replace(c.canonical, "bot_abc123", "bot_abc124", 1))
+
+	s, _, b := recallGet(t, forged)
+	wantRefused(t, "forged URL within the budget", s, b, 401, "invalid_signature", "not valid")
+	for i := range 12 {
+		s, _, b := recallGet(t, forged)
+		wantRefused(t, "forged URL over the budget", s, b, 429, "rate_limited", "failed")
+		r := attendee(forgedSig)
+		wantRefused(t, "forged Attendee callback over the budget", r.Status, r.Raw, 429, "rate_limited", "failed")
+		if i%4 == 3 {
+			s, h, b := recallGet(t, good)
+			wantToken(t, ts, "a good URL from the forging address", s, h, b)
+			r := attendee(attendeeSign(t, c.canonical))
+			tok, _ := r.Body["onbehalf_token"].(string)
+			if r.Status != 200 || !slices.Contains(sb.IssuedSecrets(), tok) {
+				t.Fatalf("a good Attendee callback from the forging address = %d %s", r.Status, r.Raw)
+			}
+			ts.mu.Lock()
+			ts.tokens = append(ts.tokens, tok)
+			ts.mu.Unlock()
+		}
+	}
+	r := ts.do("GET", "/api/connections", nil, adminKey)
+	wantRefused(t, "an API key from the forging address", r.Status, r.Raw, 429, "rate_limited", "failed")
+	ts.assertNoSecretsLogged(attendeeSecretB64)
 }

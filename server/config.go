@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/callbacks"
+	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/sandbox"
 	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
@@ -61,6 +62,7 @@ type Config struct {
 	CallerBurst int
 
 	AuthFailuresPerMinute int
+	SocketsPerUser        int // SOCKETS_PER_USER: authenticated sockets one identity holds on an instance
 
 	CORSOrigins []string
 	BatchMax    int
@@ -109,6 +111,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		CallerRPS:             p.floatRange("CALLER_RPS", 20, 0.1, 100000),
 		CallerBurst:           p.intRange("CALLER_BURST", 40, 1, 100000),
 		AuthFailuresPerMinute: p.intRange("AUTH_FAILURES_PER_MINUTE", services.DefaultAuthFailuresPerMinute, 1, 100000),
+		SocketsPerUser:        p.intRange("SOCKETS_PER_USER", realtime.DefaultSocketsPerUser, 1, 100000),
 		BatchMax:              p.intRange("BATCH_MAX", 500, 1, 10000),
 		LogFormat:             p.oneOf("LOG_FORMAT", "json", "json", "text"),
 	}

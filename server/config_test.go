@@ -107,6 +107,13 @@ func TestLoadConfig(t *testing.T) {
 		{"bad qps", map[string]string{"ZOOM_QPS": "0"}, []string{"ZOOM_QPS"}, nil},
 		{"NaN qps", map[string]string{"ZOOM_QPS": "NaN"}, []string{"ZOOM_QPS"}, nil},
 		{"bad batch max", map[string]string{"BATCH_MAX": "-1"}, []string{"BATCH_MAX"}, nil},
+		{"sockets per user default", map[string]string{}, nil, func(t *testing.T, c Config) {
+			if c.SocketsPerUser != 32 {
+				t.Errorf("SocketsPerUser = %d, want 32", c.SocketsPerUser)
+			}
+		}},
+		{"bad sockets per user", map[string]string{"SOCKETS_PER_USER": "0"}, []string{"SOCKETS_PER_USER: must be a whole number from 1"}, nil},
+		{"sockets per user not a number", map[string]string{"SOCKETS_PER_USER": "lots"}, []string{"SOCKETS_PER_USER"}, nil},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}, nil},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, []string{"LOG_FORMAT"}, nil},
 		{"bad origin", map[string]string{"CORS_ORIGINS": "https://ok.example.com, not an origin"}, []string{"CORS_ORIGINS"}, nil},

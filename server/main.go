@@ -146,6 +146,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 		Cluster: shared.socketCluster(), TrustedProxies: cfg.TrustedProxies,
+		SocketsPerUser: cfg.SocketsPerUser,
 	})
 	events.Subscribe(rt.Deliver)
 	joinTokens := recordingJoinTokens{meetingInfo}

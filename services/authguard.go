@@ -109,8 +109,12 @@ func (g *AuthGuard) Tracked() int {
 	return len(g.addrs)
 }
 
-// addrKey is the unit an address is counted in: an IPv4 address, or the /64
-// of an IPv6 address (one host commonly holds a whole /64). A port is dropped.
+// AddrKey is the unit an address is counted in: an IPv4 address, or the /64
+// of an IPv6 address (one host commonly holds a whole /64). A port is
+// dropped. The guard counts failures by it, and Socket.IO the connections
+// that have not authenticated yet.
+func AddrKey(addr string) string { return addrKey(addr) }
+
 func addrKey(addr string) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
