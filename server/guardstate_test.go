@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/callbacks"
+	"github.com/zoomtoken/tokenserver/connections"
 	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/webhooks"
 )
 
 // onServer is u's path and query on the server at base: a callback URL made by an
@@ -114,5 +120,28 @@ func TestGuardStateInMemoryWarns(t *testing.T) {
 	ts2 := startServer(t, sb, env)
 	if l := ts2.Logs.String(); strings.Contains(l, "a restart forgets them") || !strings.Contains(l, "kept in the database") {
 		t.Fatalf("with SQLite: %s", l)
+	}
+}
+
+// The database's guard state fails closed for callback URLs: a database
+// that cannot be used is 503 store_unavailable (never "go ahead"), as
+// Redis down is; for webhooks this process's memory decides meanwhile.
+func TestGuardStateDatabaseDownFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	down := connections.NewDeferred() // no database reached yet
+	st := dbCallbackState{down}
+	until := time.Now().Add(time.Hour)
+	if u, err := st.Use(ctx, "id", false, until); apperr.Code(err) != apperr.CodeStoreUnavailable || u != callbacks.UseOK {
+		t.Fatalf("Use with the database down = %v, %v; want store_unavailable", u, err)
+	}
+	if err := st.Revoke(ctx, "id", until); apperr.Code(err) != apperr.CodeStoreUnavailable {
+		t.Fatalf("Revoke with the database down = %v", err)
+	}
+	d := dbDedupe{local: webhooks.NewDedupe(webhooks.DedupeConfig{}), m: down, log: slog.New(slog.DiscardHandler), now: time.Now}
+	if v := d.Admit("k", time.Now()); v != webhooks.Fresh {
+		t.Fatalf("first Admit = %v", v)
+	}
+	if v := d.Admit("k", time.Now()); v != webhooks.Duplicate {
+		t.Fatalf("second Admit (memory decides) = %v", v)
 	}
 }
