@@ -82,17 +82,21 @@ func TestGuardStateSurvivesRestart(t *testing.T) {
 	// withdrawn.
 	env["API_KEYS"] = testAPIKey
 	b2 := startProcess(t, sb, env)
-	s, _, b = recallGet(t, onServer(t, b2.URL, revoked))
-	wantRefused(t, "revoked URL after the restart", s, b, 403, "forbidden", "revoked")
-	s, _, b = recallGet(t, onServer(t, b2.URL, once))
-	wantRefused(t, "spent URL after the restart", s, b, 403, "forbidden", "already used")
-	s, _, b = recallGet(t, onServer(t, b2.URL, byKey))
-	wantRefused(t, "URL of a withdrawn API key", s, b, 403, "forbidden", "no longer accepted")
+	// Each check on its own (Errorf): every one of them failed before.
+	for _, c := range []struct{ what, url, words string }{
+		{"revoked URL after the restart", revoked, "revoked"},
+		{"spent URL after the restart", once, "already used"},
+		{"URL of a withdrawn API key", byKey, "no longer accepted"},
+	} {
+		if s, _, b := recallGet(t, onServer(t, b2.URL, c.url)); s != 403 || !strings.Contains(b, `"code":"forbidden"`) || !strings.Contains(b, c.words) {
+			t.Errorf("%s = %d %s; want 403 forbidden mentioning %q", c.what, s, b, c.words)
+		}
+	}
+	if r := b2.hook(body, webhookSecret, stamp); r.Status != 200 || r.Body["status"] != "duplicate" {
+		t.Errorf("webhook replayed after the restart = %d %s; want 200 duplicate", r.Status, r.Raw)
+	}
 	s, h, b := recallGet(t, onServer(t, b2.URL, kept))
 	wantToken(t, b2, "unrevoked URL after the restart", s, h, b)
-	if r := b2.hook(body, webhookSecret, stamp); r.Status != 200 || r.Body["status"] != "duplicate" {
-		t.Fatalf("webhook replayed after the restart = %d %s; want 200 duplicate", r.Status, r.Raw)
-	}
 
 	// Only ids and hashes are stored: no URL, signature or token in the file.
 	for _, proc := range []*testServer{a, b2} {
