@@ -149,3 +149,42 @@ func TestGuardStateDatabaseDownFailsClosed(t *testing.T) {
 		t.Fatalf("second Admit (memory decides) = %v", v)
 	}
 }
+
+// With DATABASE_URL=postgres://… and no Redis, two instances on one
+// database (as a restarted one is) agree: a URL revoked on one is refused by
+// the other, a single use spent on one is spent on the other, a webhook
+// taken by one is a duplicate at the other.
+func TestGuardStateSharedThroughPostgres(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	if _, err := sb.CreateMeeting("host@example.com", meeting); err != nil {
+		t.Fatal(err)
+	}
+	env := zoomEnv(sb)
+	env["DATABASE_URL"] = sharedPostgresDB(t)
+	env["CALLBACK_URL_KEY"] = testCallbackKey
+	env["PUBLIC_URL"] = "http://127.0.0.1:9"
+	env["ZOOM_WEBHOOK_SECRETS"] = webhookSecret
+	a, b := startServer(t, sb, env), startServer(t, sb, env)
+
+	host := bearer(t, "host@example.com", "host")
+	revoked := a.callbackURL(t, host, map[string]any{"kind": "zak", "userId": "host@example.com", "expiresInSeconds": 3600})
+	once := a.callbackURL(t, adminKey, map[string]any{"kind": "obf", "userId": "pat@example.com", "meetingId": meeting, "expiresInSeconds": 3600, "singleUse": true})
+	if r := a.do("POST", "/api/callback-urls/revoke", map[string]any{"url": revoked}, host); r.Status != 200 || r.Body["revoked"] != true {
+		t.Fatalf("revoke = %d %s", r.Status, r.Raw)
+	}
+	s, h, body := recallGet(t, onServer(t, a.URL, once))
+	wantToken(t, a, "single-use URL on the first instance", s, h, body)
+	s, _, body = recallGet(t, onServer(t, b.URL, revoked))
+	wantRefused(t, "URL revoked on the other instance", s, body, 403, "forbidden", "revoked")
+	s, _, body = recallGet(t, onServer(t, b.URL, once))
+	wantRefused(t, "URL spent on the other instance", s, body, 403, "forbidden", "already used")
+
+	stamp := time.Now()
+	hook := joinedBody(meeting, "pat@example.com", 3, stamp)
+	if r := a.hook(hook, webhookSecret, stamp); r.Status != 200 || r.Body["status"] != "accepted" {
+		t.Fatalf("webhook = %d %s", r.Status, r.Raw)
+	}
+	if r := b.hook(hook, webhookSecret, stamp); r.Status != 200 || r.Body["status"] != "duplicate" {
+		t.Fatalf("webhook at the other instance = %d %s; want duplicate", r.Status, r.Raw)
+	}
+}
