@@ -36,6 +36,12 @@ type JoinTokens interface {
 	JoinToken(ctx context.Context, host zoom.UserID, meeting zoom.MeetingID) (secret.Value, error)
 }
 
+// Makers says whether the caller that made a URL (Claims.Maker) is still
+// one this server accepts: for an API key, that it is still in API_KEYS.
+type Makers interface {
+	Accepts(maker services.Identity) bool
+}
+
 // RecallMinValid is how long an access token must still be valid when it is
 // answered: Recall.ai refuses one with less than 120 s left.
 const RecallMinValid = 120 * time.Second
@@ -54,7 +60,10 @@ type URLsConfig struct {
 	MaxLifetime time.Duration
 	// Allow limits how often one URL may be answered (the per-caller
 	// limiter, keyed by the URL's id); nil: no limit.
-	Allow  func(key string) (ok bool, retryAfter time.Duration)
+	Allow func(key string) (ok bool, retryAfter time.Duration)
+	// Makers says whether a URL's maker is still a caller this server
+	// accepts; nil: every maker is (the role rule is re-applied still).
+	Makers Makers
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -207,6 +216,7 @@ func (u *URLs) Create(ctx context.Context, caller services.Identity, in CreateIn
 	}
 	c := Claims{Kind: in.Kind, User: in.User, Meeting: in.Meeting, ID: NewID(), Once: in.Once,
 		Expires: u.cfg.Now().Add(in.ExpiresIn).Truncate(time.Second)}
+	c.By, c.ByRole = MakerOf(caller)
 	u.cfg.Logger.Info("callback URL made", "kind", string(c.Kind), "callback_id", c.ID, "single_use", c.Once,
 		"expires_at", c.Expires.UTC().Format(time.RFC3339))
 	return Created{URL: u.cfg.Signer.URL(c), Claims: c}, nil
@@ -236,6 +246,10 @@ func (u *URLs) Redeem(ctx context.Context, kind string, q url.Values) (Answer, e
 				Message: "This callback URL is being called faster than this server allows; wait for Retry-After seconds."}
 		}
 	}
+	if err := u.makerMay(c); err != nil {
+		u.cfg.Logger.Warn("callback URL refused: its maker may no longer mint for its user", "kind", string(c.Kind), "callback_id", c.ID)
+		return Answer{Claims: c}, err
+	}
 	switch use, err := u.cfg.State.Use(ctx, c.ID, c.Once, c.Expires); {
 	case err != nil:
 		return Answer{Claims: c}, err
@@ -254,6 +268,25 @@ func (u *URLs) Redeem(ctx context.Context, kind string, q url.Values) (Answer, e
 	}
 	u.cfg.Logger.Info("callback URL answered", "kind", string(c.Kind), "callback_id", c.ID, "via", a.Via)
 	return a, nil
+}
+
+// makerMay re-checks, at each use, that the caller that made the URL may
+// still mint for its user: the maker is still accepted (Makers: an API key
+// still configured) and the rule of Create (mayActFor) still allows it.
+// Either refusal is 403 forbidden, as a revoked URL is.
+func (u *URLs) makerMay(c Claims) error {
+	const op = "answer callback URL"
+	maker := c.Maker()
+	if u.cfg.Makers != nil && !u.cfg.Makers.Accepts(maker) {
+		return &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+			Message: "The caller that made this callback URL is no longer accepted by this server (its API key was removed, or its kind of credential is no longer configured).",
+			Hint:    "Make a new URL with a current credential."}
+	}
+	if err := mayActFor(op, maker, c.User); err != nil {
+		return &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+			Message: "The caller that made this callback URL may no longer mint for its user: " + apperr.PublicMessage(err)}
+	}
+	return nil
 }
 
 func (u *URLs) mint(ctx context.Context, c Claims) (Answer, error) {

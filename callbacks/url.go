@@ -24,6 +24,7 @@ import (
 
 	"github.com/zoomtoken/tokenserver/apperr"
 	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/zoom"
 )
 
@@ -62,6 +63,11 @@ type Claims struct {
 	Expires time.Time      // whole seconds
 	ID      string         // random, URL-safe; names the URL in logs and in State
 	Once    bool           // single use
+	// By is who made the URL: the maker's Zoom user id or email, or
+	// "api-key:<fingerprint>" for an API key; ByRole its role then (admin
+	// or host). Each use re-checks that the maker may still mint for User.
+	By     string
+	ByRole services.Role
 }
 
 // The query parameters of a signed URL, in the order they are written.
@@ -70,11 +76,13 @@ const (
 	paramMeeting = "meeting"
 	paramExp     = "exp"
 	paramOnce    = "once"
+	paramBy      = "by"
+	paramRole    = "role"
 	paramID      = "id"
 	paramSig     = "sig"
 )
 
-var signedParams = []string{paramUser, paramMeeting, paramExp, paramOnce, paramID, paramSig}
+var signedParams = []string{paramUser, paramMeeting, paramExp, paramOnce, paramBy, paramRole, paramID, paramSig}
 
 // idBytes is the length of a URL's random id; sigBytes of its signature.
 const (
@@ -113,10 +121,12 @@ func NewID() string {
 }
 
 // message is what the signature covers: every claim, in a fixed order, one
-// per line. No claim can hold a line break (user ids, digits and base64url
-// are checked), so no two claim sets share a message.
-func message(kind Kind, user, meeting, exp, once, id string) []byte {
-	return []byte("zoomtoken-callback-url/v1\n" + string(kind) + "\n" + user + "\n" + meeting + "\n" + exp + "\n" + once + "\n" + id)
+// per line. No claim can hold a line break (user ids, digits, roles and
+// base64url are checked), so no two claim sets share a message. v2 added
+// the maker (by, role); a v1 URL no longer verifies.
+func message(kind Kind, user, meeting, exp, once, id, by, role string) []byte {
+	return []byte("zoomtoken-callback-url/v2\n" + string(kind) + "\n" + user + "\n" + meeting + "\n" + exp + "\n" + once + "\n" + id +
+		"\n" + by + "\n" + role)
 }
 
 func (s *Signer) mac(msg []byte) []byte {
@@ -133,10 +143,10 @@ func onceString(once bool) string {
 }
 
 // URL returns the signed URL of c:
-// {base}/api/callbacks/{kind}?user=…[&meeting=…]&exp=…[&once=1]&id=…&sig=…
+// {base}/api/callbacks/{kind}?user=…[&meeting=…]&exp=…[&once=1]&by=…&role=…&id=…&sig=…
 func (s *Signer) URL(c Claims) string {
 	exp := strconv.FormatInt(c.Expires.Unix(), 10)
-	sig := s.mac(message(c.Kind, c.User.String(), c.Meeting.String(), exp, onceString(c.Once), c.ID))
+	sig := s.mac(message(c.Kind, c.User.String(), c.Meeting.String(), exp, onceString(c.Once), c.ID, c.By, string(c.ByRole)))
 	var b strings.Builder
 	b.WriteString(s.base + "/api/callbacks/" + string(c.Kind) + "?" + paramUser + "=" + url.QueryEscape(c.User.String()))
 	if !c.Meeting.IsZero() {
@@ -146,6 +156,7 @@ func (s *Signer) URL(c Claims) string {
 	if c.Once {
 		b.WriteString("&" + paramOnce + "=1")
 	}
+	b.WriteString("&" + paramBy + "=" + url.QueryEscape(c.By) + "&" + paramRole + "=" + url.QueryEscape(string(c.ByRole)))
 	b.WriteString("&" + paramID + "=" + c.ID + "&" + paramSig + "=" + base64.RawURLEncoding.EncodeToString(sig))
 	return b.String()
 }
@@ -179,8 +190,16 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 		}
 	}
 	user, meeting, exp, once, id, sig := q.Get(paramUser), q.Get(paramMeeting), q.Get(paramExp), q.Get(paramOnce), q.Get(paramID), q.Get(paramSig)
+	by, role := q.Get(paramBy), q.Get(paramRole)
 	if sig == "" {
 		return Claims{}, badURL("it carries no signature (sig)")
+	}
+	if !q.Has(paramBy) && q.Has(paramID) {
+		// Made before URLs named their maker: its signature cannot match.
+		// Not counted as forged: a platform may hold one from before an upgrade.
+		return Claims{}, &apperr.Error{Kind: apperr.ErrInvalidSignature, Op: "check callback URL",
+			Message: "This callback URL was made by an earlier version of this server, which did not record who made it, so it is no longer accepted.",
+			Hint:    "Make a new one with POST /api/callback-urls."}
 	}
 	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || len(got) != sigBytes {
@@ -191,7 +210,7 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 	}
 	// Check the signature first, over the parameters as they came: nothing
 	// else is read from a URL this server did not sign.
-	if !hmac.Equal(got, s.mac(message(k, user, meeting, exp, once, id))) {
+	if !hmac.Equal(got, s.mac(message(k, user, meeting, exp, once, id, by, role))) {
 		return Claims{}, badURL("its signature does not match (the URL was changed, or was signed with another key)")
 	}
 	c := Claims{Kind: k, ID: id, Once: once == "1"}
@@ -220,7 +239,50 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 	if !validID(id) {
 		return Claims{}, badURL("its id is malformed")
 	}
+	if reason := checkMaker(by, role); reason != "" {
+		return Claims{}, badURL("its maker " + reason)
+	}
+	c.By, c.ByRole = by, services.Role(role)
 	return c, nil
+}
+
+// apiKeyMaker prefixes the maker of a URL made with an API key (as
+// services.Identity.Subject names it).
+const apiKeyMaker = "api-key:"
+
+// checkMaker says what is wrong with a URL's maker, or "".
+func checkMaker(by, role string) string {
+	if role != string(services.RoleAdmin) && role != string(services.RoleHost) {
+		return "has no role that may make callback URLs"
+	}
+	if fp, ok := strings.CutPrefix(by, apiKeyMaker); ok {
+		if len(fp) == 0 || len(fp) > 64 || strings.Trim(fp, "0123456789abcdef") != "" {
+			return "is a malformed API key fingerprint"
+		}
+		return ""
+	}
+	if _, reason := zoom.ParseUserID(by); reason != "" {
+		return reason
+	}
+	return ""
+}
+
+// Maker is the caller that made c, as far as the URL says: its subject,
+// role and method (its Zoom user for a JWT caller).
+func (c Claims) Maker() services.Identity {
+	if strings.HasPrefix(c.By, apiKeyMaker) {
+		return services.Identity{Subject: c.By, Role: c.ByRole, Method: "api_key"}
+	}
+	u, _ := zoom.ParseUserID(c.By)
+	return services.Identity{Subject: c.By, User: u, Role: c.ByRole, Method: "jwt"}
+}
+
+// MakerOf is what a URL made by caller records as its maker.
+func MakerOf(caller services.Identity) (by string, role services.Role) {
+	if caller.Method == "api_key" {
+		return caller.Subject, caller.Role
+	}
+	return caller.User.String(), caller.Role
 }
 
 func validID(id string) bool {

@@ -30,7 +30,8 @@ func testSigner(t *testing.T) *Signer {
 
 func claims(t *testing.T, kind Kind) Claims {
 	u, _ := zoom.ParseUserID("host@example.com")
-	c := Claims{Kind: kind, User: u, Expires: time.Unix(2_000_000_000, 0), ID: NewID(), Once: true}
+	c := Claims{Kind: kind, User: u, Expires: time.Unix(2_000_000_000, 0), ID: NewID(), Once: true,
+		By: "host@example.com", ByRole: services.RoleHost}
 	if kind.NeedsMeeting() {
 		c.Meeting, _ = zoom.MeetingIDFromString("85746065432")
 	}
@@ -60,6 +61,9 @@ func TestSignedURLRoundTripAndTampering(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: own URL refused: %v", k, err)
 		}
+		if got.By != "host@example.com" || got.ByRole != services.RoleHost {
+			t.Fatalf("%s: maker %q %q", k, got.By, got.ByRole)
+		}
 		if got.Kind != k || got.User.String() != "host@example.com" || got.ID != c.ID || !got.Once || !got.Expires.Equal(c.Expires) || got.Meeting != c.Meeting {
 			t.Fatalf("%s: claims %+v", k, got)
 		}
@@ -74,6 +78,9 @@ func TestSignedURLRoundTripAndTampering(t *testing.T) {
 			func(q url.Values) { q.Set("sig", flip(q.Get("sig"), 42)) }, // the last character: 4 bits and 2 unused ones
 			func(q url.Values) { q.Add("user", "other@example.com") },
 			func(q url.Values) { q.Del("sig") },
+			func(q url.Values) { q.Set("by", "admin@example.com") },
+			func(q url.Values) { q.Set("role", "admin") },
+			func(q url.Values) { q.Set("by", "api-key:0123abcd") },
 		} {
 			q2 := url.Values{}
 			for key, v := range q {
@@ -151,5 +158,63 @@ func TestNotMintableIsNotFound(t *testing.T) {
 	}
 	if err := notMintable("op", KindOBF, &apperr.Error{Kind: apperr.ErrZoomUnavailable}); apperr.Code(err) != apperr.CodeZoomUnavailable {
 		t.Errorf("Zoom down became %s", apperr.Code(err))
+	}
+}
+
+// makers is a fake Makers: the API keys still configured.
+type makers map[string]bool
+
+func (m makers) Accepts(id services.Identity) bool { return id.Method != "api_key" || m[id.Subject] }
+
+// Each use re-checks that the URL's maker may still mint for its user: an
+// API key removed since, or a rule that now refuses, is 403 and mints
+// nothing; a host's URL for itself and a current key's URL answer.
+func TestRedeemRechecksTheMaker(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_900_000_000, 0)
+	keys := makers{"api-key:0123abcd": true}
+	u, err := NewURLs(URLsConfig{Signer: testSigner(t), Tokens: fakeTokens{}, Makers: keys, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := zoom.ParseUserID("host@example.com")
+	byHost, err := u.Create(ctx, services.Identity{Subject: "host@example.com", User: host, Role: services.RoleHost, Method: "jwt"},
+		CreateInput{Kind: KindZAK, User: host, ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey, err := u.Create(ctx, services.Identity{Subject: "api-key:0123abcd", Role: services.RoleAdmin, Method: "api_key"},
+		CreateInput{Kind: KindZAK, User: host, ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byKey.Claims.By != "api-key:0123abcd" || byKey.Claims.ByRole != services.RoleAdmin || byHost.Claims.By != "host@example.com" {
+		t.Fatalf("makers recorded: %+v, %+v", byKey.Claims, byHost.Claims)
+	}
+	for _, raw := range []string{byHost.URL, byKey.URL} {
+		kind, q := split(t, raw)
+		if a, err := u.Redeem(ctx, kind, q); err != nil || a.Token.Reveal() == "" {
+			t.Fatalf("%s: %v", raw, err)
+		}
+	}
+	// The key is removed from API_KEYS: its URL mints no more.
+	delete(keys, "api-key:0123abcd")
+	kind, q := split(t, byKey.URL)
+	if _, err := u.Redeem(ctx, kind, q); apperr.Code(err) != apperr.CodeForbidden || !strings.Contains(apperr.PublicMessage(err), "no longer accepted") {
+		t.Fatalf("URL of a removed key: %v", err)
+	}
+	// A host's URL for another user (signed with the key, as no Create
+	// makes it): the rule refuses it at use.
+	c := Claims{Kind: KindZAK, User: host, Expires: now.Add(time.Hour), ID: NewID(), By: "other@example.com", ByRole: services.RoleHost}
+	kind, q = split(t, u.cfg.Signer.URL(c))
+	if _, err := u.Redeem(ctx, kind, q); apperr.Code(err) != apperr.CodeForbidden || !strings.Contains(apperr.PublicMessage(err), "may no longer mint") {
+		t.Fatalf("a host's URL for another user: %v", err)
+	}
+	// A URL of the earlier format (no maker) is refused with its reason.
+	_, q = split(t, byHost.URL)
+	q.Del("by")
+	q.Del("role")
+	if _, err := u.Redeem(ctx, kind, q); apperr.Code(err) != apperr.CodeInvalidSignature || !strings.Contains(apperr.PublicMessage(err), "earlier version") {
+		t.Fatalf("a URL without its maker: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ type MemoryStore struct {
 	mu      sync.Mutex
 	conns   map[string]Connection
 	version int64 // the last version handed out
+	marks   memMarks
 }
 
 // NewMemoryStore returns an empty store.

@@ -69,6 +69,17 @@ var pgMigrations = [][]string{
 		`CREATE INDEX connections_zoom_user_id ON connections (zoom_user_id)`,
 		`CREATE INDEX connections_email_key ON connections (email_key)`,
 	},
+	{
+		// Marks (marks.go): revoked and spent callback URLs by id, webhook
+		// events seen by key; until is unix nanoseconds.
+		`CREATE TABLE guard_marks (
+			kind  TEXT   NOT NULL,
+			key   TEXT   NOT NULL,
+			until BIGINT NOT NULL,
+			PRIMARY KEY (kind, key)
+		)`,
+		`CREATE INDEX guard_marks_until ON guard_marks (until)`,
+	},
 }
 
 // PostgresStore keeps connections in PostgreSQL, which every instance of a
@@ -77,8 +88,9 @@ var pgMigrations = [][]string{
 // at once are served one after the other and the second sees the first's
 // lease: a refresh token is never sent to Zoom twice.
 type PostgresStore struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool  *pgxpool.Pool
+	now   func() time.Time
+	prune pruneGate // of the marks
 }
 
 // OpenPostgres connects to the PostgreSQL database that url names

@@ -55,14 +55,26 @@ var migrations = [][]string{
 		`CREATE INDEX connections_zoom_user_id ON connections (zoom_user_id)`,
 		`CREATE INDEX connections_email ON connections (lower(email))`,
 	},
+	{
+		// Marks (marks.go): revoked and spent callback URLs by id, webhook
+		// events seen by key; until is unix nanoseconds.
+		`CREATE TABLE guard_marks (
+			kind  TEXT    NOT NULL,
+			key   TEXT    NOT NULL,
+			until INTEGER NOT NULL,
+			PRIMARY KEY (kind, key)
+		) STRICT`,
+		`CREATE INDEX guard_marks_until ON guard_marks (until)`,
+	},
 }
 
 // SQLiteStore keeps connections in an SQLite file. Several stores, in one
 // process or several, may share the file: writes take the database's write
 // lock for their whole transaction, and waiters retry for busyTimeout.
 type SQLiteStore struct {
-	db  *sql.DB
-	now func() time.Time
+	db    *sql.DB
+	now   func() time.Time
+	prune pruneGate // of the marks
 }
 
 // OpenSQLite opens (creating when missing) the SQLite database at path,

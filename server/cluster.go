@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/cluster"
+	"github.com/zoomtoken/tokenserver/connections"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/services"
@@ -22,6 +23,9 @@ type sharedState struct {
 	quota   *cluster.Quota
 	sockets *cluster.Sockets // Socket.IO across the instances
 	relay   *cluster.Relay   // webhooks' presence events to every instance
+
+	marks    connections.Marks // without Redis: the guard state in DATABASE_URL's database (guardstate.go); nil: memory
+	marksLog *slog.Logger
 }
 
 // newShared connects to REDIS_URL when it is set. Redis not answering is
@@ -98,8 +102,12 @@ func (h clusterHealth) State(ctx context.Context) map[string]string {
 // webhookDedupe is d alone, or, in a cluster, d and then a Redis key per
 // event (SET NX, for webhooks.DefaultHorizon) that the first instance to
 // admit an event sets: Zoom's retry that reaches another instance is a
-// duplicate there too. Redis down: d alone.
+// duplicate there too. Redis down: d alone. Without Redis, d and then the
+// database's marks (dbDedupe), when DATABASE_URL names one.
 func (s *sharedState) webhookDedupe(d *webhooks.Dedupe) services.Deduper {
+	if s.redis == nil && s.marks != nil {
+		return dbDedupe{local: d, m: s.marks, log: s.marksLog, now: time.Now}
+	}
 	if s.redis == nil {
 		return d
 	}

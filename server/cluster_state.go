@@ -13,8 +13,12 @@ import (
 
 // callbackState is where callback URLs' revocations and spent single uses
 // live: this process's memory, or, in a cluster, Redis (every instance
-// agrees on them).
+// agrees on them); without Redis, the database of DATABASE_URL when it
+// names one (dbCallbackState).
 func (s *sharedState) callbackState() callbacks.State {
+	if s.redis == nil && s.marks != nil {
+		return dbCallbackState{s.marks}
+	}
 	if s.redis == nil {
 		return callbacks.NewMemory(0, nil)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -40,6 +41,22 @@ func (h *dbHealth) state() string {
 		return "ok"
 	}
 	return "unavailable"
+}
+
+// openDatabase opens DATABASE_URL's store when something keeps state in
+// it: users' connections, or, without REDIS_URL, callback URLs' and
+// webhooks' guard state (guardstate.go). Else it answers a nil store (an
+// S2S-only server creates no database file). db is a PostgreSQL's health,
+// nil for the other stores; close closes the store.
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger, mx *metrics.Metrics) (connections.Store, *dbHealth, func(), error) {
+	if !connectionsConfigured(cfg) && !(guardConfigured(cfg) && cfg.RedisURL.Empty()) {
+		return nil, nil, func() {}, nil
+	}
+	store, db, closeStore, err := openStore(ctx, cfg.DatabaseURL, log, mx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	return store, db, closeStore, nil
 }
 
 // openStore opens the connections' store that DATABASE_URL names. A

@@ -75,6 +75,9 @@ func zoomEnv(sb *sandbox.Sandbox) map[string]string {
 		"AUTH_JWT_SECRET": testJWTSecret, "API_KEYS": testAPIKey,
 		"ZOOM_QPS": "10000", "CALLER_RPS": "100000", "CALLER_BURST": "100000",
 		"LOG_LEVEL": "debug",
+		// In memory, not zoom mode's sqlite:data/connections.db: the
+		// in-process tests run in the source tree.
+		"DATABASE_URL": "memory",
 	}
 }
 

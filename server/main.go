@@ -119,11 +119,16 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
-	conns, db, closeStore, err := newConnections(ctx, cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), log, mx)
+	store, db, closeStore, err := openDatabase(ctx, cfg, log, mx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	shared.useDatabase(cfg, store, log)
+	conns, err := newConnections(cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), store, log)
+	if err != nil {
+		return err
+	}
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log).
 		WithBatchSlots(shared.batchSlots())
 	present := presence.NewMemory(presence.MemoryConfig{})
@@ -193,13 +198,8 @@ const callbackPath = "/api/connections/zoom/callback"
 // newConnections builds users' OAuth connections when a General app is
 // configured (zoom mode) or in sandbox mode (the sandbox's own General app,
 // CONNECTIONS_KEY when set, else a generated key; DATABASE_URL, by default
-// memory); nil otherwise. The returned
-// function closes the store.
-//
-// A PostgreSQL that cannot be reached at start is opened later (openStore);
-// db is its health, nil for the other stores.
-func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, log *slog.Logger, mx *metrics.Metrics) (*services.Connections, *dbHealth, func(), error) {
-	nop := func() {}
+// memory); nil otherwise. store is DATABASE_URL's (openDatabase).
+func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, store connections.Store, log *slog.Logger) (*services.Connections, error) {
 	app := zoom.OAuthApp{ClientID: cfg.OAuthClientID, ClientSecret: cfg.OAuthClientSecret, RedirectURL: cfg.OAuthRedirectURL,
 		AuthorizeURL: cfg.AuthorizeURL, TokenURL: cfg.ZoomOAuthURL, RevokeURL: cfg.RevokeURL}
 	var keys *connections.Keyring
@@ -220,29 +220,24 @@ func newConnections(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Cl
 	case cfg.OAuthClientID != "":
 		k, err := connections.ParseKeyring(cfg.ConnectionsKey)
 		if err != nil {
-			return nil, nil, nop, fmt.Errorf("CONNECTIONS_KEY: %w", err)
+			return nil, fmt.Errorf("CONNECTIONS_KEY: %w", err)
 		}
 		keys = k
 	default:
-		return nil, nil, nop, nil
+		return nil, nil
 	}
 	keyring := "CONNECTIONS_KEY"
 	if cfg.ConnectionsKey == "" {
 		keyring = "generated for this process (CONNECTIONS_KEY unset): connections do not outlive it"
 	}
-	store, db, closeStore, err := openStore(ctx, cfg.DatabaseURL, log, mx)
-	if err != nil {
-		return nil, nil, nop, fmt.Errorf("DATABASE_URL: %w", err)
-	}
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: store, Keyring: keys,
 		Events: events, States: states, Logger: log})
 	if err != nil {
-		closeStore()
-		return nil, nil, nop, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
+		return nil, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
 	}
 	log.Info("user OAuth connections", "redirect_url", app.RedirectURL, "database", strings.SplitN(cfg.DatabaseURL, ":", 2)[0],
 		"keyring", keyring, "sealing_key", keys.SealingKeyID())
-	return cs, db, closeStore, nil
+	return cs, nil
 }
 
 // browserHost is how a browser on this machine reaches addr: a loopback
@@ -311,7 +306,7 @@ func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, con
 		return nil, fmt.Errorf("CALLBACK_URL_KEY, PUBLIC_URL: %w", err)
 	}
 	ucfg := callbacks.URLsConfig{Signer: signer, State: state, Tokens: meetings, Join: join,
-		Allow: limiter.Allow, Logger: log}
+		Allow: limiter.Allow, Makers: newCallbackMakers(cfg), Logger: log}
 	if conns != nil {
 		ucfg.Access = conns
 	}

@@ -103,6 +103,7 @@ func startProcess(t *testing.T, sb *sandbox.Sandbox, env map[string]string) *tes
 	}
 	addr := make(chan string, 1)
 	exited := make(chan struct{})
+	done := make(chan error, 1) // for ts.stop, which stops the process before the test's end
 	var waitErr error
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -119,9 +120,11 @@ func startProcess(t *testing.T, sb *sandbox.Sandbox, env map[string]string) *tes
 			}
 		}
 		waitErr = cmd.Wait()
+		done <- waitErr
 		close(exited)
 	}()
-	ts := &testServer{t: t, SB: sb, Logs: logs,
+	ts := &testServer{t: t, SB: sb, Logs: logs, done: done,
+		cancel: func() { _ = cmd.Process.Signal(syscall.SIGTERM) },
 		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
 	t.Cleanup(func() {
 		select {

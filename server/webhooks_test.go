@@ -92,6 +92,29 @@ func TestWebhookURLValidation(t *testing.T) {
 	ts.assertNoSecretsLogged(webhookSecret, "secretValueTest")
 }
 
+// url_validation keeps the timestamp window of every other event: a
+// request signed with the right secret but stamped in 2001 or 2100 (a
+// recorded one replayed, or one made ahead) is refused, 401
+// invalid_signature, as the README says.
+func TestWebhookURLValidationTimestampWindow(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	ts := hookServer(t, sb, nil)
+	body := `{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}`
+	for _, stamp := range []time.Time{
+		time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Now().Add(-3 * time.Hour),
+		time.Now().Add(10 * time.Minute),
+	} {
+		if r := ts.hook(body, webhookSecret, stamp); r.Status != 401 || r.Body["code"] != "invalid_signature" || r.Body["encryptedToken"] != nil {
+			t.Fatalf("url_validation stamped %s = %d %s; want 401 invalid_signature", stamp.Format(time.RFC3339), r.Status, r.Raw)
+		}
+	}
+	if r := ts.hook(body, webhookSecret, time.Now().Add(-time.Minute)); r.Status != 200 || r.Body["plainToken"] == nil {
+		t.Fatalf("url_validation stamped a minute ago = %d %s", r.Status, r.Raw)
+	}
+}
+
 // A bad, missing or stale signature is refused and nothing is processed; a
 // duplicate is answered and not processed again; Zoom's late retry of an
 // event never seen is taken once.

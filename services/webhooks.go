@@ -153,6 +153,11 @@ func (w *Webhooks) Receive(ctx context.Context, timestamp, signature string, bod
 	}
 	label := webhooks.Label(ev.Name)
 	if ev.Name == webhooks.EventURLValidation {
+		if !webhooks.InWindow(stamp, arrived) {
+			w.cfg.Observer.Webhook(label, "stale")
+			return WebhookAnswer{}, &apperr.Error{Kind: apperr.ErrInvalidSignature, Op: "verify webhook",
+				Message: "The webhook's timestamp is too far from this server's clock."}
+		}
 		enc, err := w.cfg.Verifier.EncryptToken(secretIndex, ev.PlainToken)
 		if err != nil {
 			return WebhookAnswer{}, err

@@ -41,6 +41,14 @@ const (
 	DefaultMaxKeys = 200_000
 )
 
+// InWindow reports whether a request stamped at stamp is within the
+// window a default Dedupe takes (DefaultHorizon old, DefaultSkew ahead).
+// url_validation, which is not deduplicated, is held to it too, so that a
+// signed request recorded long ago or stamped far ahead is refused alike.
+func InWindow(stamp, now time.Time) bool {
+	return !stamp.After(now.Add(DefaultSkew)) && !stamp.Before(now.Add(-DefaultHorizon))
+}
+
 // Dedupe admits each event once, in memory, bounded: at most MaxKeys events
 // are remembered. When it is full the oldest is forgotten, and events older
 // than the newest one forgotten are refused as Stale from then on (they may

@@ -163,3 +163,24 @@ func TestDedupeBounded(t *testing.T) {
 		t.Fatalf("a remembered one = %v", v)
 	}
 }
+
+// InWindow is Dedupe's window, for url_validation: 2 h old to 5 min ahead.
+func TestInWindow(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for _, c := range []struct {
+		stamp time.Time
+		in    bool
+	}{
+		{now, true},
+		{now.Add(-DefaultHorizon), true},
+		{now.Add(-DefaultHorizon - time.Second), false},
+		{now.Add(DefaultSkew), true},
+		{now.Add(DefaultSkew + time.Second), false},
+		{time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), false},
+	} {
+		if got := InWindow(c.stamp, now); got != c.in {
+			t.Errorf("InWindow(%s) = %v; want %v", c.stamp.UTC().Format(time.RFC3339), got, c.in)
+		}
+	}
+}
