@@ -25,6 +25,12 @@ const keyPrefix = "tokenserver:zoom:"
 // quota is a key that expires when the quota is back. While Redis is
 // degraded, each instance paces itself at ZOOM_QPS / CLUSTER_SIZE and
 // keeps the daily marks it met itself; it goes back to Redis by itself.
+//
+// Fair shares need nothing more here: the client books a batch item's
+// moment only once its own queue gave that item the account's batch turn,
+// and holds the turn until the moment, so the schedule holds at most one
+// batch moment per instance ahead of now, and an interactive call, which
+// books at once, finds its moment behind those few (zoom/fair.go).
 type Quota struct {
 	redis    *Redis
 	interval time.Duration // 1 / ZOOM_QPS: the time between two calls

@@ -361,6 +361,9 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 		delivered bool
 	}
 	out := make([]outcome, len(ids))
+	// The batch's Zoom calls take their turn with other callers' batches,
+	// after every interactive call (zoom.WithBatch).
+	zctx := zoom.WithBatch(ctx, caller.RateKey())
 	workers := min(len(ids), max(4, min(64, int(math.Ceil(m.zoom.QPS()))*2)))
 	next := make(chan int)
 	finished := make(chan int, len(ids)) // never blocks a worker
@@ -371,7 +374,7 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 			defer wg.Done()
 			for i := range next {
 				o := &out[i]
-				o.tok, o.via, o.err = m.mintVia(ctx, caller, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: ids[i], MeetingID: meeting})
+				o.tok, o.via, o.err = m.mintVia(zctx, caller, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: ids[i], MeetingID: meeting})
 				if o.err == nil {
 					o.sdk, o.err = m.signer.bundle(o.tok)
 				}

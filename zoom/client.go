@@ -82,6 +82,7 @@ type Client struct {
 type account struct {
 	id            string // the Zoom account id; "" for the S2S app's when none is configured
 	limiter       *rate.Limiter
+	turns         turns        // the batch items' turn (fair.go)
 	dailyUntil    atomic.Int64 // unix nanos until which Zoom's daily quota of user tokens is spent for the account
 	dailyMeetings atomic.Int64 // the same, for the meeting APIs (a quota of their own at Zoom)
 }

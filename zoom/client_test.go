@@ -3,6 +3,7 @@ package zoom_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -439,5 +440,41 @@ func TestSharedQueueIsNotAZoomTimeout(t *testing.T) {
 	time.Sleep(time.Second) // the first moment's successor is now past
 	if _, err := z.Mint(ctx, zak("a@example.com")); err != nil {
 		t.Fatalf("third, a second later: %v (the refusal must not have booked a moment)", err)
+	}
+}
+
+// Batch items keep their deadlines: the item whose turn, or whose slot once
+// it has the turn, would come after its queue's bound is refused as this
+// server's queue being full, never left to wait past it; two slots fit.
+func TestBatchItemsKeepTheirDeadlines(t *testing.T) {
+	z, sb, _ := newZoom(t, sandbox.Options{}, func(c *zoom.Config) {
+		c.QPS, c.Deadline = 2, time.Second // slots 500 ms apart; a call may queue 750 ms
+	})
+	ctx := zoom.WithBatch(context.Background(), "host@example.com")
+	if err := z.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 3)
+	for i := range 3 {
+		go func() { _, err := z.Mint(ctx, obf(fmt.Sprintf("p%d@example.com", i))); errs <- err }()
+	}
+	var ok, queued int
+	for range 3 {
+		err := <-errs
+		e, _ := apperr.As(err)
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, apperr.ErrZoomRateLimited) && strings.Contains(e.Message, "ZOOM_QPS") && e.RetryAfter > 0:
+			queued++
+		default:
+			t.Errorf("err = %v (code %s), want this server's queue to be reported full", err, apperr.Code(err))
+		}
+	}
+	if ok != 2 || queued != 1 {
+		t.Fatalf("%d minted, %d refused by the queue; want 2 and 1", ok, queued)
+	}
+	if n := sb.Stats().APICalls; n != 2 {
+		t.Fatalf("%d calls reached Zoom, want 2", n)
 	}
 }

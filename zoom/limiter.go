@@ -20,7 +20,9 @@ type SharedQuota interface {
 	// most within (negative: no bound). Otherwise nothing is booked, and
 	// wait says how far off the next free slot is. Slots are booked one
 	// after another, so callers that sleep until theirs call at the pace,
-	// none lost and none early.
+	// none lost and none early. The client books a batch item's slot only
+	// while it holds the account's batch turn (fair.go), so a schedule
+	// shared by instances holds at most one batch slot per instance ahead.
 	Reserve(ctx context.Context, account string, within time.Duration) (wait time.Duration, ok bool, err error)
 	// DailyUntil is when the daily quota that key names is back; zero: not
 	// spent. key is "account:<id>" or "user:<user key>".

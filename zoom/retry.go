@@ -78,7 +78,31 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 // that cannot get a slot in that time is refused at once, and one whose
 // deadline ends while queued likewise: both as this server's queue being
 // full (zoom_rate_limited), never as Zoom not answering.
+//
+// A batch item (WithBatch) first waits for the account's batch turn (see
+// fair.go), within the same bound, and holds it until its moment: the
+// batches book one moment at a time, callers in turn, and interactive calls
+// book theirs meanwhile, ahead of every batch item still waiting.
 func (c *Client) wait(ctx context.Context, acct *account) error {
+	key, batch := batchOf(ctx)
+	if !batch {
+		return c.book(ctx, acct)
+	}
+	const op = "wait for this server's Zoom quota (ZOOM_QPS), in turn with other batches"
+	interval := time.Duration(float64(time.Second) / c.cfg.QPS)
+	release, late, err := acct.turns.take(ctx, key, c.queueWithin(ctx), interval)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return ctxErr(ctx, op)
+		}
+		return queueFullErr(op, late)
+	}
+	defer release()
+	return c.book(ctx, acct)
+}
+
+// book takes the account's next moment and sleeps until it.
+func (c *Client) book(ctx context.Context, acct *account) error {
 	if c.cfg.Quota != nil {
 		return c.waitShared(ctx, acct.id)
 	}

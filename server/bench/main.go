@@ -47,7 +47,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each throughput run (medians are reported)")
 	sockets := flag.Int("sockets", 2000, "connected participants in the fan-out run")
 	bin := flag.String("bin", "", "measure this server binary instead of building ./server")
-	only := flag.String("only", "", "run only this measurement (connections, presence, sockets, cluster, cluster-scale) and print it; writes nothing")
+	only := flag.String("only", "", "run only this measurement (connections, presence, sockets, cluster, cluster-scale, fairness) and print it; writes nothing")
 	waiting := flag.Int("waiting", 10000, "idle authenticated sockets in the sockets run")
 	attack := flag.Bool("attack", false, "measure the server under attack instead; writes only the Under attack section of -out")
 	floodFor := flag.Duration("flood", 10*time.Second, "length of the flood in -attack")
@@ -81,6 +81,13 @@ func main() {
 		}
 		if err == nil {
 			err = clusterScaleBench(*bin, *waiting, *reps, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
+		}
+	} else if *only == "fairness" {
+		if *bin == "" {
+			*bin, err = buildServer()
+		}
+		if err == nil {
+			err = fairnessBench(*bin, 400, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
 		}
 	} else if *only == "sockets" {
 		if *bin == "" {
