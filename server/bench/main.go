@@ -54,61 +54,41 @@ func main() {
 	trials := flag.Int("trials", 1000, "two-socket trials in -attack")
 	flag.Parse()
 	var err error
-	if *only == "connections" {
+	switch scenario, known := scenarios(*dur, *reps, *sockets, *waiting)[*only]; {
+	case *only != "" && !known:
+		err = fmt.Errorf("-only %q: not a measurement (connections, presence, sockets, cluster, cluster-scale, fairness)", *only)
+	case *only != "":
 		if *bin == "" {
 			*bin, err = buildServer()
 		}
 		if err == nil {
-			err = connectionsBench(*bin, *dur, *reps, 1000, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
+			err = scenario(*bin, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
 		}
-	} else if *only == "presence" {
-		if *bin == "" {
-			*bin, err = buildServer()
-		}
-		if err == nil {
-			err = presenceBench(*bin, 1000, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
-		}
-	} else if *only == "cluster" {
-		if *bin == "" {
-			*bin, err = buildServer()
-		}
-		if err == nil {
-			err = clusterBench(*bin, *sockets, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
-		}
-	} else if *only == "cluster-scale" {
-		if *bin == "" {
-			*bin, err = buildServer()
-		}
-		if err == nil {
-			err = clusterScaleBench(*bin, *waiting, *reps, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
-		}
-	} else if *only == "fairness" {
-		if *bin == "" {
-			*bin, err = buildServer()
-		}
-		if err == nil {
-			err = fairnessBench(*bin, 400, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
-		}
-	} else if *only == "sockets" {
-		if *bin == "" {
-			*bin, err = buildServer()
-		}
-		if err == nil {
-			err = socketsBench(*bin, *waiting, func(r result) { fmt.Printf("  %-58s %s\n", r.name, r.value) })
-		}
-	} else if *attack {
+	case *attack:
 		if *bin == "" {
 			*bin, err = buildServer()
 		}
 		if err == nil {
 			err = runAttack(*bin, *out, *floodFor, *trials)
 		}
-	} else {
+	default:
 		err = run(*bin, *out, *soak, *dur, *reps, *sockets, *waiting)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+}
+
+// scenarios are the measurements -only runs alone, by name.
+func scenarios(dur time.Duration, reps, sockets, waiting int) map[string]func(bin string, add func(result)) error {
+	return map[string]func(string, func(result)) error{
+		"connections":   func(bin string, add func(result)) error { return connectionsBench(bin, dur, reps, 1000, add) },
+		"presence":      func(bin string, add func(result)) error { return presenceBench(bin, 1000, add) },
+		"cluster":       func(bin string, add func(result)) error { return clusterBench(bin, sockets, add) },
+		"cluster-scale": func(bin string, add func(result)) error { return clusterScaleBench(bin, waiting, reps, add) },
+		"fairness":      func(bin string, add func(result)) error { return fairnessBench(bin, 400, add) },
+		"sockets":       func(bin string, add func(result)) error { return socketsBench(bin, waiting, add) },
 	}
 }
 
@@ -157,9 +137,13 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) 
 	if err := fanOut(bin, nSockets, add); err != nil {
 		return fmt.Errorf("fan-out: %w", err)
 	}
-	// 6. 10,000 waiting participants: memory per idle socket, a batch to all.
+	// 7. 10,000 waiting participants: memory per idle socket, a batch to all.
 	if err := socketsBench(bin, waiting, add); err != nil {
 		return fmt.Errorf("sockets: %w", err)
+	}
+	// 8. Fair shares of ZOOM_QPS: a single join amid two callers' batches.
+	if err := fairnessBench(bin, 400, add); err != nil {
+		return fmt.Errorf("fairness: %w", err)
 	}
 	table := markdown(results, dur, reps, nSockets)
 	fmt.Println()
