@@ -22,9 +22,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-COPY --from=assets /src/examples/node/node_modules/socket.io-client/dist/socket.io.min.js console/assets/vendor/socket.io.min.js
+COPY --from=assets /src/examples/node/node_modules/socket.io-client/dist/socket.io.min.js internal/web/console/assets/vendor/socket.io.min.js
 # The API reference (/docs/api/) embeds Swagger UI's bundle and style sheet, from npm likewise.
-COPY --from=assets /src/examples/node/node_modules/swagger-ui-dist/swagger-ui-bundle.js /src/examples/node/node_modules/swagger-ui-dist/swagger-ui.css openapi/assets/vendor/
+COPY --from=assets /src/examples/node/node_modules/swagger-ui-dist/swagger-ui-bundle.js /src/examples/node/node_modules/swagger-ui-dist/swagger-ui.css internal/web/openapi/assets/vendor/
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/tokenserver ./server
 # The state directory, owned by the image's non-root user (uid 65532).

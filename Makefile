@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 GO ?= go
 NODE_EXAMPLES := examples/node
 # socket.io-client's browser bundle, copied from npm for the console to embed (gitignored).
-CONSOLE_BUNDLE := console/assets/vendor/socket.io.min.js
+CONSOLE_BUNDLE := internal/web/console/assets/vendor/socket.io.min.js
 # Linters, pinned, installed into .bin/ by `make tools` (CI runs it).
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
@@ -58,13 +58,13 @@ vuln: $(TOOLS)/govulncheck ## govulncheck against Go's vulnerability database
 	else echo "$$out"; exit $$rc; fi
 
 bench: ## measure against the sandbox; writes BENCHMARKS.md
-	$(GO) run ./server/bench -out BENCHMARKS.md
+	$(GO) run ./internal/bench -out BENCHMARKS.md
 
 attack: node-deps ## measure the server under attack; writes the Under attack section of BENCHMARKS.md
-	$(GO) run ./server/bench -attack -out BENCHMARKS.md
+	$(GO) run ./internal/bench -attack -out BENCHMARKS.md
 
 soak: ## 10-minute soak: goroutines and RSS at start and end
-	$(GO) run ./server/bench -soak 10m
+	$(GO) run ./internal/bench -soak 10m
 
 tidy: ## go mod tidy
 	$(GO) mod tidy
@@ -83,7 +83,7 @@ $(CONSOLE_BUNDLE): $(NODE_EXAMPLES)/node_modules/.package-lock.json
 # Swagger UI's browser bundle and style sheet, copied from npm for the API
 # reference page at /docs/api/ (openapi/ embeds them; gitignored). A build
 # without them serves a page that says so.
-APIDOCS_VENDOR := openapi/assets/vendor
+APIDOCS_VENDOR := internal/web/openapi/assets/vendor
 APIDOCS_FILES := $(APIDOCS_VENDOR)/swagger-ui-bundle.js $(APIDOCS_VENDOR)/swagger-ui.css
 node-deps: $(APIDOCS_FILES)
 

@@ -7,10 +7,10 @@ import (
 
 	"github.com/zishang520/socket.io/v2/socket"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/presence"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/presence"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/wire"
+	"github.com/zoomtoken/tokenserver/internal/wire"
 )
 
 // Awaits waits for a user's presence in a meeting (services.Awaits).

@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
-	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 const meeting = "85746065432"

@@ -10,9 +10,9 @@ import (
 	"github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
-	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // A socket is authenticated once: in its handshake (auth.token, or the

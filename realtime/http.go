@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 )
 
 // serveHTTP is what Handler serves: engine.io, behind two guards of its own.

@@ -6,8 +6,8 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/wire"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // Each authenticated socket is in its user's room; a minted token is sent

@@ -21,7 +21,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/wire"
+	"github.com/zoomtoken/tokenserver/internal/wire"
 )
 
 // Authenticator checks a caller's credential.

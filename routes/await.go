@@ -7,10 +7,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/zoomtoken/tokenserver/presence"
+	"github.com/zoomtoken/tokenserver/internal/presence"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/webhooks"
-	"github.com/zoomtoken/tokenserver/wire"
+	"github.com/zoomtoken/tokenserver/internal/webhooks"
+	"github.com/zoomtoken/tokenserver/internal/wire"
 )
 
 // Webhooks receives Zoom's webhook requests (services.Webhooks).

@@ -9,8 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/zoomtoken/tokenserver/callbacks"
-	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/internal/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/services"
 )
 

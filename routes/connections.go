@@ -9,19 +9,19 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/connections"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/wire"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/wire"
 )
 
 // Connections is what the connection routes need of the domain
 // (*services.Connections).
 type Connections interface {
 	Authorize(ctx context.Context, caller services.Identity) (url string, expiresIn time.Duration, err error)
-	Complete(ctx context.Context, state, code, errParam string) (connections.Connection, error)
-	List(ctx context.Context, caller services.Identity) ([]connections.Connection, error)
-	Get(ctx context.Context, caller services.Identity, sub string) (connections.Connection, error)
+	Complete(ctx context.Context, state, code, errParam string) (store.Connection, error)
+	List(ctx context.Context, caller services.Identity) ([]store.Connection, error)
+	Get(ctx context.Context, caller services.Identity, sub string) (store.Connection, error)
 	Delete(ctx context.Context, caller services.Identity, sub string) error
 }
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 )
 
 // readBody reads at most limit bytes of the request body. The services

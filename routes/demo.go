@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 )
 
 // DemoFiles serves the browser example (sandbox mode only): the page's own

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 )
 
 // switchable is a readiness check whose answer the test changes.

@@ -5,7 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/zoomtoken/tokenserver/wire"
+	"github.com/zoomtoken/tokenserver/internal/wire"
 )
 
 // meetingAccess: GET /api/meetings/{meetingId}/access, for any caller:

@@ -5,7 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/zoomtoken/tokenserver/wire"
+	"github.com/zoomtoken/tokenserver/internal/wire"
 )
 
 // serve answers one operation of the table over REST: a caller whose role

@@ -14,10 +14,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/unrolled/secure"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/openapi"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/web/openapi"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/wire"
+	"github.com/zoomtoken/tokenserver/internal/wire"
 )
 
 // Authenticator checks a caller's credential.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // Attacks that once worked against the running server, kept as tests.

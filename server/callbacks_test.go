@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/callbacks"
-	"github.com/zoomtoken/tokenserver/sandbox"
-	"github.com/zoomtoken/tokenserver/secret"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // Bot platforms, over real HTTP: a Recall.ai-style client that GETs a

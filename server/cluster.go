@@ -6,25 +6,25 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/cluster"
-	"github.com/zoomtoken/tokenserver/connections"
+	"github.com/zoomtoken/tokenserver/internal/metrics"
+	"github.com/zoomtoken/tokenserver/internal/redis"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/webhooks"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/services/metrics"
-	"github.com/zoomtoken/tokenserver/webhooks"
-	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // sharedState is what this instance shares with the others of a cluster:
 // nothing (one process) without REDIS_URL.
 type sharedState struct {
-	redis   *cluster.Redis // nil: one process
-	quota   *cluster.Quota
-	sockets *cluster.Sockets // Socket.IO across the instances
-	relay   *cluster.Relay   // webhooks' presence events to every instance
+	redis   *redis.Redis // nil: one process
+	quota   *redis.Quota
+	sockets *redis.Sockets // Socket.IO across the instances
+	relay   *redis.Relay   // webhooks' presence events to every instance
 
-	marks    connections.Marks // without Redis: the guard state in DATABASE_URL's database (guardstate.go); nil: memory
+	marks    store.Marks // without Redis: the guard state in DATABASE_URL's database (guardstate.go); nil: memory
 	marksLog *slog.Logger
 }
 
@@ -34,15 +34,15 @@ func newShared(ctx context.Context, cfg Config, log *slog.Logger, mx *metrics.Me
 	if cfg.RedisURL.Empty() {
 		return &sharedState{}, nil
 	}
-	cluster.LibraryLogs(log)
-	r, err := cluster.Open(ctx, cfg.RedisURL, log, mx.Cluster())
+	redis.LibraryLogs(log)
+	r, err := redis.Open(ctx, cfg.RedisURL, log, mx.Cluster())
 	if err != nil {
 		return nil, err
 	}
 	log.Info("cluster", "cluster_size", cfg.ClusterSize, "zoom_qps_shared", cfg.ZoomQPS,
 		"zoom_qps_alone", cfg.ZoomQPS/float64(cfg.ClusterSize))
-	return &sharedState{redis: r, quota: cluster.NewQuota(r, cfg.ZoomQPS, cfg.ClusterSize, nil),
-		sockets: cluster.NewSockets(r, log), relay: cluster.NewRelay(r, "webhooks", log)}, nil
+	return &sharedState{redis: r, quota: redis.NewQuota(r, cfg.ZoomQPS, cfg.ClusterSize, nil),
+		sockets: redis.NewSockets(r, log), relay: redis.NewRelay(r, "webhooks", log)}, nil
 }
 
 // withQuota gives the Zoom client the cluster's quota, when there is one.
@@ -116,7 +116,7 @@ func (s *sharedState) webhookDedupe(d *webhooks.Dedupe) services.Deduper {
 
 type sharedDedupe struct {
 	local *webhooks.Dedupe
-	redis *cluster.Redis
+	redis *redis.Redis
 }
 
 func dedupeKey(key string) string { return "tokenserver:webhook:" + key }
@@ -146,7 +146,7 @@ func (s *sharedState) webhookRelay() services.WebhookRelay {
 }
 
 // jsonRelay carries webhooks.Event as JSON over a cluster.Relay.
-type jsonRelay struct{ r *cluster.Relay }
+type jsonRelay struct{ r *redis.Relay }
 
 func (j jsonRelay) Send(ctx context.Context, ev webhooks.Event) {
 	if b, err := json.Marshal(ev); err == nil {
@@ -169,7 +169,7 @@ func (s *sharedState) callerLimiter(cfg Config, local *services.CallerLimiter) r
 	if s.redis == nil {
 		return local
 	}
-	return cluster.NewCallers(s.redis, cfg.CallerRPS, cfg.CallerBurst, local)
+	return redis.NewCallers(s.redis, cfg.CallerRPS, cfg.CallerBurst, local)
 }
 
 // authGuard is the failed-authentication guard: local alone, or in a
@@ -178,7 +178,7 @@ func (s *sharedState) authGuard(cfg Config, local *services.AuthGuard) routes.Au
 	if s.redis == nil {
 		return local
 	}
-	return cluster.NewGuard(s.redis, cfg.AuthFailuresPerMinute, local)
+	return redis.NewGuard(s.redis, cfg.AuthFailuresPerMinute, local)
 }
 
 // batchSlots are the callers' batch slots shared through Redis, nil (the
@@ -187,5 +187,5 @@ func (s *sharedState) batchSlots() services.BatchSlots {
 	if s.redis == nil {
 		return nil
 	}
-	return cluster.NewSlots(s.redis, services.NewLocalBatchSlots(), cluster.SlotsConfig{})
+	return redis.NewSlots(s.redis, services.NewLocalBatchSlots(), redis.SlotsConfig{})
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // With the failed-authentication guard shared in Redis, as with the local

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // joinFor mints an OBF for user by REST on ts, with the API key.

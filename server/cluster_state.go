@@ -5,9 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/callbacks"
-	"github.com/zoomtoken/tokenserver/cluster"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/redis"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -22,20 +22,20 @@ func (s *sharedState) callbackState() callbacks.State {
 	if s.redis == nil {
 		return callbacks.NewMemory(0, nil)
 	}
-	return sharedCallbackState{cluster.NewCallbackState(s.redis, nil)}
+	return sharedCallbackState{redis.NewCallbackState(s.redis, nil)}
 }
 
 // sharedCallbackState is cluster.CallbackState as a callbacks.State. Redis
 // unavailable fails closed: 503 store_unavailable with Retry-After, since a
 // revocation that cannot be checked must not be ignored.
-type sharedCallbackState struct{ s *cluster.CallbackState }
+type sharedCallbackState struct{ s *redis.CallbackState }
 
 // sharedStateRetry is the Retry-After of a refusal while Redis is down:
 // Redis is probed every second, so a few seconds is enough to see it back.
 const sharedStateRetry = 5 * time.Second
 
 func sharedUnavailable(op string, err error) error {
-	if !errors.Is(err, cluster.ErrUnavailable) {
+	if !errors.Is(err, redis.ErrUnavailable) {
 		return err
 	}
 	return &apperr.Error{Kind: apperr.ErrStoreUnavailable, Op: op, Err: err, RetryAfter: sharedStateRetry,
@@ -52,9 +52,9 @@ func (c sharedCallbackState) Use(ctx context.Context, id string, once bool, unti
 		return callbacks.UseOK, sharedUnavailable("answer callback URL", err)
 	}
 	switch u {
-	case cluster.CallbackRevoked:
+	case redis.CallbackRevoked:
 		return callbacks.UseRevoked, nil
-	case cluster.CallbackSpent:
+	case redis.CallbackSpent:
 		return callbacks.UseSpent, nil
 	}
 	return callbacks.UseOK, nil
@@ -72,6 +72,6 @@ func (s *sharedState) pendingStates() services.PendingStates {
 		return nil
 	}
 	local := services.NewMemoryStates(0, services.MaxPendingPerSub, nil)
-	return cluster.NewOAuthStates(s.redis, local, cluster.OAuthLimits{PerSub: services.MaxPendingPerSub,
+	return redis.NewOAuthStates(s.redis, local, redis.OAuthLimits{PerSub: services.MaxPendingPerSub,
 		PerAddr: services.MaxPendingPerAddr, Total: services.DefaultMaxPending}, nil)
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // Several instances against real PostgreSQL and Redis servers

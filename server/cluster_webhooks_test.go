@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // Two instances share one Redis: a webhook that lands on one instance wakes

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/callbacks"
 	"github.com/zoomtoken/tokenserver/realtime"
-	"github.com/zoomtoken/tokenserver/sandbox"
-	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/services"
 )
 

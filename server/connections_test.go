@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // Users' OAuth connections end to end: a server in zoom mode (S2S and the

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 	"github.com/zoomtoken/tokenserver/services"
 )
 

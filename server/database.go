@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/connections"
-	"github.com/zoomtoken/tokenserver/services/metrics"
+	"github.com/zoomtoken/tokenserver/internal/metrics"
+	"github.com/zoomtoken/tokenserver/internal/store"
 )
 
 // How the connections' PostgreSQL is watched: a database not reached at
@@ -48,15 +48,15 @@ func (h *dbHealth) state() string {
 // webhooks' guard state (guardstate.go). Else it answers a nil store (an
 // S2S-only server creates no database file). db is a PostgreSQL's health,
 // nil for the other stores; close closes the store.
-func openDatabase(ctx context.Context, cfg Config, log *slog.Logger, mx *metrics.Metrics) (connections.Store, *dbHealth, func(), error) {
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger, mx *metrics.Metrics) (store.Store, *dbHealth, func(), error) {
 	if !connectionsConfigured(cfg) && !(guardConfigured(cfg) && cfg.RedisURL.Empty()) {
 		return nil, nil, func() {}, nil
 	}
-	store, db, closeStore, err := openStore(ctx, cfg.DatabaseURL, log, mx)
+	s, db, closeStore, err := openStore(ctx, cfg.DatabaseURL, log, mx)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	return store, db, closeStore, nil
+	return s, db, closeStore, nil
 }
 
 // openStore opens the connections' store that DATABASE_URL names. A
@@ -67,24 +67,24 @@ func openDatabase(ctx context.Context, cfg Config, log *slog.Logger, mx *metrics
 // URL or a database that answers and refuses (authentication, a missing
 // database) still fails start. For PostgreSQL it also answers the health
 // the loop keeps; close stops the loop and closes the store.
-func openStore(ctx context.Context, url string, log *slog.Logger, mx *metrics.Metrics) (connections.Store, *dbHealth, func(), error) {
+func openStore(ctx context.Context, url string, log *slog.Logger, mx *metrics.Metrics) (store.Store, *dbHealth, func(), error) {
 	u := strings.TrimSpace(url)
 	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
-		s, err := connections.Open(ctx, u, nil)
+		s, err := store.Open(ctx, u, nil)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		return s, nil, func() { _ = s.Close() }, nil
 	}
 	obs := mx.Cluster()
-	d := connections.NewDeferred()
+	d := store.NewDeferred()
 	h := &dbHealth{}
-	s, err := connections.OpenPostgres(ctx, u, nil)
+	s, err := store.OpenPostgres(ctx, u, nil)
 	switch {
 	case err == nil:
 		d.Set(s)
 		h.up.Store(true)
-	case errors.Is(err, connections.ErrUnavailable):
+	case errors.Is(err, store.ErrUnavailable):
 		// The error names host and database, never the password.
 		log.Warn("connections: PostgreSQL cannot be reached; starting without it (minting through users' connections answers 503 store_unavailable, S2S works) and trying again every few seconds",
 			"err", err, "retry_every", dbRetryEvery.String())
@@ -105,7 +105,7 @@ func openStore(ctx context.Context, url string, log *slog.Logger, mx *metrics.Me
 
 // watchDatabase opens the database while d has none, then pings it, until
 // ctx ends, keeping h and the metric up to date.
-func watchDatabase(ctx context.Context, d *connections.Deferred, url string, h *dbHealth, log *slog.Logger, obs backendObserver) {
+func watchDatabase(ctx context.Context, d *store.Deferred, url string, h *dbHealth, log *slog.Logger, obs backendObserver) {
 	lastRefusal := ""
 	every := dbPingEvery
 	if !d.Ready() {
@@ -120,7 +120,7 @@ func watchDatabase(ctx context.Context, d *connections.Deferred, url string, h *
 		case <-t.C:
 		}
 		if !d.Ready() {
-			s, err := connections.OpenPostgres(ctx, url, nil)
+			s, err := store.OpenPostgres(ctx, url, nil)
 			switch {
 			case err == nil:
 				if !d.Set(s) {
@@ -131,7 +131,7 @@ func watchDatabase(ctx context.Context, d *connections.Deferred, url string, h *
 				t.Reset(dbPingEvery)
 			case ctx.Err() != nil:
 				return
-			case !errors.Is(err, connections.ErrUnavailable):
+			case !errors.Is(err, store.ErrUnavailable):
 				// It answers but refuses (authentication, a missing
 				// database): the operator must act; said once per cause.
 				if msg := err.Error(); msg != lastRefusal {

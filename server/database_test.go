@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // The server binary started while its PostgreSQL is down starts anyway: S2S

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // zoomLog is a proxy in front of the sandbox's API that writes down, in the

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/callbacks"
-	"github.com/zoomtoken/tokenserver/connections"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/webhooks"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/webhooks"
 )
 
 // The guard state: callback URLs' revocations and spent single uses, and
@@ -33,13 +33,13 @@ func connectionsConfigured(cfg Config) bool {
 	return cfg.Mode == "sandbox" || cfg.OAuthClientID != ""
 }
 
-// useDatabase makes store's marks the guard state when there is no Redis
+// useDatabase makes db's marks the guard state when there is no Redis
 // and DATABASE_URL names a database (not memory). With memory it warns.
-func (s *sharedState) useDatabase(cfg Config, store connections.Store, log *slog.Logger) {
+func (s *sharedState) useDatabase(cfg Config, db store.Store, log *slog.Logger) {
 	if s.redis != nil || !guardConfigured(cfg) {
 		return
 	}
-	if m, ok := store.(connections.Marks); ok && strings.TrimSpace(cfg.DatabaseURL) != "memory" {
+	if m, ok := db.(store.Marks); ok && strings.TrimSpace(cfg.DatabaseURL) != "memory" {
 		s.marks, s.marksLog = m, log
 		log.Info("callback URLs' revocations and single uses, and webhook events seen, are kept in the database",
 			"database", strings.SplitN(cfg.DatabaseURL, ":", 2)[0])
@@ -51,7 +51,7 @@ func (s *sharedState) useDatabase(cfg Config, store connections.Store, log *slog
 // dbCallbackState is callbacks.State in the database's marks: the URL's
 // id only. A database that fails fails closed (503 store_unavailable), as
 // Redis down does: a revocation that cannot be checked is not ignored.
-type dbCallbackState struct{ m connections.Marks }
+type dbCallbackState struct{ m store.Marks }
 
 var _ callbacks.State = dbCallbackState{}
 
@@ -64,12 +64,12 @@ func dbUnavailable(op string, err error) error {
 }
 
 func (c dbCallbackState) Revoke(ctx context.Context, id string, until time.Time) error {
-	return dbUnavailable("revoke callback URL", c.m.PutMark(ctx, connections.MarkRevoked, id, until))
+	return dbUnavailable("revoke callback URL", c.m.PutMark(ctx, store.MarkRevoked, id, until))
 }
 
 func (c dbCallbackState) Use(ctx context.Context, id string, once bool, until time.Time) (callbacks.Use, error) {
 	const op = "answer callback URL"
-	revoked, err := c.m.HasMark(ctx, connections.MarkRevoked, id)
+	revoked, err := c.m.HasMark(ctx, store.MarkRevoked, id)
 	switch {
 	case err != nil:
 		return callbacks.UseOK, dbUnavailable(op, err)
@@ -78,7 +78,7 @@ func (c dbCallbackState) Use(ctx context.Context, id string, once bool, until ti
 	case !once:
 		return callbacks.UseOK, nil
 	}
-	added, err := c.m.AddMark(ctx, connections.MarkSpent, id, until)
+	added, err := c.m.AddMark(ctx, store.MarkSpent, id, until)
 	switch {
 	case err != nil:
 		return callbacks.UseOK, dbUnavailable(op, err)
@@ -89,7 +89,7 @@ func (c dbCallbackState) Use(ctx context.Context, id string, once bool, until ti
 }
 
 func (c dbCallbackState) Unspend(ctx context.Context, id string) error {
-	return dbUnavailable("give back callback URL", c.m.DropMark(ctx, connections.MarkSpent, id))
+	return dbUnavailable("give back callback URL", c.m.DropMark(ctx, store.MarkSpent, id))
 }
 
 // dbDedupe is the local Dedupe, then a mark per event key (a hash) in the
@@ -99,7 +99,7 @@ func (c dbCallbackState) Unspend(ctx context.Context, id string) error {
 // does), and is logged.
 type dbDedupe struct {
 	local *webhooks.Dedupe
-	m     connections.Marks
+	m     store.Marks
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -113,7 +113,7 @@ func (d dbDedupe) Admit(key string, stamp time.Time) webhooks.Verdict {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dbDedupeTimeout)
 	defer cancel()
-	added, err := d.m.AddMark(ctx, connections.MarkSeen, key, later(d.now(), stamp).Add(webhooks.DefaultHorizon))
+	added, err := d.m.AddMark(ctx, store.MarkSeen, key, later(d.now(), stamp).Add(webhooks.DefaultHorizon))
 	if err != nil {
 		d.log.Warn("webhooks: the database could not say whether an event was seen before; this process's memory decides", "err", err)
 		return webhooks.Fresh
@@ -128,7 +128,7 @@ func (d dbDedupe) Forget(key string) {
 	d.local.Forget(key)
 	ctx, cancel := context.WithTimeout(context.Background(), dbDedupeTimeout)
 	defer cancel()
-	if err := d.m.DropMark(ctx, connections.MarkSeen, key); err != nil {
+	if err := d.m.DropMark(ctx, store.MarkSeen, key); err != nil {
 		d.log.Warn("webhooks: the database could not forget an event", "err", err)
 	}
 }

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/callbacks"
-	"github.com/zoomtoken/tokenserver/connections"
-	"github.com/zoomtoken/tokenserver/sandbox"
-	"github.com/zoomtoken/tokenserver/webhooks"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/webhooks"
 )
 
 // onServer is u's path and query on the server at base: a callback URL made by an
@@ -132,7 +132,7 @@ func TestGuardStateInMemoryWarns(t *testing.T) {
 // Redis down is; for webhooks this process's memory decides meanwhile.
 func TestGuardStateDatabaseDownFailsClosed(t *testing.T) {
 	ctx := context.Background()
-	down := connections.NewDeferred() // no database reached yet
+	down := store.NewDeferred() // no database reached yet
 	st := dbCallbackState{down}
 	until := time.Now().Add(time.Hour)
 	if u, err := st.Use(ctx, "id", false, until); apperr.Code(err) != apperr.CodeStoreUnavailable || u != callbacks.UseOK {

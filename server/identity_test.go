@@ -8,7 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // A caller whose sub is a Unicode look-alike of another user's email (a

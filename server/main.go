@@ -25,19 +25,19 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/joho/godotenv"
 
-	"github.com/zoomtoken/tokenserver/bus"
-	"github.com/zoomtoken/tokenserver/callbacks"
-	"github.com/zoomtoken/tokenserver/connections"
-	"github.com/zoomtoken/tokenserver/console"
-	"github.com/zoomtoken/tokenserver/presence"
+	"github.com/zoomtoken/tokenserver/internal/bus"
+	"github.com/zoomtoken/tokenserver/internal/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/metrics"
+	"github.com/zoomtoken/tokenserver/internal/presence"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/web/console"
+	"github.com/zoomtoken/tokenserver/internal/webhooks"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
-	"github.com/zoomtoken/tokenserver/sandbox"
-	"github.com/zoomtoken/tokenserver/secret"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/services/metrics"
-	"github.com/zoomtoken/tokenserver/webhooks"
-	"github.com/zoomtoken/tokenserver/zoom"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -119,13 +119,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
-	store, db, closeStore, err := openDatabase(ctx, cfg, log, mx)
+	connStore, db, closeStore, err := openDatabase(ctx, cfg, log, mx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	shared.useDatabase(cfg, store, log)
-	conns, err := newConnections(cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), store, log)
+	shared.useDatabase(cfg, connStore, log)
+	conns, err := newConnections(cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), connStore, log)
 	if err != nil {
 		return err
 	}
@@ -198,11 +198,11 @@ const callbackPath = "/api/connections/zoom/callback"
 // newConnections builds users' OAuth connections when a General app is
 // configured (zoom mode) or in sandbox mode (the sandbox's own General app,
 // CONNECTIONS_KEY when set, else a generated key; DATABASE_URL, by default
-// memory); nil otherwise. store is DATABASE_URL's (openDatabase).
-func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, store connections.Store, log *slog.Logger) (*services.Connections, error) {
+// memory); nil otherwise. connStore is DATABASE_URL's (openDatabase).
+func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, connStore store.Store, log *slog.Logger) (*services.Connections, error) {
 	app := zoom.OAuthApp{ClientID: cfg.OAuthClientID, ClientSecret: cfg.OAuthClientSecret, RedirectURL: cfg.OAuthRedirectURL,
 		AuthorizeURL: cfg.AuthorizeURL, TokenURL: cfg.ZoomOAuthURL, RevokeURL: cfg.RevokeURL}
-	var keys *connections.Keyring
+	var keys *store.Keyring
 	switch {
 	case sb.sb != nil:
 		id, sec := sb.sb.GeneralApp()
@@ -213,12 +213,12 @@ func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services
 		}
 		sb.sb.AllowRedirect(app.RedirectURL)
 		if cfg.ConnectionsKey == "" { // nothing sealed outlives the process
-			keys = connections.GenerateKeyring()
+			keys = store.GenerateKeyring()
 			break
 		}
 		fallthrough // a set CONNECTIONS_KEY seals, as in zoom mode, so sqlite: or postgres: connections outlive the process
 	case cfg.OAuthClientID != "":
-		k, err := connections.ParseKeyring(cfg.ConnectionsKey)
+		k, err := store.ParseKeyring(cfg.ConnectionsKey)
 		if err != nil {
 			return nil, fmt.Errorf("CONNECTIONS_KEY: %w", err)
 		}
@@ -230,7 +230,7 @@ func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services
 	if cfg.ConnectionsKey == "" {
 		keyring = "generated for this process (CONNECTIONS_KEY unset): connections do not outlive it"
 	}
-	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: store, Keyring: keys,
+	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: connStore, Keyring: keys,
 		Events: events, States: states, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("ZOOM_OAUTH_*: %w", err)

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // The meeting-info routes over real HTTP against the sandbox: POST

@@ -27,10 +27,10 @@ import (
 	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
-	"github.com/zoomtoken/tokenserver/callbacks"
-	"github.com/zoomtoken/tokenserver/openapi"
+	"github.com/zoomtoken/tokenserver/internal/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/web/openapi"
 	"github.com/zoomtoken/tokenserver/routes"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 	"github.com/zoomtoken/tokenserver/services"
 )
 

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // Server processes for the cluster tests (cluster_process_test.go): the

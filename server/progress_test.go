@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // progressUsers are ten users, the last unknown to Zoom.

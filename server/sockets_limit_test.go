@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // SOCKETS_PER_USER reaches the running server: with 2, a third socket of

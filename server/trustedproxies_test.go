@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // guardedEnv is a server in zoom mode that refuses an address after three

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
-	"github.com/zoomtoken/tokenserver/webhooks"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/webhooks"
 )
 
 // Zoom's webhooks and presence end to end: a server in zoom mode against a

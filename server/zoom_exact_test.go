@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
 
 // wireRecorder sits between the server and the sandbox's API and records

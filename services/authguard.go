@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"golang.org/x/time/rate"
 )
 

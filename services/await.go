@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/presence"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/presence"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // An OBF join succeeds only while the OBF's user is in the meeting. Rather

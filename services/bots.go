@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/connections"
-	"github.com/zoomtoken/tokenserver/secret"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // BotToken mints a ZAK or OBF for a bot platform's callback (a signed
@@ -37,13 +37,13 @@ func (cs *Connections) AccessToken(ctx context.Context, user zoom.UserID, minVal
 	const op = "get the user's Zoom access token"
 	c, err := cs.store.FindByUser(ctx, user.Key())
 	switch {
-	case errors.Is(err, connections.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return secret.Value{}, time.Time{}, &apperr.Error{Kind: apperr.ErrNotConnected, Op: op,
 			Message: fmt.Sprintf("%s has not connected a Zoom account to this server, so there is no access token to give.", user.String()),
 			Hint:    "The user connects once through GET /api/connections/zoom/authorize."}
 	case err != nil:
 		return secret.Value{}, time.Time{}, fmt.Errorf("%s: %w", op, err)
-	case c.Status != connections.StatusConnected:
+	case c.Status != store.StatusConnected:
 		return secret.Value{}, time.Time{}, lostErr(c.Reason)
 	}
 	if v, exp, ok := cs.lasting(c.Sub, minValid); ok {

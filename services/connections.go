@@ -14,10 +14,10 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/connections"
-	"github.com/zoomtoken/tokenserver/secret"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // ZoomOAuth is what the connections domain needs of the Zoom client's
@@ -33,8 +33,8 @@ type ZoomOAuth interface {
 type ConnectionsConfig struct {
 	Zoom    ZoomOAuth
 	App     zoom.OAuthApp
-	Store   connections.Store
-	Keyring *connections.Keyring
+	Store   store.Store
+	Keyring *store.Keyring
 	Events  Publisher // ConnectionChanged events; nil: none published
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -70,8 +70,8 @@ type ConnectionsConfig struct {
 type Connections struct {
 	zoom  ZoomOAuth
 	app   zoom.OAuthApp
-	store connections.Store
-	keys  *connections.Keyring
+	store store.Store
+	keys  *store.Keyring
 	pub   Publisher
 	now   func() time.Time
 	log   *slog.Logger
@@ -176,64 +176,64 @@ func randomState() string {
 // the granted scopes include user:read:token; reads who the user is
 // (/users/me), who must be the caller who asked for the link; and stores the
 // connection, its refresh token sealed. Every error says what to do.
-func (cs *Connections) Complete(ctx context.Context, state, code, errParam string) (connections.Connection, error) {
+func (cs *Connections) Complete(ctx context.Context, state, code, errParam string) (store.Connection, error) {
 	const op = "complete the Zoom connection"
 	p, ok := cs.takeState(ctx, state)
 	if !ok {
-		return connections.Connection{}, &apperr.Error{Kind: apperr.ErrInvalidInput, Op: op,
+		return store.Connection{}, &apperr.Error{Kind: apperr.ErrInvalidInput, Op: op,
 			Message: "This connection link is unknown, was already used, or has expired (links last 10 minutes).",
 			Hint:    "Start again from the Connect button."}
 	}
 	switch {
 	case errParam == "access_denied":
-		return connections.Connection{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+		return store.Connection{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
 			Message: "Consent was denied on Zoom's page, so no connection was made.",
 			Hint:    "To connect, start again and choose Allow."}
 	case errParam != "":
-		return connections.Connection{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op,
+		return store.Connection{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op,
 			Message: fmt.Sprintf("Zoom did not authorize the app (%s).", oauthLabel(errParam)),
 			Hint:    "Check that the app is a General app (user-managed OAuth), published or added for this account, then start again."}
 	case code == "":
-		return connections.Connection{}, apperr.InvalidInput(op, apperr.FieldError{Field: "code", Reason: "is required"})
+		return store.Connection{}, apperr.InvalidInput(op, apperr.FieldError{Field: "code", Reason: "is required"})
 	}
 	g, err := cs.zoom.ExchangeCode(ctx, cs.app, code, p.verifier)
 	if err != nil {
-		return connections.Connection{}, err
+		return store.Connection{}, err
 	}
 	if !zoom.HasTokenScope(g.Scopes) {
 		cs.revokeQuietly(ctx, g.RefreshToken)
-		return connections.Connection{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op,
+		return store.Connection{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op,
 			Message: "The Zoom app did not grant the scope user:read:token, which minting ZAK and OBF tokens needs.",
 			Hint:    "Add user:read:token (and user:read:user) to the General app's scopes in the Zoom App Marketplace (the app, then Scopes), then connect again."}
 	}
 	me, err := cs.zoom.Me(ctx, g.AccessToken)
 	if err != nil {
 		cs.revokeQuietly(ctx, g.RefreshToken)
-		return connections.Connection{}, err
+		return store.Connection{}, err
 	}
 	if !zoom.SameUser(p.sub, me.ID) && !zoom.SameUser(p.sub, me.Email) {
 		cs.revokeQuietly(ctx, g.RefreshToken)
-		return connections.Connection{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+		return store.Connection{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
 			Message: fmt.Sprintf("You signed in to Zoom as %s, but asked to connect %s.", me.Email, p.sub),
 			Hint:    "Sign out of Zoom in this browser, then start again and sign in as yourself."}
 	}
-	sealed, err := cs.keys.Seal(p.sub, connections.NewToken(g.RefreshToken.Reveal()))
+	sealed, err := cs.keys.Seal(p.sub, store.NewToken(g.RefreshToken.Reveal()))
 	if err != nil {
-		return connections.Connection{}, fmt.Errorf("%s: seal: %w", op, err)
+		return store.Connection{}, fmt.Errorf("%s: seal: %w", op, err)
 	}
 	now := cs.now()
-	c := connections.Connection{Sub: p.sub, ZoomUserID: me.ID, Email: me.Email, AccountID: me.AccountID,
-		Status: connections.StatusConnected, ConnectedAt: now, RefreshedAt: now, Scopes: g.Scopes, Refresh: sealed}
+	c := store.Connection{Sub: p.sub, ZoomUserID: me.ID, Email: me.Email, AccountID: me.AccountID,
+		Status: store.StatusConnected, ConnectedAt: now, RefreshedAt: now, Scopes: g.Scopes, Refresh: sealed}
 	if _, err := cs.store.Put(ctx, c); err != nil {
 		cs.revokeQuietly(ctx, g.RefreshToken)
-		return connections.Connection{}, fmt.Errorf("%s: store: %w", op, err)
+		return store.Connection{}, fmt.Errorf("%s: store: %w", op, err)
 	}
 	cs.remember(p.sub, g)
 	cs.log.Info("connections: connected", "sub", p.sub, "zoom_user", me.ID, "account", me.AccountID)
 	cs.publish(ctx, p.sub, "connected", "")
 	stored, err := cs.store.Get(ctx, p.sub)
 	if err != nil {
-		return connections.Connection{}, fmt.Errorf("%s: %w", op, err)
+		return store.Connection{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return stored, nil
 }
@@ -287,7 +287,7 @@ func (cs *Connections) revokeQuietly(ctx context.Context, token secret.Value) {
 }
 
 // List returns the caller's own connection; an admin's, every connection.
-func (cs *Connections) List(ctx context.Context, caller Identity) ([]connections.Connection, error) {
+func (cs *Connections) List(ctx context.Context, caller Identity) ([]store.Connection, error) {
 	if caller.Role == RoleAdmin {
 		list, err := cs.store.List(ctx)
 		if err != nil {
@@ -301,27 +301,27 @@ func (cs *Connections) List(ctx context.Context, caller Identity) ([]connections
 	}
 	c, err := cs.store.Get(ctx, sub)
 	switch {
-	case errors.Is(err, connections.ErrNotFound):
-		return []connections.Connection{}, nil
+	case errors.Is(err, store.ErrNotFound):
+		return []store.Connection{}, nil
 	case err != nil:
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
-	return []connections.Connection{c}, nil
+	return []store.Connection{c}, nil
 }
 
 // Get returns the connection of sub (a Zoom user id or email): the caller's
 // own, or any for an admin.
-func (cs *Connections) Get(ctx context.Context, caller Identity, sub string) (connections.Connection, error) {
+func (cs *Connections) Get(ctx context.Context, caller Identity, sub string) (store.Connection, error) {
 	key, err := authorizeConnection(caller, "get connection", sub)
 	if err != nil {
-		return connections.Connection{}, err
+		return store.Connection{}, err
 	}
 	c, err := cs.store.Get(ctx, key)
-	if errors.Is(err, connections.ErrNotFound) {
-		return connections.Connection{}, notConnected("get connection", key)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Connection{}, notConnected("get connection", key)
 	}
 	if err != nil {
-		return connections.Connection{}, fmt.Errorf("get connection: %w", err)
+		return store.Connection{}, fmt.Errorf("get connection: %w", err)
 	}
 	return c, nil
 }
@@ -356,7 +356,7 @@ func (cs *Connections) Delete(ctx context.Context, caller Identity, sub string) 
 		}
 	}
 	cs.forget(key)
-	if err := cs.store.Delete(ctx, key); err != nil && !errors.Is(err, connections.ErrNotFound) {
+	if err := cs.store.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	cs.log.Info("connections: deleted", "sub", key)
@@ -388,11 +388,11 @@ func notConnected(op, sub string) error {
 func (cs *Connections) SourceFor(ctx context.Context, user zoom.UserID) (zoom.TokenSource, string, bool, error) {
 	c, err := cs.store.FindByUser(ctx, user.Key())
 	switch {
-	case errors.Is(err, connections.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, "", false, nil
 	case err != nil:
 		return nil, "", false, fmt.Errorf("find connection: %w", err)
-	case c.Status != connections.StatusConnected:
+	case c.Status != store.StatusConnected:
 		return nil, c.AccountID, true, lostErr(c.Reason)
 	}
 	return &userSource{cs: cs, sub: c.Sub}, c.AccountID, true, nil
@@ -497,7 +497,7 @@ func (cs *Connections) refresh(ctx context.Context, sub string) (secret.Value, e
 		// must connect again, as after invalid_grant. Nothing was sent to
 		// Zoom, so nothing was spent.
 		reason, why := ReasonKeyMismatch, "a stored refresh token does not open with its key (altered, or the key under that id changed in CONNECTIONS_KEY)"
-		if errors.Is(err, connections.ErrUnknownKey) {
+		if errors.Is(err, store.ErrUnknownKey) {
 			reason, why = ReasonKeyMissing, "a stored refresh token is sealed with a key no longer in CONNECTIONS_KEY"
 		}
 		cs.log.Warn("connections: "+why+"; the connection is marked lost and the user must connect again", "sub", sub, "key_id", c.Refresh.KeyID,
@@ -517,7 +517,7 @@ func (cs *Connections) refresh(ctx context.Context, sub string) (secret.Value, e
 		return secret.Value{}, err
 	}
 	// The old token is spent: store the new one whatever happens to the caller.
-	sealed, err := cs.keys.Seal(sub, connections.NewToken(g.RefreshToken.Reveal()))
+	sealed, err := cs.keys.Seal(sub, store.NewToken(g.RefreshToken.Reveal()))
 	if err == nil {
 		_, err = cs.store.SwapRefresh(ctx, sub, claimed, sealed, cs.now())
 	}
@@ -536,20 +536,20 @@ func (cs *Connections) refresh(ctx context.Context, sub string) (secret.Value, e
 // another refresher holds it. It answers the connection as read and the
 // claimed version; or, when useCached, an access token that another
 // refresher of this process stored meanwhile (nothing claimed).
-func (cs *Connections) claim(ctx context.Context, sub string, useCached bool) (connections.Connection, int64, secret.Value, error) {
+func (cs *Connections) claim(ctx context.Context, sub string, useCached bool) (store.Connection, int64, secret.Value, error) {
 	const op = "refresh the user's Zoom grant"
 	for {
 		// A refresh that ended just before this one began may have done the work.
 		if v, ok := cs.cached(sub); ok && useCached {
-			return connections.Connection{}, 0, v, nil
+			return store.Connection{}, 0, v, nil
 		}
 		c, err := cs.store.Get(ctx, sub)
 		switch {
-		case errors.Is(err, connections.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			return c, 0, secret.Value{}, notConnected(op, sub)
 		case err != nil:
 			return c, 0, secret.Value{}, fmt.Errorf("%s: %w", op, err)
-		case c.Status != connections.StatusConnected:
+		case c.Status != store.StatusConnected:
 			return c, 0, secret.Value{}, lostErr(c.Reason)
 		}
 		now := cs.now()
@@ -558,9 +558,9 @@ func (cs *Connections) claim(ctx context.Context, sub string, useCached bool) (c
 			switch {
 			case err == nil:
 				return c, claimed, secret.Value{}, nil
-			case errors.Is(err, connections.ErrDisconnected):
+			case errors.Is(err, store.ErrDisconnected):
 				continue // read the reason
-			case !errors.Is(err, connections.ErrLeased) && !errors.Is(err, connections.ErrConflict):
+			case !errors.Is(err, store.ErrLeased) && !errors.Is(err, store.ErrConflict):
 				return c, 0, secret.Value{}, fmt.Errorf("%s: %w", op, err)
 			}
 		}
@@ -588,7 +588,7 @@ func (cs *Connections) release(sub string, claimed int64) {
 
 // lose marks the connection disconnected after Zoom said its grant is dead
 // (or its refresh token does not open here), and tells the user's sockets.
-func (cs *Connections) lose(ctx context.Context, c connections.Connection, claimed int64, reason string) error {
+func (cs *Connections) lose(ctx context.Context, c store.Connection, claimed int64, reason string) error {
 	cs.forget(c.Sub)
 	_, err := cs.store.MarkDisconnected(ctx, c.Sub, claimed, reason, cs.now())
 	if err != nil {

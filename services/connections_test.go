@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/connections"
-	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/internal/zoom/zoomtest"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/zoom"
-	"github.com/zoomtoken/tokenserver/zoom/zoomtest"
 )
 
 const (
@@ -62,11 +62,11 @@ func (e *events) list() []services.Event {
 // countingStore counts reads and claims, to tell the single flight from
 // the lease.
 type countingStore struct {
-	connections.Store
+	store.Store
 	gets, claims atomic.Int64
 }
 
-func (s *countingStore) Get(ctx context.Context, sub string) (connections.Connection, error) {
+func (s *countingStore) Get(ctx context.Context, sub string) (store.Connection, error) {
 	s.gets.Add(1)
 	return s.Store.Get(ctx, sub)
 }
@@ -76,13 +76,13 @@ func (s *countingStore) Claim(ctx context.Context, sub string, v int64, until ti
 	return s.Store.Claim(ctx, sub, v, until)
 }
 
-func keyring(t *testing.T, spec ...string) *connections.Keyring {
+func keyring(t *testing.T, spec ...string) *store.Keyring {
 	t.Helper()
 	var parts []string
 	for _, id := range spec {
 		parts = append(parts, id+":"+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte(id[:1]), 32)))
 	}
-	k, err := connections.ParseKeyring(strings.Join(parts, ","))
+	k, err := store.ParseKeyring(strings.Join(parts, ","))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +96,8 @@ type world struct {
 	clk   *fakeClock
 	ev    *events
 	logs  *syncBuffer
-	store connections.Store
-	keys  *connections.Keyring
+	store store.Store
+	keys  *store.Keyring
 }
 
 type syncBuffer struct {
@@ -117,7 +117,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newWorld(t *testing.T, store connections.Store) *world {
+func newWorld(t *testing.T, store store.Store) *world {
 	t.Helper()
 	fz := zoomtest.New(gaID, gaSecret)
 	t.Cleanup(fz.Close)
@@ -137,7 +137,7 @@ func newWorld(t *testing.T, store connections.Store) *world {
 	return w
 }
 
-func (w *world) conns(t *testing.T, store connections.Store, keys *connections.Keyring) *services.Connections {
+func (w *world) conns(t *testing.T, store store.Store, keys *store.Keyring) *services.Connections {
 	t.Helper()
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: w.zc, App: w.app, Store: store, Keyring: keys,
 		Events: w.ev, Now: w.clk.Now, Logger: slog.New(slog.NewTextHandler(w.logs, nil))})
@@ -148,14 +148,14 @@ func (w *world) conns(t *testing.T, store connections.Store, keys *connections.K
 }
 
 func memWorld(t *testing.T) (*world, *services.Connections) {
-	w := newWorld(t, connections.NewMemoryStore(time.Now))
-	w.store = connections.NewMemoryStore(w.clk.Now)
+	w := newWorld(t, store.NewMemoryStore(time.Now))
+	w.store = store.NewMemoryStore(w.clk.Now)
 	return w, w.conns(t, w.store, w.keys)
 }
 
-func sqliteStore(t *testing.T, path string, now func() time.Time) *connections.SQLiteStore {
+func sqliteStore(t *testing.T, path string, now func() time.Time) *store.SQLiteStore {
 	t.Helper()
-	s, err := connections.OpenSQLite(context.Background(), path, now)
+	s, err := store.OpenSQLite(context.Background(), path, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func caller(t *testing.T, sub string, role services.Role) services.Identity {
 }
 
 // connect runs the whole flow for who, as Zoom user zoomUser.
-func connect(t *testing.T, w *world, cs *services.Connections, who services.Identity, zoomUser string) (connections.Connection, error) {
+func connect(t *testing.T, w *world, cs *services.Connections, who services.Identity, zoomUser string) (store.Connection, error) {
 	t.Helper()
 	u, ttl, err := cs.Authorize(context.Background(), who)
 	if err != nil {
@@ -200,7 +200,7 @@ func TestConnectFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Sub != "alice@partner.example" || c.ZoomUserID != "ZU_alice" || c.AccountID != "acc-partner" ||
-		c.Status != connections.StatusConnected || c.Refresh.KeyID != "k1" {
+		c.Status != store.StatusConnected || c.Refresh.KeyID != "k1" {
 		t.Fatalf("connection %v", c)
 	}
 	if ev := w.ev.list(); len(ev) != 1 || ev[0].Kind != services.ConnectionChanged || ev[0].Status != "connected" || ev[0].User.Key() != "alice@partner.example" {
@@ -363,7 +363,7 @@ func TestSourceForMintsWithTheConnection(t *testing.T) {
 // the lease, held the others back).
 func TestOneRefreshForManyCallers(t *testing.T) {
 	w := newWorld(t, nil)
-	store := &countingStore{Store: connections.NewMemoryStore(w.clk.Now)}
+	store := &countingStore{Store: store.NewMemoryStore(w.clk.Now)}
 	cs := w.conns(t, store, w.keys)
 	if _, err := connect(t, w, cs, caller(t, "alice@partner.example", services.RoleParticipant), "ZU_alice"); err != nil {
 		t.Fatal(err)
@@ -468,7 +468,7 @@ func TestInvalidGrantDisconnects(t *testing.T) {
 		t.Fatalf("Token after invalid_grant: %v", err)
 	}
 	c, _ := cs.Get(ctx, alice, "alice@partner.example")
-	if c.Status != connections.StatusDisconnected || c.Reason != "invalid_grant" || !c.Refresh.IsZero() {
+	if c.Status != store.StatusDisconnected || c.Reason != "invalid_grant" || !c.Refresh.IsZero() {
 		t.Fatalf("connection %v", c)
 	}
 	ev := w.ev.list()
@@ -557,7 +557,7 @@ func TestNoTokenInTheDatabaseOrLogs(t *testing.T) {
 // next refresh re-seals it with the new one.
 func TestKeyRotationReseals(t *testing.T) {
 	w := newWorld(t, nil)
-	store := connections.NewMemoryStore(w.clk.Now)
+	store := store.NewMemoryStore(w.clk.Now)
 	old := w.conns(t, store, keyring(t, "k1"))
 	alice := caller(t, "alice@partner.example", services.RoleParticipant)
 	if _, err := connect(t, w, old, alice, "ZU_alice"); err != nil {
@@ -584,7 +584,7 @@ func TestKeyRotationReseals(t *testing.T) {
 // Authorize links are bounded: per caller (the oldest retires) and in all.
 func TestAuthorizeLinksAreBounded(t *testing.T) {
 	w := newWorld(t, nil)
-	w.store = connections.NewMemoryStore(w.clk.Now)
+	w.store = store.NewMemoryStore(w.clk.Now)
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: w.zc, App: w.app, Store: w.store, Keyring: w.keys,
 		Now: w.clk.Now, MaxPending: 8})
 	if err != nil {
@@ -635,7 +635,7 @@ func TestAuthorizeLinksAreBounded(t *testing.T) {
 // from elsewhere, still get links.
 func TestAuthorizeLinksPerAddress(t *testing.T) {
 	w := newWorld(t, nil)
-	w.store = connections.NewMemoryStore(w.clk.Now)
+	w.store = store.NewMemoryStore(w.clk.Now)
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: w.zc, App: w.app, Store: w.store, Keyring: w.keys,
 		Now: w.clk.Now})
 	if err != nil {
@@ -674,7 +674,7 @@ func TestAuthorizeLinksPerAddress(t *testing.T) {
 // MaxPendingPerSub; the others' links stand.
 func TestAuthorizeLinksPerSubFromManyAddresses(t *testing.T) {
 	w := newWorld(t, nil)
-	w.store = connections.NewMemoryStore(w.clk.Now)
+	w.store = store.NewMemoryStore(w.clk.Now)
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: w.zc, App: w.app, Store: w.store, Keyring: w.keys,
 		Now: w.clk.Now, MaxPending: 20})
 	if err != nil {

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/zoomtoken/tokenserver/connections"
-	"github.com/zoomtoken/tokenserver/webhooks"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/webhooks"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // Deauthorized handles Zoom's app_deauthorized event: the user removed the
@@ -26,7 +26,7 @@ func (cs *Connections) Deauthorized(ctx context.Context, d webhooks.Deauthorizat
 	for range 16 {
 		c, err := cs.store.FindByUser(ctx, d.UserID)
 		switch {
-		case errors.Is(err, connections.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			return nil
 		case err != nil:
 			return fmt.Errorf("deauthorize: %w", err)
@@ -34,7 +34,7 @@ func (cs *Connections) Deauthorized(ctx context.Context, d webhooks.Deauthorizat
 			return nil // found by sub or email only: not this Zoom user's grant
 		}
 		cs.forget(c.Sub)
-		if err := cs.store.Delete(ctx, c.Sub); err != nil && !errors.Is(err, connections.ErrNotFound) {
+		if err := cs.store.Delete(ctx, c.Sub); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("deauthorize: %w", err)
 		}
 		cs.log.Info("connections: the user removed the app at Zoom; connection forgotten", "sub", c.Sub, "zoom_user", c.ZoomUserID)

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // fakeMeetingAPI answers GetMeeting from a set of the account's meetings

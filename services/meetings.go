@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // Minter mints Zoom user tokens; *zoom.Client is one. Mint uses the

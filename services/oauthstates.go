@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/connections"
-	"github.com/zoomtoken/tokenserver/secret"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/store"
 )
 
 // PendingStates keeps the connect flow's pending links between Authorize
@@ -217,7 +217,7 @@ func verifierAAD(state, sub string) string { return "oauth-state\x00" + state + 
 
 // sealVerifier seals v for PendingStates: the key id, NUL, the ciphertext.
 func (cs *Connections) sealVerifier(state, sub string, v secret.Value) ([]byte, error) {
-	s, err := cs.keys.Seal(verifierAAD(state, sub), connections.NewToken(v.Reveal()))
+	s, err := cs.keys.Seal(verifierAAD(state, sub), store.NewToken(v.Reveal()))
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (cs *Connections) openVerifier(state, sub string, b []byte) (secret.Value, 
 	if !ok {
 		return secret.Value{}, errors.New("open the PKCE verifier: not a sealed value")
 	}
-	t, err := cs.keys.Open(verifierAAD(state, sub), connections.Sealed{KeyID: id, Ciphertext: []byte(ct)})
+	t, err := cs.keys.Open(verifierAAD(state, sub), store.Sealed{KeyID: id, Ciphertext: []byte(ct)})
 	if err != nil {
 		return secret.Value{}, err
 	}

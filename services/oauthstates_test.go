@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/connections"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/store"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -72,7 +72,7 @@ func pkceChallenge(v string) string {
 func TestPendingStatesHoldTheVerifierSealed(t *testing.T) {
 	w := newWorld(t, nil)
 	st := &recordingStates{}
-	w.store = connections.NewMemoryStore(w.clk.Now)
+	w.store = store.NewMemoryStore(w.clk.Now)
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: w.zc, App: w.app, Store: w.store, Keyring: w.keys,
 		Now: w.clk.Now, States: st, Logger: slog.New(slog.NewTextHandler(w.logs, nil))})
 	if err != nil {

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // ProgressUpdate is how far a batch (batch-join, setup, distribute) has got:

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/secret"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // fakeMinter mints "obf-<user>" for every user but those whose id starts

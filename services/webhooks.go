@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/apperr"
-	"github.com/zoomtoken/tokenserver/presence"
-	"github.com/zoomtoken/tokenserver/webhooks"
-	"github.com/zoomtoken/tokenserver/zoom"
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/presence"
+	"github.com/zoomtoken/tokenserver/internal/webhooks"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // Deduper admits each webhook event once (webhooks.Dedupe is one; a cluster

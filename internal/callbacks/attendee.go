@@ -1,0 +1,241 @@
+package callbacks
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
+)
+
+// The keys of Attendee's bot_metadata this server reads (README, Bot
+// platforms). Attendee passes the metadata given when the bot was created.
+const (
+	MetaUser           = "zoom_user_id"         // required: whose token (a Zoom user id or email)
+	MetaTokenType      = "zoom_token_type"      // "onbehalf" (default) or "zak"
+	MetaRecordingToken = "zoom_recording_token" // "true": also the meeting's local-recording join token, minted as zoom_user_id (the host)
+)
+
+// AttendeeSignatureHeader carries Attendee's signature.
+const AttendeeSignatureHeader = "X-Webhook-Signature"
+
+// MinAttendeeSecretLen is the fewest bytes ATTENDEE_WEBHOOK_SECRET may
+// decode to (Attendee's are 32 random bytes).
+const MinAttendeeSecretLen = 16
+
+// ParseAttendeeSecret reads the secret as Attendee shows it (base64 of the
+// key): the HMAC key is the decoded bytes.
+func ParseAttendeeSecret(s string) (secret.Value, error) {
+	s = strings.TrimSpace(s)
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return secret.Value{}, errors.New("must be the secret exactly as Attendee shows it (base64)")
+	}
+	if len(key) < MinAttendeeSecretLen {
+		return secret.Value{}, fmt.Errorf("decodes to %d bytes; Attendee's secrets are 32", len(key))
+	}
+	return secret.New(string(key)), nil
+}
+
+// AttendeeConfig configures Attendee.
+type AttendeeConfig struct {
+	Key    secret.Value // the decoded secret (ParseAttendeeSecret)
+	Tokens Tokens
+	Join   JoinTokens // nil: app_privilege_token is always null
+	Logger *slog.Logger
+}
+
+// Attendee answers Attendee's zoom_tokens callbacks.
+type Attendee struct {
+	cfg AttendeeConfig
+}
+
+// NewAttendee returns the Attendee callback service.
+func NewAttendee(cfg AttendeeConfig) (*Attendee, error) {
+	if len(cfg.Key.Reveal()) < MinAttendeeSecretLen || cfg.Tokens == nil {
+		return nil, errors.New("callbacks: Attendee needs its secret and a minter")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Attendee{cfg: cfg}, nil
+}
+
+// ZoomTokens is the answer Attendee expects; a nil field is JSON null.
+// Attendee gives zak_token to the SDK as the ZAK, onbehalf_token as the OBF
+// (it also accepts a comma-separated list, one per join attempt), and
+// app_privilege_token as the local-recording token (its own Zoom OAuth
+// integration puts the jointoken/local_recording token there; its web bot
+// reads join_token or app_privilege_token as the recording token).
+type ZoomTokens struct {
+	ZAK               *secret.Value
+	JoinToken         *secret.Value
+	AppPrivilegeToken *secret.Value
+	OnBehalfToken     *secret.Value
+}
+
+func badSignature(reason string) error {
+	return &apperr.Error{Kind: apperr.ErrInvalidSignature, Op: "check Attendee callback", Err: ErrForged,
+		Message: "The Attendee callback's signature is not valid: " + reason + ".",
+		Hint:    "ATTENDEE_WEBHOOK_SECRET must be the project's webhook secret exactly as Attendee's Settings → Webhooks page shows it."}
+}
+
+// Verify checks X-Webhook-Signature against body: base64 of HMAC-SHA256,
+// keyed with the secret's bytes, over the body written again canonically
+// (Canonical), compared in constant time. It answers the parsed payload.
+func (a *Attendee) Verify(signature string, body []byte) (map[string]any, error) {
+	signature = strings.TrimSpace(signature)
+	if signature == "" {
+		return nil, badSignature("the " + AttendeeSignatureHeader + " header is missing")
+	}
+	got, err := base64.StdEncoding.DecodeString(signature)
+	if err != nil || len(got) != sha256.Size {
+		return nil, badSignature("the " + AttendeeSignatureHeader + " header is not a base64 HMAC-SHA256")
+	}
+	canon, v, err := Canonical(body)
+	if err != nil {
+		return nil, apperr.InvalidInput("check Attendee callback", apperr.FieldError{Field: "body", Reason: "is " + err.Error()})
+	}
+	m := hmac.New(sha256.New, []byte(a.cfg.Key.Reveal()))
+	m.Write(canon)
+	if !hmac.Equal(got, m.Sum(nil)) {
+		return nil, badSignature("it does not match the body")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, apperr.InvalidInput("check Attendee callback", apperr.FieldError{Field: "body", Reason: "must be a JSON object"})
+	}
+	return obj, nil
+}
+
+// AttendeeRequest is what a verified callback asks for.
+type AttendeeRequest struct {
+	BotID     string // Attendee's bot id, for logs
+	Meeting   zoom.MeetingID
+	User      zoom.UserID
+	ZAK       bool // zoom_token_type "zak"; else an OBF
+	Recording bool
+}
+
+var digitRun = regexp.MustCompile(`[0-9]+`)
+
+// MeetingFromURL reads the meeting number from a Zoom join URL as Attendee
+// does: the first run of digits in its path (/j/85746065432, /wc/join/…,
+// /s/…); it must be 9 to 11 digits.
+func MeetingFromURL(raw string) (zoom.MeetingID, string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return zoom.MeetingID{}, "must be a Zoom join URL such as https://zoom.us/j/85746065432"
+	}
+	run := digitRun.FindString(u.Path)
+	if run == "" {
+		return zoom.MeetingID{}, "holds no meeting number in its path (a personal link name cannot be minted for)"
+	}
+	m, reason := zoom.MeetingIDFromString(run)
+	if reason != "" {
+		return zoom.MeetingID{}, "holds a meeting number that " + reason
+	}
+	return m, ""
+}
+
+// Parse reads a verified payload: callback_type zoom_tokens, meeting_url,
+// and bot_metadata's keys (MetaUser, MetaTokenType, MetaRecordingToken).
+func (a *Attendee) Parse(p map[string]any) (AttendeeRequest, error) {
+	const op = "read Attendee callback"
+	var bad []apperr.FieldError
+	add := func(f, reason string) { bad = append(bad, apperr.FieldError{Field: f, Reason: reason}) }
+	var r AttendeeRequest
+	if id, ok := p["bot_id"].(string); ok && len(id) <= 64 && safeLabel(id) {
+		r.BotID = id
+	}
+	if t, _ := p["callback_type"].(string); t != "zoom_tokens" {
+		add("callback_type", "must be zoom_tokens (this route answers only Attendee's zoom_tokens callback)")
+	}
+	if mu, ok := p["meeting_url"].(string); !ok {
+		add("meeting_url", "is required: the bot's Zoom join URL")
+	} else if m, reason := MeetingFromURL(mu); reason != "" {
+		add("meeting_url", reason)
+	} else {
+		r.Meeting = m
+	}
+	meta, _ := p["bot_metadata"].(map[string]any)
+	if s, ok := meta[MetaUser].(string); !ok {
+		add("bot_metadata."+MetaUser, "is required: create the bot with metadata {\""+MetaUser+"\": \"<the Zoom user id or email whose token the bot uses>\"}")
+	} else if u, reason := zoom.ParseUserID(s); reason != "" {
+		add("bot_metadata."+MetaUser, reason)
+	} else {
+		r.User = u
+	}
+	switch t := meta[MetaTokenType]; t {
+	case nil, "onbehalf", "obf":
+	case "zak":
+		r.ZAK = true
+	default:
+		add("bot_metadata."+MetaTokenType, "must be onbehalf or zak")
+	}
+	switch rec := meta[MetaRecordingToken]; rec {
+	case nil, false, "false", "":
+	case true, "true":
+		r.Recording = true
+	default:
+		add("bot_metadata."+MetaRecordingToken, "must be \"true\" or \"false\"")
+	}
+	if len(bad) > 0 {
+		return r, apperr.InvalidInput(op, bad...)
+	}
+	return r, nil
+}
+
+func safeLabel(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ZoomTokens answers a verified, parsed callback: the ZAK or the OBF of the
+// user (the SDK takes one or the other, never both), and, when asked, the
+// meeting's local-recording token as app_privilege_token. The main token
+// must be minted (else the error, with its reason, which Attendee logs); a
+// recording token that cannot be had is null, and logged.
+func (a *Attendee) ZoomTokens(ctx context.Context, r AttendeeRequest) (ZoomTokens, error) {
+	var out ZoomTokens
+	mr := zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: r.User, MeetingID: r.Meeting}
+	if r.ZAK {
+		mr.Type = zoom.TokenZAK
+	}
+	m, err := a.cfg.Tokens.BotToken(ctx, mr)
+	if err != nil {
+		a.cfg.Logger.Warn("attendee callback: no token minted", "bot_id", r.BotID, "type", string(mr.Type), "code", apperr.Code(err))
+		return ZoomTokens{}, err
+	}
+	v := m.Value
+	if r.ZAK {
+		out.ZAK = &v
+	} else {
+		out.OnBehalfToken = &v
+	}
+	if r.Recording {
+		if a.cfg.Join == nil {
+			a.cfg.Logger.Warn("attendee callback: a recording token was asked for, but this server cannot mint join tokens yet", "bot_id", r.BotID)
+		} else if jt, err := a.cfg.Join.JoinToken(ctx, r.User, r.Meeting); err != nil {
+			a.cfg.Logger.Warn("attendee callback: no recording token", "bot_id", r.BotID, "code", apperr.Code(err), "err", err)
+		} else {
+			out.AppPrivilegeToken = &jt
+		}
+	}
+	a.cfg.Logger.Info("attendee callback answered", "bot_id", r.BotID, "type", string(mr.Type), "via", m.Via,
+		"recording_token", out.AppPrivilegeToken != nil)
+	return out, nil
+}

@@ -1,0 +1,429 @@
+package callbacks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/jsonbody"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
+)
+
+// Tokens mints ZAK and OBF tokens for bots (*services.Meetings): the path
+// of start and join, without a caller's role check and without a push.
+type Tokens interface {
+	BotToken(ctx context.Context, mr zoom.MintRequest) (services.Minted, error)
+}
+
+// AccessTokens answers a user's own OAuth access token valid for at least
+// minValid more (*services.Connections).
+type AccessTokens interface {
+	AccessToken(ctx context.Context, user zoom.UserID, minValid time.Duration) (secret.Value, time.Time, error)
+}
+
+// JoinTokens mints a meeting's local-recording join token as its host
+// (Zoom's GET /meetings/{id}/jointoken/local_recording); the server gives
+// services.MeetingInfo.RecordingToken, asked as that host.
+type JoinTokens interface {
+	JoinToken(ctx context.Context, host zoom.UserID, meeting zoom.MeetingID) (secret.Value, error)
+}
+
+// Makers says whether the caller that made a URL (Claims.Maker) is still
+// one this server accepts: for an API key, that it is still in API_KEYS.
+type Makers interface {
+	Accepts(maker services.Identity) bool
+}
+
+// RecallMinValid is how long an access token must still be valid when it is
+// answered: Recall.ai refuses one with less than 120 s left.
+const RecallMinValid = 120 * time.Second
+
+// DefaultMaxLifetime is the longest a signed URL may live by default:
+// long enough for a bot scheduled days ahead, short enough to bound a leak.
+const DefaultMaxLifetime = 30 * 24 * time.Hour
+
+// URLsConfig configures URLs.
+type URLsConfig struct {
+	Signer      *Signer
+	State       State        // nil: a Memory
+	Tokens      Tokens       // ZAK and OBF
+	Access      AccessTokens // nil: users' OAuth is not configured; access_token URLs answer 404
+	Join        JoinTokens   // nil: join tokens are not available; join_token URLs answer 404
+	MaxLifetime time.Duration
+	// Allow limits how often one URL may be answered (the per-caller
+	// limiter, keyed by the URL's id); nil: no limit.
+	Allow func(key string) (ok bool, retryAfter time.Duration)
+	// Makers says whether a URL's maker is still a caller this server
+	// accepts; nil: every maker is (the role rule is re-applied still).
+	Makers Makers
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// URLs makes, answers and revokes signed callback URLs.
+type URLs struct {
+	cfg URLsConfig
+}
+
+// NewURLs returns the signed-URL service.
+func NewURLs(cfg URLsConfig) (*URLs, error) {
+	if cfg.Signer == nil || cfg.Tokens == nil {
+		return nil, fmt.Errorf("callbacks: a signer and a minter are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.State == nil {
+		cfg.State = NewMemory(0, cfg.Now)
+	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = DefaultMaxLifetime
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &URLs{cfg: cfg}, nil
+}
+
+// CreateInput asks for a signed URL.
+type CreateInput struct {
+	Kind      Kind
+	User      zoom.UserID
+	Meeting   zoom.MeetingID
+	ExpiresIn time.Duration
+	Once      bool
+}
+
+// Created is a signed URL and what it says.
+type Created struct {
+	URL    string
+	Claims Claims
+}
+
+type createRequest struct {
+	Kind             json.RawMessage `json:"kind"`
+	UserID           json.RawMessage `json:"userId"`
+	MeetingID        json.RawMessage `json:"meetingId"`
+	ExpiresInSeconds json.RawMessage `json:"expiresInSeconds"`
+	SingleUse        json.RawMessage `json:"singleUse"`
+}
+
+func isNull(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s == "" || s == "null"
+}
+
+// DecodeCreate parses {kind, userId, meetingId?, expiresInSeconds, singleUse?}.
+func (u *URLs) DecodeCreate(body []byte) (CreateInput, error) {
+	const op = "create callback URL"
+	var r createRequest
+	if err := jsonbody.Decode(op, body, &r); err != nil {
+		return CreateInput{}, err
+	}
+	var in CreateInput
+	var bad []apperr.FieldError
+	add := func(f, reason string) { bad = append(bad, apperr.FieldError{Field: f, Reason: reason}) }
+
+	var kind string
+	if isNull(r.Kind) {
+		add("kind", "is required: obf, zak, join_token or access_token")
+	} else if json.Unmarshal(r.Kind, &kind) != nil {
+		add("kind", "must be a string: obf, zak, join_token or access_token")
+	} else if k, ok := ParseKind(kind); !ok {
+		add("kind", "must be obf, zak, join_token or access_token")
+	} else {
+		in.Kind = k
+	}
+
+	var user string
+	if isNull(r.UserID) {
+		add("userId", "is required")
+	} else if json.Unmarshal(r.UserID, &user) != nil {
+		add("userId", "must be a string (a Zoom user id or email)")
+	} else if id, reason := zoom.ParseUserID(user); reason != "" {
+		add("userId", reason)
+	} else {
+		in.User = id
+	}
+
+	switch {
+	case in.Kind == "":
+	case in.Kind.NeedsMeeting():
+		m, reason := zoom.ParseMeetingID(r.MeetingID)
+		if reason != "" {
+			add("meetingId", reason+" for kind "+string(in.Kind))
+		}
+		in.Meeting = m
+	case !isNull(r.MeetingID):
+		add("meetingId", "does not apply to kind "+string(in.Kind)+" (only obf and join_token name a meeting)")
+	}
+
+	maxSecs := int64(u.cfg.MaxLifetime / time.Second)
+	var secs int64
+	if isNull(r.ExpiresInSeconds) {
+		add("expiresInSeconds", fmt.Sprintf("is required: how long the URL stays usable, 1 to %d seconds", maxSecs))
+	} else if json.Unmarshal(r.ExpiresInSeconds, &secs) != nil || secs < 1 || secs > maxSecs {
+		add("expiresInSeconds", fmt.Sprintf("must be a whole number of seconds from 1 to %d", maxSecs))
+	} else {
+		in.ExpiresIn = time.Duration(secs) * time.Second
+	}
+
+	if !isNull(r.SingleUse) && json.Unmarshal(r.SingleUse, &in.Once) != nil {
+		add("singleUse", "must be true or false")
+	}
+	if len(bad) > 0 {
+		return CreateInput{}, apperr.InvalidInput(op, bad...)
+	}
+	return in, nil
+}
+
+// mayActFor: an admin for any user; a host for its own user only.
+func mayActFor(op string, caller services.Identity, user zoom.UserID) error {
+	switch {
+	case caller.Role == services.RoleAdmin:
+		return nil
+	case caller.Role == services.RoleHost && caller.User.Same(user):
+		return nil
+	case caller.Role == services.RoleHost:
+		return &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: "A host may make callback URLs for its own user only."}
+	}
+	return &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: "Only a host (for its own user) or an admin may make callback URLs."}
+}
+
+// RoleMayCreate refuses, before the body is read, a caller whose role may
+// never make a callback URL.
+func RoleMayCreate(caller services.Identity) error {
+	if caller.Role == services.RoleAdmin || caller.Role == services.RoleHost {
+		return nil
+	}
+	return mayActFor("create callback URL", caller, zoom.UserID{})
+}
+
+// Create signs a URL for in, if caller may act for its user. It logs the
+// URL's kind and id only.
+func (u *URLs) Create(ctx context.Context, caller services.Identity, in CreateInput) (Created, error) {
+	const op = "create callback URL"
+	if err := mayActFor(op, caller, in.User); err != nil {
+		return Created{}, err
+	}
+	c := Claims{Kind: in.Kind, User: in.User, Meeting: in.Meeting, ID: NewID(), Once: in.Once,
+		Expires: u.cfg.Now().Add(in.ExpiresIn).Truncate(time.Second)}
+	c.By, c.ByRole = MakerOf(caller)
+	u.cfg.Logger.Info("callback URL made", "kind", string(c.Kind), "callback_id", c.ID, "single_use", c.Once,
+		"expires_at", c.Expires.UTC().Format(time.RFC3339))
+	return Created{URL: u.cfg.Signer.URL(c), Claims: c}, nil
+}
+
+// Answer is what a callback URL answers: the token, as plain text.
+type Answer struct {
+	Token  secret.Value
+	Claims Claims
+	Via    string // for ZAK and OBF: services.ViaConnection or ViaAccount
+}
+
+// Redeem answers a callback URL: kind from its path, q its query. It checks
+// the signature and expiry, then revocation and (single use) whether it was
+// spent, then mints through the same paths as start and join. A token that
+// cannot be minted for this URL (no connection, not the meeting's host, …)
+// is ErrNotFound, with the reason: never a 200 with a bad body.
+func (u *URLs) Redeem(ctx context.Context, kind string, q url.Values) (Answer, error) {
+	const op = "answer callback URL"
+	c, err := u.cfg.Signer.Verify(kind, q, u.cfg.Now())
+	if err != nil {
+		return Answer{}, err
+	}
+	if u.cfg.Allow != nil {
+		if ok, wait := u.cfg.Allow("callback-url:" + c.ID); !ok {
+			return Answer{Claims: c}, &apperr.Error{Kind: apperr.ErrRateLimited, Op: op, RetryAfter: wait,
+				Message: "This callback URL is being called faster than this server allows; wait for Retry-After seconds."}
+		}
+	}
+	if err := u.makerMay(c); err != nil {
+		u.cfg.Logger.Warn("callback URL refused: its maker may no longer mint for its user", "kind", string(c.Kind), "callback_id", c.ID)
+		return Answer{Claims: c}, err
+	}
+	switch use, err := u.cfg.State.Use(ctx, c.ID, c.Once, c.Expires); {
+	case err != nil:
+		return Answer{Claims: c}, err
+	case use == UseRevoked:
+		return Answer{Claims: c}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: "This callback URL was revoked."}
+	case use == UseSpent:
+		return Answer{Claims: c}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: "This single-use callback URL was already used."}
+	}
+	a, err := u.mint(ctx, c)
+	if err != nil {
+		if c.Once {
+			_ = u.cfg.State.Unspend(ctx, c.ID) // nothing was minted: the platform may try again
+		}
+		u.cfg.Logger.Warn("callback URL minted nothing", "kind", string(c.Kind), "callback_id", c.ID, "code", apperr.Code(err))
+		return Answer{Claims: c}, notMintable(op, c.Kind, err)
+	}
+	u.cfg.Logger.Info("callback URL answered", "kind", string(c.Kind), "callback_id", c.ID, "via", a.Via)
+	return a, nil
+}
+
+// makerMay re-checks, at each use, that the caller that made the URL may
+// still mint for its user: the maker is still accepted (Makers: an API key
+// still configured) and the rule of Create (mayActFor) still allows it.
+// Either refusal is 403 forbidden, as a revoked URL is.
+func (u *URLs) makerMay(c Claims) error {
+	const op = "answer callback URL"
+	maker := c.Maker()
+	if u.cfg.Makers != nil && !u.cfg.Makers.Accepts(maker) {
+		return &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+			Message: "The caller that made this callback URL is no longer accepted by this server (its API key was removed, or its kind of credential is no longer configured).",
+			Hint:    "Make a new URL with a current credential."}
+	}
+	if err := mayActFor(op, maker, c.User); err != nil {
+		return &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+			Message: "The caller that made this callback URL may no longer mint for its user: " + apperr.PublicMessage(err)}
+	}
+	return nil
+}
+
+func (u *URLs) mint(ctx context.Context, c Claims) (Answer, error) {
+	a := Answer{Claims: c}
+	switch c.Kind {
+	case KindOBF, KindZAK:
+		typ := zoom.TokenOnBehalf
+		if c.Kind == KindZAK {
+			typ = zoom.TokenZAK
+		}
+		m, err := u.cfg.Tokens.BotToken(ctx, zoom.MintRequest{Type: typ, UserID: c.User, MeetingID: c.Meeting})
+		a.Token, a.Via = m.Value, m.Via
+		return a, err
+	case KindAccessToken:
+		if u.cfg.Access == nil {
+			return a, unavailable("Users' own Zoom connections are not configured on this server, so it holds no user access tokens (it never gives out its account's token).")
+		}
+		v, _, err := u.cfg.Access.AccessToken(ctx, c.User, RecallMinValid)
+		a.Token, a.Via = v, services.ViaConnection
+		return a, err
+	case KindJoinToken:
+		if u.cfg.Join == nil {
+			return a, unavailable("This server cannot mint local-recording join tokens yet.")
+		}
+		v, err := u.cfg.Join.JoinToken(ctx, c.User, c.Meeting)
+		a.Token = v
+		return a, err
+	}
+	return a, unavailable("Unknown callback kind.")
+}
+
+func unavailable(msg string) error {
+	return &apperr.Error{Kind: apperr.ErrNotFound, Op: "mint for callback URL", Message: msg}
+}
+
+// notMintable turns a failure that retrying cannot mend (no connection, a
+// lost one, an unknown user, Zoom's refusal, a user who is not the host)
+// into ErrNotFound: Recall.ai asks for a 404 when no token can be had.
+// Transient failures (Zoom down, quotas) keep their own codes.
+func notMintable(op string, kind Kind, err error) error {
+	switch apperr.Code(err) {
+	case apperr.CodeNotFound, apperr.CodeNotConnected, apperr.CodeConnectionLost, apperr.CodeUserNotFound,
+		apperr.CodeZoomRejected, apperr.CodeForbidden, apperr.CodeInvalidRequest, apperr.CodeMeetingNotFound:
+		// The cause is kept for logs as text only: its kind must not
+		// outrank ErrNotFound when the code is chosen.
+		return &apperr.Error{Kind: apperr.ErrNotFound, Op: op, Err: errors.New(err.Error()),
+			Message: fmt.Sprintf("No %s can be minted for this callback URL: %s", kind, apperr.PublicMessage(err))}
+	}
+	return err
+}
+
+// RevokeInput names the URL to revoke: the URL itself, or (admins) its id.
+type RevokeInput struct {
+	URL string
+	ID  string
+}
+
+type revokeRequest struct {
+	URL json.RawMessage `json:"url"`
+	ID  json.RawMessage `json:"id"`
+}
+
+// DecodeRevoke parses {url} or {id}.
+func DecodeRevoke(body []byte) (RevokeInput, error) {
+	const op = "revoke callback URL"
+	var r revokeRequest
+	if err := jsonbody.Decode(op, body, &r); err != nil {
+		return RevokeInput{}, err
+	}
+	var in RevokeInput
+	if !isNull(r.URL) && json.Unmarshal(r.URL, &in.URL) != nil {
+		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "url", Reason: "must be a string: the callback URL"})
+	}
+	if !isNull(r.ID) && json.Unmarshal(r.ID, &in.ID) != nil {
+		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "id", Reason: "must be a string: the callback URL's id"})
+	}
+	if (in.URL == "") == (in.ID == "") {
+		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "url", Reason: "or id is required (one of them)"})
+	}
+	if len(in.URL) > 4096 {
+		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "url", Reason: "is longer than 4096 characters"})
+	}
+	if in.ID != "" && !validID(in.ID) {
+		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "id", Reason: "is not a callback URL id"})
+	}
+	return in, nil
+}
+
+// Revoked says what Revoke did.
+type Revoked struct {
+	ID        string
+	ExpiresAt time.Time
+	Revoked   bool // false: the URL had expired already, so there was nothing to revoke
+}
+
+// Revoke refuses every later use of a URL. With the URL, its user's host
+// (or its user) or an admin may revoke it; by id alone, only an admin (the
+// server keeps no list of URLs, so it cannot tell whose an id is).
+func (u *URLs) Revoke(ctx context.Context, caller services.Identity, in RevokeInput) (Revoked, error) {
+	const op = "revoke callback URL"
+	now := u.cfg.Now()
+	if in.ID != "" {
+		if caller.Role != services.RoleAdmin {
+			return Revoked{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+				Message: "Only an admin may revoke a callback URL by its id; send the URL itself instead."}
+		}
+		until := now.Add(u.cfg.MaxLifetime)
+		if err := u.cfg.State.Revoke(ctx, in.ID, until); err != nil {
+			return Revoked{}, err
+		}
+		u.cfg.Logger.Info("callback URL revoked", "callback_id", in.ID)
+		return Revoked{ID: in.ID, ExpiresAt: until, Revoked: true}, nil
+	}
+	pu, err := url.Parse(in.URL)
+	if err != nil {
+		return Revoked{}, apperr.InvalidInput(op, apperr.FieldError{Field: "url", Reason: "is not a URL"})
+	}
+	_, kind, ok := strings.Cut(pu.Path, "/api/callbacks/")
+	if !ok {
+		return Revoked{}, apperr.InvalidInput(op, apperr.FieldError{Field: "url", Reason: "is not a callback URL of this server (/api/callbacks/{kind})"})
+	}
+	// Verify at the URL's own expiry, so an expired URL is recognised as
+	// signed, and reported as expired rather than forged.
+	c, err := u.cfg.Signer.Verify(kind, pu.Query(), time.Time{})
+	if err != nil {
+		return Revoked{}, err
+	}
+	if caller.Role != services.RoleAdmin && !caller.User.Same(c.User) {
+		return Revoked{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+			Message: "You may revoke callback URLs of your own user only."}
+	}
+	if !now.Before(c.Expires) {
+		return Revoked{ID: c.ID, ExpiresAt: c.Expires}, nil
+	}
+	if err := u.cfg.State.Revoke(ctx, c.ID, c.Expires); err != nil {
+		return Revoked{}, err
+	}
+	u.cfg.Logger.Info("callback URL revoked", "kind", string(c.Kind), "callback_id", c.ID)
+	return Revoked{ID: c.ID, ExpiresAt: c.Expires, Revoked: true}, nil
+}
