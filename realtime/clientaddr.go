@@ -3,7 +3,7 @@ package realtime
 import "github.com/zishang520/engine.io/v2/engine"
 
 // clientAddr is the address a connection's limits, failed-credential
-// guard and logs go by (services.TrustedProxies.ClientAddr: the rule REST
+// guard and logs go by (gate.TrustedProxies.ClientAddr: the rule REST
 // applies too).
 func (s *Server) clientAddr(eio engine.Socket) string {
 	var forwarded []string

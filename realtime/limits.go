@@ -5,10 +5,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/zishang520/socket.io/v2/socket"
 
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // How many sockets a client may hold, on this instance:
@@ -110,7 +112,7 @@ func (s *Server) Counted() (users, addresses, unauthenticated int) {
 func userKey(id services.Identity) string { return zoom.UserKey(id.Subject) }
 
 // addrKey is the unit the unauthenticated connections are counted in.
-func addrKey(c *conn) string { return services.AddrKey(c.addr) }
+func addrKey(c *conn) string { return gate.AddrKey(c.addr) }
 
 // tooManyForUser is the body of a refusal over SocketsPerUser.
 func (s *Server) tooManyForUser() map[string]any {

@@ -18,10 +18,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/zishang520/socket.io/v2/socket"
 
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Authenticator checks a caller's credential.
@@ -83,7 +85,7 @@ type Config struct {
 	// TrustedProxies (TRUSTED_PROXIES): a connection from one of these
 	// takes its client's address from X-Forwarded-For (clientaddr.go);
 	// empty: the peer's address, the header ignored.
-	TrustedProxies services.TrustedProxies
+	TrustedProxies gate.TrustedProxies
 }
 
 // Server is the Socket.IO side of the token server.

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/internal/callbacks"
@@ -148,7 +150,7 @@ func (a *api) forgedCallback(c *gin.Context, err error) error {
 	}
 	addr := a.clientAddr(c)
 	if ok, wait := a.AuthGuard.Allow(addr); !ok {
-		return services.TooManyFailures(wait)
+		return gate.TooManyFailures(wait)
 	}
 	a.AuthGuard.Failed(addr)
 	return err

@@ -88,7 +88,7 @@ func (a *api) recovery() gin.HandlerFunc {
 }
 
 // clientAddr is the address the request is guarded, limited and logged by
-// (services.TrustedProxies.ClientAddr: the rule Socket.IO applies too).
+// (gate.TrustedProxies.ClientAddr: the rule Socket.IO applies too).
 func (a *api) clientAddr(c *gin.Context) string {
 	return a.TrustedProxies.ClientAddr(c.Request.RemoteAddr, c.Request.Header.Values("X-Forwarded-For"))
 }

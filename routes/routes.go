@@ -10,14 +10,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
 	"github.com/unrolled/secure"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/web/openapi"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Authenticator checks a caller's credential.
@@ -75,7 +77,7 @@ type Deps struct {
 	// of these takes its client's address (ClientIP: the failed-auth guard,
 	// the request log) from X-Forwarded-For; empty: the peer's, the
 	// header ignored.
-	TrustedProxies services.TrustedProxies
+	TrustedProxies gate.TrustedProxies
 
 	// Bot platforms: signed callback URLs (nil: CALLBACK_URL_KEY is not set)
 	// and Attendee's zoom_tokens callback (nil: ATTENDEE_WEBHOOK_SECRET is not set).
@@ -313,7 +315,7 @@ func (a *api) authenticate() gin.HandlerFunc {
 		addr := a.clientAddr(c)
 		if a.AuthGuard != nil {
 			if ok, wait := a.AuthGuard.Allow(addr); !ok {
-				fail(c, a.Logger, services.TooManyFailures(wait))
+				fail(c, a.Logger, gate.TooManyFailures(wait))
 				return
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/zoomtoken/tokenserver/internal/metrics"
 	"github.com/zoomtoken/tokenserver/internal/redis"
 	"github.com/zoomtoken/tokenserver/internal/store"
@@ -165,20 +167,20 @@ func (j jsonRelay) Receive(handle func(webhooks.Event)) {
 
 // callerLimiter is the per-caller limiter: local alone, or in a cluster the
 // one shared through Redis, with local as its fallback.
-func (s *sharedState) callerLimiter(cfg Config, local *services.CallerLimiter) routes.CallerLimiter {
+func (s *sharedState) callerLimiter(cfg Config, local *gate.MemoryLimiter) routes.CallerLimiter {
 	if s.redis == nil {
 		return local
 	}
-	return redis.NewCallers(s.redis, cfg.CallerRPS, cfg.CallerBurst, local)
+	return gate.NewRedisLimiter(s.redis, cfg.CallerRPS, cfg.CallerBurst, local)
 }
 
 // authGuard is the failed-authentication guard: local alone, or in a
 // cluster the one shared through Redis, with local as its fallback.
-func (s *sharedState) authGuard(cfg Config, local *services.AuthGuard) routes.AuthGuard {
+func (s *sharedState) authGuard(cfg Config, local *gate.MemoryGuard) routes.AuthGuard {
 	if s.redis == nil {
 		return local
 	}
-	return redis.NewGuard(s.redis, cfg.AuthFailuresPerMinute, local)
+	return gate.NewRedisGuard(s.redis, cfg.AuthFailuresPerMinute, local)
 }
 
 // batchSlots are the callers' batch slots shared through Redis, nil (the
@@ -187,5 +189,5 @@ func (s *sharedState) batchSlots() services.BatchSlots {
 	if s.redis == nil {
 		return nil
 	}
-	return redis.NewSlots(s.redis, services.NewLocalBatchSlots(), redis.SlotsConfig{})
+	return gate.NewRedisSlots(s.redis, gate.NewMemorySlots(), gate.RedisSlotsConfig{})
 }

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 // With the failed-authentication guard shared in Redis, as with the local

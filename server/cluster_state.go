@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/store"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/callbacks"
 	"github.com/zoomtoken/tokenserver/internal/redis"
@@ -71,7 +73,7 @@ func (s *sharedState) pendingStates() services.PendingStates {
 	if s.redis == nil {
 		return nil
 	}
-	local := services.NewMemoryStates(0, services.MaxPendingPerSub, nil)
-	return redis.NewOAuthStates(s.redis, local, redis.OAuthLimits{PerSub: services.MaxPendingPerSub,
-		PerAddr: services.MaxPendingPerAddr, Total: services.DefaultMaxPending}, nil)
+	local := store.NewMemoryPending(0, store.MaxPendingPerSub, nil)
+	return store.NewRedisPending(s.redis, local, store.PendingLimits{PerSub: store.MaxPendingPerSub,
+		PerAddr: store.MaxPendingPerAddr, Total: store.DefaultMaxPending}, nil)
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 // publicURL is the load balancer's address in the callback tests: the URLs

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 // Several instances against real PostgreSQL and Redis servers

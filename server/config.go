@@ -11,11 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/zoomtoken/tokenserver/internal/callbacks"
-	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
 	"github.com/zoomtoken/tokenserver/internal/secret"
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/realtime"
 )
 
 // Config is everything the server reads from its environment (README, Configuration).
@@ -76,7 +77,7 @@ type Config struct {
 	ClusterSize int          // CLUSTER_SIZE: instances sharing the Zoom quota; while Redis is down each paces at ZOOM_QPS / CLUSTER_SIZE
 	// TRUSTED_PROXIES: load balancers whose X-Forwarded-For names the
 	// client; empty: none, the peer is the client.
-	TrustedProxies services.TrustedProxies
+	TrustedProxies gate.TrustedProxies
 	// Bot platforms: the key signing callback URLs (empty: off; generated in
 	// sandbox mode), the public base URL they start with, and Attendee's
 	// webhook secret (its decoded bytes; empty: off).
@@ -107,10 +108,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ZoomQPS:               p.floatRange("ZOOM_QPS", 25, 0.1, 1000000),
 		JWTIssuer:             p.str("AUTH_JWT_ISSUER", ""),
 		JWTAudience:           p.str("AUTH_JWT_AUDIENCE", ""),
-		JWTMaxTTL:             p.duration("AUTH_JWT_MAX_TTL", services.DefaultJWTMaxTTL, time.Minute, 30*24*time.Hour),
+		JWTMaxTTL:             p.duration("AUTH_JWT_MAX_TTL", gate.DefaultJWTMaxTTL, time.Minute, 30*24*time.Hour),
 		CallerRPS:             p.floatRange("CALLER_RPS", 20, 0.1, 100000),
 		CallerBurst:           p.intRange("CALLER_BURST", 40, 1, 100000),
-		AuthFailuresPerMinute: p.intRange("AUTH_FAILURES_PER_MINUTE", services.DefaultAuthFailuresPerMinute, 1, 100000),
+		AuthFailuresPerMinute: p.intRange("AUTH_FAILURES_PER_MINUTE", gate.DefaultAuthFailuresPerMinute, 1, 100000),
 		SocketsPerUser:        p.intRange("SOCKETS_PER_USER", realtime.DefaultSocketsPerUser, 1, 100000),
 		BatchMax:              p.intRange("BATCH_MAX", 500, 1, 10000),
 		LogFormat:             p.oneOf("LOG_FORMAT", "json", "json", "text"),
@@ -171,8 +172,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	if s := getenv("AUTH_JWT_SECRET"); s != "" {
-		if len(s) < services.MinJWTSecretLen {
-			p.bad("AUTH_JWT_SECRET", fmt.Sprintf("must be at least %d bytes (it has %d); generate one with: openssl rand -hex 32", services.MinJWTSecretLen, len(s)))
+		if len(s) < gate.MinJWTSecretLen {
+			p.bad("AUTH_JWT_SECRET", fmt.Sprintf("must be at least %d bytes (it has %d); generate one with: openssl rand -hex 32", gate.MinJWTSecretLen, len(s)))
 		}
 		c.JWTSecret = secret.New(s)
 	}

@@ -9,9 +9,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
+	"github.com/zoomtoken/tokenserver/internal/store"
+
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 // Pending connect links (GET /api/connections/zoom/authorize) over real
@@ -57,24 +58,24 @@ func TestConnectLinksCannotBeHoarded(t *testing.T) {
 					}
 				})
 			}
-			for i := 0; i <= services.DefaultMaxPending && refusedAt.Load() == 0; i++ {
+			for i := 0; i <= store.DefaultMaxPending && refusedAt.Load() == 0; i++ {
 				work <- i
 			}
 			close(work)
 			wg.Wait()
 			if refusal.Status != 429 || refusal.Body["code"] != "rate_limited" || refusal.Header.Get("Retry-After") == "" {
 				t.Fatalf("one address's links: %d made, first refusal at %d: %d %s; want 429 rate_limited with Retry-After after %d",
-					made.Load(), refusedAt.Load(), refusal.Status, refusal.Raw, services.MaxPendingPerAddr)
+					made.Load(), refusedAt.Load(), refusal.Status, refusal.Raw, store.MaxPendingPerAddr)
 			}
 			if s, _ := strconv.Atoi(refusal.Header.Get("Retry-After")); s < 1 || s > 600 {
 				t.Errorf("Retry-After %q; want at most the 10 minutes a link lives", refusal.Header.Get("Retry-After"))
 			}
-			if made.Load() != services.MaxPendingPerAddr {
-				t.Errorf("one address made %d links; want its cap, %d", made.Load(), services.MaxPendingPerAddr)
+			if made.Load() != store.MaxPendingPerAddr {
+				t.Errorf("one address made %d links; want its cap, %d", made.Load(), store.MaxPendingPerAddr)
 			}
 
 			// One identity, many addresses: only its last links live.
-			for i := range 3 * services.MaxPendingPerSub {
+			for i := range 3 * store.MaxPendingPerSub {
 				if r := ts.do("GET", "/api/connections/zoom/authorize", nil, from("mallory@example.com", fmt.Sprintf("10.9.0.%d", i+1))); r.Status != 200 {
 					t.Fatalf("one identity from address %d: %d %s", i+1, r.Status, r.Raw)
 				}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/internal/web/console"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/web/console"
 )
 
 // startServerIn starts a server with dir as its working directory, so that

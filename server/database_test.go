@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 // The server binary started while its PostgreSQL is down starts anyway: S2S

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 // zoomLog is a proxy in front of the sandbox's API that writes down, in the

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/callbacks"
 	"github.com/zoomtoken/tokenserver/internal/store"
@@ -156,7 +158,7 @@ func newCallbackMakers(cfg Config) callbackMakers {
 	m := callbackMakers{keys: map[string]bool{},
 		jwt: !cfg.JWTSecret.Empty() || cfg.JWKSURL != "" || (cfg.Mode == "sandbox" && !cfg.AuthConfigured())}
 	for _, k := range cfg.APIKeys {
-		m.keys["api-key:"+services.KeyFingerprint(k.Reveal())] = true
+		m.keys["api-key:"+gate.KeyFingerprint(k.Reveal())] = true
 	}
 	return m
 }

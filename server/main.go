@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/joho/godotenv"
@@ -145,8 +147,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	events.Subscribe(awaits.Deliver)
 	meetingInfo := services.NewMeetingInfo(services.MeetingInfoConfig{Zoom: zc, Grants: grants(conns),
 		WebhooksConfigured: hooks.routes() != nil, Presence: present, Logger: log})
-	limiter := shared.callerLimiter(cfg, services.NewCallerLimiter(cfg.CallerRPS, cfg.CallerBurst, nil))
-	guard := shared.authGuard(cfg, services.NewAuthGuard(cfg.AuthFailuresPerMinute, nil))
+	limiter := shared.callerLimiter(cfg, gate.NewMemoryLimiter(cfg.CallerRPS, cfg.CallerBurst, nil))
+	guard := shared.authGuard(cfg, gate.NewMemoryGuard(cfg.AuthFailuresPerMinute, nil))
 	rt := realtime.New(realtime.Config{
 		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
@@ -433,8 +435,8 @@ func zoomConfig(cfg Config, sb *sandboxRun, log *slog.Logger, obs zoom.Observer)
 // caller authentication configured, it generates a JWT secret for the process
 // and returns itself as the issuer behind POST /sandbox/tokens; otherwise the
 // issuer is nil.
-func newAuthenticator(ctx context.Context, cfg Config, log *slog.Logger) (*services.Authenticator, routes.TokenIssuer, error) {
-	authCfg := services.AuthConfig{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+func newAuthenticator(ctx context.Context, cfg Config, log *slog.Logger) (*gate.Authenticator, routes.TokenIssuer, error) {
+	authCfg := gate.AuthConfig{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		APIKeys: cfg.APIKeys, MaxTTL: cfg.JWTMaxTTL}
 	if cfg.JWKSURL != "" {
 		kf, err := keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKSURL})
@@ -449,7 +451,7 @@ func newAuthenticator(ctx context.Context, cfg Config, log *slog.Logger) (*servi
 		_, _ = rand.Read(b)
 		authCfg.JWTSecret = secret.New(hex.EncodeToString(b))
 	}
-	auth, err := services.NewAuthenticator(authCfg)
+	auth, err := gate.NewAuthenticator(authCfg)
 	if err != nil {
 		return nil, nil, err
 	}

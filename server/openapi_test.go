@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
@@ -28,9 +30,9 @@ import (
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/zoomtoken/tokenserver/internal/callbacks"
+	"github.com/zoomtoken/tokenserver/internal/sandbox"
 	"github.com/zoomtoken/tokenserver/internal/web/openapi"
 	"github.com/zoomtoken/tokenserver/routes"
-	"github.com/zoomtoken/tokenserver/internal/sandbox"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -235,7 +237,7 @@ func TestOpenAPIEveryRoute(t *testing.T) {
 	c := contract(t)
 	stub := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	engine := routes.New(routes.Deps{
-		Connections: (*services.Connections)(nil), SandboxTokens: (*services.Authenticator)(nil),
+		Connections: (*services.Connections)(nil), SandboxTokens: (*gate.Authenticator)(nil),
 		SandboxJoin: stub, Demo: &routes.DemoFiles{}, Socket: stub, Metrics: stub,
 		MeetingInfo: (*services.MeetingInfo)(nil), Webhooks: (*services.Webhooks)(nil), Awaits: (*services.Awaits)(nil),
 		CallbackURLs: (*callbacks.URLs)(nil), Attendee: (*callbacks.Attendee)(nil), Console: stub,

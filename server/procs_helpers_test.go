@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 // Server processes for the cluster tests (cluster_process_test.go): the

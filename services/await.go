@@ -18,9 +18,9 @@ import (
 // whether the user is present, and mints the OBF the moment Zoom's webhook
 // says the user joined.
 
-// Joiner mints a participant's OBF (*Meetings is one): with the same
+// joiner mints a participant's OBF (*Meetings is one): with the same
 // authorization, minting path and push as a join.
-type Joiner interface {
+type joiner interface {
 	Join(ctx context.Context, caller Identity, in JoinInput) (Minted, error)
 }
 
@@ -65,7 +65,7 @@ type AwaitInput struct {
 // AwaitsConfig configures Awaits. Zero values take defaults.
 type AwaitsConfig struct {
 	Presence    presence.Store
-	Join        Joiner
+	Join        joiner
 	Identifiers Identifiers // nil: only the id given is matched
 	Observer    AwaitObserver
 	Logger      *slog.Logger
@@ -167,11 +167,11 @@ func NewAwaits(ctx context.Context, cfg AwaitsConfig) (*Awaits, error) {
 // Await starts waiting for in.User to be in in.MeetingID, for a caller who
 // may join as that user (the same rule as a join). It tells sink the
 // presence at once; when the user is present, now or when the event comes,
-// it mints the OBF (Joiner.Join: pushed to the user's sockets as a join's is)
+// it mints the OBF (joiner.Join: pushed to the user's sockets as a join's is)
 // and hands it to sink. Unknown ends the await: no event came for the
 // meeting, so the client joins with retries instead.
 func (a *Awaits) Await(ctx context.Context, caller Identity, in AwaitInput, sink AwaitSink) (*Await, error) {
-	if err := AuthorizeJoin(caller, in.User); err != nil {
+	if err := authorizeJoin(caller, in.User); err != nil {
 		return nil, err
 	}
 	ids := []string{presence.Key(in.User.String())}

@@ -20,9 +20,9 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
-// ZoomOAuth is what the connections domain needs of the Zoom client's
+// zoomOAuth is what the connections domain needs of the Zoom client's
 // user-OAuth side; *zoom.Client is one.
-type ZoomOAuth interface {
+type zoomOAuth interface {
 	ExchangeCode(ctx context.Context, app zoom.OAuthApp, code string, verifier secret.Value) (zoom.Grant, error)
 	Refresh(ctx context.Context, app zoom.OAuthApp, refresh secret.Value) (zoom.Grant, error)
 	Me(ctx context.Context, access secret.Value) (zoom.ZoomUser, error)
@@ -31,7 +31,7 @@ type ZoomOAuth interface {
 
 // ConnectionsConfig configures Connections. Zero durations get defaults.
 type ConnectionsConfig struct {
-	Zoom    ZoomOAuth
+	Zoom    zoomOAuth
 	App     zoom.OAuthApp
 	Store   store.Store
 	Keyring *store.Keyring
@@ -45,7 +45,7 @@ type ConnectionsConfig struct {
 	LeaseFor      time.Duration // how long a refresher holds a refresh token (Claim); 30 s
 
 	// States keeps the pending authorize links; nil: this process's memory
-	// (NewMemoryStates with MaxPending). A shared one lets Zoom's redirect
+	// (store.NewMemoryPending with MaxPending). A shared one lets Zoom's redirect
 	// reach any instance.
 	States PendingStates
 }
@@ -68,7 +68,7 @@ type ConnectionsConfig struct {
 // live in memory only; refresh tokens are stored only sealed; nothing here
 // logs or returns a token.
 type Connections struct {
-	zoom  ZoomOAuth
+	zoom  zoomOAuth
 	app   zoom.OAuthApp
 	store store.Store
 	keys  *store.Keyring
@@ -108,13 +108,13 @@ func NewConnections(cfg ConnectionsConfig) (*Connections, error) {
 	set(&cfg.RefreshMargin, 5*time.Minute)
 	set(&cfg.LeaseFor, 30*time.Second)
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = DefaultMaxPending
+		cfg.MaxPending = store.DefaultMaxPending
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.States == nil {
-		cfg.States = NewMemoryStates(cfg.MaxPending, MaxPendingPerSub, cfg.Now)
+		cfg.States = store.NewMemoryPending(cfg.MaxPending, store.MaxPendingPerSub, cfg.Now)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -153,13 +153,13 @@ func (cs *Connections) Authorize(ctx context.Context, caller Identity) (string, 
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: seal the PKCE verifier: %w", op, err)
 	}
-	wait, err := cs.states.Put(ctx, state, sub, ClientAddrFrom(ctx), sealed, cs.now().Add(cs.cfg.StateTTL))
+	wait, err := cs.states.Put(ctx, state, sub, clientAddrFrom(ctx), sealed, cs.now().Add(cs.cfg.StateTTL))
 	if err != nil {
 		return "", 0, err
 	}
 	if wait > 0 {
 		return "", 0, &apperr.Error{Kind: apperr.ErrRateLimited, Op: op, RetryAfter: wait,
-			Message: fmt.Sprintf("Too many Zoom connect links are open from your address (at most %d at a time); use one you have, or try again after Retry-After seconds.", MaxPendingPerAddr)}
+			Message: fmt.Sprintf("Too many Zoom connect links are open from your address (at most %d at a time); use one you have, or try again after Retry-After seconds.", store.MaxPendingPerAddr)}
 	}
 	return u, cs.cfg.StateTTL, nil
 }
@@ -401,14 +401,14 @@ func (cs *Connections) SourceFor(ctx context.Context, user zoom.UserID) (zoom.To
 // Reasons a connection is lost without Zoom saying so: its refresh token,
 // stored sealed, does not open with this server's CONNECTIONS_KEY.
 const (
-	ReasonKeyMissing  = "key_missing"  // sealed with a key id no longer in the keyring
-	ReasonKeyMismatch = "key_mismatch" // the key under its id does not open it (changed, or the row altered)
+	reasonKeyMissing  = "key_missing"  // sealed with a key id no longer in the keyring
+	reasonKeyMismatch = "key_mismatch" // the key under its id does not open it (changed, or the row altered)
 )
 
 func lostErr(reason string) error {
 	msg := "The user's Zoom connection was lost"
 	switch reason {
-	case ReasonKeyMissing, ReasonKeyMismatch:
+	case reasonKeyMissing, reasonKeyMismatch:
 		msg = "The user's Zoom connection can no longer be used: this server no longer holds the key its grant was stored with (CONNECTIONS_KEY was changed)"
 	case "":
 	default:
@@ -496,9 +496,9 @@ func (cs *Connections) refresh(ctx context.Context, sub string) (secret.Value, e
 		// The grant cannot be used without its refresh token: the user
 		// must connect again, as after invalid_grant. Nothing was sent to
 		// Zoom, so nothing was spent.
-		reason, why := ReasonKeyMismatch, "a stored refresh token does not open with its key (altered, or the key under that id changed in CONNECTIONS_KEY)"
+		reason, why := reasonKeyMismatch, "a stored refresh token does not open with its key (altered, or the key under that id changed in CONNECTIONS_KEY)"
 		if errors.Is(err, store.ErrUnknownKey) {
-			reason, why = ReasonKeyMissing, "a stored refresh token is sealed with a key no longer in CONNECTIONS_KEY"
+			reason, why = reasonKeyMissing, "a stored refresh token is sealed with a key no longer in CONNECTIONS_KEY"
 		}
 		cs.log.Warn("connections: "+why+"; the connection is marked lost and the user must connect again", "sub", sub, "key_id", c.Refresh.KeyID,
 			"keys", cs.keys.KeyIDs())

@@ -642,7 +642,7 @@ func TestAuthorizeLinksPerAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	from := func(addr string) context.Context { return services.WithClientAddr(context.Background(), addr) }
-	for i := range services.MaxPendingPerAddr {
+	for i := range store.MaxPendingPerAddr {
 		if _, _, err := cs.Authorize(from("203.0.113.7"), caller(t, fmt.Sprintf("m%d@example.com", i), services.RoleParticipant)); err != nil {
 			t.Fatalf("link %d: %v", i+1, err)
 		}
@@ -650,7 +650,7 @@ func TestAuthorizeLinksPerAddress(t *testing.T) {
 	}
 	_, _, err = cs.Authorize(from("203.0.113.7"), caller(t, "one-more@example.com", services.RoleParticipant))
 	e, ok := apperr.As(err)
-	if !errors.Is(err, apperr.ErrRateLimited) || !ok || e.RetryAfter <= 0 || e.RetryAfter > 10*time.Minute-time.Duration(services.MaxPendingPerAddr-1)*time.Second {
+	if !errors.Is(err, apperr.ErrRateLimited) || !ok || e.RetryAfter <= 0 || e.RetryAfter > 10*time.Minute-time.Duration(store.MaxPendingPerAddr-1)*time.Second {
 		t.Fatalf("the address beyond its cap: %v", err)
 	}
 	if !strings.Contains(e.Message, "your address") {

@@ -14,9 +14,9 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
-// MeetingAPI is what the meeting-info operations need of the Zoom client
+// meetingAPI is what the meeting-info operations need of the Zoom client
 // (*zoom.Client is one).
-type MeetingAPI interface {
+type meetingAPI interface {
 	HasS2S() bool
 	GetMeeting(ctx context.Context, id zoom.MeetingID) (zoom.Meeting, error)
 	LocalRecordingToken(ctx context.Context, id zoom.MeetingID, bypass bool) (zoom.JoinToken, error)
@@ -31,7 +31,7 @@ type PresenceTracker interface {
 
 // MeetingInfoConfig configures MeetingInfo.
 type MeetingInfoConfig struct {
-	Zoom   MeetingAPI
+	Zoom   meetingAPI
 	Grants Grants // users' own connections; nil: not configured
 	// WebhooksConfigured: Zoom sends this server meeting events (for the
 	// meetings of its account, and of accounts that installed the app).
@@ -46,7 +46,7 @@ type MeetingInfoConfig struct {
 // MeetingInfo answers what a meeting needs to be joined (Access) and gives
 // its host the local-recording join token (RecordingToken).
 type MeetingInfo struct {
-	zoom     MeetingAPI
+	zoom     meetingAPI
 	grants   Grants
 	webhooks bool
 	presence PresenceTracker

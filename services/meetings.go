@@ -13,9 +13,9 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
-// Minter mints Zoom user tokens; *zoom.Client is one. Mint uses the
+// minter mints Zoom user tokens; *zoom.Client is one. Mint uses the
 // account's Server-to-Server app, MintAs a user's own grant.
-type Minter interface {
+type minter interface {
 	Mint(ctx context.Context, mr zoom.MintRequest) (zoom.Token, error)
 	MintAs(ctx context.Context, src zoom.TokenSource, account string, mr zoom.MintRequest) (zoom.Token, error)
 	HasS2S() bool
@@ -79,7 +79,7 @@ type Publisher interface {
 // Meetings is what a caller can ask for: start, join, batch-join, setup.
 // REST and Socket.IO both go through it, so the rules are the same on both.
 type Meetings struct {
-	zoom     Minter
+	zoom     minter
 	grants   Grants  // nil: users' connections are not configured
 	signer   *Signer // nil: no SDK signatures
 	events   Publisher
@@ -88,10 +88,10 @@ type Meetings struct {
 	slots    BatchSlots // the callers' running batches (batchslots.go)
 }
 
-// MaxBatchesPerCaller is how many batches (batch-join, setup, distribute) one
+// maxBatchesPerCaller is how many batches (batch-join, setup, distribute) one
 // caller may have in progress at once. The Zoom quota is shared; without this,
 // one caller queueing batches would hold every other caller's calls back.
-const MaxBatchesPerCaller = 2
+const maxBatchesPerCaller = 2
 
 // NewMeetings returns the meeting operations. Every token minted is
 // published on events, for the user it was minted for.
@@ -100,11 +100,11 @@ const MaxBatchesPerCaller = 2
 // Server-to-Server app mints.
 //
 // signer (nil: none) adds the Meeting SDK signature to every token answer.
-func NewMeetings(zoom Minter, grants Grants, signer *Signer, events Publisher, batchMax int, log *slog.Logger) *Meetings {
+func NewMeetings(zoom minter, grants Grants, signer *Signer, events Publisher, batchMax int, log *slog.Logger) *Meetings {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Meetings{zoom: zoom, grants: grants, signer: signer, events: events, batchMax: batchMax, log: log, slots: NewLocalBatchSlots()}
+	return &Meetings{zoom: zoom, grants: grants, signer: signer, events: events, batchMax: batchMax, log: log}
 }
 
 // BatchMax is the most participants one batch may name.
@@ -178,7 +178,7 @@ type SetupResult struct {
 
 // Start mints a ZAK for the host and pushes it to the host's sockets.
 func (m *Meetings) Start(ctx context.Context, caller Identity, in StartInput) (Minted, error) {
-	if err := AuthorizeStart(caller, in.HostUserID); err != nil {
+	if err := authorizeStart(caller, in.HostUserID); err != nil {
 		return Minted{}, err
 	}
 	return m.mint(ctx, caller, zoom.MintRequest{Type: zoom.TokenZAK, UserID: in.HostUserID, MeetingID: in.MeetingID, TTL: in.TTL})
@@ -186,7 +186,7 @@ func (m *Meetings) Start(ctx context.Context, caller Identity, in StartInput) (M
 
 // Join mints an OBF for the participant and pushes it to its sockets.
 func (m *Meetings) Join(ctx context.Context, caller Identity, in JoinInput) (Minted, error) {
-	if err := AuthorizeJoin(caller, in.ParticipantUserID); err != nil {
+	if err := authorizeJoin(caller, in.ParticipantUserID); err != nil {
 		return Minted{}, err
 	}
 	return m.mint(ctx, caller, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: in.ParticipantUserID, MeetingID: in.MeetingID, TTL: in.TTL})
@@ -223,7 +223,7 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 	if err != nil {
 		return SetupResult{}, err
 	}
-	if err := AuthorizeSetup(caller, in.HostUserID); err != nil {
+	if err := authorizeSetup(caller, in.HostUserID); err != nil {
 		return SetupResult{}, err
 	}
 	if len(ids) > 0 {
@@ -241,13 +241,16 @@ func (m *Meetings) Setup(ctx context.Context, caller Identity, in SetupInput) (S
 }
 
 // startBatch counts a batch against its caller, or refuses a caller with
-// MaxBatchesPerCaller already running (in a cluster: on all its instances).
+// maxBatchesPerCaller already running (in a cluster: on all its instances).
 func (m *Meetings) startBatch(ctx context.Context, caller Identity, n int) (func(), error) {
-	release, ok := m.slots.Acquire(ctx, caller.RateKey(), MaxBatchesPerCaller)
+	if m.slots == nil { // not limited: wiring gives every server its slots
+		return func() {}, nil
+	}
+	release, ok := m.slots.Acquire(ctx, caller.RateKey(), maxBatchesPerCaller)
 	if !ok {
 		wait := time.Duration(float64(n) / m.zoom.QPS() * float64(time.Second))
 		return nil, &apperr.Error{Kind: apperr.ErrRateLimited, Op: "batch", RetryAfter: max(time.Second, wait),
-			Message: fmt.Sprintf("You already have %d batches in progress; wait for one to finish.", MaxBatchesPerCaller)}
+			Message: fmt.Sprintf("You already have %d batches in progress; wait for one to finish.", maxBatchesPerCaller)}
 	}
 	return release, nil
 }
@@ -449,7 +452,7 @@ func (m *Meetings) checkBatch(op string, ids []zoom.UserID) ([]zoom.UserID, erro
 // each to its user. hostUserId is authorized as for setup: an admin for any
 // host, a host only as itself.
 func (m *Meetings) Distribute(ctx context.Context, caller Identity, in DistributeInput) (BatchResult, error) {
-	if err := AuthorizeDistribute(caller, in.HostUserID); err != nil {
+	if err := authorizeDistribute(caller, in.HostUserID); err != nil {
 		return BatchResult{}, err
 	}
 	return m.Batch(ctx, caller, in.BatchInput)

@@ -3,9 +3,7 @@ package services
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/secret"
@@ -19,9 +17,9 @@ import (
 // tokens, bound to the state and the sub, before Put). A state is single
 // use and lives until expires. Three bounds keep one caller from spoiling
 // the links of others:
-//   - one sub keeps at most MaxPendingPerSub open: a new one retires its
+//   - one sub keeps at most store.MaxPendingPerSub open: a new one retires its
 //     own oldest (a user who clicks Connect again is not refused);
-//   - one address keeps at most MaxPendingPerAddr open: beyond that, Put
+//   - one address keeps at most store.MaxPendingPerAddr open: beyond that, Put
 //     refuses, answering how long until the address's oldest link expires
 //     (429 rate_limited with that Retry-After), so many identities behind
 //     one address cannot fill the table;
@@ -29,7 +27,7 @@ import (
 //     all, never refusing, so the table full (links from many addresses)
 //     shortens the life of links but blocks no one.
 //
-// MemoryStates is the one-process implementation; a shared one (Redis)
+// store.MemoryPending is the one-process implementation; store.RedisPending
 // lets Zoom's redirect land on another instance than the one that made
 // the link.
 type PendingStates interface {
@@ -42,18 +40,6 @@ type PendingStates interface {
 	Take(ctx context.Context, state string) (sub string, sealedVerifier []byte, ok bool)
 }
 
-// MaxPendingPerSub is how many authorize links one caller may have open.
-const MaxPendingPerSub = 5
-
-// MaxPendingPerAddr is how many authorize links one client address may
-// have open, all its callers together (a connect takes a person a minute;
-// 50 links in 10 minutes leaves room for an office behind one NAT).
-const MaxPendingPerAddr = 50
-
-// DefaultMaxPending bounds MemoryStates: links awaiting their callback,
-// all callers together.
-const DefaultMaxPending = 10_000
-
 // clientAddrKey is the context key of the caller's client address.
 type clientAddrKey struct{}
 
@@ -64,149 +50,10 @@ func WithClientAddr(ctx context.Context, addr string) context.Context {
 	return context.WithValue(ctx, clientAddrKey{}, addr)
 }
 
-// ClientAddrFrom is the address WithClientAddr put in ctx; "" when none.
-func ClientAddrFrom(ctx context.Context) string {
+// clientAddrFrom is the address WithClientAddr put in ctx; "" when none.
+func clientAddrFrom(ctx context.Context) string {
 	a, _ := ctx.Value(clientAddrKey{}).(string)
 	return a
-}
-
-// MemoryStates is PendingStates in one process: bounded (maxPending in
-// all, perSub per sub, perAddr per address), each state forgotten when it
-// expires or is taken.
-type MemoryStates struct {
-	max, perSub, perAddr int
-	now                  func() time.Time
-
-	mu      sync.Mutex
-	pending map[string]pendingState // by state
-	bySub   map[string][]string     // states of pending, by sub, oldest first
-	byAddr  map[string][]string     // states of pending, by address, oldest first
-	order   []string                // every state put, oldest first (may name gone ones)
-}
-
-type pendingState struct {
-	sub, addr string
-	verifier  []byte // sealed
-	expires   time.Time
-}
-
-// NewMemoryStates holds at most maxPending states (0: DefaultMaxPending),
-// perSub per sub (0: MaxPendingPerSub) and MaxPendingPerAddr per address,
-// expiring on now (nil: time.Now).
-func NewMemoryStates(maxPending, perSub int, now func() time.Time) *MemoryStates {
-	return NewMemoryStatesPerAddr(maxPending, perSub, 0, now)
-}
-
-// NewMemoryStatesPerAddr is NewMemoryStates with perAddr links per
-// address (0: MaxPendingPerAddr).
-func NewMemoryStatesPerAddr(maxPending, perSub, perAddr int, now func() time.Time) *MemoryStates {
-	if maxPending <= 0 {
-		maxPending = DefaultMaxPending
-	}
-	if perSub <= 0 {
-		perSub = MaxPendingPerSub
-	}
-	if perAddr <= 0 {
-		perAddr = MaxPendingPerAddr
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &MemoryStates{max: maxPending, perSub: perSub, perAddr: perAddr, now: now,
-		pending: map[string]pendingState{}, bySub: map[string][]string{}, byAddr: map[string][]string{}}
-}
-
-// Put implements PendingStates.
-func (m *MemoryStates) Put(_ context.Context, state, sub, addr string, verifier []byte, expires time.Time) (time.Duration, error) {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if addr != "" {
-		if open := m.live(m.byAddr[addr], now); len(open) >= m.perAddr {
-			return max(m.pending[open[0]].expires.Sub(now), time.Second), nil
-		}
-	}
-	// One caller keeps at most perSub links open: a new one retires its
-	// own oldest.
-	for open := m.live(m.bySub[sub], now); len(open) >= m.perSub; open = open[1:] {
-		m.drop(open[0])
-	}
-	// The table full: the oldest link of all goes.
-	for len(m.pending) >= m.max && len(m.order) > 0 {
-		st := m.order[0]
-		m.order = m.order[1:]
-		if _, ok := m.pending[st]; ok {
-			m.drop(st)
-		}
-	}
-	if len(m.order) > 2*len(m.pending)+64 { // forget the names of gone states
-		m.order = slices.DeleteFunc(m.order, func(st string) bool { _, ok := m.pending[st]; return !ok })
-	}
-	m.pending[state] = pendingState{sub: sub, addr: addr, verifier: verifier, expires: expires}
-	m.bySub[sub] = append(m.bySub[sub], state)
-	if addr != "" {
-		m.byAddr[addr] = append(m.byAddr[addr], state)
-	}
-	m.order = append(m.order, state)
-	return 0, nil
-}
-
-// live drops the expired states of list and answers those left, oldest
-// first. The caller holds mu.
-func (m *MemoryStates) live(list []string, now time.Time) []string {
-	var open []string
-	for _, st := range slices.Clone(list) { // drop edits list
-		if p, ok := m.pending[st]; ok && now.Before(p.expires) {
-			open = append(open, st)
-		} else if ok {
-			m.drop(st)
-		}
-	}
-	return open
-}
-
-// drop forgets state, in pending and in its sub's and address's lists.
-// The caller holds mu.
-func (m *MemoryStates) drop(state string) {
-	p, ok := m.pending[state]
-	if !ok {
-		return
-	}
-	delete(m.pending, state)
-	without := func(idx map[string][]string, k string) {
-		left := slices.DeleteFunc(idx[k], func(s string) bool { return s == state })
-		if len(left) == 0 {
-			delete(idx, k)
-		} else {
-			idx[k] = left
-		}
-	}
-	without(m.bySub, p.sub)
-	if p.addr != "" {
-		without(m.byAddr, p.addr)
-	}
-}
-
-// Take implements PendingStates.
-func (m *MemoryStates) Take(_ context.Context, state string) (string, []byte, bool) {
-	if state == "" {
-		return "", nil, false
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, ok := m.pending[state]
-	m.drop(state)
-	if !ok || !m.now().Before(p.expires) {
-		return "", nil, false
-	}
-	return p.sub, p.verifier, true
-}
-
-// Len is how many states are held (for tests).
-func (m *MemoryStates) Len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.pending)
 }
 
 // verifierAAD binds a sealed verifier to its state and sub. The keyring's

@@ -40,11 +40,11 @@ type Hooks struct {
 	Progress func(ProgressUpdate)
 }
 
-// ProgressInterval is the least time between two throttled progress
+// progressInterval is the least time between two throttled progress
 // updates: at most 10 a second.
-const ProgressInterval = 100 * time.Millisecond
+const progressInterval = 100 * time.Millisecond
 
-// Throttle passes on to emit at most one update per ProgressInterval, by
+// Throttle passes on to emit at most one update per progressInterval, by
 // now, and always the final one (Done == Total), so the last update a
 // caller sees is the batch's end. The first update passes at once. The
 // returned func is safe to call from several goroutines.
@@ -58,7 +58,7 @@ func Throttle(now func() time.Time, emit func(ProgressUpdate)) func(ProgressUpda
 		mu.Lock()
 		defer mu.Unlock()
 		t := now()
-		if !p.Final() && sent && t.Sub(last) < ProgressInterval {
+		if !p.Final() && sent && t.Sub(last) < progressInterval {
 			return
 		}
 		last, sent = t, true

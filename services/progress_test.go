@@ -119,7 +119,7 @@ func TestThrottle(t *testing.T) {
 	for i := 1; i < len(got)-1; i++ {
 		// Two consecutive updates are at least 100 ms apart: 3 users at 40 ms.
 		if got[i].Done-got[i-1].Done < 3 {
-			t.Fatalf("updates %+v and %+v closer than ProgressInterval", got[i-1], got[i])
+			t.Fatalf("updates %+v and %+v closer than progressInterval", got[i-1], got[i])
 		}
 	}
 	if last := got[len(got)-1]; last.Done != total || last.Failed != 5 {

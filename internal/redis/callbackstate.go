@@ -76,7 +76,7 @@ func (s *CallbackState) call(ctx context.Context, run func(ctx context.Context) 
 	if !s.redis.Up() {
 		return ErrUnavailable
 	}
-	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, IOTimeout)
 	defer cancel()
 	if err := run(cctx); err != nil {
 		if ctx.Err() != nil {

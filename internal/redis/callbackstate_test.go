@@ -138,7 +138,7 @@ func TestCallbackStateFailsClosed(t *testing.T) {
 		t.Fatalf("the failure was not logged:\n%s", logs)
 	}
 	srv.Restart() // its data is gone: nothing was persisted
-	waitFor(t, "Redis back", r.Up)
+	testinfra.WaitFor(t, "Redis back", r.Up)
 	if u, err := s.Use(ctx, "y", true, until); err != nil || u != CallbackOK {
 		t.Fatalf("use with Redis back = %v %v", u, err)
 	}

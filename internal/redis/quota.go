@@ -101,7 +101,7 @@ func (q *Quota) Reserve(ctx context.Context, account string, within time.Duratio
 		withinUS = within.Microseconds()
 	}
 	var res []int64
-	if q.redis.try(ctx, func(ctx context.Context) error {
+	if q.redis.Try(ctx, func(ctx context.Context) error {
 		var err error
 		res, err = reserveSlot.Run(ctx, q.redis.client, []string{paceKey(account)},
 			max(1, q.interval.Microseconds()), withinUS).Int64Slice()

@@ -10,30 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
-
-// states records what the observer was told.
-type states struct {
-	mu  sync.Mutex
-	got []bool
-}
-
-func (s *states) Backend(name string, up bool) {
-	s.mu.Lock()
-	s.got = append(s.got, up)
-	s.mu.Unlock()
-}
-
-func (s *states) last() (bool, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.got) == 0 {
-		return false, 0
-	}
-	return s.got[len(s.got)-1], len(s.got)
-}
 
 // logBuf collects log lines.
 type logBuf struct {
@@ -53,28 +32,15 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-func open(t *testing.T, url string) (*Redis, *states, *logBuf) {
+func open(t *testing.T, url string) (*Redis, *testinfra.Backends, *logBuf) {
 	t.Helper()
-	st, logs := &states{}, &logBuf{}
+	st, logs := &testinfra.Backends{}, &logBuf{}
 	r, err := Open(context.Background(), secret.New(url), slog.New(slog.NewTextHandler(logs, nil)), st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
 	return r, st, logs
-}
-
-// waitFor polls cond until it holds, failing after a generous while (the
-// state changes by itself, at the probe's pace).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 30 s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // Two instances share one pace per Zoom account: a moment one books is
@@ -186,7 +152,7 @@ func TestQuotaDailyMarkIsShared(t *testing.T) {
 func TestQuotaFallsBackAndRecovers(t *testing.T) {
 	srv := testinfra.StartRedisWithPassword(t, "s3cret-redis-pass")
 	r, st, logs := open(t, srv.URL())
-	if up, _ := st.last(); !up || r.State() != "ok" {
+	if up, _ := st.Last(); !up || r.State() != "ok" {
 		t.Fatalf("at start: %v %s", up, r.State())
 	}
 	// 0.2 calls/s shared by 2 instances: 0.1/s each (10 s apart) alone.
@@ -218,7 +184,7 @@ func TestQuotaFallsBackAndRecovers(t *testing.T) {
 	if r.State() != "degraded" {
 		t.Fatalf("state with Redis down: %s", r.State())
 	}
-	if up, _ := st.last(); up {
+	if up, _ := st.Last(); up {
 		t.Fatal("the observer was not told Redis is down")
 	}
 	// The daily mark this instance met stays known.
@@ -227,8 +193,8 @@ func TestQuotaFallsBackAndRecovers(t *testing.T) {
 	}
 
 	srv.Restart()
-	waitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
-	if up, _ := st.last(); !up {
+	testinfra.WaitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
+	if up, _ := st.Last(); !up {
 		t.Fatal("the observer was not told Redis is back")
 	}
 	// A fresh Redis knows no pace: the shared limiter, not the local one
@@ -254,7 +220,7 @@ func TestOpenWithRedisDown(t *testing.T) {
 		t.Fatalf("state: %s", r.State())
 	}
 	srv.Restart()
-	waitFor(t, "Redis used once it answers", func() bool { return r.State() == "ok" })
+	testinfra.WaitFor(t, "Redis used once it answers", func() bool { return r.State() == "ok" })
 }
 
 func TestOpenRefusesABadURLWithoutQuotingIt(t *testing.T) {
@@ -285,16 +251,14 @@ func TestRedisThatRefusesWritesStaysDegraded(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	st.mu.Lock()
-	seen := slices.Clone(st.got)
-	st.mu.Unlock()
+	seen := st.All()
 	if slices.Contains(seen, true) || r.State() != "degraded" {
 		t.Fatalf("a Redis refusing writes was used (states told: %v, now %s)", seen, r.State())
 	}
 	if err := admin.Client().ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "used once it takes writes", func() bool { return r.State() == "ok" })
+	testinfra.WaitFor(t, "used once it takes writes", func() bool { return r.State() == "ok" })
 }
 
 // A Redis that hangs: the call that met its timeout marks it degraded at
@@ -315,6 +279,6 @@ func TestRedisThatHangsIsDegradedByTheCallThatWaited(t *testing.T) {
 		if up {
 			t.Fatalf("round %d: still up right after a call timed out on it", round)
 		}
-		waitFor(t, "used again once thawed", func() bool { return r.State() == "ok" })
+		testinfra.WaitFor(t, "used again once thawed", func() bool { return r.State() == "ok" })
 	}
 }

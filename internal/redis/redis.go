@@ -20,12 +20,13 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/secret"
 )
 
-// Redis timeouts: short, so that a Redis that stops answering costs a call
+// Redis timeouts (IOTimeout also bounds each call of the Redis twins in
+// gate, store and callbacks): short, so that a Redis that stops answering costs a call
 // a fraction of a second once, after which the instance works alone until
 // the probe sees Redis back.
 const (
 	dialTimeout = time.Second
-	ioTimeout   = 500 * time.Millisecond
+	IOTimeout   = 500 * time.Millisecond
 	probeEvery  = time.Second
 )
 
@@ -62,7 +63,7 @@ func Open(ctx context.Context, url secret.Value, log *slog.Logger, obs Observer)
 		return nil, errors.New("REDIS_URL is not a Redis URL go-redis can read (redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…)")
 	}
 	opts.DialTimeout = dialTimeout
-	opts.ReadTimeout, opts.WriteTimeout = ioTimeout, ioTimeout
+	opts.ReadTimeout, opts.WriteTimeout = IOTimeout, IOTimeout
 	opts.PoolTimeout = dialTimeout
 	opts.MaxRetries = -1 // a failure falls back at once; the probe decides when to come back
 	opts.ContextTimeoutEnabled = true
@@ -150,7 +151,7 @@ func (r *Redis) setUp(up bool, cause error) {
 const healthKey = keyPrefix + "health"
 
 func (r *Redis) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout+ioTimeout)
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout+IOTimeout)
 	defer cancel()
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("ping redis: %w", err)
@@ -160,7 +161,7 @@ func (r *Redis) ping(ctx context.Context) error {
 
 // writable is the probe's second half: a write that expires by itself.
 func (r *Redis) writable(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	ctx, cancel := context.WithTimeout(ctx, IOTimeout)
 	defer cancel()
 	if err := r.client.Set(ctx, healthKey, "1", 10*time.Second).Err(); err != nil {
 		return fmt.Errorf("redis refuses a write (SET %s): %w", healthKey, err)
@@ -222,4 +223,22 @@ func (r *Redis) Close() error {
 		err = r.client.Close()
 	})
 	return err
+}
+
+// Try runs f against Redis within IOTimeout when Redis is in use, and says
+// whether it did. When f fails, Redis is not used until a probe answers
+// (unless ctx, the caller's, ended): the caller answers from its own state
+// at once, so that a Redis that is down or slow costs one call at most
+// IOTimeout once.
+func (r *Redis) Try(ctx context.Context, f func(ctx context.Context) error) bool {
+	if !r.Up() {
+		return false
+	}
+	cctx, cancel := context.WithTimeout(ctx, IOTimeout)
+	defer cancel()
+	if err := f(cctx); err != nil {
+		r.Failed(ctx, err)
+		return false
+	}
+	return true
 }

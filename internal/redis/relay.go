@@ -61,7 +61,7 @@ func (rl *Relay) Publish(ctx context.Context, body []byte) {
 	if err != nil {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, IOTimeout)
 	defer cancel()
 	if err := rl.r.Client().Publish(cctx, rl.channel, msg).Err(); err != nil {
 		rl.r.Failed(ctx, err) // ctx, not cctx: Redis's own timeout is Redis failing
@@ -108,7 +108,7 @@ func (r *Redis) FirstSeen(ctx context.Context, key string, ttl time.Duration) (f
 	if !r.Up() {
 		return true, false
 	}
-	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, IOTimeout)
 	defer cancel()
 	set, err := r.client.SetNX(cctx, key, 1, ttl).Result()
 	if err != nil {
@@ -123,7 +123,7 @@ func (r *Redis) Forget(ctx context.Context, key string) {
 	if !r.Up() {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, IOTimeout)
 	defer cancel()
 	if err := r.client.Del(cctx, key).Err(); err != nil {
 		r.Failed(ctx, err)

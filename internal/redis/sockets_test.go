@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 func openSockets(t *testing.T, url string, rooms ...string) *Sockets {

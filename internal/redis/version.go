@@ -74,7 +74,7 @@ func (r *Redis) verify(ctx context.Context) error {
 	if r.verified {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout+ioTimeout)
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout+IOTimeout)
 	defer cancel()
 	info, err := r.client.Info(ctx, "server").Result()
 	var rerr redis.Error

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
 	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 func TestCheckRedisVersion(t *testing.T) {
@@ -185,17 +185,17 @@ func TestOpenRefusesRedisOlderThanSeven(t *testing.T) {
 // does: the instance stays degraded and says why, once.
 func TestRedisTooOldAfterADegradedStart(t *testing.T) {
 	o := startOldRedis(t, 1)
-	st, logs := &states{}, &logBuf{}
+	st, logs := &testinfra.Backends{}, &logBuf{}
 	r, err := Open(context.Background(), secret.New("redis://"+o.ln.Addr().String()), slog.New(slog.NewTextHandler(logs, nil)), st)
 	if err != nil {
 		t.Fatalf("a Redis loading at start stopped the start: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
-	waitFor(t, "the version checked at three probes", func() bool { return o.infoCalls() >= 3 })
+	testinfra.WaitFor(t, "the version checked at three probes", func() bool { return o.infoCalls() >= 3 })
 	if r.State() != "degraded" {
 		t.Fatalf("state with Redis 6.2.14: %s", r.State())
 	}
-	if up, _ := st.last(); up {
+	if up, _ := st.Last(); up {
 		t.Fatal("the observer was told Redis is up")
 	}
 	if n := strings.Count(logs.String(), "6.2.14; this server needs Redis 7.0 or later"); n != 1 {

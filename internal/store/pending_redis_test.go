@@ -1,4 +1,4 @@
-package redis
+package store
 
 import (
 	"bytes"
@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/redis/redistest"
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
-// mapStates is a LocalStates: a map, as services.MemoryStates without its caps.
+// mapStates is a PendingLinks: a map, as MemoryPending without its caps.
 type mapStates struct {
 	mu sync.Mutex
 	m  map[string]mapState
@@ -48,27 +49,27 @@ func (s *mapStates) len() int {
 	return len(s.m)
 }
 
-// (clock, newClock: slots_test.go)
-func limits(perSub int) OAuthLimits {
-	return OAuthLimits{PerSub: perSub, PerAddr: 50, Total: 10000}
+// (testinfra.Clock)
+func limits(perSub int) PendingLimits {
+	return PendingLimits{PerSub: perSub, PerAddr: 50, Total: 10000}
 }
 
 func sealedOf(state string) []byte { return []byte("k1\x00sealed-" + state) }
-func (o *OAuthStates) has(s string) bool {
-	return o.redis.client.Exists(context.Background(), oauthStateKey(s)).Val() == 1
+func (o *RedisPending) has(s string) bool {
+	return o.redis.Client().Exists(context.Background(), oauthStateKey(s)).Val() == 1
 }
 
 // A link made on one instance is completed on another, once: a second
 // take fails, and two instances racing on one state cannot both get it.
 func TestOAuthStatesAreSharedAndSingleUse(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	ra, _, _ := open(t, srv.URL())
-	rb, _, _ := open(t, srv.URL())
-	clk := newClock()
+	ra, _ := redistest.Open(t, srv.URL())
+	rb, _ := redistest.Open(t, srv.URL())
+	clk := testinfra.NewClock()
 	la, lb := &mapStates{}, &mapStates{}
-	a, b := NewOAuthStates(ra, la, limits(5), clk.now), NewOAuthStates(rb, lb, limits(5), clk.now)
+	a, b := NewRedisPending(ra, la, limits(5), clk.Now), NewRedisPending(rb, lb, limits(5), clk.Now)
 	ctx := context.Background()
-	exp := clk.now().Add(10 * time.Minute)
+	exp := clk.Now().Add(10 * time.Minute)
 
 	if _, err := a.Put(ctx, "state-1", "alice@example.com", "", sealedOf("state-1"), exp); err != nil {
 		t.Fatal(err)
@@ -91,7 +92,7 @@ func TestOAuthStatesAreSharedAndSingleUse(t *testing.T) {
 		}
 		var wins atomic.Int32
 		var wg sync.WaitGroup
-		for _, o := range []*OAuthStates{a, b, a, b} {
+		for _, o := range []*RedisPending{a, b, a, b} {
 			wg.Go(func() {
 				if _, _, ok := o.Take(ctx, st); ok {
 					wins.Add(1)
@@ -110,14 +111,14 @@ func TestOAuthStatesAreSharedAndSingleUse(t *testing.T) {
 // expiry is also checked on the injected clock.
 func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	r, _, _ := open(t, srv.URL())
-	clk := newClock()
-	o := NewOAuthStates(r, &mapStates{}, limits(3), clk.now)
+	r, _ := redistest.Open(t, srv.URL())
+	clk := testinfra.NewClock()
+	o := NewRedisPending(r, &mapStates{}, limits(3), clk.Now)
 	ctx := context.Background()
 	for i := range 4 {
 		st := "cap-" + string(rune('a'+i))
-		clk.add(time.Millisecond) // ranks by time
-		if _, err := o.Put(ctx, st, "carol@example.com", "", sealedOf(st), clk.now().Add(10*time.Minute)); err != nil {
+		clk.Add(time.Millisecond) // ranks by time
+		if _, err := o.Put(ctx, st, "carol@example.com", "", sealedOf(st), clk.Now().Add(10*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,7 +126,7 @@ func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 		t.Fatal("the oldest of four states (cap 3) was not the one retired")
 	}
 	// Another sub's states are its own.
-	if _, err := o.Put(ctx, "dave-1", "dave@example.com", "", sealedOf("dave-1"), clk.now().Add(10*time.Minute)); err != nil {
+	if _, err := o.Put(ctx, "dave-1", "dave@example.com", "", sealedOf("dave-1"), clk.Now().Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if !o.has("cap-b") {
@@ -135,16 +136,16 @@ func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 	if _, _, ok := o.Take(ctx, "cap-b"); !ok {
 		t.Fatal("take cap-b")
 	}
-	if _, err := o.Put(ctx, "cap-e", "carol@example.com", "", sealedOf("cap-e"), clk.now().Add(10*time.Minute)); err != nil {
+	if _, err := o.Put(ctx, "cap-e", "carol@example.com", "", sealedOf("cap-e"), clk.Now().Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if !o.has("cap-c") {
 		t.Fatal("a taken state still counted against the cap")
 	}
 
-	keys, _ := r.client.Keys(ctx, "*").Result()
+	keys, _ := r.Client().Keys(ctx, "*").Result()
 	for _, k := range keys {
-		if k == healthKey { // the probe's
+		if strings.HasSuffix(k, ":health") { // the probe's
 			continue
 		}
 		for _, bad := range []string{"cap-", "carol", "dave"} {
@@ -152,12 +153,12 @@ func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 				t.Fatalf("key %q names a state or a sub", k)
 			}
 		}
-		if left := r.client.PTTL(ctx, k).Val(); left <= 9*time.Minute || left > 10*time.Minute {
+		if left := r.Client().PTTL(ctx, k).Val(); left <= 9*time.Minute || left > 10*time.Minute {
 			t.Fatalf("key %s lives %v; want about 10 minutes", k, left)
 		}
 	}
 	// Expired on the clock (Redis's own expiry is the state TTL too).
-	clk.add(10*time.Minute + time.Second)
+	clk.Add(10*time.Minute + time.Second)
 	if _, _, ok := o.Take(ctx, "cap-d"); ok {
 		t.Fatal("an expired state was taken")
 	}
@@ -167,9 +168,9 @@ func TestOAuthStatesCapKeysAndExpiry(t *testing.T) {
 // completes once Redis is back (it is looked for in both).
 func TestOAuthStatesFallBackToLocal(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	r, _, _ := open(t, srv.URL())
+	r, _ := redistest.Open(t, srv.URL())
 	local := &mapStates{}
-	o := NewOAuthStates(r, local, limits(5), nil)
+	o := NewRedisPending(r, local, limits(5), nil)
 	ctx := context.Background()
 	exp := time.Now().Add(10 * time.Minute)
 	if _, err := o.Put(ctx, "up-1", "erin@example.com", "", sealedOf("up-1"), exp); err != nil {
@@ -193,7 +194,7 @@ func TestOAuthStatesFallBackToLocal(t *testing.T) {
 		t.Fatal("a state in the stopped Redis was found")
 	}
 	srv.Restart()
-	waitFor(t, "Redis back", r.Up)
+	testinfra.WaitFor(t, "Redis back", r.Up)
 	if sub, _, ok := o.Take(ctx, "down-2"); !ok || sub != "erin@example.com" {
 		t.Fatal("a state made while Redis was down is lost once it is back")
 	}
@@ -206,13 +207,13 @@ func TestOAuthStatesFallBackToLocal(t *testing.T) {
 // refused. The address is not written in a key or a value.
 func TestOAuthStatesPerAddressAndTotal(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	r, _, _ := open(t, srv.URL())
-	clk := newClock()
-	o := NewOAuthStates(r, &mapStates{}, OAuthLimits{PerSub: 5, PerAddr: 4, Total: 10}, clk.now)
+	r, _ := redistest.Open(t, srv.URL())
+	clk := testinfra.NewClock()
+	o := NewRedisPending(r, &mapStates{}, PendingLimits{PerSub: 5, PerAddr: 4, Total: 10}, clk.Now)
 	ctx := context.Background()
 	put := func(state, sub, addr string) time.Duration {
 		t.Helper()
-		wait, err := o.Put(ctx, state, sub, addr, sealedOf(state), clk.now().Add(10*time.Minute))
+		wait, err := o.Put(ctx, state, sub, addr, sealedOf(state), clk.Now().Add(10*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +223,7 @@ func TestOAuthStatesPerAddressAndTotal(t *testing.T) {
 		if wait := put(fmt.Sprintf("a-%d", i), fmt.Sprintf("user%d@example.com", i), "203.0.113.7"); wait != 0 {
 			t.Fatalf("state %d refused (%v)", i, wait)
 		}
-		clk.add(time.Second)
+		clk.Add(time.Second)
 	}
 	if wait := put("a-4", "user4@example.com", "203.0.113.7"); wait <= 9*time.Minute || wait > 10*time.Minute-4*time.Second {
 		t.Fatalf("the address beyond its cap: wait %v; want the life left of its oldest state", wait)
@@ -239,26 +240,26 @@ func TestOAuthStatesPerAddressAndTotal(t *testing.T) {
 	if wait := put("a-5", "user5@example.com", "203.0.113.7"); wait != 0 {
 		t.Fatalf("a taken state still counted against its address (%v)", wait)
 	}
-	clk.add(10 * time.Minute) // the address's states expire
+	clk.Add(10 * time.Minute) // the address's states expire
 	if wait := put("a-6", "user6@example.com", "203.0.113.7"); wait != 0 {
 		t.Fatalf("expired states still counted against their address (%v)", wait)
 	}
 
 	// The table of all (10) full: the oldest of all goes.
 	for i := range 10 {
-		clk.add(time.Millisecond)
+		clk.Add(time.Millisecond)
 		put(fmt.Sprintf("t-%d", i), fmt.Sprintf("t%d@example.com", i), fmt.Sprintf("10.0.0.%d", i))
 	}
 	if o.has("a-6") || !o.has("t-0") || !o.has("t-9") {
 		t.Fatal("a full table did not retire its oldest state, or retired another")
 	}
-	if n := r.client.ZCard(ctx, oauthAllKey).Val(); n != 10 {
+	if n := r.Client().ZCard(ctx, oauthAllKey).Val(); n != 10 {
 		t.Fatalf("%d states in all; want the cap, 10", n)
 	}
-	keys, _ := r.client.Keys(ctx, "*").Result()
+	keys, _ := r.Client().Keys(ctx, "*").Result()
 	for _, k := range keys {
 		for _, bad := range []string{"203.0.113.7", "10.0.0.", "198.51"} {
-			if strings.Contains(k, bad) || strings.Contains(r.client.Get(ctx, k).Val(), bad) {
+			if strings.Contains(k, bad) || strings.Contains(r.Client().Get(ctx, k).Val(), bad) {
 				t.Fatalf("key %q names an address", k)
 			}
 		}

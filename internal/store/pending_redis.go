@@ -1,4 +1,4 @@
-package redis
+package store
 
 import (
 	"context"
@@ -9,27 +9,21 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/zoomtoken/tokenserver/internal/redis"
 )
 
-// LocalStates is where OAuthStates keeps pending connect links while Redis
-// cannot be used (services.MemoryStates; the same methods as
-// services.PendingStates, declared here so that cluster imports no domain).
-type LocalStates interface {
-	Put(ctx context.Context, state, sub, addr string, sealedVerifier []byte, expires time.Time) (time.Duration, error)
-	Take(ctx context.Context, state string) (sub string, sealedVerifier []byte, ok bool)
-}
-
-// OAuthLimits bounds the pending links (services.PendingStates says why
+// PendingLimits bounds the pending links (services.PendingStates says why
 // each): PerSub per sub, a new one retiring the sub's oldest; PerAddr per
 // client address, beyond which Put refuses; Total in all, a new one
 // retiring the oldest of all.
-type OAuthLimits struct {
+type PendingLimits struct {
 	PerSub, PerAddr, Total int
 }
 
-// OAuthStates is the pending links of users' OAuth connect flow shared by
-// the instances through Redis (a services.PendingStates), so that Zoom's
+// RedisPending is the pending links of users' OAuth connect flow shared by
+// the instances through Redis (a services.PendingStates, as MemoryPending is), so that Zoom's
 // redirect may land on any instance. Each state is one key, named by the
 // state's SHA-256 (the state itself is not written), holding the sub, the
 // PKCE verifier as the caller sealed it (never in the clear), the hash of
@@ -44,22 +38,22 @@ type OAuthLimits struct {
 // with the same limits). A link made then works only if Zoom's redirect
 // comes back to this instance (a sticky load balancer usually does); one
 // made while Redis was up is not found until Redis answers again.
-type OAuthStates struct {
-	redis  *Redis
-	local  LocalStates
-	limits OAuthLimits
+type RedisPending struct {
+	redis  *redis.Redis
+	local  PendingLinks
+	limits PendingLimits
 	now    func() time.Time
 }
 
-// NewOAuthStates keeps pending states in r within limits (each at least
+// NewRedisPending keeps pending states in r within limits (each at least
 // 1), and in local while r is down; now is the clock expiries are
 // computed on (nil: time.Now).
-func NewOAuthStates(r *Redis, local LocalStates, limits OAuthLimits, now func() time.Time) *OAuthStates {
+func NewRedisPending(r *redis.Redis, local PendingLinks, limits PendingLimits, now func() time.Time) *RedisPending {
 	if now == nil {
 		now = time.Now
 	}
 	limits.PerSub, limits.PerAddr, limits.Total = max(limits.PerSub, 1), max(limits.PerAddr, 1), max(limits.Total, 1)
-	return &OAuthStates{redis: r, local: local, limits: limits, now: now}
+	return &RedisPending{redis: r, local: local, limits: limits, now: now}
 }
 
 // hashed names a value in a key without writing it.
@@ -90,7 +84,7 @@ type heldState struct {
 // expired or gone (taken, retired) are dropped from the sub's and the
 // address's. It answers 0 when kept, else how many ms until the address's
 // oldest state expires.
-var putScript = redis.NewScript(`
+var putScript = goredis.NewScript(`
 local now = tonumber(ARGV[3])
 local function live(set)
   redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
@@ -132,7 +126,7 @@ return 0
 
 // Put keeps state for sub, asked from addr, until expires
 // (services.PendingStates); refused > 0 when addr holds its cap.
-func (o *OAuthStates) Put(ctx context.Context, state, sub, addr string, sealedVerifier []byte, expires time.Time) (time.Duration, error) {
+func (o *RedisPending) Put(ctx context.Context, state, sub, addr string, sealedVerifier []byte, expires time.Time) (time.Duration, error) {
 	if !o.redis.Up() {
 		return o.local.Put(ctx, state, sub, addr, sealedVerifier, expires)
 	}
@@ -150,9 +144,9 @@ func (o *OAuthStates) Put(ctx context.Context, state, sub, addr string, sealedVe
 	if err != nil {
 		return 0, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, redis.IOTimeout)
 	defer cancel()
-	wait, err := putScript.Run(cctx, o.redis.client,
+	wait, err := putScript.Run(cctx, o.redis.Client(),
 		[]string{oauthStateKey(state), oauthSubKey(sub), oauthAddrKey(h.Addr), oauthAllKey},
 		v, strconv.FormatInt(max(life.Milliseconds(), 1), 10), strconv.FormatInt(now.UnixMilli(), 10),
 		strconv.FormatInt(expires.UnixMilli(), 10), o.limits.PerSub, perAddr, o.limits.Total).Int64()
@@ -169,13 +163,13 @@ func (o *OAuthStates) Put(ctx context.Context, state, sub, addr string, sealedVe
 // Take removes state and answers what it held (services.PendingStates):
 // from Redis (GETDEL: once across the cluster), else from local, where
 // states made while Redis was down are.
-func (o *OAuthStates) Take(ctx context.Context, state string) (string, []byte, bool) {
+func (o *RedisPending) Take(ctx context.Context, state string) (string, []byte, bool) {
 	if state == "" {
 		return "", nil, false
 	}
 	if o.redis.Up() {
-		cctx, cancel := context.WithTimeout(ctx, ioTimeout)
-		raw, err := o.redis.client.GetDel(cctx, oauthStateKey(state)).Bytes()
+		cctx, cancel := context.WithTimeout(ctx, redis.IOTimeout)
+		raw, err := o.redis.Client().GetDel(cctx, oauthStateKey(state)).Bytes()
 		cancel()
 		switch {
 		case err == nil:
@@ -185,7 +179,7 @@ func (o *OAuthStates) Take(ctx context.Context, state string) (string, []byte, b
 			}
 			o.forget(ctx, h, state)
 			return h.Sub, h.Verifier, true
-		case errors.Is(err, redis.Nil):
+		case errors.Is(err, goredis.Nil):
 		case ctx.Err() != nil:
 			return "", nil, false
 		default:
@@ -197,11 +191,11 @@ func (o *OAuthStates) Take(ctx context.Context, state string) (string, []byte, b
 
 // forget drops a taken state from its sub's, its address's and the
 // cluster's sets (best effort: Put drops states that are gone anyway).
-func (o *OAuthStates) forget(ctx context.Context, h heldState, state string) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ioTimeout)
+func (o *RedisPending) forget(ctx context.Context, h heldState, state string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redis.IOTimeout)
 	defer cancel()
 	key := oauthStateKey(state)
-	_, err := o.redis.client.Pipelined(cctx, func(p redis.Pipeliner) error {
+	_, err := o.redis.Client().Pipelined(cctx, func(p goredis.Pipeliner) error {
 		p.ZRem(cctx, oauthSubKey(h.Sub), key)
 		p.ZRem(cctx, oauthAllKey, key)
 		if h.Addr != "" {

@@ -1,4 +1,4 @@
-package services_test
+package gate_test
 
 import (
 	"context"
@@ -14,13 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/gate"
+
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/secret"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
@@ -35,7 +37,7 @@ func hs(t *testing.T, c jwt.MapClaims) string {
 
 func TestAuthenticate(t *testing.T) {
 	exp := time.Now().Add(time.Hour).Unix()
-	a, err := services.NewAuthenticator(services.AuthConfig{JWTSecret: secret.New(testSecret), Issuer: "https://idp.example.com", Audience: "token-server",
+	a, err := gate.NewAuthenticator(gate.AuthConfig{JWTSecret: secret.New(testSecret), Issuer: "https://idp.example.com", Audience: "token-server",
 		APIKeys: []secret.Value{secret.New("key-one-0123456789"), secret.New("key-two-0123456789")}})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func TestAuthenticate(t *testing.T) {
 	}{
 		{"jwt", hs(t, good), services.Identity{Subject: "a@example.com", User: user("a@example.com"), Role: services.RoleHost, Method: "jwt"}, ""},
 		{"no role is participant", hs(t, with("role", nil)), services.Identity{Subject: "a@example.com", User: user("a@example.com"), Role: services.RoleParticipant, Method: "jwt"}, ""},
-		{"api key", "key-two-0123456789", services.Identity{Subject: "api-key:" + services.KeyFingerprint("key-two-0123456789"), Role: services.RoleAdmin, Method: "api_key"}, ""},
+		{"api key", "key-two-0123456789", services.Identity{Subject: "api-key:" + gate.KeyFingerprint("key-two-0123456789"), Role: services.RoleAdmin, Method: "api_key"}, ""},
 		{"wrong issuer", hs(t, with("iss", "https://evil.example.com")), services.Identity{}, "issuer"},
 		{"wrong audience", hs(t, with("aud", "other")), services.Identity{}, "audience"},
 		{"no exp", hs(t, with("exp", nil)), services.Identity{}, "exp"},
@@ -105,7 +107,7 @@ func TestAuthenticateWithJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := services.NewAuthenticator(services.AuthConfig{JWKS: kf.Keyfunc})
+	a, err := gate.NewAuthenticator(gate.AuthConfig{JWKS: kf.Keyfunc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func containsFold(s, sub string) bool {
 // the future and no unknown critical extension.
 func TestJWTStrictness(t *testing.T) {
 	now := time.Now()
-	a, err := services.NewAuthenticator(services.AuthConfig{JWTSecret: secret.New(testSecret), MaxTTL: 2 * time.Hour,
+	a, err := gate.NewAuthenticator(gate.AuthConfig{JWTSecret: secret.New(testSecret), MaxTTL: 2 * time.Hour,
 		Issuer: "https://idp.example.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +198,7 @@ func TestJWTStrictness(t *testing.T) {
 		})
 	}
 	// The default is 24 hours.
-	d, _ := services.NewAuthenticator(services.AuthConfig{JWTSecret: secret.New(testSecret)})
+	d, _ := gate.NewAuthenticator(gate.AuthConfig{JWTSecret: secret.New(testSecret)})
 	if _, err := d.Authenticate(context.Background(), hs(t, with("exp", now.Add(23*time.Hour).Unix()))); err != nil {
 		t.Fatalf("23 h refused by default: %v", err)
 	}
@@ -207,7 +209,7 @@ func TestJWTStrictness(t *testing.T) {
 
 // Unicode look-alikes of a user's email are refused as a sub.
 func TestSubMustBeAnAllowedID(t *testing.T) {
-	a, _ := services.NewAuthenticator(services.AuthConfig{JWTSecret: secret.New(testSecret)})
+	a, _ := gate.NewAuthenticator(gate.AuthConfig{JWTSecret: secret.New(testSecret)})
 	for _, sub := range []string{"\u212Aate@example.com", "\u017Fam@example.com", "\xffkate@example.com", "me", "a/b"} {
 		tok := hs(t, jwt.MapClaims{"sub": sub, "exp": time.Now().Add(time.Hour).Unix()})
 		if id, err := a.Authenticate(context.Background(), tok); err == nil {
@@ -218,7 +220,7 @@ func TestSubMustBeAnAllowedID(t *testing.T) {
 
 func TestAuthGuard(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	g := services.NewAuthGuard(10, func() time.Time { return now })
+	g := gate.NewMemoryGuard(10, func() time.Time { return now })
 	for i := 0; i < 10; i++ {
 		if ok, _ := g.Allow("203.0.113.7:5555"); !ok {
 			t.Fatalf("attempt %d refused", i+1)

@@ -1,4 +1,11 @@
-package services
+// Package gate is what both transports run before the domain: who is
+// calling (JWT, JWKS or API key, as a services.Identity), whether the
+// caller's address may try a credential (the failed-authentication guard),
+// whether the caller is within its limits (requests and running batches),
+// and which address the caller is (behind TRUSTED_PROXIES). Each guard and
+// limit has an in-memory implementation for one instance beside its Redis
+// twin for a cluster, both behind one interface.
+package gate
 
 import (
 	"context"
@@ -11,36 +18,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
-
-// Role is what a caller may do (README, "Callers and what they may do").
-type Role string
-
-// The roles.
-const (
-	RoleAdmin       Role = "admin"
-	RoleHost        Role = "host"
-	RoleParticipant Role = "participant"
-)
-
-// Identity is an authenticated caller.
-type Identity struct {
-	Subject string      // the caller's Zoom user id or email; "api-key:<fingerprint>" for a key
-	User    zoom.UserID // the caller as a Zoom user; zero for an API key, which is no user
-	Role    Role
-	Method  string // "jwt" or "api_key"
-}
-
-// RateKey names the caller for per-caller limits. It holds no secret.
-func (id Identity) RateKey() string {
-	if id.Method == "api_key" {
-		return id.Subject
-	}
-	return "sub:" + id.User.Key()
-}
 
 // MinJWTSecretLen is the shortest HS256 secret accepted.
 const MinJWTSecretLen = 32
@@ -120,24 +103,24 @@ func (a *Authenticator) Enabled() bool {
 }
 
 // Authenticate checks a credential: an API key or a JWT.
-func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Identity, error) {
+func (a *Authenticator) Authenticate(ctx context.Context, credential string) (services.Identity, error) {
 	const op = "authenticate"
 	credential = strings.TrimSpace(credential)
 	if credential == "" {
-		return Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op,
+		return services.Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op,
 			Message: "Credentials are required: send Authorization: Bearer <jwt> or X-API-Key: <key>."}
 	}
 	if fp, ok := a.matchKey(credential); ok {
-		return Identity{Subject: "api-key:" + fp, Role: RoleAdmin, Method: "api_key"}, nil
+		return services.Identity{Subject: "api-key:" + fp, Role: services.RoleAdmin, Method: "api_key"}, nil
 	}
 	if strings.Count(credential, ".") != 2 {
-		return Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: "The credential is neither a known API key nor a JWT."}
+		return services.Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: "The credential is neither a known API key nor a JWT."}
 	}
 	if len(a.methods) == 0 {
-		return Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: "This server accepts API keys only, and the key is not known."}
+		return services.Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: "This server accepts API keys only, and the key is not known."}
 	}
-	unauthenticated := func(msg string) (Identity, error) {
-		return Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: msg}
+	unauthenticated := func(msg string) (services.Identity, error) {
+		return services.Identity{}, &apperr.Error{Kind: apperr.ErrUnauthenticated, Op: op, Message: msg}
 	}
 	// MapClaims, not a struct: its dates must be JSON numbers, where a
 	// struct's NumericDate would also take "exp":"1999999999" as a string.
@@ -167,19 +150,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Id
 	if reason != "" {
 		return unauthenticated("The token's sub claim " + reason + "; it must be the caller's Zoom user id or email.")
 	}
-	var role Role
+	var role services.Role
 	switch r := c["role"].(type) {
 	case nil:
-		role = RoleParticipant
+		role = services.RoleParticipant
 	case string:
-		role = Role(r)
+		role = services.Role(r)
 	}
 	switch role {
-	case RoleAdmin, RoleHost, RoleParticipant:
+	case services.RoleAdmin, services.RoleHost, services.RoleParticipant:
 	default:
 		return unauthenticated("The token's role claim must be admin, host or participant.")
 	}
-	return Identity{Subject: sub, User: user, Role: role, Method: "jwt"}, nil
+	return services.Identity{Subject: sub, User: user, Role: role, Method: "jwt"}, nil
 }
 
 // checkLifetime refuses a token that lives longer than maxTTL: from now to
@@ -266,90 +249,11 @@ func KeyFingerprint(key string) string {
 
 // IssueToken signs an HS256 JWT for sub and role, valid for ttl. It is
 // used by the sandbox's POST /sandbox/tokens.
-func (a *Authenticator) IssueToken(sub string, role Role, ttl time.Duration) (string, error) {
+func (a *Authenticator) IssueToken(sub string, role services.Role, ttl time.Duration) (string, error) {
 	if len(a.secret) == 0 {
 		return "", errors.New("issue token: no HS256 secret")
 	}
 	now := a.now()
 	c := jwt.MapClaims{"sub": sub, "role": string(role), "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
-}
-
-// Authorization: the table of the README's "Callers and what they may do".
-
-func forbidden(op, msg string) error {
-	return &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: msg}
-}
-
-// The messages of a refusal: a host acting for another host, and a role
-// that may never do the operation.
-type refusals struct{ notOwn, notRole string }
-
-var (
-	startRefusals = refusals{"A host may get a ZAK only for itself: hostUserId must match the token's sub.",
-		"Only a host or an admin may start a meeting."}
-	setupRefusals = refusals{"A host may set up only its own meetings: hostUserId must match the token's sub.",
-		"Only a host or an admin may set up a meeting."}
-	distributeRefusals = refusals{"A host may distribute only for its own meetings: hostUserId must match the token's sub.",
-		"Only a host or an admin may distribute tokens."}
-)
-
-// hostAs allows an admin for any host and a host only as itself.
-func hostAs(op string, r refusals, id Identity, hostUserID zoom.UserID) error {
-	switch id.Role {
-	case RoleAdmin:
-		return nil
-	case RoleHost:
-		if id.User.Same(hostUserID) {
-			return nil
-		}
-		return forbidden(op, r.notOwn)
-	default:
-		return forbidden(op, r.notRole)
-	}
-}
-
-// hostOrAdmin allows the roles that may act for others at all.
-func hostOrAdmin(op, msg string, id Identity) error {
-	if id.Role == RoleAdmin || id.Role == RoleHost {
-		return nil
-	}
-	return forbidden(op, msg)
-}
-
-// AuthorizeStart: a ZAK for hostUserID. Admin any; host only its own; participant never.
-func AuthorizeStart(id Identity, hostUserID zoom.UserID) error {
-	return hostAs("start", startRefusals, id, hostUserID)
-}
-
-// RoleMayStart refuses, before its body is read, a caller whose role may
-// never start a meeting, so a refused caller is never told what is wrong
-// with a body it may not send at all.
-func RoleMayStart(id Identity) error { return hostOrAdmin("start", startRefusals.notRole, id) }
-
-// RoleMaySetup is RoleMayStart for setup.
-func RoleMaySetup(id Identity) error { return hostOrAdmin("setup", setupRefusals.notRole, id) }
-
-// AuthorizeJoin: an OBF for participantUserID. Admin any; others only their own.
-func AuthorizeJoin(id Identity, participantUserID zoom.UserID) error {
-	if id.Role == RoleAdmin || id.User.Same(participantUserID) {
-		return nil
-	}
-	return forbidden("join", "You may get an OBF token only for yourself: participantUserId must match the token's sub.")
-}
-
-// AuthorizeBatch: batch-join and distribute. Admin and host.
-func AuthorizeBatch(id Identity) error {
-	return hostOrAdmin("batch", "Only a host or an admin may mint tokens for several participants.", id)
-}
-
-// AuthorizeSetup: ZAK for hostUserID plus OBFs. Admin any; host only as itself.
-func AuthorizeSetup(id Identity, hostUserID zoom.UserID) error {
-	return hostAs("setup", setupRefusals, id, hostUserID)
-}
-
-// AuthorizeDistribute: OBFs pushed to participants on behalf of hostUserID.
-// Admin any; host only as itself; participant never.
-func AuthorizeDistribute(id Identity, hostUserID zoom.UserID) error {
-	return hostAs("distribute", distributeRefusals, id, hostUserID)
 }

@@ -1,4 +1,4 @@
-package redis
+package gate
 
 import (
 	"context"
@@ -7,22 +7,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-)
+	goredis "github.com/redis/go-redis/v9"
 
-// LocalSlots are this instance's own batch slots
-// (services.LocalBatchSlots is one): Slots answers with them while Redis is
-// degraded.
-type LocalSlots interface {
-	Acquire(ctx context.Context, key string, limit int) (release func(), ok bool)
-}
+	"github.com/zoomtoken/tokenserver/internal/redis"
+)
 
 // The lease of a batch slot in Redis, by default: a slot whose instance
 // died frees itself within DefaultLease; a running batch renews its lease
 // every third of it.
 const DefaultLease = 30 * time.Second
 
-// Slots are the callers' batch slots (services.BatchSlots) shared by the
+// RedisSlots are the callers' batch slots (services.BatchSlots) shared by the
 // instances of a cluster: per caller, a sorted set in Redis whose members
 // are the running batches, each scored by the end of its lease. A slot is
 // taken in one Lua script that first drops the expired leases, renewed
@@ -33,24 +28,24 @@ const DefaultLease = 30 * time.Second
 // its own batches (the local slots); it goes back to Redis by itself, and a
 // slot taken in Redis whose release cannot reach Redis expires with its
 // lease.
-type Slots struct {
-	redis *Redis
-	local LocalSlots
+type RedisSlots struct {
+	redis *redis.Redis
+	local Slots
 	lease time.Duration
 	renew time.Duration
 	now   func() time.Time
 }
 
-// SlotsConfig tunes Slots; the zero value is the default.
-type SlotsConfig struct {
+// RedisSlotsConfig tunes RedisSlots; the zero value is the default.
+type RedisSlotsConfig struct {
 	Lease time.Duration    // how long a slot outlives its last renewal; DefaultLease
 	Renew time.Duration    // how often a running batch renews its lease; Lease / 3
 	Now   func() time.Time // the clock leases are scored on; time.Now
 }
 
-// NewSlots shares the callers' batch slots among the instances that share
+// NewRedisSlots shares the callers' batch slots among the instances that share
 // r; local answers while Redis is degraded.
-func NewSlots(r *Redis, local LocalSlots, cfg SlotsConfig) *Slots {
+func NewRedisSlots(r *redis.Redis, local Slots, cfg RedisSlotsConfig) *RedisSlots {
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
 	}
@@ -60,7 +55,7 @@ func NewSlots(r *Redis, local LocalSlots, cfg SlotsConfig) *Slots {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Slots{redis: r, local: local, lease: cfg.Lease, renew: cfg.Renew, now: cfg.Now}
+	return &RedisSlots{redis: r, local: local, lease: cfg.Lease, renew: cfg.Renew, now: cfg.Now}
 }
 
 func slotsKey(key string) string { return "tokenserver:batches:" + key }
@@ -68,7 +63,7 @@ func slotsKey(key string) string { return "tokenserver:batches:" + key }
 // acquireSlot takes a slot when fewer than limit leases are alive.
 // KEYS[1]: the caller's set. ARGV: now (ms), the lease (ms), limit, the
 // batch's id. The set lives two leases past its last change.
-var acquireSlot = redis.NewScript(`
+var acquireSlot = goredis.NewScript(`
 local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
 if redis.call("ZCARD", KEYS[1]) >= tonumber(ARGV[3]) then
@@ -82,19 +77,19 @@ return 1
 // renewSlot moves a batch's lease end to ARGV[1] (ms), putting the batch
 // back if the set lost it (a Redis that restarted empty): it still runs.
 // ARGV[2]: the lease (ms); ARGV[3]: the batch's id.
-var renewSlot = redis.NewScript(`
+var renewSlot = goredis.NewScript(`
 redis.call("ZADD", KEYS[1], tonumber(ARGV[1]), ARGV[3])
 redis.call("PEXPIRE", KEYS[1], 2 * tonumber(ARGV[2]))
 return 1
 `)
 
 // Acquire implements services.BatchSlots.
-func (s *Slots) Acquire(ctx context.Context, key string, limit int) (func(), bool) {
+func (s *RedisSlots) Acquire(ctx context.Context, key string, limit int) (func(), bool) {
 	id := batchID()
 	k := slotsKey(key)
 	var taken int
-	if !s.redis.try(ctx, func(ctx context.Context) (err error) {
-		taken, err = acquireSlot.Run(ctx, s.redis.client, []string{k},
+	if !s.redis.Try(ctx, func(ctx context.Context) (err error) {
+		taken, err = acquireSlot.Run(ctx, s.redis.Client(), []string{k},
 			s.now().UnixMilli(), s.lease.Milliseconds(), limit, id).Int()
 		return err
 	}) {
@@ -110,15 +105,15 @@ func (s *Slots) Acquire(ctx context.Context, key string, limit int) (func(), boo
 		once.Do(func() {
 			close(stop)
 			<-done
-			s.redis.try(context.Background(), func(ctx context.Context) error {
-				return s.redis.client.ZRem(ctx, k, id).Err()
+			s.redis.Try(context.Background(), func(ctx context.Context) error {
+				return s.redis.Client().ZRem(ctx, k, id).Err()
 			})
 		})
 	}, true
 }
 
 // keep renews the lease of batch id in set k until stop is closed.
-func (s *Slots) keep(k, id string, stop <-chan struct{}, done chan<- struct{}) {
+func (s *RedisSlots) keep(k, id string, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(s.renew)
 	defer t.Stop()
@@ -127,8 +122,8 @@ func (s *Slots) keep(k, id string, stop <-chan struct{}, done chan<- struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			s.redis.try(context.Background(), func(ctx context.Context) error {
-				return renewSlot.Run(ctx, s.redis.client, []string{k},
+			s.redis.Try(context.Background(), func(ctx context.Context) error {
+				return renewSlot.Run(ctx, s.redis.Client(), []string{k},
 					s.now().Add(s.lease).UnixMilli(), s.lease.Milliseconds(), id).Err()
 			})
 		}

@@ -1,4 +1,4 @@
-package services
+package gate
 
 import (
 	"net"
@@ -6,15 +6,31 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"golang.org/x/time/rate"
+
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 )
 
-// AuthGuard throttles failed authentication by client address, so that
+// MemoryGuard throttles failed authentication by client address, so that
 // credentials cannot be guessed: each address may fail Burst times, then
 // earns one more try every Every. A success does not reset the count, so a
 // caller holding one valid credential cannot interleave guesses at others.
-type AuthGuard struct {
+// Guard is the failed-authentication guard (AUTH_FAILURES_PER_MINUTE): how
+// many bad credentials a client address may present. Key is the unit it
+// counts an address in (an IPv4 address, an IPv6 /64). MemoryGuard counts
+// in this instance; RedisGuard across the instances of a cluster.
+type Guard interface {
+	Allow(addr string) (ok bool, retryAfter time.Duration)
+	Failed(addr string)
+	Key(addr string) string
+}
+
+var (
+	_ Guard = (*MemoryGuard)(nil)
+	_ Guard = (*RedisGuard)(nil)
+)
+
+type MemoryGuard struct {
 	every time.Duration
 	burst int
 	now   func() time.Time
@@ -33,22 +49,22 @@ type guardEntry struct {
 // make in a minute (and in a burst) by default.
 const DefaultAuthFailuresPerMinute = 10
 
-// NewAuthGuard allows perMinute failed attempts per address per minute, in
+// NewMemoryGuard allows perMinute failed attempts per address per minute, in
 // bursts of as many.
-func NewAuthGuard(perMinute int, now func() time.Time) *AuthGuard {
+func NewMemoryGuard(perMinute int, now func() time.Time) *MemoryGuard {
 	if perMinute < 1 {
 		perMinute = DefaultAuthFailuresPerMinute
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &AuthGuard{every: time.Minute / time.Duration(perMinute), burst: perMinute, now: now,
+	return &MemoryGuard{every: time.Minute / time.Duration(perMinute), burst: perMinute, now: now,
 		addrs: map[string]*guardEntry{}, swept: now()}
 }
 
 // Allow reports whether addr may try a credential now and, if not, how long
 // until it may.
-func (g *AuthGuard) Allow(addr string) (bool, time.Duration) {
+func (g *MemoryGuard) Allow(addr string) (bool, time.Duration) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -66,7 +82,7 @@ func (g *AuthGuard) Allow(addr string) (bool, time.Duration) {
 }
 
 // Failed counts a refused credential against addr.
-func (g *AuthGuard) Failed(addr string) {
+func (g *MemoryGuard) Failed(addr string) {
 	now := g.now()
 	key := addrKey(addr)
 	g.mu.Lock()
@@ -83,7 +99,7 @@ func (g *AuthGuard) Failed(addr string) {
 
 // sweep forgets addresses whose budget has refilled, so the map stays as
 // small as the set of recent offenders.
-func (g *AuthGuard) sweep(now time.Time) {
+func (g *MemoryGuard) sweep(now time.Time) {
 	full := g.every * time.Duration(g.burst)
 	if now.Sub(g.swept) < full {
 		return
@@ -103,7 +119,7 @@ func TooManyFailures(wait time.Duration) error {
 }
 
 // Tracked is how many addresses have failures on record.
-func (g *AuthGuard) Tracked() int {
+func (g *MemoryGuard) Tracked() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.addrs)
@@ -133,4 +149,4 @@ func addrKey(addr string) string {
 
 // Key is the unit addr is counted in (an IPv4 address, an IPv6 /64): what
 // a guard shared by the instances of a cluster counts by too.
-func (g *AuthGuard) Key(addr string) string { return addrKey(addr) }
+func (g *MemoryGuard) Key(addr string) string { return addrKey(addr) }

@@ -1,12 +1,12 @@
-package redis
+package gate
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/redis/redistest"
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Two instances share each address's failures: failures on a refuse the
@@ -14,10 +14,10 @@ import (
 // address is not refused; an IPv6 address counts by its /64 on both.
 func TestGuardIsShared(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	ra, _, _ := open(t, srv.URL())
-	rb, _, _ := open(t, srv.URL())
-	a := NewGuard(ra, 3, services.NewAuthGuard(3, nil))
-	b := NewGuard(rb, 3, services.NewAuthGuard(3, nil))
+	ra, _ := redistest.Open(t, srv.URL())
+	rb, _ := redistest.Open(t, srv.URL())
+	a := NewRedisGuard(ra, 3, NewMemoryGuard(3, nil))
+	b := NewRedisGuard(rb, 3, NewMemoryGuard(3, nil))
 	const addr = "203.0.113.7:51234"
 	for range 10 {
 		if ok, _ := b.Allow(addr); !ok {
@@ -59,8 +59,8 @@ func TestGuardIsShared(t *testing.T) {
 // counts again.
 func TestGuardFallsBackAndRecovers(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	r, st, _ := open(t, srv.URL())
-	g := NewGuard(r, 2, services.NewAuthGuard(2, nil))
+	r, st := redistest.Open(t, srv.URL())
+	g := NewRedisGuard(r, 2, NewMemoryGuard(2, nil))
 	const addr = "203.0.113.7:1"
 	g.Failed(addr)
 
@@ -74,12 +74,12 @@ func TestGuardFallsBackAndRecovers(t *testing.T) {
 	if !first || second {
 		t.Fatalf("alone: %v then %v; want the failure seen before Redis fell counted, the second refusing", first, second)
 	}
-	if up, _ := st.last(); up || r.State() != "degraded" {
+	if up, _ := st.Last(); up || r.State() != "degraded" {
 		t.Fatalf("the fallback is not reported: observer %v, state %s", up, r.State())
 	}
 
 	srv.Restart()
-	waitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
+	testinfra.WaitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
 	// A fresh Redis knows no failures: the shared guard (the local one
 	// refuses) allows the address again.
 	if ok, _ := g.Allow(addr); !ok {

@@ -1,44 +1,26 @@
-package redis
+package gate
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/redis/redistest"
 	"github.com/zoomtoken/tokenserver/internal/testinfra"
-	"github.com/zoomtoken/tokenserver/services"
 )
 
-// clock is a settable clock for leases.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
+// slotsOn: leases of 30 s on c; renewingOn: renewed every d.
+func slotsOn(c *testinfra.Clock) RedisSlotsConfig {
+	return RedisSlotsConfig{Lease: 30 * time.Second, Now: c.Now}
 }
 
-func (c *clock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
-
-// copyOf is another instance's clock, at the same time as c.
-func (c *clock) copyOf() *clock {
-	d := &clock{}
-	d.ns.Store(c.ns.Load())
-	return d
-}
-
-// slots are leases of 30 s on c; renewing renews them every d.
-func (c *clock) slots() SlotsConfig { return SlotsConfig{Lease: 30 * time.Second, Now: c.now} }
-
-func (c *clock) renewing(d time.Duration) SlotsConfig {
-	cfg := c.slots()
+func renewingOn(c *testinfra.Clock, d time.Duration) RedisSlotsConfig {
+	cfg := slotsOn(c)
 	cfg.Renew = d
 	return cfg
 }
 
-func mustAcquire(t *testing.T, s *Slots, key string, limit int) func() {
+func mustAcquire(t *testing.T, s *RedisSlots, key string, limit int) func() {
 	t.Helper()
 	release, ok := s.Acquire(context.Background(), key, limit)
 	if !ok || release == nil {
@@ -47,7 +29,7 @@ func mustAcquire(t *testing.T, s *Slots, key string, limit int) func() {
 	return release
 }
 
-func refused(t *testing.T, s *Slots, key string, limit int, why string) {
+func refused(t *testing.T, s *RedisSlots, key string, limit int, why string) {
 	t.Helper()
 	if release, ok := s.Acquire(context.Background(), key, limit); ok || release != nil {
 		t.Fatalf("a slot for %s: %s", key, why)
@@ -59,11 +41,11 @@ func refused(t *testing.T, s *Slots, key string, limit int, why string) {
 // for either instance.
 func TestSlotsAreShared(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	ra, _, _ := open(t, srv.URL())
-	rb, _, _ := open(t, srv.URL())
-	la, lb := services.NewLocalBatchSlots(), services.NewLocalBatchSlots()
-	c := newClock()
-	a, b := NewSlots(ra, la, c.slots()), NewSlots(rb, lb, c.slots())
+	ra, _ := redistest.Open(t, srv.URL())
+	rb, _ := redistest.Open(t, srv.URL())
+	la, lb := NewMemorySlots(), NewMemorySlots()
+	c := testinfra.NewClock()
+	a, b := NewRedisSlots(ra, la, slotsOn(c)), NewRedisSlots(rb, lb, slotsOn(c))
 	const ann = "sub:ann@example.com"
 	first := mustAcquire(t, a, ann, 2)
 	second := mustAcquire(t, a, ann, 2)
@@ -89,21 +71,21 @@ func TestSlotsAreShared(t *testing.T) {
 // themselves for the others; until then they are held.
 func TestSlotsOfADeadInstanceExpire(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	ra, _, _ := open(t, srv.URL())
-	rb, _, _ := open(t, srv.URL())
-	ca := newClock()
-	cb := ca.copyOf()
-	a := NewSlots(ra, services.NewLocalBatchSlots(), ca.slots())
-	b := NewSlots(rb, services.NewLocalBatchSlots(), cb.slots())
+	ra, _ := redistest.Open(t, srv.URL())
+	rb, _ := redistest.Open(t, srv.URL())
+	ca := testinfra.NewClock()
+	cb := ca.Copy()
+	a := NewRedisSlots(ra, NewMemorySlots(), slotsOn(ca))
+	b := NewRedisSlots(rb, NewMemorySlots(), slotsOn(cb))
 	const ann = "sub:ann@example.com"
 	for range 2 {
 		t.Cleanup(mustAcquire(t, a, ann, 2)) // its renewals stop at the end; nothing reaches Redis
 	}
 	_ = ra.Close() // a dies: no renewal, no release reaches Redis
 
-	cb.add(29 * time.Second)
+	cb.Add(29 * time.Second)
 	refused(t, b, ann, 2, "the dead instance's leases have 1 s left")
-	cb.add(2 * time.Second)
+	cb.Add(2 * time.Second)
 	mustAcquire(t, b, ann, 2)
 	mustAcquire(t, b, ann, 2)
 	refused(t, b, ann, 2, "b holds both now")
@@ -113,19 +95,19 @@ func TestSlotsOfADeadInstanceExpire(t *testing.T) {
 // held by no one else.
 func TestSlotsAreRenewedWhileTheBatchRuns(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	ra, _, _ := open(t, srv.URL())
-	rb, _, _ := open(t, srv.URL())
-	ca := newClock()
-	cb := ca.copyOf()
-	a := NewSlots(ra, services.NewLocalBatchSlots(), ca.renewing(5*time.Millisecond))
-	b := NewSlots(rb, services.NewLocalBatchSlots(), cb.slots())
+	ra, _ := redistest.Open(t, srv.URL())
+	rb, _ := redistest.Open(t, srv.URL())
+	ca := testinfra.NewClock()
+	cb := ca.Copy()
+	a := NewRedisSlots(ra, NewMemorySlots(), renewingOn(ca, 5*time.Millisecond))
+	b := NewRedisSlots(rb, NewMemorySlots(), slotsOn(cb))
 	const ann = "sub:ann@example.com"
-	start := ca.now()
+	start := ca.Now()
 	release := mustAcquire(t, a, ann, 1)
 
-	ca.add(25 * time.Second) // the batch still runs; its lease is renewed on a's clock
+	ca.Add(25 * time.Second) // the batch still runs; its lease is renewed on a's clock
 	want := float64(start.Add(55 * time.Second).UnixMilli())
-	waitFor(t, "the lease renewed", func() bool {
+	testinfra.WaitFor(t, "the lease renewed", func() bool {
 		s, err := ra.Client().ZRange(context.Background(), slotsKey(ann), 0, -1).Result()
 		if err != nil || len(s) != 1 {
 			return false
@@ -133,7 +115,7 @@ func TestSlotsAreRenewedWhileTheBatchRuns(t *testing.T) {
 		score, err := ra.Client().ZScore(context.Background(), slotsKey(ann), s[0]).Result()
 		return err == nil && score >= want
 	})
-	cb.add(40 * time.Second) // past the first lease, within the renewed one
+	cb.Add(40 * time.Second) // past the first lease, within the renewed one
 	refused(t, b, ann, 1, "the batch still runs on a")
 	release()
 	mustAcquire(t, b, ann, 1)
@@ -144,9 +126,9 @@ func TestSlotsAreRenewedWhileTheBatchRuns(t *testing.T) {
 // again by themselves.
 func TestSlotsFallBackAndRecover(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	r, st, _ := open(t, srv.URL())
-	local := services.NewLocalBatchSlots()
-	s := NewSlots(r, local, newClock().slots())
+	r, st := redistest.Open(t, srv.URL())
+	local := NewMemorySlots()
+	s := NewRedisSlots(r, local, slotsOn(testinfra.NewClock()))
 	const ann = "sub:ann@example.com"
 	held := mustAcquire(t, s, ann, 2)
 
@@ -161,13 +143,13 @@ func TestSlotsFallBackAndRecover(t *testing.T) {
 	if !got[0] || !got[1] || got[2] || local.Running(ann) != 2 {
 		t.Fatalf("alone: %v, %d local slots held; want two slots here, then refused", got, local.Running(ann))
 	}
-	if up, _ := st.last(); up || r.State() != "degraded" {
+	if up, _ := st.Last(); up || r.State() != "degraded" {
 		t.Fatalf("the fallback is not reported: observer %v, state %s", up, r.State())
 	}
 	within(t, "release", held) // its lease ends by itself
 
 	srv.Restart()
-	waitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
+	testinfra.WaitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
 	release := mustAcquire(t, s, ann, 2)
 	if n, err := r.Client().ZCard(context.Background(), slotsKey(ann)).Result(); err != nil || n != 1 {
 		t.Fatalf("after recovery the slot is not in Redis: %d, %v", n, err)

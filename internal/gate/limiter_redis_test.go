@@ -1,4 +1,4 @@
-package redis
+package gate
 
 import (
 	"context"
@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/internal/testinfra"
+	"github.com/zoomtoken/tokenserver/internal/redis"
+	"github.com/zoomtoken/tokenserver/internal/redis/redistest"
 	"github.com/zoomtoken/tokenserver/internal/secret"
-	"github.com/zoomtoken/tokenserver/services"
+	"github.com/zoomtoken/tokenserver/internal/testinfra"
 )
 
 // within runs f, failing the test if it has not returned after a generous
@@ -33,11 +34,11 @@ func within(t *testing.T, what string, f func()) {
 // is its own; n at once counts n.
 func TestCallersShareOneBudget(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	ra, _, _ := open(t, srv.URL())
-	rb, _, _ := open(t, srv.URL())
+	ra, _ := redistest.Open(t, srv.URL())
+	rb, _ := redistest.Open(t, srv.URL())
 	// 0.1 request/s: a spent request comes back after 10 s, longer than this test.
-	la, lb := services.NewCallerLimiter(0.1, 3, nil), services.NewCallerLimiter(0.1, 3, nil)
-	a, b := NewCallers(ra, 0.1, 3, la), NewCallers(rb, 0.1, 3, lb)
+	la, lb := NewMemoryLimiter(0.1, 3, nil), NewMemoryLimiter(0.1, 3, nil)
+	a, b := NewRedisLimiter(ra, 0.1, 3, la), NewRedisLimiter(rb, 0.1, 3, lb)
 	for i := range 3 {
 		if ok, _ := a.Allow("sub:ann@example.com"); !ok {
 			t.Fatalf("request %d of the burst refused on a", i+1)
@@ -78,9 +79,9 @@ func TestCallersShareOneBudget(t *testing.T) {
 // budget is used again by itself.
 func TestCallersFallBackAndRecover(t *testing.T) {
 	srv := testinfra.StartRedis(t)
-	r, st, _ := open(t, srv.URL())
-	local := services.NewCallerLimiter(0.1, 2, nil)
-	c := NewCallers(r, 0.1, 2, local)
+	r, st := redistest.Open(t, srv.URL())
+	local := NewMemoryLimiter(0.1, 2, nil)
+	c := NewRedisLimiter(r, 0.1, 2, local)
 	for range 2 {
 		c.Allow("sub:ann@example.com")
 	}
@@ -99,12 +100,12 @@ func TestCallersFallBackAndRecover(t *testing.T) {
 	if !got[0] || !got[1] || got[2] || local.Callers() != 1 {
 		t.Fatalf("alone: %v (%d local callers); want the local burst of 2, then refused", got, local.Callers())
 	}
-	if up, _ := st.last(); up || r.State() != "degraded" {
+	if up, _ := st.Last(); up || r.State() != "degraded" {
 		t.Fatalf("the fallback is not reported: observer %v, state %s", up, r.State())
 	}
 
 	srv.Restart()
-	waitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
+	testinfra.WaitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
 	// A fresh Redis knows no budget: the shared limiter (the local one is
 	// spent) allows the burst again.
 	for i := range 2 {
@@ -119,15 +120,15 @@ func TestCallersFallBackAndRecover(t *testing.T) {
 // address, a batch slot taken and given back; and the local limiter.
 func BenchmarkSharedLimits(b *testing.B) {
 	srv := testinfra.StartRedis(b)
-	r, err := Open(context.Background(), secret.New(srv.URL()), nil, nil)
+	r, err := redis.Open(context.Background(), secret.New(srv.URL()), nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { r.Close() })
-	local := services.NewCallerLimiter(1e9, 1e9, nil)
-	callers := NewCallers(r, 1e9, 1e9, local)
-	guard := NewGuard(r, 10, services.NewAuthGuard(10, nil))
-	slots := NewSlots(r, services.NewLocalBatchSlots(), SlotsConfig{})
+	local := NewMemoryLimiter(1e9, 1e9, nil)
+	callers := NewRedisLimiter(r, 1e9, 1e9, local)
+	guard := NewRedisGuard(r, 10, NewMemoryGuard(10, nil))
+	slots := NewRedisSlots(r, NewMemorySlots(), RedisSlotsConfig{})
 	b.Run("callers-redis", func(b *testing.B) {
 		for b.Loop() {
 			if ok, _ := callers.Allow("sub:ann@example.com"); !ok {
@@ -251,10 +252,10 @@ func (f *freezer) serve(c net.Conn) {
 func TestSharedLimitsFallBackFromAHungRedis(t *testing.T) {
 	srv := testinfra.StartRedis(t)
 	fz := newFreezer(t, srv.Addr())
-	r, st, _ := open(t, fz.url())
-	callers := NewCallers(r, 0.01, 1, services.NewCallerLimiter(0.01, 1, nil))
-	guard := NewGuard(r, 1, services.NewAuthGuard(1, nil))
-	slots := NewSlots(r, services.NewLocalBatchSlots(), SlotsConfig{})
+	r, st := redistest.Open(t, fz.url())
+	callers := NewRedisLimiter(r, 0.01, 1, NewMemoryLimiter(0.01, 1, nil))
+	guard := NewRedisGuard(r, 1, NewMemoryGuard(1, nil))
+	slots := NewRedisSlots(r, NewMemorySlots(), RedisSlotsConfig{})
 	if ok, _ := callers.Allow("sub:ann@example.com"); !ok {
 		t.Fatal("first request refused")
 	}
@@ -276,12 +277,12 @@ func TestSharedLimitsFallBackFromAHungRedis(t *testing.T) {
 	if !allowed || !guarded || !slot {
 		t.Fatalf("with Redis hung: caller %v, guard %v, slot %v; want each answered by the instance's own", allowed, guarded, slot)
 	}
-	if up, _ := st.last(); up || r.State() != "degraded" {
+	if up, _ := st.Last(); up || r.State() != "degraded" {
 		t.Fatalf("the fallback is not reported: observer %v, state %s", up, r.State())
 	}
 
 	fz.set(false)
-	waitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
+	testinfra.WaitFor(t, "back to Redis", func() bool { return r.State() == "ok" })
 	if ok, _ := callers.Allow("sub:ann@example.com"); ok {
 		t.Fatal("after Redis answers again: the request Redis counted is forgotten (still the local limiter)")
 	}

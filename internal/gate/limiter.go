@@ -1,4 +1,4 @@
-package services
+package gate
 
 import (
 	"math"
@@ -8,9 +8,22 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// CallerLimiter gives each caller (an API key or a JWT subject) its own
+// MemoryLimiter gives each caller (an API key or a JWT subject) its own
 // token bucket, so no one client can spend the account's Zoom quota.
-type CallerLimiter struct {
+// Limiter is the per-caller limit (CALLER_RPS, CALLER_BURST), REST and
+// Socket.IO together. MemoryLimiter limits in this instance; RedisLimiter
+// across the instances of a cluster.
+type Limiter interface {
+	Allow(key string) (ok bool, retryAfter time.Duration)
+	AllowN(key string, n int) (ok bool, retryAfter time.Duration)
+}
+
+var (
+	_ Limiter = (*MemoryLimiter)(nil)
+	_ Limiter = (*RedisLimiter)(nil)
+)
+
+type MemoryLimiter struct {
 	rps   rate.Limit
 	burst int
 	now   func() time.Time
@@ -28,22 +41,22 @@ type callerBucket struct {
 // idleAfter is how long an unused bucket is kept; a full bucket is forgotten.
 const idleAfter = 10 * time.Minute
 
-// NewCallerLimiter allows each caller rps requests per second, in bursts of burst.
-func NewCallerLimiter(rps float64, burst int, now func() time.Time) *CallerLimiter {
+// NewMemoryLimiter allows each caller rps requests per second, in bursts of burst.
+func NewMemoryLimiter(rps float64, burst int, now func() time.Time) *MemoryLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &CallerLimiter{rps: rate.Limit(rps), burst: max(1, burst), now: now, callers: map[string]*callerBucket{}, swept: now()}
+	return &MemoryLimiter{rps: rate.Limit(rps), burst: max(1, burst), now: now, callers: map[string]*callerBucket{}, swept: now()}
 }
 
 // Allow takes one request from key's bucket. When it is empty it returns
 // false and how long until a request would be allowed.
-func (l *CallerLimiter) Allow(key string) (bool, time.Duration) {
+func (l *MemoryLimiter) Allow(key string) (bool, time.Duration) {
 	return l.AllowN(key, 1)
 }
 
 // AllowN takes n requests at once.
-func (l *CallerLimiter) AllowN(key string, n int) (bool, time.Duration) {
+func (l *MemoryLimiter) AllowN(key string, n int) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -73,7 +86,7 @@ func (l *CallerLimiter) AllowN(key string, n int) (bool, time.Duration) {
 }
 
 // Callers is how many callers are tracked (for tests and metrics).
-func (l *CallerLimiter) Callers() int {
+func (l *MemoryLimiter) Callers() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.callers)

@@ -1,4 +1,4 @@
-package services
+package gate
 
 import (
 	"net"
