@@ -96,7 +96,8 @@ func (c Config) AuthConfigured() bool {
 }
 
 // loadConfig reads and checks the configuration. Every problem is reported,
-// each naming its variable.
+// each naming its variable; each part of the configuration is read by a
+// function of its own, in this order.
 func loadConfig(getenv func(string) string) (Config, error) {
 	p := &parser{getenv: getenv}
 	c := Config{
@@ -120,6 +121,20 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		p.bad("HOST", "must not be empty (use 0.0.0.0 for every interface)")
 	}
 
+	loadZoomApps(p, &c)
+	loadWebhookSecrets(p, &c)
+	loadDatabase(p, &c)
+	loadCallers(p, &c)
+	loadLogLevel(p, &c)
+	checkZoomMode(p, &c)
+	loadBotPlatforms(p, &c)
+	loadSandbox(p, &c)
+	loadCluster(p, &c)
+	return c, errors.Join(p.errs...)
+}
+
+// loadZoomApps reads the mode from which Zoom apps are set: the S2S app, the General app (users' OAuth), and the SDK apps that sign.
+func loadZoomApps(p *parser, c *Config) {
 	s2s := p.group("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET")
 	oauth := p.group("ZOOM_OAUTH_CLIENT_ID", "ZOOM_OAUTH_CLIENT_SECRET", "ZOOM_OAUTH_REDIRECT_URL")
 	switch {
@@ -149,14 +164,22 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if video := p.group("ZOOM_VIDEOSDK_KEY", "ZOOM_VIDEOSDK_SECRET"); len(video) > 0 {
 		c.VideoSDKKey, c.VideoSDKSecret = video[0], secret.New(video[1])
 	}
-	for i, k := range splitList(getenv("ZOOM_WEBHOOK_SECRETS")) {
+}
+
+// loadWebhookSecrets reads the secret tokens of the apps whose webhooks are accepted.
+func loadWebhookSecrets(p *parser, c *Config) {
+	for i, k := range splitList(p.getenv("ZOOM_WEBHOOK_SECRETS")) {
 		if len(k) < minWebhookSecretLen || strings.ContainsAny(k, " \t\r\n") {
 			p.bad("ZOOM_WEBHOOK_SECRETS", fmt.Sprintf("secret %d is %d characters; each must be at least %d, without spaces: the app's Secret Token (Marketplace → your app → Features → Access)", i+1, len(k), minWebhookSecretLen))
 			continue
 		}
 		c.WebhookSecrets = append(c.WebhookSecrets, secret.New(k))
 	}
-	c.ConnectionsKey = strings.TrimSpace(getenv("CONNECTIONS_KEY"))
+}
+
+// loadDatabase reads where connections and guard state live, and the key that seals refresh tokens.
+func loadDatabase(p *parser, c *Config) {
+	c.ConnectionsKey = strings.TrimSpace(p.getenv("CONNECTIONS_KEY"))
 	defaultDB := "memory"
 	if c.Mode == "zoom" {
 		defaultDB = "sqlite:data/connections.db"
@@ -167,25 +190,28 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else if c.DatabaseURL == "sqlite:" {
 		p.bad("DATABASE_URL", "sqlite: needs a path, e.g. sqlite:data/connections.db")
 	}
-	if c.Mode == "zoom" && len(oauth) > 0 && c.ConnectionsKey == "" {
+	if c.Mode == "zoom" && c.OAuthClientID != "" && c.ConnectionsKey == "" {
 		p.bad("CONNECTIONS_KEY", "is required with ZOOM_OAUTH_CLIENT_ID: id:base64(32 random bytes), e.g. k1:$(openssl rand -base64 32)")
 	}
+}
 
-	if s := getenv("AUTH_JWT_SECRET"); s != "" {
+// loadCallers reads how callers authenticate (JWT secret, JWKS, API keys) and which browser origins may call.
+func loadCallers(p *parser, c *Config) {
+	if s := p.getenv("AUTH_JWT_SECRET"); s != "" {
 		if len(s) < gate.MinJWTSecretLen {
 			p.bad("AUTH_JWT_SECRET", fmt.Sprintf("must be at least %d bytes (it has %d); generate one with: openssl rand -hex 32", gate.MinJWTSecretLen, len(s)))
 		}
 		c.JWTSecret = secret.New(s)
 	}
 	c.JWKSURL = p.url("AUTH_JWKS_URL", "")
-	for i, k := range splitList(getenv("API_KEYS")) {
+	for i, k := range splitList(p.getenv("API_KEYS")) {
 		if len(k) < 16 {
 			p.bad("API_KEYS", fmt.Sprintf("key %d is %d characters; each key must be at least 16 (generate one with: openssl rand -hex 24)", i+1, len(k)))
 			continue
 		}
 		c.APIKeys = append(c.APIKeys, secret.New(k))
 	}
-	for _, o := range splitList(getenv("CORS_ORIGINS")) {
+	for _, o := range splitList(p.getenv("CORS_ORIGINS")) {
 		if reason := checkOrigin(o); reason != "" {
 			p.bad("CORS_ORIGINS", fmt.Sprintf("%q %s", o, reason))
 			continue
@@ -195,8 +221,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if len(c.CORSOrigins) > 1 && contains(c.CORSOrigins, "*") {
 		p.bad("CORS_ORIGINS", `"*" allows every origin and cannot be combined with others`)
 	}
+}
 
-	switch v := strings.ToLower(strings.TrimSpace(getenv("LOG_LEVEL"))); v {
+// loadLogLevel reads LOG_LEVEL.
+func loadLogLevel(p *parser, c *Config) {
+	switch v := strings.ToLower(strings.TrimSpace(p.getenv("LOG_LEVEL"))); v {
 	case "", "info":
 		c.LogLevel = slog.LevelInfo
 	case "debug":
@@ -208,10 +237,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	default:
 		p.bad("LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, not %q", v))
 	}
+}
 
+// checkZoomMode holds zoom mode to what real credentials need: https to Zoom, and a way to authenticate callers.
+func checkZoomMode(p *parser, c *Config) {
 	if c.Mode == "zoom" {
 		for _, k := range []string{"ZOOM_OAUTH_URL", "ZOOM_API_URL", "ZOOM_AUTHORIZE_URL", "ZOOM_REVOKE_URL"} {
-			if u := getenv(k); u != "" && !secureURL(u) {
+			if u := p.getenv(k); u != "" && !secureURL(u) {
 				p.bad(k, "must use https; plain http is allowed only to a loopback address, since the S2S secret and access token are sent to it")
 			}
 		}
@@ -222,9 +254,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.JWKSURL != "" && !secureURL(c.JWKSURL) {
 		p.bad("AUTH_JWKS_URL", "must use https (plain http only to a loopback address)")
 	}
+}
 
-	loadBotPlatforms(p, &c)
-
+// loadSandbox reads the sandbox's knobs (SANDBOX_*; sandbox mode only).
+func loadSandbox(p *parser, c *Config) {
 	c.Sandbox = sandbox.Options{
 		Latency:        p.duration("SANDBOX_LATENCY", 0, 0, time.Minute),
 		QPS:            p.intRange("SANDBOX_QPS", 0, 0, 1000000),
@@ -232,15 +265,18 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ErrorRate:      p.floatRange("SANDBOX_ERROR_RATE", 0, 0, 1),
 		TokenExpiresIn: p.intRange("SANDBOX_TOKEN_EXPIRES_IN", 3600, 60, 86400),
 	}
-	if o, err := sandbox.ParseOutage(getenv("SANDBOX_OUTAGE")); err != nil {
+	if o, err := sandbox.ParseOutage(p.getenv("SANDBOX_OUTAGE")); err != nil {
 		p.bad("SANDBOX_OUTAGE", err.Error())
 	} else {
 		c.Sandbox.Outage = o
 	}
+}
+
+// loadCluster reads what a cluster's instances share: Redis, their number, the trusted load balancers.
+func loadCluster(p *parser, c *Config) {
 	c.RedisURL = p.redisURL("REDIS_URL")
 	c.ClusterSize = p.intRange("CLUSTER_SIZE", 1, 1, 1000)
 	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
-	return c, errors.Join(p.errs...)
 }
 
 // isPostgresURL: postgres://… or postgresql://… with a host (the rest is

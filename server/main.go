@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/zoomtoken/tokenserver/internal/gate"
 
 	"github.com/MicahParks/keyfunc/v3"
@@ -156,30 +157,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		SocketsPerUser: cfg.SocketsPerUser,
 	})
 	events.Subscribe(rt.Deliver)
-	joinTokens := recordingJoinTokens{meetingInfo}
-	callbackURLs, err := newCallbackURLs(cfg, ln.Addr(), meetings, conns, joinTokens, limiter, shared.callbackState(), log)
+	engine, err := newEngine(wiring{cfg: cfg, log: log, mx: mx, addr: ln.Addr(), sb: sb, shared: shared, db: db, zc: zc,
+		auth: auth, issuer: issuer, conns: conns, meetings: meetings, hooks: hooks, awaits: awaits,
+		meetingInfo: meetingInfo, limiter: limiter, guard: guard, rt: rt})
 	if err != nil {
 		return err
 	}
-	attendee, err := newAttendee(cfg, meetings, joinTokens, log)
-	if err != nil {
-		return err
-	}
-	page, err := newConsole(log)
-	if err != nil {
-		return err
-	}
-	engine := routes.New(routes.Deps{
-		Domain: meetings, Webhooks: hooks.routes(), Awaits: awaits, Auth: auth, Zoom: zc, Connections: routesConnections(conns), Limiter: limiter, AuthGuard: guard,
-		MeetingInfo:   meetingInfo,
-		SandboxTokens: issuer, Demo: demoFiles(issuer != nil), SandboxJoin: sb.judge(), Console: page,
-		Socket: rt.Handler(), Metrics: mx.Handler(), Observe: mx.HTTPRequest,
-		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: cfg.Mode, Sandbox: sb.info()},
-		CORSOrigins: cfg.CORSOrigins, BodyLimit: bodyLimit(cfg.BatchMax), Logger: log,
-		Cluster:      clusterHealth{shared: shared, db: db},
-		CallbackURLs: callbackURLs, Attendee: attendee,
-		TrustedProxies: cfg.TrustedProxies,
-	})
 	return serveUntilDone(ctx, cfg, log, ln, engine, rt, ready)
 }
 
@@ -608,4 +591,55 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// wiring is what serve has built by the time the HTTP side is made.
+type wiring struct {
+	cfg         Config
+	log         *slog.Logger
+	mx          *metrics.Metrics
+	addr        net.Addr
+	sb          *sandboxRun
+	shared      *sharedState
+	db          *dbHealth
+	zc          *zoom.Client
+	auth        *gate.Authenticator
+	issuer      routes.TokenIssuer
+	conns       *services.Connections
+	meetings    *services.Meetings
+	hooks       *webhooksRun
+	awaits      *services.Awaits
+	meetingInfo *services.MeetingInfo
+	limiter     routes.CallerLimiter
+	guard       routes.AuthGuard
+	rt          *realtime.Server
+}
+
+// newEngine makes the REST side: the bot platforms' routes, the console,
+// and the route table over every part.
+func newEngine(w wiring) (*gin.Engine, error) {
+	joinTokens := recordingJoinTokens{w.meetingInfo}
+	callbackURLs, err := newCallbackURLs(w.cfg, w.addr, w.meetings, w.conns, joinTokens, w.limiter, w.shared.callbackState(), w.log)
+	if err != nil {
+		return nil, err
+	}
+	attendee, err := newAttendee(w.cfg, w.meetings, joinTokens, w.log)
+	if err != nil {
+		return nil, err
+	}
+	page, err := newConsole(w.log)
+	if err != nil {
+		return nil, err
+	}
+	return routes.New(routes.Deps{
+		Domain: w.meetings, Webhooks: w.hooks.routes(), Awaits: w.awaits, Auth: w.auth, Zoom: w.zc, Connections: routesConnections(w.conns), Limiter: w.limiter, AuthGuard: w.guard,
+		MeetingInfo:   w.meetingInfo,
+		SandboxTokens: w.issuer, Demo: demoFiles(w.issuer != nil), SandboxJoin: w.sb.judge(), Console: page,
+		Socket: w.rt.Handler(), Metrics: w.mx.Handler(), Observe: w.mx.HTTPRequest,
+		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: w.cfg.Mode, Sandbox: w.sb.info()},
+		CORSOrigins: w.cfg.CORSOrigins, BodyLimit: bodyLimit(w.cfg.BatchMax), Logger: w.log,
+		Cluster:      clusterHealth{shared: w.shared, db: w.db},
+		CallbackURLs: callbackURLs, Attendee: attendee,
+		TrustedProxies: w.cfg.TrustedProxies,
+	}), nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
@@ -343,38 +342,26 @@ func (m *Meetings) push(ctx context.Context, tok zoom.Token, via string, b *SDKB
 	return m.events.Publish(ctx, Event{Kind: TokenMinted, Token: tok, Via: via, SDK: b})
 }
 
-// fanOut mints OBFs with bounded concurrency. The Zoom client's limiter sets
-// the pace; the workers only hide Zoom's latency.
-//
-// hooks are called on this goroutine as users finish (see Hooks).
-func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.MeetingID, ids []zoom.UserID, hooks Hooks) BatchResult {
-	res := BatchResult{Total: len(ids)}
-	progress := ProgressUpdate{Meeting: meeting, Total: len(ids)}
-	if hooks.Progress != nil {
-		hooks.Progress(progress)
-	}
-	if len(ids) == 0 {
-		return res
-	}
-	type outcome struct {
-		tok       zoom.Token
-		via       string
-		sdk       *SDKBundle
-		err       error
-		delivered bool
-	}
-	out := make([]outcome, len(ids))
-	// The batch's Zoom calls take their turn with other callers' batches,
-	// after every interactive call (zoom.WithBatch).
+// batchOutcome is what became of one user of a batch.
+type batchOutcome struct {
+	tok       zoom.Token
+	via       string
+	sdk       *SDKBundle
+	err       error
+	delivered bool
+}
+
+// mintAll mints an OBF for each of ids into out on a bounded pool of
+// workers, and sends each index on the returned channel once out[i] is
+// written. The batch's Zoom calls take their turn with other callers'
+// batches, after every interactive call (zoom.WithBatch).
+func (m *Meetings) mintAll(ctx context.Context, caller Identity, meeting zoom.MeetingID, ids []zoom.UserID, out []batchOutcome) <-chan int {
 	zctx := zoom.WithBatch(ctx, caller.RateKey())
 	workers := min(len(ids), max(4, min(64, int(math.Ceil(m.zoom.QPS()))*2)))
 	next := make(chan int)
 	finished := make(chan int, len(ids)) // never blocks a worker
-	var wg sync.WaitGroup
 	for range workers {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			for i := range next {
 				o := &out[i]
 				o.tok, o.via, o.err = m.mintVia(zctx, caller, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: ids[i], MeetingID: meeting})
@@ -395,6 +382,24 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 		}
 		close(next)
 	}()
+	return finished
+}
+
+// fanOut mints OBFs with bounded concurrency. The Zoom client's limiter sets
+// the pace; the workers only hide Zoom's latency.
+//
+// hooks are called on this goroutine as users finish (see Hooks).
+func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.MeetingID, ids []zoom.UserID, hooks Hooks) BatchResult {
+	res := BatchResult{Total: len(ids)}
+	progress := ProgressUpdate{Meeting: meeting, Total: len(ids)}
+	if hooks.Progress != nil {
+		hooks.Progress(progress)
+	}
+	if len(ids) == 0 {
+		return res
+	}
+	out := make([]batchOutcome, len(ids))
+	finished := m.mintAll(ctx, caller, meeting, ids, out)
 	// Each user's outcome is told here, on the caller's goroutine, as it
 	// comes: out[i] is written before i is sent on finished.
 	for range ids {
@@ -415,7 +420,6 @@ func (m *Meetings) fanOut(ctx context.Context, caller Identity, meeting zoom.Mee
 			hooks.Progress(progress)
 		}
 	}
-	wg.Wait()
 	for i, o := range out {
 		if o.err != nil {
 			res.Failed = append(res.Failed, Failure{UserID: ids[i], Err: o.err})

@@ -58,25 +58,7 @@ func fairnessBench(bin string, n int, add func(result)) error {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	time.Sleep(time.Second) // the batches fill the budget first
-	var joins []time.Duration
-	var joinErrs int
-	soloJWT := callerJWT(solo, "participant")
-	for running := true; running; {
-		select {
-		case <-done:
-			running = false
-			continue
-		default:
-		}
-		t0 := time.Now()
-		if err := postAs(srv.url+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": solo}, soloJWT); err != nil {
-			joinErrs++
-		} else {
-			joins = append(joins, time.Since(t0))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	joins, joinErrs := joinUntil(srv.url, solo, done)
 	after := sb.Stats()
 	for i, err := range failed {
 		if err != nil {
@@ -103,6 +85,30 @@ func fairnessBench(bin string, n int, add func(result)) error {
 	add(result{name: "Zoom calls, 429s",
 		value: fmt.Sprintf("%d calls, %d 429s", after.APICalls-before.APICalls, after.Throttled-before.Throttled)})
 	return nil
+}
+
+// joinUntil joins as solo, one join every 100 ms, from a second after it
+// is called until done closes: the answered joins' latencies, and how many
+// failed.
+func joinUntil(url, solo string, done <-chan struct{}) (joins []time.Duration, joinErrs int) {
+	time.Sleep(time.Second) // the batches fill the budget first
+	soloJWT := callerJWT(solo, "participant")
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+			continue
+		default:
+		}
+		t0 := time.Now()
+		if err := postAs(url+"/api/meetings/join", map[string]any{"meetingId": meeting, "participantUserId": solo}, soloJWT); err != nil {
+			joinErrs++
+		} else {
+			joins = append(joins, time.Since(t0))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return joins, joinErrs
 }
 
 // callerJWT signs a caller JWT with the role given.
