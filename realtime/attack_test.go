@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
-	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // A BINARY_EVENT header announcing a million attachments, then binary

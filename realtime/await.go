@@ -9,8 +9,8 @@ import (
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/presence"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Awaits waits for a user's presence in a meeting (services.Awaits).

@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
-	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 const meeting = "85746065432"

@@ -9,8 +9,8 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // The events realtime handles itself; the meeting events and their answers

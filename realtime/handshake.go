@@ -11,8 +11,8 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // A socket is authenticated once: in its handshake (auth.token, or the

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
-	"github.com/zoomtoken/tokenserver/realtime"
-	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/internal/sdk"
 	"github.com/zoomtoken/tokenserver/internal/secret"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/realtime"
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // fakeAuth accepts "good:<sub>:<role>" and refuses anything else.

@@ -5,9 +5,9 @@ import (
 
 	"github.com/zishang520/socket.io/v2/socket"
 
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/wire"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Each authenticated socket is in its user's room; a minted token is sent

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/services"
-	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
 // fakeObserver records pushes.

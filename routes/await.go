@@ -8,9 +8,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/internal/presence"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/webhooks"
 	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Webhooks receives Zoom's webhook requests (services.Webhooks).

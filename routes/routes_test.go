@@ -14,8 +14,8 @@ import (
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/sdk"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // fakeMeetings is a Meetings whose behaviour each test sets.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // ndjson is the media type of a streamed batch: one JSON object a line.

@@ -15,8 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 )
 
 const attackHeading = "## Under attack"

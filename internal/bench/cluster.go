@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 )
 
 // clusterBench: three server processes share one redis-server (7 or

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 )
 
 const benchWebhookSecret = "bench-webhook-secret-0123456789"

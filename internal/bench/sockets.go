@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
+	"github.com/zoomtoken/tokenserver/realtime/rawclient"
 )
 
 // socketsBench holds n authenticated websockets on one server (participants

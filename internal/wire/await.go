@@ -8,8 +8,8 @@ import (
 
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
 	"github.com/zoomtoken/tokenserver/internal/presence"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Awaiting a user's presence: meeting:await and meeting:cancel-await over

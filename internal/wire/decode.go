@@ -7,8 +7,8 @@ import (
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Request bodies are parsed here, once, for REST and Socket.IO alike, so a

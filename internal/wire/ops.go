@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/sdk"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Domain is what the operations need of the domain (services.Meetings).

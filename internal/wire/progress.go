@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // EventProgress tells the socket that asked for a batch how far it has got.

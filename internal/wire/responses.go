@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
-	"github.com/zoomtoken/tokenserver/services"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // The shapes below are the bodies of the REST responses, the Socket.IO acks
