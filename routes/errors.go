@@ -13,7 +13,7 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/wire"
 )
 
-// statusOf is the one table from error code to HTTP status (README, REST API).
+// statusOf is the one table from error code to HTTP status (docs/API.md).
 var statusOf = map[string]int{
 	apperr.CodeInvalidRequest:  http.StatusBadRequest,
 	apperr.CodeUnauthorized:    http.StatusUnauthorized,

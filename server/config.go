@@ -19,7 +19,7 @@ import (
 	"github.com/zoomtoken/tokenserver/realtime"
 )
 
-// Config is everything the server reads from its environment (README, Configuration).
+// Config is everything the server reads from its environment (docs/CONFIGURATION.md).
 type Config struct {
 	Port int
 	Host string

@@ -5,7 +5,7 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
-// Role is what a caller may do (README, "Callers and what they may do").
+// Role is what a caller may do (docs/CONFIGURATION.md, "Callers and what they may do").
 type Role string
 
 // The roles.
@@ -31,7 +31,7 @@ func (id Identity) RateKey() string {
 	return "sub:" + id.User.Key()
 }
 
-// Authorization: the table of the README's "Callers and what they may do".
+// Authorization: the table of docs/CONFIGURATION.md, "Callers and what they may do".
 
 func forbidden(op, msg string) error {
 	return &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: msg}

@@ -121,7 +121,7 @@ func InvalidInput(op string, details ...FieldError) *Error {
 	return &Error{Kind: ErrInvalidInput, Op: op, Message: msg, Details: details}
 }
 
-// Error codes shown to callers, one per kind of failure (README, REST API).
+// Error codes shown to callers, one per kind of failure (docs/API.md).
 const (
 	CodeInvalidRequest   = "invalid_request"
 	CodeUnauthorized     = "unauthorized"

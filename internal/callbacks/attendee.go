@@ -17,7 +17,7 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
 
-// The keys of Attendee's bot_metadata this server reads (README, Bot
+// The keys of Attendee's bot_metadata this server reads (docs/BOTS.md, Bot
 // platforms). Attendee passes the metadata given when the bot was created.
 const (
 	MetaUser           = "zoom_user_id"         // required: whose token (a Zoom user id or email)

@@ -39,7 +39,7 @@ const (
 	KindAccessToken Kind = "access_token" // the user's own OAuth access token (Recall: access_token_callback_url)
 )
 
-// Kinds lists every kind, in the order the README names them.
+// Kinds lists every kind, in the order docs/BOTS.md names them.
 var Kinds = []Kind{KindOBF, KindZAK, KindJoinToken, KindAccessToken}
 
 // ParseKind reads a kind; ok is false for anything else.

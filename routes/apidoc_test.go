@@ -6,16 +6,16 @@ import (
 	"testing"
 )
 
-// Every error code the API answers has a line in the README's
+// Every error code the API answers has a line in docs/API.md's
 // troubleshooting table, saying what to do about it.
-func TestREADMETroubleshootsEveryCode(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+func TestAPIDocTroubleshootsEveryCode(t *testing.T) {
+	b, err := os.ReadFile("../docs/API.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, after, ok := strings.Cut(string(b), "### Troubleshooting")
 	if !ok {
-		t.Fatal("README has no Troubleshooting section")
+		t.Fatal("docs/API.md has no Troubleshooting section")
 	}
 	table, _, _ := strings.Cut(after, "\n\n#")
 	codes := []string{"method_not_allowed"}
@@ -24,7 +24,7 @@ func TestREADMETroubleshootsEveryCode(t *testing.T) {
 	}
 	for _, code := range codes {
 		if !strings.Contains(table, "| `"+code+"` |") {
-			t.Errorf("README's troubleshooting table has no row for %s", code)
+			t.Errorf("docs/API.md's troubleshooting table has no row for %s", code)
 		}
 	}
 }
