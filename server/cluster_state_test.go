@@ -183,8 +183,13 @@ func assertRedisHolds(t *testing.T, rs *testinfra.Redis, state, challenge string
 	c := redis.NewClient(opts)
 	defer c.Close()
 	keys, err := c.Keys(ctx, "tokenserver:oauth:*").Result()
-	if err != nil || len(keys) != 2 {
-		t.Fatalf("Redis holds %v (%v); want a state's key and its sub's set", keys, err)
+	kinds := map[string]int{}
+	for _, k := range keys {
+		kind, _, _ := strings.Cut(strings.TrimPrefix(k, "tokenserver:oauth:"), ":")
+		kinds[kind]++
+	}
+	if err != nil || len(keys) != 4 || kinds["state"] != 1 || kinds["sub"] != 1 || kinds["addr"] != 1 || kinds["all"] != 1 {
+		t.Fatalf("Redis holds %v (%v); want a state's key, its sub's set, its address's set and the set of all", keys, err)
 	}
 	for _, k := range keys {
 		v := c.Get(ctx, k).Val() + strings.Join(c.ZRange(ctx, k, 0, -1).Val(), ",")
