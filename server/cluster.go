@@ -183,11 +183,11 @@ func (s *sharedState) authGuard(cfg Config, local *gate.MemoryGuard) routes.Auth
 	return gate.NewRedisGuard(s.redis, cfg.AuthFailuresPerMinute, local)
 }
 
-// batchSlots are the callers' batch slots shared through Redis, nil (the
-// process's own) without a cluster.
+// batchSlots are the callers' batch slots: shared through Redis in a cluster,
+// the process's own otherwise.
 func (s *sharedState) batchSlots() services.BatchSlots {
 	if s.redis == nil {
-		return nil
+		return gate.NewMemorySlots()
 	}
 	return gate.NewRedisSlots(s.redis, gate.NewMemorySlots(), gate.RedisSlotsConfig{})
 }

@@ -1,6 +1,8 @@
-// Package cluster is what several instances behind one load balancer share
-// through Redis (REDIS_URL): the Zoom quota of each account (Quota), and
-// how this instance sees Redis's health. When Redis cannot be reached each
+// Package redis is this instance's connection to the Redis that several
+// instances behind one load balancer share (REDIS_URL): how the instance
+// sees Redis's health (Try, for every Redis twin in gate, store and
+// callbacks), the Zoom quota of each account (Quota), Socket.IO across
+// instances (Sockets) and the webhook relay. When Redis cannot be reached each
 // instance falls back to state of its own (a limiter at ZOOM_QPS /
 // CLUSTER_SIZE) and says so in /api/health and the metrics; it watches
 // Redis and goes back to it by itself.
