@@ -16,7 +16,7 @@ import (
 // the webhook events seen. It must outlive a restart, or a revoked URL
 // mints again and a replayed webhook is taken again. Where it lives:
 // Redis with REDIS_URL (every instance agrees); else the database of
-// DATABASE_URL (SQLite, PostgreSQL: connections.Marks, beside users'
+// DATABASE_URL (SQLite, PostgreSQL: store.Marks, beside users'
 // connections); else (DATABASE_URL=memory) this process's memory, with a
 // warning at start that a restart forgets it.
 
