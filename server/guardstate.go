@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/gate"
-
-	"github.com/zoomtoken/tokenserver/internal/apperr"
-	"github.com/zoomtoken/tokenserver/internal/callbacks"
 	"github.com/zoomtoken/tokenserver/internal/store"
 	"github.com/zoomtoken/tokenserver/internal/webhooks"
 	"github.com/zoomtoken/tokenserver/services"
@@ -19,7 +16,7 @@ import (
 // the webhook events seen. It must outlive a restart, or a revoked URL
 // mints again and a replayed webhook is taken again. Where it lives:
 // Redis with REDIS_URL (every instance agrees); else the database of
-// DATABASE_URL (SQLite, PostgreSQL: connections.Marks, beside users'
+// DATABASE_URL (SQLite, PostgreSQL: store.Marks, beside users'
 // connections); else (DATABASE_URL=memory) this process's memory, with a
 // warning at start that a restart forgets it.
 
@@ -48,50 +45,6 @@ func (s *sharedState) useDatabase(cfg Config, db store.Store, log *slog.Logger) 
 		return
 	}
 	log.Warn("callback URLs' revocations and single uses, and webhook events seen, are kept in this process's memory (DATABASE_URL=memory, no REDIS_URL): a restart forgets them, so a revoked or spent callback URL works again and a replayed webhook is taken again; set DATABASE_URL=sqlite:PATH or postgres://… (or REDIS_URL) to keep them")
-}
-
-// dbCallbackState is callbacks.State in the database's marks: the URL's
-// id only. A database that fails fails closed (503 store_unavailable), as
-// Redis down does: a revocation that cannot be checked is not ignored.
-type dbCallbackState struct{ m store.Marks }
-
-var _ callbacks.State = dbCallbackState{}
-
-func dbUnavailable(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &apperr.Error{Kind: apperr.ErrStoreUnavailable, Op: op, Err: err, RetryAfter: sharedStateRetry,
-		Message: "The database (DATABASE_URL) that keeps callback URLs' revocations and single uses cannot be used now, so callback URLs cannot be checked or revoked; try again in a few seconds."}
-}
-
-func (c dbCallbackState) Revoke(ctx context.Context, id string, until time.Time) error {
-	return dbUnavailable("revoke callback URL", c.m.PutMark(ctx, store.MarkRevoked, id, until))
-}
-
-func (c dbCallbackState) Use(ctx context.Context, id string, once bool, until time.Time) (callbacks.Use, error) {
-	const op = "answer callback URL"
-	revoked, err := c.m.HasMark(ctx, store.MarkRevoked, id)
-	switch {
-	case err != nil:
-		return callbacks.UseOK, dbUnavailable(op, err)
-	case revoked:
-		return callbacks.UseRevoked, nil
-	case !once:
-		return callbacks.UseOK, nil
-	}
-	added, err := c.m.AddMark(ctx, store.MarkSpent, id, until)
-	switch {
-	case err != nil:
-		return callbacks.UseOK, dbUnavailable(op, err)
-	case !added:
-		return callbacks.UseSpent, nil
-	}
-	return callbacks.UseOK, nil
-}
-
-func (c dbCallbackState) Unspend(ctx context.Context, id string) error {
-	return dbUnavailable("give back callback URL", c.m.DropMark(ctx, store.MarkSpent, id))
 }
 
 // dbDedupe is the local Dedupe, then a mark per event key (a hash) in the

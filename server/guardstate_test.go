@@ -133,7 +133,7 @@ func TestGuardStateInMemoryWarns(t *testing.T) {
 func TestGuardStateDatabaseDownFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	down := store.NewDeferred() // no database reached yet
-	st := dbCallbackState{down}
+	st := callbacks.NewStoreState(down)
 	until := time.Now().Add(time.Hour)
 	if u, err := st.Use(ctx, "id", false, until); apperr.Code(err) != apperr.CodeStoreUnavailable || u != callbacks.UseOK {
 		t.Fatalf("Use with the database down = %v, %v; want store_unavailable", u, err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/jsonbody"
 	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
@@ -151,27 +152,26 @@ func MeetingFromURL(raw string) (zoom.MeetingID, string) {
 // and bot_metadata's keys (MetaUser, MetaTokenType, MetaRecordingToken).
 func (a *Attendee) Parse(p map[string]any) (AttendeeRequest, error) {
 	const op = "read Attendee callback"
-	var bad []apperr.FieldError
-	add := func(f, reason string) { bad = append(bad, apperr.FieldError{Field: f, Reason: reason}) }
+	var f jsonbody.Fields
 	var r AttendeeRequest
 	if id, ok := p["bot_id"].(string); ok && len(id) <= 64 && safeLabel(id) {
 		r.BotID = id
 	}
 	if t, _ := p["callback_type"].(string); t != "zoom_tokens" {
-		add("callback_type", "must be zoom_tokens (this route answers only Attendee's zoom_tokens callback)")
+		f.Add("callback_type", "must be zoom_tokens (this route answers only Attendee's zoom_tokens callback)")
 	}
 	if mu, ok := p["meeting_url"].(string); !ok {
-		add("meeting_url", "is required: the bot's Zoom join URL")
+		f.Add("meeting_url", "is required: the bot's Zoom join URL")
 	} else if m, reason := MeetingFromURL(mu); reason != "" {
-		add("meeting_url", reason)
+		f.Add("meeting_url", reason)
 	} else {
 		r.Meeting = m
 	}
 	meta, _ := p["bot_metadata"].(map[string]any)
 	if s, ok := meta[MetaUser].(string); !ok {
-		add("bot_metadata."+MetaUser, "is required: create the bot with metadata {\""+MetaUser+"\": \"<the Zoom user id or email whose token the bot uses>\"}")
+		f.Add("bot_metadata."+MetaUser, "is required: create the bot with metadata {\""+MetaUser+"\": \"<the Zoom user id or email whose token the bot uses>\"}")
 	} else if u, reason := zoom.ParseUserID(s); reason != "" {
-		add("bot_metadata."+MetaUser, reason)
+		f.Add("bot_metadata."+MetaUser, reason)
 	} else {
 		r.User = u
 	}
@@ -180,19 +180,16 @@ func (a *Attendee) Parse(p map[string]any) (AttendeeRequest, error) {
 	case "zak":
 		r.ZAK = true
 	default:
-		add("bot_metadata."+MetaTokenType, "must be onbehalf or zak")
+		f.Add("bot_metadata."+MetaTokenType, "must be onbehalf or zak")
 	}
 	switch rec := meta[MetaRecordingToken]; rec {
 	case nil, false, "false", "":
 	case true, "true":
 		r.Recording = true
 	default:
-		add("bot_metadata."+MetaRecordingToken, "must be \"true\" or \"false\"")
+		f.Add("bot_metadata."+MetaRecordingToken, "must be \"true\" or \"false\"")
 	}
-	if len(bad) > 0 {
-		return r, apperr.InvalidInput(op, bad...)
-	}
-	return r, nil
+	return r, f.Err(op)
 }
 
 func safeLabel(s string) bool {

@@ -116,11 +116,6 @@ type createRequest struct {
 	SingleUse        json.RawMessage `json:"singleUse"`
 }
 
-func isNull(raw json.RawMessage) bool {
-	s := strings.TrimSpace(string(raw))
-	return s == "" || s == "null"
-}
-
 // DecodeCreate parses {kind, userId, meetingId?, expiresInSeconds, singleUse?}.
 func (u *URLs) DecodeCreate(body []byte) (CreateInput, error) {
 	const op = "create callback URL"
@@ -129,60 +124,80 @@ func (u *URLs) DecodeCreate(body []byte) (CreateInput, error) {
 		return CreateInput{}, err
 	}
 	var in CreateInput
-	var bad []apperr.FieldError
-	add := func(f, reason string) { bad = append(bad, apperr.FieldError{Field: f, Reason: reason}) }
-
-	var kind string
-	if isNull(r.Kind) {
-		add("kind", "is required: obf, zak, join_token or access_token")
-	} else if json.Unmarshal(r.Kind, &kind) != nil {
-		add("kind", "must be a string: obf, zak, join_token or access_token")
-	} else if k, ok := ParseKind(kind); !ok {
-		add("kind", "must be obf, zak, join_token or access_token")
-	} else {
-		in.Kind = k
-	}
-
-	var user string
-	if isNull(r.UserID) {
-		add("userId", "is required")
-	} else if json.Unmarshal(r.UserID, &user) != nil {
-		add("userId", "must be a string (a Zoom user id or email)")
-	} else if id, reason := zoom.ParseUserID(user); reason != "" {
-		add("userId", reason)
-	} else {
-		in.User = id
-	}
-
+	var f jsonbody.Fields
+	in.Kind = decodeKind(&f, r.Kind)
+	in.User = decodeUser(&f, r.UserID)
 	switch {
 	case in.Kind == "":
 	case in.Kind.NeedsMeeting():
 		m, reason := zoom.ParseMeetingID(r.MeetingID)
 		if reason != "" {
-			add("meetingId", reason+" for kind "+string(in.Kind))
+			f.Add("meetingId", reason+" for kind "+string(in.Kind))
 		}
 		in.Meeting = m
-	case !isNull(r.MeetingID):
-		add("meetingId", "does not apply to kind "+string(in.Kind)+" (only obf and join_token name a meeting)")
+	case jsonbody.Present(r.MeetingID):
+		f.Add("meetingId", "does not apply to kind "+string(in.Kind)+" (only obf and join_token name a meeting)")
 	}
-
-	maxSecs := int64(u.cfg.MaxLifetime / time.Second)
-	var secs int64
-	if isNull(r.ExpiresInSeconds) {
-		add("expiresInSeconds", fmt.Sprintf("is required: how long the URL stays usable, 1 to %d seconds", maxSecs))
-	} else if json.Unmarshal(r.ExpiresInSeconds, &secs) != nil || secs < 1 || secs > maxSecs {
-		add("expiresInSeconds", fmt.Sprintf("must be a whole number of seconds from 1 to %d", maxSecs))
-	} else {
-		in.ExpiresIn = time.Duration(secs) * time.Second
+	in.ExpiresIn = decodeExpiresIn(&f, r.ExpiresInSeconds, int64(u.cfg.MaxLifetime/time.Second))
+	if jsonbody.Present(r.SingleUse) {
+		in.Once, _ = f.Bool("singleUse", r.SingleUse, "must be true or false")
 	}
-
-	if !isNull(r.SingleUse) && json.Unmarshal(r.SingleUse, &in.Once) != nil {
-		add("singleUse", "must be true or false")
-	}
-	if len(bad) > 0 {
-		return CreateInput{}, apperr.InvalidInput(op, bad...)
+	if err := f.Err(op); err != nil {
+		return CreateInput{}, err
 	}
 	return in, nil
+}
+
+// decodeKind reads kind (required); "" when it is wrong.
+func decodeKind(f *jsonbody.Fields, raw json.RawMessage) Kind {
+	if !f.Required("kind", raw, "is required: obf, zak, join_token or access_token") {
+		return ""
+	}
+	s, ok := f.String("kind", raw, "must be a string: obf, zak, join_token or access_token")
+	if !ok {
+		return ""
+	}
+	k, ok := ParseKind(s)
+	if !ok {
+		f.Add("kind", "must be obf, zak, join_token or access_token")
+		return ""
+	}
+	return k
+}
+
+// decodeUser reads userId (required): a Zoom user id or email.
+func decodeUser(f *jsonbody.Fields, raw json.RawMessage) zoom.UserID {
+	if !f.Required("userId", raw, "is required") {
+		return zoom.UserID{}
+	}
+	s, ok := f.String("userId", raw, "must be a string (a Zoom user id or email)")
+	if !ok {
+		return zoom.UserID{}
+	}
+	id, reason := zoom.ParseUserID(s)
+	if reason != "" {
+		f.Add("userId", reason)
+		return zoom.UserID{}
+	}
+	return id
+}
+
+// decodeExpiresIn reads expiresInSeconds (required): whole seconds from 1
+// to maxSecs.
+func decodeExpiresIn(f *jsonbody.Fields, raw json.RawMessage, maxSecs int64) time.Duration {
+	if !f.Required("expiresInSeconds", raw, fmt.Sprintf("is required: how long the URL stays usable, 1 to %d seconds", maxSecs)) {
+		return 0
+	}
+	wrong := fmt.Sprintf("must be a whole number of seconds from 1 to %d", maxSecs)
+	secs, ok := f.Int("expiresInSeconds", raw, wrong)
+	if !ok {
+		return 0
+	}
+	if secs < 1 || secs > maxSecs {
+		f.Add("expiresInSeconds", wrong)
+		return 0
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // mayActFor: an admin for any user; a host for its own user only.
@@ -356,23 +371,27 @@ func DecodeRevoke(body []byte) (RevokeInput, error) {
 	if err := jsonbody.Decode(op, body, &r); err != nil {
 		return RevokeInput{}, err
 	}
+	// One reason at most, the first found: a field of the wrong type, else
+	// neither or both given, else a value that cannot be a callback URL's.
 	var in RevokeInput
-	if !isNull(r.URL) && json.Unmarshal(r.URL, &in.URL) != nil {
-		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "url", Reason: "must be a string: the callback URL"})
+	var f jsonbody.Fields
+	ok := true
+	if jsonbody.Present(r.URL) {
+		in.URL, ok = f.String("url", r.URL, "must be a string: the callback URL")
 	}
-	if !isNull(r.ID) && json.Unmarshal(r.ID, &in.ID) != nil {
-		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "id", Reason: "must be a string: the callback URL's id"})
+	if ok && jsonbody.Present(r.ID) {
+		in.ID, _ = f.String("id", r.ID, "must be a string: the callback URL's id")
 	}
-	if (in.URL == "") == (in.ID == "") {
-		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "url", Reason: "or id is required (one of them)"})
+	switch {
+	case f.Len() > 0:
+	case (in.URL == "") == (in.ID == ""):
+		f.Add("url", "or id is required (one of them)")
+	case len(in.URL) > 4096:
+		f.Add("url", "is longer than 4096 characters")
+	case in.ID != "" && !validID(in.ID):
+		f.Add("id", "is not a callback URL id")
 	}
-	if len(in.URL) > 4096 {
-		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "url", Reason: "is longer than 4096 characters"})
-	}
-	if in.ID != "" && !validID(in.ID) {
-		return in, apperr.InvalidInput(op, apperr.FieldError{Field: "id", Reason: "is not a callback URL id"})
-	}
-	return in, nil
+	return in, f.Err(op)
 }
 
 // Revoked says what Revoke did.

@@ -20,8 +20,9 @@ const (
 
 // State remembers which URLs were revoked and which single-use URLs were
 // spent, each until its URL expires (after that the signature check refuses
-// it anyway). Memory is the one-process implementation; a shared one lets
-// several instances agree.
+// it anyway). Memory is the one-process implementation; RedisState lets
+// several instances agree through Redis, StoreState through the database
+// (and outlive a restart). Which one is the server's choice.
 type State interface {
 	// Revoke refuses every later use of id; until is when its URL expires.
 	Revoke(ctx context.Context, id string, until time.Time) error
@@ -45,6 +46,8 @@ type Memory struct {
 	mu      sync.Mutex
 	entries map[string]memEntry
 }
+
+var _ State = (*Memory)(nil)
 
 type memEntry struct {
 	until   time.Time
