@@ -282,7 +282,7 @@ func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
 	if mc.user {
 		g.op += " with the user's connection"
 		g.endpoint = "me_" + g.endpoint
-		g.reword = asUserGrant
+		g.subject.userGrant, g.subject.scope = true, "user:read:token"
 	}
 	a, err := c.guarded(ctx, g)
 	if err != nil {
@@ -296,14 +296,13 @@ func (c *Client) mint(ctx context.Context, mc mintCall) (Token, error) {
 // breaker, readiness, the daily-quota marks, the per-account pace, the
 // access token's source with one re-authentication, and the retries.
 type call struct {
-	op       string                           // for errors and logs
-	endpoint string                           // the metric label (Observer.ZoomCall)
-	url      func() (string, error)           // the URL, built once the daily quota is known not spent
-	src      TokenSource                      // the access token of each attempt
-	acct     *account                         // the Zoom account it counts against
-	quota    quota                            // which of the account's daily quotas its daily 429s spend
-	subject  subject                          // what it asks about (classifyCall)
-	reword   func(op string, a answer) answer // nil: classify's words (they speak of the S2S app)
+	op       string                 // for errors and logs
+	endpoint string                 // the metric label (Observer.ZoomCall)
+	url      func() (string, error) // the URL, built once the daily quota is known not spent
+	src      TokenSource            // the access token of each attempt
+	acct     *account               // the Zoom account it counts against
+	quota    quota                  // which of the account's daily quotas its daily 429s spend
+	subject  subject                // what it asks about, with which grant (classifyCall)
 }
 
 // quota names a daily quota Zoom keeps per account and API.
@@ -376,9 +375,6 @@ func (c *Client) do(ctx context.Context, g call) (answer, error) {
 			continue
 		}
 		a := classifyCall(op, g.subject, status, body, hdr, c.now())
-		if g.reword != nil {
-			a = g.reword(op, a)
-		}
 		c.obs.ZoomCall(g.endpoint, a.outcome, d)
 		switch a.verdict {
 		case accept:
