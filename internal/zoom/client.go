@@ -82,7 +82,7 @@ type Client struct {
 type account struct {
 	id            string // the Zoom account id; "" for the S2S app's when none is configured
 	limiter       *rate.Limiter
-	turns         turns        // the batch items' turn (fair.go)
+	turns         turns        // the batch items' turn (pace.go)
 	dailyUntil    atomic.Int64 // unix nanos until which Zoom's daily quota of user tokens is spent for the account
 	dailyMeetings atomic.Int64 // the same, for the meeting APIs (a quota of their own at Zoom)
 }
@@ -354,7 +354,7 @@ func (c *Client) do(ctx context.Context, g call) (answer, error) {
 	var r retries
 	var last error // the failure being retried: reported if the retry cannot be made
 	for {
-		if err := c.wait(ctx, g.acct); err != nil {
+		if err := c.pace(ctx, g.acct); err != nil {
 			if last != nil && !errors.Is(err, context.Canceled) {
 				return answer{}, last
 			}

@@ -2,7 +2,6 @@ package zoom
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -21,7 +20,7 @@ type SharedQuota interface {
 	// wait says how far off the next free slot is. Slots are booked one
 	// after another, so callers that sleep until theirs call at the pace,
 	// none lost and none early. The client books a batch item's slot only
-	// while it holds the account's batch turn (fair.go), so a schedule
+	// while it holds the account's batch turn (pace.go), so a schedule
 	// shared by instances holds at most one batch slot per instance ahead.
 	Reserve(ctx context.Context, account string, within time.Duration) (wait time.Duration, ok bool, err error)
 	// DailyUntil is when the daily quota that key names is back; zero: not
@@ -29,56 +28,6 @@ type SharedQuota interface {
 	DailyUntil(ctx context.Context, key string) time.Time
 	// MarkDaily records that key's daily quota is spent until until.
 	MarkDaily(ctx context.Context, key string, until time.Time)
-}
-
-// queueWithin is how long a call may wait in the queue: at most three
-// quarters of the time left before ctx's deadline (and never more than
-// the time left minus one attempt), so Zoom always has time to answer.
-// Negative: no deadline, no bound; a deadline already past: 0.
-func (c *Client) queueWithin(ctx context.Context) time.Duration {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return -1
-	}
-	left := time.Until(dl)
-	return max(0, left-min(c.cfg.AttemptTimeout, left/4))
-}
-
-// waitShared is wait with the cluster's quota: book the account's next
-// slot within the same bound as the local queue, and sleep until it. A
-// call whose slot is further off is refused at once, as a full queue; one
-// whose context ends while it sleeps leaves its slot unused (the pace
-// loses that one call, Zoom is never called early).
-func (c *Client) waitShared(ctx context.Context, account string) error {
-	const op = "wait for the cluster's Zoom quota (ZOOM_QPS)"
-	within := c.queueWithin(ctx)
-	wait, ok, err := c.cfg.Quota.Reserve(ctx, account, within)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return ctxErr(ctx, op)
-		}
-		return queueFullErr(op, time.Second)
-	}
-	if !ok {
-		return queueFullErr(op, wait-within)
-	}
-	if wait <= 0 {
-		return nil
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		if wait > time.Millisecond {
-			c.obs.LimiterWait(wait)
-		}
-		return nil
-	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return ctxErr(ctx, op)
-		}
-		return queueFullErr(op, wait)
-	}
 }
 
 // sharedDailyWait is dailyWait's answer from the cluster's marks: another

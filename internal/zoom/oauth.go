@@ -244,7 +244,7 @@ func (c *Client) Me(ctx context.Context, access secret.Value) (ZoomUser, error) 
 	const op = "read the Zoom user of the connection (/users/me)"
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Deadline)
 	defer cancel()
-	if err := c.wait(ctx, c.own); err != nil {
+	if err := c.pace(ctx, c.own); err != nil {
 		return ZoomUser{}, err
 	}
 	start := c.now()
