@@ -3,7 +3,7 @@ package zoom
 // Meetings and join tokens (docs/ZOOM.md, "Meetings and join tokens"):
 // GET /v2/meetings/{meetingId}, which tells a meeting of the account from an
 // outside one, and GET /v2/meetings/{meetingId}/jointoken/local_recording.
-// Both go through the loop every GET to Zoom takes (client.go: guarded, do).
+// Both take the path of every GET to Zoom (call.go: do).
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func (c *Client) GetMeeting(ctx context.Context, id MeetingID) (Meeting, error) 
 	if id.IsZero() {
 		return Meeting{}, fmt.Errorf("%s: %w", op, errNoMeeting)
 	}
-	a, err := c.guarded(ctx, call{
+	a, err := c.do(ctx, call{
 		op: op, endpoint: "meeting", src: c.s2s, acct: c.own, quota: quotaMeetings,
 		url:     func() (string, error) { return c.apiURL + "/meetings/" + url.PathEscape(id.String()), nil },
 		subject: subject{meeting: id, meetings: true, scope: ScopeMeetingReadAdmin + " (classic: meeting:read:admin)"},
@@ -109,7 +109,7 @@ func (c *Client) recordingToken(ctx context.Context, g call, id MeetingID, bypas
 		}
 		return u, nil
 	}
-	a, err := c.guarded(ctx, g)
+	a, err := c.do(ctx, g)
 	if err != nil {
 		return JoinToken{}, err
 	}
