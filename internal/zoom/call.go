@@ -10,8 +10,8 @@ package zoom
 //     it resets;
 //  3. the account's pace: an interactive call books the account's next
 //     moment, a batch item waits for its turn first (pace.go);
-//  4. an access token from the call's source: the S2S app's or a user's
-//     grant (source.go, or the domain's for a user);
+//  4. an access token from the call's TokenSource: the S2S app's
+//     (source.go) or a user's grant (services' connections);
 //  5. one HTTP exchange;
 //  6. classify the answer: the table of Zoom's answers (classify.go);
 //  7. do what the verdict says: accept; re-authenticate once; retry with a
