@@ -30,7 +30,7 @@ const keyPrefix = "tokenserver:zoom:"
 // moment only once its own queue gave that item the account's batch turn,
 // and holds the turn until the moment, so the schedule holds at most one
 // batch moment per instance ahead of now, and an interactive call, which
-// books at once, finds its moment behind those few (zoom/fair.go).
+// books at once, finds its moment behind those few (zoom/pace.go).
 type Quota struct {
 	redis    *Redis
 	interval time.Duration // 1 / ZOOM_QPS: the time between two calls

@@ -12,6 +12,10 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 )
 
+// What Zoom's answers mean (docs/ZOOM.md), as tables: zoomAnswers for its
+// REST API, classifyOAuth for the S2S app's token endpoint. Pure: no I/O, no
+// state. The call path (call.go) does what the verdict says.
+
 // verdict is what the client does with one answer of Zoom's.
 type verdict int
 
@@ -50,12 +54,6 @@ type zoomReply struct {
 // errInvalidZoomReply is the cause of an answer that does not hold what Zoom promises.
 var errInvalidZoomReply = errors.New("unexpected reply from zoom")
 
-// classify reads one answer of the user-token endpoint (classifyCall, for
-// a call that must answer a token, about user).
-func classify(op string, user UserID, status int, body []byte, hdr http.Header, now time.Time) answer {
-	return classifyCall(op, subject{user: user, token: true}, status, body, hdr, now)
-}
-
 // subject is what a call to Zoom is about, for the words of its errors and
 // for what a good answer must hold.
 type subject struct {
@@ -63,87 +61,222 @@ type subject struct {
 	meeting  MeetingID // the meeting asked about (a meetings endpoint); zero: none
 	token    bool      // a good answer must carry "token"
 	meetings bool      // a meetings endpoint: code 3001 means no such meeting
+	// userGrant: the access token is a user's own grant (MintAs, …As), not
+	// the S2S app's: a refusal names the user's grant and the General app.
+	userGrant bool
+	// scope is the scope the call needs, named when Zoom says it is
+	// missing; the S2S app's user-token scopes have words of their own.
+	scope string
 }
 
-// classifyCall reads one answer of Zoom's REST API. It is the one table of
-// what Zoom's answers mean (docs/ZOOM.md): Zoom's error codes mean the same
-// whatever the HTTP status that carries them (a 1001 has come in a 400), so
-// codes are read first; then the status.
+// classify reads one answer of the user-token endpoint (classifyCall, for
+// a call that must answer a token, about user).
+func classify(op string, user UserID, status int, body []byte, hdr http.Header, now time.Time) answer {
+	return classifyCall(op, subject{user: user, token: true}, status, body, hdr, now)
+}
+
+// classifyCall reads one answer of Zoom's REST API: the first row of
+// zoomAnswers that holds it gives the verdict and the error.
 func classifyCall(op string, sub subject, status int, body []byte, hdr http.Header, now time.Time) answer {
-	user := sub.user
-	var r zoomReply
-	_ = json.Unmarshal(body, &r)
-	a := answer{outcome: "http_" + strconv.Itoa(status)}
-	if status == http.StatusOK {
-		a.outcome = "ok"
-	} else if r.Code != 0 {
-		a.outcome = "zoom_" + strconv.Itoa(r.Code)
+	z := zoomAnswer{op: op, sub: sub, status: status, hdr: hdr, now: now}
+	_ = json.Unmarshal(body, &z.reply)
+	row := z.row()
+	a := answer{verdict: row.verdict, outcome: z.outcome()}
+	switch row.verdict {
+	case accept:
+		a.token, a.body = z.reply.Token, body
+	case stopDaily:
+		a.until, a.perUser = z.dailyReset()
 	}
-	fail := func(v verdict, err error) answer { a.verdict, a.err = v, err; return a }
+	if row.err != nil {
+		a.err = row.err(z)
+	}
+	return a
+}
+
+// zoomAnswer is one answer of Zoom's REST API as the table reads it.
+type zoomAnswer struct {
+	op     string
+	sub    subject
+	status int
+	reply  zoomReply
+	hdr    http.Header
+	now    time.Time
+}
+
+// answerRow is one row of the table: the answers it holds, what the client
+// does with them, and the typed error it returns (nil: accepted).
+type answerRow struct {
+	answer  string // Zoom's answer, in words
+	holds   func(z zoomAnswer) bool
+	verdict verdict
+	err     func(z zoomAnswer) error
+}
+
+// zoomAnswers is the one table of what Zoom's REST answers mean
+// (docs/ZOOM.md), for every GET the client makes. The first row that holds
+// an answer decides. Zoom's error codes mean the same whatever the HTTP
+// status that carries them (a 1001 has come in a 400), so the rows of codes
+// come before those of statuses. The last row holds every answer.
+var zoomAnswers = []answerRow{
+	{"200 without the token the call asks for", func(z zoomAnswer) bool {
+		return z.status == http.StatusOK && z.sub.token && z.reply.Token == ""
+	}, stop, noTokenErr},
+	{"200", statusIs(http.StatusOK), accept, nil},
+	{"code 124, or a 401 without a code: the access token is revoked or expired", func(z zoomAnswer) bool {
+		return z.reply.Code == 124 || (z.status == http.StatusUnauthorized && z.reply.Code == 0)
+	}, reauth, tokenRefusedErr},
+	{"code 1001: no such user", codeIs(1001), stop, userNotFoundErr},
+	{"code 3001 from a meetings endpoint: no such meeting", func(z zoomAnswer) bool {
+		return z.reply.Code == 3001 && z.sub.meetings
+	}, stop, meetingNotFoundErr},
+	{"code 4711 or 4700: the access token lacks a scope", codeIs(4711, 4700), stop, missingScopeErr},
+	{"429 of a daily limit (X-RateLimit-Type, or the message's words)", func(z zoomAnswer) bool {
+		return z.status == http.StatusTooManyRequests && isDaily(z.hdr, z.reply.Message)
+	}, stopDaily, dailyLimitErr},
+	{"429: the per-second limit", statusIs(http.StatusTooManyRequests), retrySlow, perSecondLimitErr},
+	{"5xx: Zoom failing", func(z zoomAnswer) bool { return z.status >= 500 }, retry, zoomFailingErr},
+	{"code 300: validation failed", codeIs(300), stop, validationErr},
+	{"any other refusal", func(zoomAnswer) bool { return true }, stop, refusedErr},
+}
+
+func statusIs(status int) func(zoomAnswer) bool {
+	return func(z zoomAnswer) bool { return z.status == status }
+}
+
+func codeIs(codes ...int) func(zoomAnswer) bool {
+	return func(z zoomAnswer) bool {
+		for _, c := range codes {
+			if z.reply.Code == c {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// row is the row of zoomAnswers that holds z.
+func (z zoomAnswer) row() answerRow {
+	for _, r := range zoomAnswers {
+		if r.holds(z) {
+			return r
+		}
+	}
+	return zoomAnswers[len(zoomAnswers)-1]
+}
+
+// outcome is the metric label of z: ok, zoom_<code> or http_<status>.
+func (z zoomAnswer) outcome() string {
 	switch {
-	case status == http.StatusOK:
-		if sub.token && r.Token == "" {
-			return fail(stop, &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op, Err: errInvalidZoomReply,
-				Message: "Zoom answered without a token."})
-		}
-		a.verdict, a.token, a.body = accept, r.Token, body
-		return a
-	case r.Code == 124 || (status == http.StatusUnauthorized && r.Code == 0):
-		// Revoked or expired access token.
-		return fail(reauth, &apperr.Error{Kind: apperr.ErrZoomAuth, Op: op, ZoomCode: r.Code,
-			Message: "Zoom refused a freshly issued access token.",
-			Hint:    "Check that the Server-to-Server OAuth app is activated and not disabled."})
-	case r.Code == 1001 && user.IsZero():
-		return fail(stop, &apperr.Error{Kind: apperr.ErrUserNotFound, Op: op, ZoomCode: 1001,
-			Message: "Zoom has no such user in this account."})
-	case r.Code == 1001:
-		return fail(stop, &apperr.Error{Kind: apperr.ErrUserNotFound, Op: op, ZoomCode: 1001,
-			Message: fmt.Sprintf("Zoom has no user %q in this account.", user.String())})
-	case r.Code == 3001 && sub.meetings:
-		return fail(stop, &apperr.Error{Kind: apperr.ErrMeetingNotFound, Op: op, ZoomCode: 3001,
-			Message: fmt.Sprintf("Zoom has no meeting %s in this server's account (code 3001): it is hosted in another account, has ended, or does not exist.", sub.meeting.String())})
-	case r.Code == 4711 || r.Code == 4700:
-		return fail(stop, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: r.Code,
-			Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens.",
-			Hint:    "Add the scope user:read:token:admin (classic: user:read:admin) to the app, then activate it again."})
-	case status == http.StatusTooManyRequests && isDaily(hdr, r.Message):
-		// Not retried: it lasts until Retry-After, or the next UTC midnight.
-		a.until = parseRetryAfter(hdr.Get("Retry-After"), now)
-		if !a.until.After(now) {
-			a.until = nextUTCMidnight(now)
-		}
-		a.perUser = dailyPerUser(r.Message)
-		if sub.meetings {
-			a.perUser = false
-			return fail(stopDaily, meetingsDailyErr(op, a.until.Sub(now)))
-		}
-		return fail(stopDaily, dailyErr(op, a.until.Sub(now), a.perUser))
-	case status == http.StatusTooManyRequests:
-		return fail(retrySlow, &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: op, ZoomCode: 429, RetryAfter: time.Second,
-			Message: "Zoom's per-second rate limit for this account is reached; try again in a second.",
-			Hint:    "Lower ZOOM_QPS if other apps share the Zoom account."})
-	case status >= 500:
-		return fail(retry, &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: op,
-			Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", status)})
-	case r.Code == 300:
-		details := make([]apperr.FieldError, 0, len(r.Errors))
-		for _, fe := range r.Errors {
-			details = append(details, apperr.FieldError{Field: fe.Field, Reason: "was refused by Zoom: " + fe.Message})
-		}
-		e := apperr.InvalidInput(op, details...)
-		e.ZoomCode = 300
-		if len(details) == 0 {
-			e.Message = "Zoom refused the request as invalid."
-		}
-		return fail(stop, e)
+	case z.status == http.StatusOK:
+		return "ok"
+	case z.reply.Code != 0:
+		return "zoom_" + strconv.Itoa(z.reply.Code)
 	default:
-		msg := r.Message
-		if msg == "" {
-			msg = http.StatusText(status)
-		}
-		return fail(stop, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: r.Code,
-			Message: fmt.Sprintf("Zoom refused the request (HTTP %d, code %d): %s", status, r.Code, truncate(msg, 200))})
+		return "http_" + strconv.Itoa(z.status)
 	}
+}
+
+// dailyReset is when a daily 429's quota is back (Retry-After, else the next
+// UTC midnight), and whether the quota is one user's rather than the
+// account's (the meeting APIs' quotas are the account's).
+func (z zoomAnswer) dailyReset() (until time.Time, perUser bool) {
+	until = parseRetryAfter(z.hdr.Get("Retry-After"), z.now)
+	if !until.After(z.now) {
+		until = nextUTCMidnight(z.now)
+	}
+	return until, dailyPerUser(z.reply.Message) && !z.sub.meetings
+}
+
+// The typed errors of the table's rows.
+
+func noTokenErr(z zoomAnswer) error {
+	return &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: z.op, Err: errInvalidZoomReply,
+		Message: "Zoom answered without a token."}
+}
+
+func tokenRefusedErr(z zoomAnswer) error {
+	if z.sub.userGrant {
+		return &apperr.Error{Kind: apperr.ErrZoomAuth, Op: z.op, ZoomCode: z.reply.Code,
+			Message: "Zoom refused the user's freshly refreshed access token.",
+			Hint:    "The user may have removed the app in Zoom; have them connect again."}
+	}
+	return &apperr.Error{Kind: apperr.ErrZoomAuth, Op: z.op, ZoomCode: z.reply.Code,
+		Message: "Zoom refused a freshly issued access token.",
+		Hint:    "Check that the Server-to-Server OAuth app is activated and not disabled."}
+}
+
+func userNotFoundErr(z zoomAnswer) error {
+	msg := "Zoom has no such user in this account."
+	if !z.sub.user.IsZero() {
+		msg = fmt.Sprintf("Zoom has no user %q in this account.", z.sub.user.String())
+	}
+	return &apperr.Error{Kind: apperr.ErrUserNotFound, Op: z.op, ZoomCode: 1001, Message: msg}
+}
+
+func meetingNotFoundErr(z zoomAnswer) error {
+	msg := fmt.Sprintf("Zoom has no meeting %s in this server's account (code 3001): it is hosted in another account, has ended, or does not exist.", z.sub.meeting.String())
+	if z.sub.userGrant {
+		msg = "Zoom has no meeting by that number hosted by you (code 3001): a local-recording join token is given only for a meeting its host asks for, and the meeting must exist."
+	}
+	return &apperr.Error{Kind: apperr.ErrMeetingNotFound, Op: z.op, ZoomCode: 3001, Message: msg}
+}
+
+func missingScopeErr(z zoomAnswer) error {
+	e := &apperr.Error{Kind: apperr.ErrZoomRejected, Op: z.op, ZoomCode: z.reply.Code}
+	switch scope := z.sub.scope; {
+	case z.sub.userGrant:
+		e.Message = "Zoom refused: the user's grant lacks the scope " + scope + "."
+		e.Hint = "Add " + scope + " to the General app's scopes (Zoom App Marketplace, the app's Scopes page), then have the user connect again."
+	case scope != "":
+		e.Message = "Zoom refused: the Server-to-Server OAuth app lacks the scope " + scope + "."
+		e.Hint = "Add it to the app's scopes (Zoom App Marketplace, the app's Scopes page), then activate the app again."
+	default:
+		e.Message = "Zoom refused: the Server-to-Server OAuth app lacks the scope to read user tokens."
+		e.Hint = "Add the scope user:read:token:admin (classic: user:read:admin) to the app, then activate it again."
+	}
+	return e
+}
+
+func dailyLimitErr(z zoomAnswer) error {
+	until, perUser := z.dailyReset()
+	if z.sub.meetings {
+		return meetingsDailyErr(z.op, until.Sub(z.now))
+	}
+	return dailyErr(z.op, until.Sub(z.now), perUser)
+}
+
+func perSecondLimitErr(z zoomAnswer) error {
+	return &apperr.Error{Kind: apperr.ErrZoomRateLimited, Op: z.op, ZoomCode: 429, RetryAfter: time.Second,
+		Message: "Zoom's per-second rate limit for this account is reached; try again in a second.",
+		Hint:    "Lower ZOOM_QPS if other apps share the Zoom account."}
+}
+
+func zoomFailingErr(z zoomAnswer) error {
+	return &apperr.Error{Kind: apperr.ErrZoomUnavailable, Op: z.op,
+		Message: fmt.Sprintf("Zoom is failing (HTTP %d); try again shortly.", z.status)}
+}
+
+func validationErr(z zoomAnswer) error {
+	details := make([]apperr.FieldError, 0, len(z.reply.Errors))
+	for _, fe := range z.reply.Errors {
+		details = append(details, apperr.FieldError{Field: fe.Field, Reason: "was refused by Zoom: " + fe.Message})
+	}
+	e := apperr.InvalidInput(z.op, details...)
+	e.ZoomCode = 300
+	if len(details) == 0 {
+		e.Message = "Zoom refused the request as invalid."
+	}
+	return e
+}
+
+func refusedErr(z zoomAnswer) error {
+	msg := z.reply.Message
+	if msg == "" {
+		msg = http.StatusText(z.status)
+	}
+	return &apperr.Error{Kind: apperr.ErrZoomRejected, Op: z.op, ZoomCode: z.reply.Code,
+		Message: fmt.Sprintf("Zoom refused the request (HTTP %d, code %d): %s", z.status, z.reply.Code, truncate(msg, 200))}
 }
 
 // oauthReply is the body of the OAuth token endpoint's answers.

@@ -1,6 +1,7 @@
 package zoom
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -144,5 +145,90 @@ func TestClassifyMeetingNotFound(t *testing.T) {
 	}
 	if a := classifyCall("join token", subject{meeting: id, meetings: true, token: true}, 200, []byte(`{"expire_in":120}`), http.Header{}, now); a.verdict != stop {
 		t.Fatalf("join token answer without a token: %d", a.verdict)
+	}
+}
+
+// Every row of the table holds an answer no row above it holds: none is
+// shadowed, and each is reached by the answer named here.
+func TestClassifyEveryRowIsReached(t *testing.T) {
+	now := time.Date(2026, 5, 30, 18, 0, 0, 0, time.UTC)
+	user, _ := ParseUserID("a@example.com")
+	meeting, _ := MeetingIDFromString("85746065432")
+	daily := http.Header{"X-Ratelimit-Type": {"Daily-limit"}}
+	samples := []struct {
+		sub    subject
+		status int
+		body   string
+		hdr    http.Header
+	}{
+		{subject{user: user, token: true}, 200, `{}`, nil},
+		{subject{user: user, token: true}, 200, `{"token":"abc"}`, nil},
+		{subject{user: user, token: true}, 401, `{"code":124}`, nil},
+		{subject{user: user, token: true}, 404, `{"code":1001}`, nil},
+		{subject{meeting: meeting, meetings: true}, 404, `{"code":3001}`, nil},
+		{subject{user: user, token: true}, 400, `{"code":4711}`, nil},
+		{subject{user: user, token: true}, 429, `{"code":429}`, daily},
+		{subject{user: user, token: true}, 429, `{"code":429}`, nil},
+		{subject{user: user, token: true}, 502, ``, nil},
+		{subject{user: user, token: true}, 400, `{"code":300}`, nil},
+		{subject{user: user, token: true}, 403, `{"code":200}`, nil},
+	}
+	if len(samples) != len(zoomAnswers) {
+		t.Fatalf("%d samples for %d rows", len(samples), len(zoomAnswers))
+	}
+	for i, s := range samples {
+		h := s.hdr
+		if h == nil {
+			h = http.Header{}
+		}
+		z := zoomAnswer{op: "call", sub: s.sub, status: s.status, hdr: h, now: now}
+		if err := json.Unmarshal([]byte(s.body), &z.reply); s.body != "" && err != nil {
+			t.Fatal(err)
+		}
+		if got := z.row().answer; got != zoomAnswers[i].answer {
+			t.Errorf("sample %d (%d %s) is held by %q, want %q", i, s.status, s.body, got, zoomAnswers[i].answer)
+		}
+	}
+}
+
+// The same answer has the words of the call's grant and scope: the S2S
+// app's or a user's, and the scope the call needs.
+func TestClassifyWordsOfEachGrant(t *testing.T) {
+	now := time.Date(2026, 5, 30, 18, 0, 0, 0, time.UTC)
+	user, _ := ParseUserID("a@example.com")
+	meeting, _ := MeetingIDFromString("85746065432")
+	s2sMint := subject{user: user, token: true}
+	userMint := subject{user: user, token: true, userGrant: true, scope: "user:read:token"}
+	s2sMeeting := subject{meeting: meeting, meetings: true, scope: ScopeMeetingReadAdmin + " (classic: meeting:read:admin)"}
+	s2sRecording := subject{meeting: meeting, meetings: true, token: true, scope: ScopeLocalRecordingAdmin}
+	userRecording := subject{meeting: meeting, meetings: true, token: true, userGrant: true, scope: ScopeLocalRecordingUserGrant}
+	cases := []struct {
+		name   string
+		sub    subject
+		status int
+		body   string
+		kind   error
+		words  string // in the message or hint
+	}{
+		{"S2S mint, missing scope", s2sMint, 400, `{"code":4711}`, apperr.ErrZoomRejected, "user:read:token:admin (classic: user:read:admin)"},
+		{"user's mint, missing scope", userMint, 400, `{"code":4711}`, apperr.ErrZoomRejected, "the user's grant lacks the scope user:read:token."},
+		{"S2S meeting, missing scope", s2sMeeting, 400, `{"code":4700}`, apperr.ErrZoomRejected, "app lacks the scope meeting:read:meeting:admin (classic: meeting:read:admin)."},
+		{"S2S recording token, missing scope", s2sRecording, 400, `{"code":4711}`, apperr.ErrZoomRejected, "app lacks the scope " + ScopeLocalRecordingAdmin + "."},
+		{"user's recording token, missing scope", userRecording, 400, `{"code":4711}`, apperr.ErrZoomRejected, "Add " + ScopeLocalRecordingUserGrant + " to the General app's scopes"},
+		{"S2S mint, token refused", s2sMint, 401, `{"code":124}`, apperr.ErrZoomAuth, "Server-to-Server OAuth app is activated"},
+		{"user's mint, token refused", userMint, 401, `{"code":124}`, apperr.ErrZoomAuth, "the user's freshly refreshed access token"},
+		{"user's recording token, token refused", userRecording, 401, ``, apperr.ErrZoomAuth, "have them connect again"},
+		{"S2S recording token, no meeting", s2sRecording, 404, `{"code":3001}`, apperr.ErrMeetingNotFound, "no meeting 85746065432 in this server's account"},
+		{"user's recording token, no meeting", userRecording, 404, `{"code":3001}`, apperr.ErrMeetingNotFound, "hosted by you"},
+		{"user's mint, 3001 is no meeting code there", userMint, 404, `{"code":3001}`, apperr.ErrZoomRejected, "code 3001"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := classifyCall("call", c.sub, c.status, []byte(c.body), http.Header{}, now)
+			e, ok := apperr.As(a.err)
+			if !ok || !errors.Is(a.err, c.kind) || !strings.Contains(e.Message+" "+e.Hint, c.words) {
+				t.Fatalf("err %v, want kind %v with %q", a.err, c.kind, c.words)
+			}
+		})
 	}
 }

@@ -3,7 +3,7 @@ package zoom
 // Meetings and join tokens (docs/ZOOM.md, "Meetings and join tokens"):
 // GET /v2/meetings/{meetingId}, which tells a meeting of the account from an
 // outside one, and GET /v2/meetings/{meetingId}/jointoken/local_recording.
-// Both go through the loop every GET to Zoom takes (client.go: guarded, do).
+// Both take the path of every GET to Zoom (call.go: do).
 
 import (
 	"context"
@@ -55,11 +55,10 @@ func (c *Client) GetMeeting(ctx context.Context, id MeetingID) (Meeting, error) 
 	if id.IsZero() {
 		return Meeting{}, fmt.Errorf("%s: %w", op, errNoMeeting)
 	}
-	a, err := c.guarded(ctx, call{
+	a, err := c.do(ctx, call{
 		op: op, endpoint: "meeting", src: c.s2s, acct: c.own, quota: quotaMeetings,
 		url:     func() (string, error) { return c.apiURL + "/meetings/" + url.PathEscape(id.String()), nil },
-		subject: subject{meeting: id, meetings: true},
-		reword:  meetingScope(ScopeMeetingReadAdmin + " (classic: meeting:read:admin)"),
+		subject: subject{meeting: id, meetings: true, scope: ScopeMeetingReadAdmin + " (classic: meeting:read:admin)"},
 	})
 	if err != nil {
 		return Meeting{}, err
@@ -85,7 +84,7 @@ func (c *Client) LocalRecordingToken(ctx context.Context, id MeetingID, bypass b
 		return JoinToken{}, errNoS2S(op)
 	}
 	return c.recordingToken(ctx, call{op: op, endpoint: "jointoken_local_recording", src: c.s2s, acct: c.own,
-		reword: meetingScope(ScopeLocalRecordingAdmin)}, id, bypass)
+		subject: subject{scope: ScopeLocalRecordingAdmin}}, id, bypass)
 }
 
 // LocalRecordingTokenAs asks for it with a user's own grant (src, of a user
@@ -94,7 +93,7 @@ func (c *Client) LocalRecordingToken(ctx context.Context, id MeetingID, bypass b
 func (c *Client) LocalRecordingTokenAs(ctx context.Context, src TokenSource, account string, id MeetingID, bypass bool) (JoinToken, error) {
 	const op = "get the local-recording join token with the user's connection"
 	return c.recordingToken(ctx, call{op: op, endpoint: "me_jointoken_local_recording", src: src, acct: c.accountFor(account),
-		reword: userMeetingGrant(ScopeLocalRecordingUserGrant)}, id, bypass)
+		subject: subject{userGrant: true, scope: ScopeLocalRecordingUserGrant}}, id, bypass)
 }
 
 func (c *Client) recordingToken(ctx context.Context, g call, id MeetingID, bypass bool) (JoinToken, error) {
@@ -102,7 +101,7 @@ func (c *Client) recordingToken(ctx context.Context, g call, id MeetingID, bypas
 		return JoinToken{}, fmt.Errorf("%s: %w", g.op, errNoMeeting)
 	}
 	g.quota = quotaMeetings
-	g.subject = subject{meeting: id, meetings: true, token: true}
+	g.subject.meeting, g.subject.meetings, g.subject.token = id, true, true
 	g.url = func() (string, error) {
 		u := c.apiURL + "/meetings/" + url.PathEscape(id.String()) + "/jointoken/local_recording"
 		if bypass {
@@ -110,7 +109,7 @@ func (c *Client) recordingToken(ctx context.Context, g call, id MeetingID, bypas
 		}
 		return u, nil
 	}
-	a, err := c.guarded(ctx, g)
+	a, err := c.do(ctx, g)
 	if err != nil {
 		return JoinToken{}, err
 	}
@@ -126,38 +125,3 @@ func (c *Client) recordingToken(ctx context.Context, g call, id MeetingID, bypas
 }
 
 var errNoMeeting = errors.New("no meeting id")
-
-// meetingScope rewords classify's missing-scope error (it speaks of user
-// tokens) for a meeting call of the S2S app that needs scope.
-func meetingScope(scope string) func(op string, a answer) answer {
-	return func(op string, a answer) answer {
-		if e, ok := apperr.As(a.err); ok && (e.ZoomCode == 4711 || e.ZoomCode == 4700) {
-			a.err = &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: e.ZoomCode,
-				Message: "Zoom refused: the Server-to-Server OAuth app lacks the scope " + scope + ".",
-				Hint:    "Add it to the app's scopes (Zoom App Marketplace, the app's Scopes page), then activate the app again."}
-		}
-		return a
-	}
-}
-
-// userMeetingGrant rewords classify's errors for a meeting call with a
-// user's own grant: a missing scope is the General app's, a refused access
-// token the user's, and 3001 means the user does not host the meeting.
-func userMeetingGrant(scope string) func(op string, a answer) answer {
-	return func(op string, a answer) answer {
-		e, ok := apperr.As(a.err)
-		switch {
-		case !ok:
-		case e.ZoomCode == 4711 || e.ZoomCode == 4700:
-			a.err = &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: e.ZoomCode,
-				Message: "Zoom refused: the user's grant lacks the scope " + scope + ".",
-				Hint:    "Add " + scope + " to the General app's scopes (Zoom App Marketplace, the app's Scopes page), then have the user connect again."}
-		case e.ZoomCode == 3001:
-			a.err = &apperr.Error{Kind: apperr.ErrMeetingNotFound, Op: op, ZoomCode: 3001,
-				Message: "Zoom has no meeting by that number hosted by you (code 3001): a local-recording join token is given only for a meeting its host asks for, and the meeting must exist."}
-		default:
-			a = asUserGrant(op, a)
-		}
-		return a
-	}
-}

@@ -244,7 +244,7 @@ func (c *Client) Me(ctx context.Context, access secret.Value) (ZoomUser, error) 
 	const op = "read the Zoom user of the connection (/users/me)"
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Deadline)
 	defer cancel()
-	if err := c.wait(ctx, c.own); err != nil {
+	if err := c.pace(ctx, c.own); err != nil {
 		return ZoomUser{}, err
 	}
 	start := c.now()
@@ -328,25 +328,4 @@ func postForm(ctx context.Context, app OAuthApp, u string, form url.Values) (*ht
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(app.ClientID, app.ClientSecret.Reveal())
 	return req, nil
-}
-
-// asUserGrant rewrites classify's S2S wording for a mint with a user's own
-// grant: a missing scope is the General app's, and a refused access token
-// is the user's.
-func asUserGrant(op string, a answer) answer {
-	e, ok := apperr.As(a.err)
-	if !ok {
-		return a
-	}
-	switch {
-	case e.ZoomCode == 4711 || e.ZoomCode == 4700:
-		a.err = &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op, ZoomCode: e.ZoomCode,
-			Message: "Zoom refused: the user's grant lacks the scope user:read:token.",
-			Hint:    "Add user:read:token to the General app's scopes (Zoom App Marketplace, the app's Scopes page), then have the user connect again."}
-	case a.verdict == reauth:
-		a.err = &apperr.Error{Kind: apperr.ErrZoomAuth, Op: op, ZoomCode: e.ZoomCode,
-			Message: "Zoom refused the user's freshly refreshed access token.",
-			Hint:    "The user may have removed the app in Zoom; have them connect again."}
-	}
-	return a
 }

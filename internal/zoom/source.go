@@ -208,3 +208,8 @@ func (s *s2sSource) store(r oauthReply) s2sToken {
 	s.c.log.Info("zoom: S2S access token obtained", "expires_in_s", r.ExpiresIn, "reused_for", reuse.String())
 	return t
 }
+
+// passing reports whether err is a passing failure of Zoom's.
+func passing(err error) bool {
+	return errors.Is(err, apperr.ErrZoomUnavailable) || errors.Is(err, apperr.ErrZoomTimeout) || errors.Is(err, apperr.ErrZoomRateLimited)
+}
