@@ -92,6 +92,7 @@ async function copyCheck(page, sel, want, byHand) {
     if (hide) Object.defineProperty(navigator, "clipboard", { value: undefined, configurable: true });
   }, byHand);
   const button = await page.$(`${sel} button.copy`);
+  if (!button) throw new Error(`no Copy button in ${sel}`);
   const label = await button.getAttribute("aria-label");
   await button.click();
   await page.waitForFunction((s) => document.querySelector(`${s} .copied`).textContent !== "", sel, { timeout });
