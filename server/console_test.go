@@ -73,12 +73,52 @@ func TestConsoleServedInZoomMode(t *testing.T) {
 	}
 }
 
+// copyCheck is what console-check.js saw of one Copy button (and, for a
+// token or signature, its Show toggle); never the value itself.
+type copyCheck struct {
+	Label, Note, ShowLabel, HideLabel          string
+	ByExecCommand, Matches, Shown, MaskedAgain bool
+	Before, AfterCopy                          struct{ InDOM, InStorage, InURL bool }
+	Length                                     int
+}
+
+// checkCopies: every Copy put on the clipboard the very value the server
+// sent (the ZAK through the fallback for pages without navigator.clipboard),
+// said "Copied", and has a label; no value was in the page before Show, nor
+// in storage or the URL; Show reveals it and Hide masks it again.
+func checkCopies(t *testing.T, copies map[string]copyCheck) {
+	t.Helper()
+	for _, name := range []string{"zak", "signature", "obf", "sdkJSON"} {
+		c, ok := copies[name]
+		if !ok {
+			t.Errorf("no Copy checked for %s: %v", name, copies)
+			continue
+		}
+		if !c.Matches || c.Note != "Copied" || !strings.HasPrefix(c.Label, "Copy ") || c.ByExecCommand != (name == "zak") {
+			t.Errorf("Copy of %s: %+v; want the server's value on the clipboard, \"Copied\", a label (by execCommand only for zak)", name, c)
+		}
+		if c.Before.InDOM || c.Before.InStorage || c.Before.InURL {
+			t.Errorf("%s before Show: %+v; want it nowhere in the page", name, c.Before)
+		}
+		if name == "sdkJSON" {
+			continue
+		}
+		if c.Length == 0 || c.AfterCopy.InDOM || c.AfterCopy.InStorage || c.AfterCopy.InURL {
+			t.Errorf("%s after Copy: %+v; want it still nowhere in the page", name, c)
+		}
+		if !c.Shown || !c.MaskedAgain || !strings.HasPrefix(c.ShowLabel, "Show ") || !strings.HasPrefix(c.HideLabel, "Hide ") {
+			t.Errorf("Show of %s: %+v; want the value after Show, masked again after Hide, labelled buttons", name, c)
+		}
+	}
+}
+
 // The console in headless Chromium against a sandbox-mode server started from
 // an empty temporary directory (so its files can only come from the binary):
 // sign in (a bad user id first: the sentence in the page's words, the button
 // usable again), a participant waiting on a second page, start, distribute
 // (a bad user id first, then to an online, an offline and an unmintable
-// user), the participant's OBF and SDK bundle, and connecting a Zoom account.
+// user), the participant's OBF and SDK bundle, Copy and Show on the tokens,
+// the signature and the bundle, and connecting a Zoom account.
 // A screenshot of each step is written to the test's temp dir, or to
 // SCREENSHOT_DIR; the test prints the paths.
 func TestConsoleInBrowser(t *testing.T) {
@@ -130,6 +170,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 		}
 		Received   card
+		Copies     map[string]copyCheck
 		Connection struct {
 			CallbackTitle, Status string
 			Row                   []string
@@ -201,6 +242,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if strings.Contains(r.Received.Text, "eyJ") {
 		t.Error("a token or signature shows in the clear")
 	}
+	checkCopies(t, r.Copies)
 	// Connections: the consent window, then the table.
 	if r.Connection.CallbackTitle != "Zoom account connected" || r.Connection.Status != "Connected as "+host+"." ||
 		len(r.Connection.Row) < 5 || r.Connection.Row[0] != host || r.Connection.Row[4] != "connected" {

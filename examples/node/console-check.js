@@ -12,6 +12,13 @@
 //                window, and the connections table after;
 //   afterReload: who is signed in after the host's page reloads;
 //   disconnected: the status after the host's Disconnect;
+//   copies:      Copy and Show on the host's ZAK (by the fallback, the page
+//                without navigator.clipboard) and SDK signature, and on the
+//                participant's pushed OBF and its SDK bundle as JSON: whether
+//                the clipboard then held the value the server sent (learnt
+//                from the REST answer and the socket's frames), whether the
+//                value was anywhere in the page before Show, in storage or
+//                the URL; never the values themselves;
 //   leaks:       where the caller token was found (URL, localStorage), and
 //                every console message of the pages.
 //
@@ -54,6 +61,65 @@ function watch(page, name) {
   page.on("console", (m) => consoleMessages.push({ page: name, type: m.type(), text: m.text() }));
 }
 
+// pushedFrames collects what the server pushes to page's sockets as
+// [event, body] pairs, read from the websocket's frames.
+function pushedFrames(page) {
+  const pushed = [];
+  page.on("websocket", (ws) => ws.on("framereceived", ({ payload }) => {
+    if (typeof payload !== "string" || !payload.startsWith("42[")) return;
+    try { pushed.push(JSON.parse(payload.slice(2))); } catch { /* not an event */ }
+  }));
+  return pushed;
+}
+
+// inPage says where secret is in page: its markup or text, storage, URL.
+function inPage(page, secret) {
+  return page.evaluate((s) => ({
+    inDOM: document.documentElement.outerHTML.includes(s) || document.body.innerText.includes(s),
+    inStorage: [sessionStorage, localStorage].some((st) => Object.keys(st).some((k) => String(st.getItem(k)).includes(s))),
+    inURL: location.href.includes(s),
+  }), secret);
+}
+
+// copyCheck clicks the Copy button in the element at sel and reads the
+// clipboard back. With byHand the page first loses navigator.clipboard (as on
+// a non-secure origin), so only the page's fallback can copy.
+async function copyCheck(page, sel, want, byHand) {
+  await page.evaluate(() => navigator.clipboard.writeText("nothing copied yet"));
+  await page.evaluate((hide) => {
+    window.copyEvents = 0;
+    document.addEventListener("copy", () => { window.copyEvents++; });
+    if (hide) Object.defineProperty(navigator, "clipboard", { value: undefined, configurable: true });
+  }, byHand);
+  const button = await page.$(`${sel} button.copy`);
+  if (!button) throw new Error(`no Copy button in ${sel}`);
+  const label = await button.getAttribute("aria-label");
+  await button.click();
+  await page.waitForFunction((s) => document.querySelector(`${s} .copied`).textContent !== "", sel, { timeout });
+  const note = await page.textContent(`${sel} .copied`);
+  const byExecCommand = await page.evaluate(() => { delete navigator.clipboard; return window.copyEvents > 0; });
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  return { label, note, byExecCommand, matches: typeof want === "function" ? want(copied) : copied === want };
+}
+
+// secretCheck: the secret at sel is nowhere in the page until Show, Show
+// reveals exactly it, Hide masks it again; and Copy copies it.
+async function secretCheck(page, sel, secret, byHand) {
+  const before = await inPage(page, secret);
+  const copy = await copyCheck(page, sel, secret, byHand);
+  const afterCopy = await inPage(page, secret);
+  const reveal = `${sel} button.reveal`;
+  const showLabel = await page.getAttribute(reveal, "aria-label");
+  await page.click(reveal);
+  const shown = (await page.textContent(`${sel} .masked`)) === secret;
+  const hideLabel = await page.getAttribute(reveal, "aria-label");
+  await page.click(reveal);
+  const hidden = await page.textContent(`${sel} .masked`);
+  const after = await inPage(page, secret);
+  return { ...copy, before, afterCopy, showLabel, shown, hideLabel, maskedAgain: hidden.startsWith("•••") && !after.inDOM,
+    length: secret.length };
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -62,11 +128,14 @@ const browser = await chromium.launch({
 try {
   const hostCtx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const partCtx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const origin = new URL(url).origin;
+  for (const ctx of [hostCtx, partCtx]) await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin });
   hostCtx.on("page", (p) => watch(p, "popup"));
   const hp = await hostCtx.newPage();
   const pp = await partCtx.newPage();
   watch(hp, "host");
   watch(pp, "participant");
+  const pushed = pushedFrames(pp);
 
   // The sign-in page, then a bad user id.
   await hp.goto(`${url}/console/`);
@@ -100,7 +169,11 @@ try {
 
   // Start: a ZAK and its SDK bundle.
   await hp.fill("#start-meeting", meeting);
-  await hp.click("#start-btn");
+  const [startAnswer] = await Promise.all([
+    hp.waitForResponse((r) => r.url().endsWith("/api/meetings/start") && r.request().method() === "POST", { timeout }),
+    hp.click("#start-btn"),
+  ]);
+  const started = await startAnswer.json();
   await waitVisible(hp, "#start-result .card");
   const start = {
     title: await hp.textContent("#start-result h3"),
@@ -111,6 +184,10 @@ try {
     role: await hp.textContent("#start-result .sdk-role"),
   };
   await shot(hp, "4-started");
+  const copies = {
+    zak: await secretCheck(hp, "#start-result .secret[data-secret=token]", started.zakToken, true),
+    signature: await secretCheck(hp, "#start-result .secret[data-secret=signature]", started.sdk.signature, false),
+  };
 
   // Distribute with a bad user id: refused as a whole, the button usable again.
   await hp.fill("#dist-meeting", meeting);
@@ -147,6 +224,14 @@ try {
     text: await pp.textContent("#inbox-list"),
   };
   await shot(pp, "7-participant-received");
+  const credentials = pushed.find(([event]) => event === "meeting:credentials");
+  if (!credentials) throw new Error("no meeting:credentials frame seen on the participant's socket");
+  const obf = credentials[1];
+  copies.obf = await secretCheck(pp, "#inbox-list .secret[data-secret=token]", obf.obfToken, false);
+  copies.sdkJSON = await copyCheck(pp, "#inbox-list .sdk .actions", (text) => {
+    try { return JSON.stringify(JSON.parse(text)) === JSON.stringify(obf.sdk); } catch { return false; }
+  }, false);
+  copies.sdkJSON.before = await inPage(pp, obf.sdk.signature);
 
   // Connect the host's Zoom account: the consent window, Allow, the table.
   const [popup] = await Promise.all([hp.waitForEvent("popup", { timeout }), hp.click("#conn-connect")]);
@@ -195,7 +280,7 @@ try {
   const signedOut = await hp.evaluate(() => sessionStorage.length);
 
   console.log(JSON.stringify({ ok: true, mode, signinError, hostSession, participantView, start, distError, distributed,
-    received, connection, afterReload, disconnected, leaks, signedOut, shots, errors, consoleMessages }));
+    received, copies, connection, afterReload, disconnected, leaks, signedOut, shots, errors, consoleMessages }));
 } catch (err) {
   console.log(JSON.stringify({ ok: false, error: String(err), shots, errors, consoleMessages }));
   process.exitCode = 1;

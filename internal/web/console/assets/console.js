@@ -3,7 +3,8 @@
 // progress, and wait for one's own tokens. Plain JS, no framework; every
 // call goes through the server's API with the caller token, which is kept in
 // this tab's sessionStorage and never put in a URL or logged. Tokens and
-// signatures that arrive are shown masked and are not kept.
+// signatures that arrive are shown masked, kept only in their card's
+// closures for its Show and Copy buttons, and never logged or stored.
 "use strict";
 
 (() => {
@@ -148,11 +149,101 @@
     return Array.from(new Uint8Array(digest).slice(0, 4)).map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
+  const MASK = "••••••••";
+
+  // maskText is what a masked secret shows: its length and, once the digest
+  // is done, its fingerprint; never its text.
+  function maskText(secret, fp) {
+    return `${MASK} ${secret.length} characters${fp ? `, fingerprint ${fp}` : ""}`;
+  }
+
   // masked fills e with a token's length and fingerprint, never its text.
   function masked(e, secret) {
-    e.textContent = `•••••••• ${secret.length} characters`;
-    fingerprint(secret).then((fp) => { if (fp) e.textContent += `, fingerprint ${fp}`; }, () => {});
+    e.textContent = maskText(secret, "");
+    fingerprint(secret).then((fp) => {
+      e.dataset.fingerprint = fp;
+      if (e.dataset.shown !== "true" && fp) e.textContent = maskText(secret, fp);
+    }, () => {});
     return e;
+  }
+
+  // ---- copying a secret ----
+
+  // copyByHand copies text through a hidden, off-screen textarea and the old
+  // execCommand: the way left where navigator.clipboard is missing (a page not
+  // served from https or localhost). It must run while the click still counts,
+  // so it is synchronous. The textarea's value is a property, never markup.
+  function copyByHand(text) {
+    const ta = el("textarea", "offscreen");
+    ta.setAttribute("readonly", "");
+    ta.setAttribute("aria-hidden", "true");
+    ta.tabIndex = -1;
+    ta.value = text;
+    const focused = document.activeElement;
+    document.body.append(ta);
+    ta.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch { ok = false; }
+    ta.value = "";
+    ta.remove();
+    if (focused && focused.focus) focused.focus();
+    return ok;
+  }
+
+  // copyText puts text on the clipboard: navigator.clipboard where the page
+  // has it (a secure context), else copyByHand. It resolves to whether the
+  // browser took it; nothing about the text is logged or kept.
+  async function copyText(text) {
+    if (!window.isSecureContext || !navigator.clipboard || !navigator.clipboard.writeText) return copyByHand(text);
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      return copyByHand(text);
+    }
+  }
+
+  const COPY_REFUSED = "The browser refused to copy: copying needs the page on https or localhost. Use Show and copy it by hand.";
+
+  // copyButton copies value() when clicked and says so in note for a moment
+  // (a status region, so screen readers hear it). label is the button's
+  // accessible name ("Copy the OBF token"), text its visible word.
+  function copyButton(label, value, note, text = "Copy") {
+    const b = el("button", "small copy", text);
+    b.type = "button";
+    b.setAttribute("aria-label", label);
+    let timer = 0;
+    b.addEventListener("click", async () => {
+      const ok = await copyText(value());
+      clearTimeout(timer);
+      note.textContent = ok ? "Copied" : COPY_REFUSED;
+      note.classList.toggle("bad", !ok);
+      timer = setTimeout(() => { note.textContent = ""; }, ok ? 2000 : 8000);
+    });
+    return b;
+  }
+
+  // secretField shows secret masked, with a Show toggle that reveals it until
+  // pressed again and a Copy button. cls names the masked span ("token",
+  // "signature"); what names the value for screen readers.
+  function secretField(secret, cls, what) {
+    const box = el("span", "secret");
+    box.dataset.secret = cls;
+    const shown = masked(el("span", `masked ${cls}`), secret);
+    const toggle = el("button", "small reveal", "Show");
+    toggle.type = "button";
+    toggle.setAttribute("aria-label", `Show ${what}`);
+    toggle.addEventListener("click", () => {
+      const on = shown.dataset.shown !== "true";
+      shown.dataset.shown = String(on);
+      shown.textContent = on ? secret : maskText(secret, shown.dataset.fingerprint || "");
+      toggle.textContent = on ? "Hide" : "Show";
+      toggle.setAttribute("aria-label", `${on ? "Hide" : "Show"} ${what}`);
+    });
+    const note = el("span", "copied");
+    note.setAttribute("role", "status");
+    box.append(shown, " ", toggle, copyButton(`Copy ${what}`, () => secret, note), " ", note);
+    return box;
   }
 
   function when(iso) {
@@ -176,16 +267,21 @@
     card.append(el("h3", "", `${kind} for meeting ${body.meetingId}${who ? ` · ${who}` : ""}`));
     const dl = el("dl");
     const tok = body.obfToken ?? body.zakToken ?? "";
-    pair(dl, `${kind} token`, masked(el("span", "masked token"), tok));
+    pair(dl, `${kind} token`, secretField(tok, "token", `the ${kind} token`));
     pair(dl, "minted via", body.via === "connection" ? "the user's own Zoom connection" : body.via === "account" ? "the server's account app" : String(body.via ?? "—"));
     pair(dl, "expires", `${when(body.expiresAt)} (in ${body.expiresIn})`);
     if (body.delivered !== undefined) pair(dl, "pushed to a socket", body.delivered ? "yes" : "no: no socket of that user was open");
     card.append(dl);
     const sdk = el("div", "sdk");
     if (body.sdk) {
-      sdk.append(el("h4", "", "Meeting SDK bundle"));
+      const bundle = JSON.stringify(body.sdk, null, 2);
+      const note = el("span", "copied");
+      note.setAttribute("role", "status");
+      const actions = el("p", "actions");
+      actions.append(copyButton("Copy as JSON: the Meeting SDK bundle", () => bundle, note, "Copy as JSON"), " ", note);
+      sdk.append(el("h4", "", "Meeting SDK bundle"), actions);
       const s = el("dl");
-      pair(s, "signature", masked(el("span", "masked signature"), body.sdk.signature));
+      pair(s, "signature", secretField(body.sdk.signature, "signature", "the SDK signature"));
       pair(s, "sdkKey", el("code", "sdk-key", body.sdk.sdkKey));
       pair(s, "meetingNumber", el("code", "sdk-meeting", body.sdk.meetingNumber));
       pair(s, "role", el("code", "sdk-role", `${body.sdk.role} (${body.sdk.role === 1 ? "host" : "attendee"})`));
