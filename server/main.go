@@ -123,7 +123,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return err
 	}
 	defer zc.Close()
-	defer checkCredentials(ctx, cfg, zc, log)()
+	defer checkCredentials(ctx, cfg, zc, log)() // starts the check now; at return, stops it and waits
 	auth, issuer, err := newAuthenticator(ctx, cfg, log)
 	if err != nil {
 		return err
