@@ -64,5 +64,7 @@ func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Connection", "close")
 	w.WriteHeader(http.StatusRequestEntityTooLarge)
-	_ = json.NewEncoder(w).Encode(map[string]any{"success": false, "error": msg, "code": apperr.CodePayloadTooLarge})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]any{"success": false, "error": msg, "code": apperr.CodePayloadTooLarge})
 }

@@ -42,7 +42,7 @@ func (a *api) zoomWebhook(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.JSON(http.StatusOK, ans)
+	c.PureJSON(http.StatusOK, ans)
 }
 
 // awaitPresence is POST /api/meetings/await {meetingId, participantUserId,
@@ -75,7 +75,7 @@ func (a *api) awaitPresence(c *gin.Context) {
 			return
 		}
 		noStore(c)
-		c.JSON(r.status, r.body)
+		c.PureJSON(r.status, r.body)
 	case <-c.Request.Context().Done(): // the client went away
 		w.Cancel()
 	}

@@ -77,7 +77,7 @@ func (a *api) revokeCallbackURL(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.JSON(http.StatusOK, gin.H{"success": true, "id": res.ID, "revoked": res.Revoked,
+	c.PureJSON(http.StatusOK, gin.H{"success": true, "id": res.ID, "revoked": res.Revoked,
 		"expiresAt": res.ExpiresAt.UTC().Format(time.RFC3339)})
 }
 
@@ -132,7 +132,7 @@ func (a *api) attendeeZoomTokens(c *gin.Context) {
 		return v.Reveal()
 	}
 	noStore(c)
-	c.JSON(http.StatusOK, gin.H{"zak_token": reveal(toks.ZAK), "join_token": reveal(toks.JoinToken),
+	c.PureJSON(http.StatusOK, gin.H{"zak_token": reveal(toks.ZAK), "join_token": reveal(toks.JoinToken),
 		"app_privilege_token": reveal(toks.AppPrivilegeToken), "onbehalf_token": reveal(toks.OnBehalfToken)})
 }
 

@@ -57,11 +57,13 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 		log.Warn("request failed: zoom", "route", c.FullPath(), "code", body.Code, "err", err)
 	}
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, body)
+	c.Abort()
+	c.PureJSON(status, body) // "<jwt>" as it is, not "\u003cjwt\u003e"
 }
 
 // problem is a transport-level error (routing, body) with its own code.
 func problem(c *gin.Context, status int, code, msg string) {
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, wire.ErrorResponse{Error: msg, Code: code})
+	c.Abort()
+	c.PureJSON(status, wire.ErrorResponse{Error: msg, Code: code})
 }

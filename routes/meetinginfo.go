@@ -18,5 +18,5 @@ func (a *api) meetingAccess(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.JSON(http.StatusOK, answer)
+	c.PureJSON(http.StatusOK, answer)
 }

@@ -36,7 +36,7 @@ func (a *api) serve(op wire.Op) gin.HandlerFunc {
 			return
 		}
 		noStore(c)
-		c.JSON(http.StatusOK, answer)
+		c.PureJSON(http.StatusOK, answer)
 	}
 }
 

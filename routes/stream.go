@@ -44,6 +44,7 @@ func (a *api) stream(c *gin.Context, op wire.Op, env wire.Env, who services.Iden
 	w := c.Writer
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // as every JSON answer: "<jwt>", not "\u003cjwt\u003e"
 	started := false
 	var werr error
 	line := func(v any) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/zoomtoken/tokenserver/internal/gate"
 
@@ -135,6 +136,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 
 // loadZoomApps reads the mode from which Zoom apps are set: the S2S app, the General app (users' OAuth), and the SDK apps that sign.
 func loadZoomApps(p *parser, c *Config) {
+	// The apps' ids, keys and secrets hold no white space: one that does was pasted wrong.
+	for _, name := range []string{"ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET",
+		"ZOOM_OAUTH_CLIENT_ID", "ZOOM_OAUTH_CLIENT_SECRET", "ZOOM_SDK_KEY", "ZOOM_SDK_SECRET",
+		"ZOOM_VIDEOSDK_KEY", "ZOOM_VIDEOSDK_SECRET"} {
+		p.noSpace(name)
+	}
 	s2s := p.group("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET")
 	oauth := p.group("ZOOM_OAUTH_CLIENT_ID", "ZOOM_OAUTH_CLIENT_SECRET", "ZOOM_OAUTH_REDIRECT_URL")
 	switch {
@@ -163,6 +170,15 @@ func loadZoomApps(p *parser, c *Config) {
 	}
 	if video := p.group("ZOOM_VIDEOSDK_KEY", "ZOOM_VIDEOSDK_SECRET"); len(video) > 0 {
 		c.VideoSDKKey, c.VideoSDKSecret = video[0], secret.New(video[1])
+	}
+}
+
+// noSpace refuses a set value with white space anywhere in it (leading,
+// trailing or inside), naming the variable and never showing the value.
+func (p *parser) noSpace(name string) {
+	v := p.getenv(name)
+	if strings.TrimSpace(v) != "" && strings.IndexFunc(v, unicode.IsSpace) >= 0 {
+		p.bad(name, "contains white space (a space, tab or line break, at either end or inside); Zoom's ids, keys and secrets have none: copy it again from the app's App Credentials page")
 	}
 }
 

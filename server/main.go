@@ -56,6 +56,10 @@ func main() {
 		}
 		return
 	}
+	if code, done := command(os.Args[1:], os.Stdout, os.Stderr); done {
+		stop()
+		os.Exit(code)
+	}
 	if err := run(ctx, dotenv(os.Getenv, ".env"), os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -101,6 +105,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return err
 	}
 	defer ln.Close()
+	logURLs(log, cfg, ln.Addr())
 	mx := metrics.New()
 	events := bus.NewLocal[services.Event]()
 	sb, err := startSandbox(cfg, log)
@@ -118,6 +123,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return err
 	}
 	defer zc.Close()
+	defer checkCredentials(ctx, cfg, zc, log)() // starts the check now; at return, stops it and waits
 	auth, issuer, err := newAuthenticator(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -484,7 +490,7 @@ func serveUntilDone(ctx context.Context, cfg Config, log *slog.Logger, ln net.Li
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "mode", cfg.Mode, "version", version,
+	log.Info("listening", "addr", ln.Addr().String(), "open", "http://"+browserHost(ln.Addr())+"/", "mode", cfg.Mode, "version", version,
 		"zoom_qps", cfg.ZoomQPS, "batch_max", cfg.BatchMax, "auth_jwt", !cfg.JWTSecret.Empty() || (cfg.Mode == "sandbox" && !cfg.AuthConfigured()),
 		"auth_jwks", cfg.JWKSURL != "", "api_keys", len(cfg.APIKeys))
 	serveErr := make(chan error, 1)
