@@ -27,6 +27,8 @@ func (a *api) index(c *gin.Context) {
 		"POST /api/meetings/join":       "{meetingId, participantUserId, ttl?} -> OBF",
 		"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",
 		"POST /api/meetings/setup":      "{meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs",
+		"POST /api/sdk/signature":       "{meetingNumber, role, expirationSeconds?} -> a Meeting SDK signature (JWT) and its sdkKey",
+		"POST /api/videosdk/signature":  "{sessionName, role, …} -> a Video SDK signature (JWT)",
 	}
 	if a.MeetingInfo != nil {
 		endpoints["POST /api/meetings/recording-token"] = "{meetingId, bypassWaitingRoom?} -> the host's local-recording join token"

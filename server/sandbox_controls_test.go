@@ -98,7 +98,7 @@ func TestRootListsWhatANewcomerUses(t *testing.T) {
 	sandboxMode := startDemoServer(t) // serves /examples/browser/ (found from the repository's root)
 	want := []string{"GET /metrics", "GET /examples/browser/", "POST /sandbox/tokens", "GET /console/", "GET /docs/api/",
 		"GET /openapi.json", "GET /api/health", "POST /api/meetings/join", "POST /sandbox/sdk/join",
-		"POST /sandbox/meetings/{meetingNumber}/participants"}
+		"POST /sandbox/meetings/{meetingNumber}/participants", "POST /api/sdk/signature", "POST /api/videosdk/signature"}
 	idx := sandboxMode.do("GET", "/", nil, nil)
 	for _, e := range want {
 		if _, ok := field(idx.Body, "endpoints", e).(string); !ok {

@@ -149,13 +149,15 @@ async function joinMeeting(socket) {
     say({ event: "join-refused", attempt, meetingNumber, errorCode: verdict.errorCode, errorMessage: verdict.errorMessage,
       reason: verdict.reason, fingerprint: fingerprint(ans.obfToken) });
     if (verdict.errorCode === NO_MEETING) {
-      say({ event: "hint", note: `the sandbox has no meeting ${meetingId}: make one with ` +
-        `curl -s -X POST ${url}/sandbox/meetings -d '{"number":"${meetingId}","host":"host@example.com"}'` });
+      const create = `curl -s -X POST ${url}/sandbox/meetings -d '{"number":"${meetingId}","host":"host@example.com"}'`;
+      say({ event: "hint", note: `the sandbox has no meeting ${meetingId}: make one with ${create}` });
+      console.error(`The sandbox has no meeting ${meetingId}: make one with\n  ${create}`);
     }
     if (verdict.errorCode !== NOT_IN_MEETING) return 1;
+    const admit = `curl -s -X POST ${url}/sandbox/meetings/${meetingId}/participants -d '{"user":"${userId}"}'`;
     say({ event: "join-retry", note: `${userId} is not in the meeting yet; trying again in ${joinEveryMs} ms with a fresh OBF (an OBF is single use)`,
-      ...(attempt === 1 ? { sandbox: `in the sandbox, ${userId} joins the meeting (as in their Zoom client) with: ` +
-        `curl -s -X POST ${url}/sandbox/meetings/${meetingId}/participants -d '{"user":"${userId}"}'` } : {}) });
+      ...(attempt === 1 ? { sandbox: `in the sandbox, ${userId} joins the meeting (as in their Zoom client) with: ${admit}` } : {}) });
+    if (attempt === 1) console.error(`In the sandbox, put ${userId} in the meeting (as their Zoom client would) with:\n  ${admit}`);
     await new Promise((r) => setTimeout(r, joinEveryMs));
   }
 }
