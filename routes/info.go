@@ -27,6 +27,8 @@ func (a *api) index(c *gin.Context) {
 		"POST /api/meetings/join":       "{meetingId, participantUserId, ttl?} -> OBF",
 		"POST /api/meetings/batch-join": "{meetingId, participantUserIds} -> OBF each",
 		"POST /api/meetings/setup":      "{meetingId, hostUserId, participantUserIds?, ttl?} -> ZAK and OBFs",
+		"POST /api/sdk/signature":       "{meetingNumber, role, expirationSeconds?} -> a Meeting SDK signature (JWT) and its sdkKey",
+		"POST /api/videosdk/signature":  "{sessionName, role, …} -> a Video SDK signature (JWT)",
 	}
 	if a.MeetingInfo != nil {
 		endpoints["POST /api/meetings/recording-token"] = "{meetingId, bypassWaitingRoom?} -> the host's local-recording join token"
@@ -46,9 +48,7 @@ func (a *api) index(c *gin.Context) {
 	if a.Attendee != nil {
 		endpoints["POST /api/callbacks/attendee/zoom-tokens"] = "Attendee's signed zoom_tokens callback -> {zak_token, join_token, app_privilege_token, onbehalf_token}"
 	}
-	if a.SandboxJoin != nil {
-		endpoints["POST /sandbox/sdk/join"] = "sandbox mode only: {signature, meetingNumber, zak?|obfToken?, userName} -> the sandbox's judge of a Meeting SDK join (a stand-in for the SDK's join: nobody joins a real meeting)"
-	}
+	a.newcomerEndpoints(endpoints)
 	if a.Awaits != nil {
 		endpoints["POST /api/meetings/await"] = "{meetingId, participantUserId, timeoutSeconds?} -> the join answer once the user is in the meeting; 202 {presence} or 408"
 	}
@@ -75,6 +75,26 @@ func (a *api) index(c *gin.Context) {
 		body["sandbox"] = a.Info.Sandbox
 	}
 	c.PureJSON(http.StatusOK, body) // read by people: "<jwt>", not "\u003cjwt\u003e"
+}
+
+// newcomerEndpoints adds the routes served only in some configurations that
+// a newcomer reaches for first: metrics, the browser example, the sandbox's
+// caller tokens and its controls.
+func (a *api) newcomerEndpoints(endpoints gin.H) {
+	if a.Metrics != nil {
+		endpoints["GET /metrics"] = "Prometheus metrics"
+	}
+	if a.Demo != nil {
+		endpoints["GET /examples/browser/"] = "the browser example: a participant, a host, a bot joining on a user's behalf, connecting a Zoom account"
+	}
+	if a.SandboxTokens != nil {
+		endpoints["POST /sandbox/tokens"] = "sandbox mode only: {sub, role?} -> a caller JWT for an hour"
+	}
+	if a.SandboxControls != nil {
+		for _, rt := range sandboxControlRoutes {
+			endpoints[rt.index] = "sandbox mode only: " + rt.does
+		}
+	}
 }
 
 // ZoomHealth is what readiness uses of the Zoom client when it offers more

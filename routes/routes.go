@@ -60,7 +60,6 @@ type Deps struct {
 	Limiter       CallerLimiter // nil: no per-caller limit
 	AuthGuard     AuthGuard     // nil: failed authentication is not throttled
 	SandboxTokens TokenIssuer   // nil outside sandbox mode
-	SandboxJoin   http.Handler  // sandbox mode: the sandbox's judge of Meeting SDK joins, at POST /sandbox/sdk/join; nil otherwise
 	Demo          *DemoFiles    // the browser example at /examples/browser/; nil: not served
 	Console       http.Handler  // the console's files, served at /console/ (prefix stripped); nil: none
 	Socket        http.Handler  // Socket.IO, mounted at /socket.io/; nil: none
@@ -72,6 +71,11 @@ type Deps struct {
 	Logger        *slog.Logger
 	Now           func() time.Time
 	Cluster       ClusterHealth // the "cluster" field of /api/health; nil: none
+
+	// SandboxControls: sandbox mode only, the sandbox's control routes
+	// (its meetings and their participants, its judge of Meeting SDK joins),
+	// served on this port at their own paths under /sandbox/; nil otherwise.
+	SandboxControls http.Handler
 
 	// TrustedProxies (TRUSTED_PROXIES, IPs and CIDRs): a request from one
 	// of these takes its client's address (ClientIP: the failed-auth guard,
@@ -225,16 +229,36 @@ func (a *api) callbackRoutes(r *gin.Engine, auth gin.HandlerFunc) {
 	}
 }
 
-// sandboxRoutes: the sandbox's caller tokens and its Meeting SDK judge.
+// sandboxRoutes: the sandbox's caller tokens, and its controls at the paths
+// the sandbox itself serves them at: a newcomer (and a container, whose
+// sandbox listens on loopback inside it) reaches them on this port.
 func (a *api) sandboxRoutes(r *gin.Engine) {
 	if a.SandboxTokens != nil {
 		r.POST("/sandbox/tokens", a.sandboxToken)
 	}
-	if a.SandboxJoin != nil {
-		// The sandbox's own judge, served on this origin too, so the browser
-		// example (same-origin only) can join as the Meeting SDK would.
-		r.POST("/sandbox/sdk/join", gin.WrapH(a.SandboxJoin))
+	if a.SandboxControls == nil {
+		return
 	}
+	h := gin.WrapH(a.SandboxControls)
+	for _, rt := range sandboxControlRoutes {
+		r.Handle(rt.method, rt.path, h)
+	}
+}
+
+// sandboxControlRoutes are the sandbox's control routes, as GET / lists them.
+var sandboxControlRoutes = []struct{ method, path, index, does string }{
+	{http.MethodPost, "/sandbox/sdk/join", "POST /sandbox/sdk/join",
+		"{signature, meetingNumber, zak?|obfToken?, userName} -> the sandbox's judge of a Meeting SDK join (a stand-in for the SDK's join: nobody joins a real meeting)"},
+	{http.MethodPost, "/sandbox/meetings", "POST /sandbox/meetings",
+		"{number?, host} -> a sandbox meeting (a host @example.com: this account's own; @partner.example: an outside meeting, OBF required)"},
+	{http.MethodGet, "/sandbox/meetings/:meetingNumber", "GET /sandbox/meetings/{meetingNumber}",
+		"the sandbox's view of a meeting: host, account, status, the users in it now"},
+	{http.MethodDelete, "/sandbox/meetings/:meetingNumber", "DELETE /sandbox/meetings/{meetingNumber}",
+		"ends the meeting: everyone leaves, and it no longer exists"},
+	{http.MethodPost, "/sandbox/meetings/:meetingNumber/participants", "POST /sandbox/meetings/{meetingNumber}/participants",
+		"{user} -> the user is in the meeting now, as when they join in their Zoom client (an OBF joins only then)"},
+	{http.MethodDelete, "/sandbox/meetings/:meetingNumber/participants/:user", "DELETE /sandbox/meetings/{meetingNumber}/participants/{user}",
+		"the user leaves the meeting"},
 }
 
 // consoleRoutes: the browser example and the console (GET and HEAD), and

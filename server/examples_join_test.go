@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -26,10 +24,10 @@ const (
 )
 
 // sandboxMeetings is the sandbox of a sandbox-mode server, reached as a
-// client reaches it: at the URL GET / names.
+// client reaches it: its controls, on the server's own port.
 type sandboxMeetings struct {
-	t   *testing.T
-	url string
+	t  *testing.T
+	ts *testServer
 }
 
 func meetingsOf(t *testing.T, ts *testServer) sandboxMeetings {
@@ -42,24 +40,16 @@ func meetingsOf(t *testing.T, ts *testServer) sandboxMeetings {
 	if _, ok := field(r.Body, "endpoints", "POST /sandbox/sdk/join").(string); !ok {
 		t.Fatalf("GET / lists no POST /sandbox/sdk/join: %s", r.Raw)
 	}
-	return sandboxMeetings{t: t, url: url}
+	return sandboxMeetings{t: t, ts: ts}
 }
 
 func (s sandboxMeetings) call(method, path string, body any) map[string]any {
 	s.t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, s.url+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
+	r := s.ts.do(method, path, body, nil)
+	if r.Status/100 != 2 || r.Body == nil {
+		s.t.Fatalf("%s %s = %d %s", method, path, r.Status, r.Raw)
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode/100 != 2 {
-		s.t.Fatalf("%s %s = %d %v (%v)", method, path, resp.StatusCode, out, err)
-	}
-	return out
+	return r.Body
 }
 
 // create makes the outside meeting of the scenario.

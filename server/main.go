@@ -362,8 +362,23 @@ func startSandbox(cfg Config, log *slog.Logger) (*sandboxRun, error) {
 	}
 	log.Warn("SANDBOX MODE: no Zoom credentials are set, so tokens come from an in-memory Zoom stand-in and are NOT real Zoom tokens",
 		"sandbox_url", sb.URL(), "sandbox_users", sb.Users())
+	if _, err := sb.CreateMeeting(exampleHost, exampleMeeting); err != nil {
+		_ = sb.Close()
+		return nil, fmt.Errorf("sandbox: the examples' meeting: %w", err)
+	}
+	log.Info("sandbox: meeting "+exampleMeeting+" (the README's and the examples') is hosted by "+exampleHost+
+		" in the sandbox's account; POST /sandbox/meetings/"+exampleMeeting+"/participants {user} puts a user in it",
+		"meeting", exampleMeeting, "host", exampleHost)
 	return &sandboxRun{sb: sb}, nil
 }
+
+// The meeting the README's curl session and every example use by default:
+// sandbox mode makes it at start, hosted by a user of the sandbox's own
+// account, so the examples find it the first time.
+const (
+	exampleMeeting = "85746065432"
+	exampleHost    = "host@example.com"
+)
 
 func (r *sandboxRun) close() {
 	if r.sb != nil {
@@ -381,19 +396,23 @@ func (r *sandboxRun) info() any {
 		"emails":      "any address ending in @example.com",
 		"callerToken": "POST /sandbox/tokens {\"sub\":\"host@example.com\",\"role\":\"host\"} (only when no caller auth is configured)",
 		"url":         r.sb.URL(),
-		"meetings": "POST {url}/sandbox/meetings {number, host} (a host @" + sandbox.PartnerDomain + " makes an outside meeting: OBF required); " +
-			"POST {url}/sandbox/meetings/{number}/participants {user}; DELETE {url}/sandbox/meetings/{number}/participants/{user}; GET {url}/sandbox/meetings/{number}",
-		"sdkJoin": "POST /sandbox/sdk/join (here, or at {url}) {signature, meetingNumber, zak?|obfToken?, userName}: judges a Meeting SDK join as Zoom would",
+		"meeting": map[string]any{"number": exampleMeeting, "host": exampleHost,
+			"note": "made at start, in the sandbox's own account: the meeting of the README and the examples"},
+		"meetings": "POST /sandbox/meetings {number, host} (a host @" + sandbox.PartnerDomain + " makes an outside meeting: OBF required); " +
+			"POST /sandbox/meetings/{number}/participants {user}; DELETE /sandbox/meetings/{number}/participants/{user}; GET /sandbox/meetings/{number}" +
+			" (on this port; also at {url})",
+		"sdkJoin": "POST /sandbox/sdk/join (on this port; also at {url}) {signature, meetingNumber, zak?|obfToken?, userName}: judges a Meeting SDK join as Zoom would",
 	}
 }
 
-// judge is the sandbox's judge of Meeting SDK joins, served by the token
-// server at POST /sandbox/sdk/join; nil in zoom mode.
-func (r *sandboxRun) judge() http.Handler {
+// controls are the sandbox's control routes (meetings, participants, the
+// judge of Meeting SDK joins), served by the token server under /sandbox/;
+// nil in zoom mode. Its Zoom side stays on its own loopback port.
+func (r *sandboxRun) controls() http.Handler {
 	if r.sb == nil {
 		return nil
 	}
-	return r.sb.Handler()
+	return r.sb.ControlHandler()
 }
 
 // zoomConfig points the Zoom client at Zoom, or at the sandbox.
@@ -640,12 +659,12 @@ func newEngine(w wiring) (*gin.Engine, error) {
 	return routes.New(routes.Deps{
 		Domain: w.meetings, Webhooks: w.hooks.routes(), Awaits: w.awaits, Auth: w.auth, Zoom: w.zc, Connections: routesConnections(w.conns), Limiter: w.limiter, AuthGuard: w.guard,
 		MeetingInfo:   w.meetingInfo,
-		SandboxTokens: w.issuer, Demo: demoFiles(w.issuer != nil), SandboxJoin: w.sb.judge(), Console: page,
+		SandboxTokens: w.issuer, Demo: demoFiles(w.issuer != nil), Console: page,
 		Socket: w.rt.Handler(), Metrics: w.mx.Handler(), Observe: w.mx.HTTPRequest,
 		Info:        routes.Info{Name: "zoom-token-server", Version: version, Mode: w.cfg.Mode, Sandbox: w.sb.info()},
 		CORSOrigins: w.cfg.CORSOrigins, BodyLimit: bodyLimit(w.cfg.BatchMax), Logger: w.log,
 		Cluster:      clusterHealth{shared: w.shared, db: w.db},
-		CallbackURLs: callbackURLs, Attendee: attendee,
+		CallbackURLs: callbackURLs, Attendee: attendee, SandboxControls: w.sb.controls(),
 		TrustedProxies: w.cfg.TrustedProxies,
 	}), nil
 }

@@ -33,10 +33,17 @@ func startNode(t *testing.T, role string, env map[string]string) *nodeClient {
 // startNodeScript runs one of the scripts in examples/node.
 func startNodeScript(t *testing.T, env map[string]string, args ...string) *nodeClient {
 	t.Helper()
+	return startNodeCommand(t, env, "node", args...)
+}
+
+// startNodeCommand runs a command (node, or npm as a user types it) in
+// examples/node; only the JSON lines of its output are read.
+func startNodeCommand(t *testing.T, env map[string]string, name string, args ...string) *nodeClient {
+	t.Helper()
 	if _, err := os.Stat(nodeExamples + "/node_modules/socket.io-client"); err != nil {
 		t.Fatal("socket.io-client is not installed: run `make node-deps` (make test does it)")
 	}
-	cmd := exec.Command("node", args...)
+	cmd := exec.Command(name, args...)
 	cmd.Dir = nodeExamples
 	cmd.Env = os.Environ()
 	for k, v := range env {

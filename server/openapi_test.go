@@ -238,7 +238,7 @@ func TestOpenAPIEveryRoute(t *testing.T) {
 	stub := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	engine := routes.New(routes.Deps{
 		Connections: (*services.Connections)(nil), SandboxTokens: (*gate.Authenticator)(nil),
-		SandboxJoin: stub, Demo: &routes.DemoFiles{}, Socket: stub, Metrics: stub,
+		SandboxControls: stub, Demo: &routes.DemoFiles{}, Socket: stub, Metrics: stub,
 		MeetingInfo: (*services.MeetingInfo)(nil), Webhooks: (*services.Webhooks)(nil), Awaits: (*services.Awaits)(nil),
 		CallbackURLs: (*callbacks.URLs)(nil), Attendee: (*callbacks.Attendee)(nil), Console: stub,
 	})

@@ -192,6 +192,25 @@ $("b-join").addEventListener("click", async () => {
   }
 });
 
+// Sandbox mode only: the user joins the meeting, as their Zoom client would,
+// through the sandbox's control route on this server's port.
+$("b-admit").addEventListener("click", async () => {
+  const user = $("b-user").value.trim();
+  const meetingId = $("b-meeting").value.trim();
+  try {
+    const res = await fetch(`/sandbox/meetings/${encodeURIComponent(meetingId)}/participants`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ user }),
+    });
+    const body = await res.json();
+    botLog(res.ok ? `sandbox: ${user} is in meeting ${meetingId} now (${body.participants.length} in it)`
+      : `sandbox: could not put ${user} in meeting ${meetingId}: ${body.code} ${body.message ?? body.error}`, res.ok ? "admitted" : "refused-admit");
+  } catch (err) {
+    botLog(`sandbox: could not put ${user} in meeting ${meetingId}: ${err.message}`, "refused-admit");
+  }
+});
+
 $("b-stop").addEventListener("click", () => {
   botRun++;
   $("b-join").disabled = false;

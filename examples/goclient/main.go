@@ -13,7 +13,11 @@
 // single use), as bots do.
 //
 //	go run ./examples/goclient -url http://localhost:3000
-//	go run ./examples/goclient -join -meeting 85746065432 -participant pat@example.com -join-wait 2m
+//	go run ./examples/goclient -join -join-wait 5m
+//
+// Sandbox mode makes meeting 85746065432 (the default -meeting) at start; a
+// user is put in it with POST /sandbox/meetings/85746065432/participants
+// {"user": "participant@example.com"}, as their Zoom client would join.
 package main
 
 import (
@@ -231,6 +235,10 @@ func (b *bot) joinMeeting(ctx context.Context, first joinAnswer) error {
 			attempt, refusal.ErrorCode, refusal.ErrorMessage, refusal.Reason, fingerprint(ans.OBFToken))
 		if refusal.ErrorCode != notInMeeting {
 			return fmt.Errorf("sdk join refused: %d %s", refusal.ErrorCode, refusal.ErrorMessage)
+		}
+		if attempt == 1 {
+			fmt.Fprintf(b.out, "sdk join: in the sandbox, %s joins the meeting (as in their Zoom client) with: "+
+				"curl -s -X POST %s/sandbox/meetings/%s/participants -d '{\"user\":\"%s\"}'\n", b.user, b.c.base, b.meeting, b.user)
 		}
 		if !time.Now().Add(b.flags.every).Before(deadline) {
 			return fmt.Errorf("sdk join refused: %s is not in meeting %s (an OBF joins only while its user is in the meeting; -join-wait waits for them)", b.user, b.meeting)

@@ -11,18 +11,19 @@
 //                 (default participant@example.com / host@example.com)
 //   TOKEN         caller JWT or API key; default: asked of POST /sandbox/tokens (sandbox mode)
 //   TRANSPORT     websocket or polling; default: socket.io-client's own (polling, then upgrade)
-//   MEETING_ID    meeting number (default 85746065432)
+//   MEETING_ID    meeting number (default 85746065432, which sandbox mode makes at start, hosted by host@example.com)
 //   PARTICIPANTS  host: comma-separated user ids to distribute to
 //   EXPECT        participant: how many tokens to wait for before leaving (default 1)
-//   WAIT_MS       give up after this long (default 30000)
+//   WAIT_MS       give up after this long (default 30000; bot: 300000, time to put its user in the meeting)
 //   BOT_NAME      bot: its name in the meeting, the SDK's userName (default "Token server example bot")
 //   JOIN_EVERY_MS bot: pause between join attempts while USER_ID is not in the meeting (default 3000)
 //
 // Joining: in sandbox mode the bot sends the bundle to the sandbox's judge (POST /sandbox/sdk/join), a
 // stand-in for the Meeting SDK's join: no real meeting is joined. An OBF joins only while its user is in the
 // meeting, so while the judge answers 65535 "authorized user not in meeting" the bot tries again with a fresh
-// OBF (an OBF is single use), as bots do. Against real Zoom it prints the parameters of ZoomMtg.join and does
-// not join.
+// OBF (an OBF is single use), as bots do; in the sandbox a user is put in a meeting with
+// POST /sandbox/meetings/{number}/participants {"user": …}, which the bot prints. Against real Zoom it prints
+// the parameters of ZoomMtg.join and does not join.
 //
 // Every line printed is one JSON object. Tokens are never printed: a
 // participant prints a SHA-256 fingerprint of what it received.
@@ -35,7 +36,7 @@ const userId = process.env.USER_ID ?? (role === "bot" ? "participant@example.com
 const transport = process.env.TRANSPORT;
 const meetingId = process.env.MEETING_ID ?? "85746065432";
 const expect = Number(process.env.EXPECT ?? 1);
-const waitMs = Number(process.env.WAIT_MS ?? 30000);
+const waitMs = Number(process.env.WAIT_MS ?? (role === "bot" ? 300000 : 30000));
 
 const say = (obj) => console.log(JSON.stringify(obj));
 const fingerprint = (t) => createHash("sha256").update(t).digest("hex").slice(0, 16);
@@ -111,6 +112,7 @@ async function main() {
 
 // The web SDK's error when an OBF's user is not in the meeting: the one refusal worth trying again.
 const NOT_IN_MEETING = 65535;
+const NO_MEETING = 3001;
 const botName = process.env.BOT_NAME ?? "Token server example bot";
 const joinEveryMs = Number(process.env.JOIN_EVERY_MS ?? 3000);
 
@@ -146,8 +148,16 @@ async function joinMeeting(socket) {
     }
     say({ event: "join-refused", attempt, meetingNumber, errorCode: verdict.errorCode, errorMessage: verdict.errorMessage,
       reason: verdict.reason, fingerprint: fingerprint(ans.obfToken) });
+    if (verdict.errorCode === NO_MEETING) {
+      const create = `curl -s -X POST ${url}/sandbox/meetings -d '{"number":"${meetingId}","host":"host@example.com"}'`;
+      say({ event: "hint", note: `the sandbox has no meeting ${meetingId}: make one with ${create}` });
+      console.error(`The sandbox has no meeting ${meetingId}: make one with\n  ${create}`);
+    }
     if (verdict.errorCode !== NOT_IN_MEETING) return 1;
-    say({ event: "join-retry", note: `${userId} is not in the meeting yet; trying again in ${joinEveryMs} ms with a fresh OBF (an OBF is single use)` });
+    const admit = `curl -s -X POST ${url}/sandbox/meetings/${meetingId}/participants -d '{"user":"${userId}"}'`;
+    say({ event: "join-retry", note: `${userId} is not in the meeting yet; trying again in ${joinEveryMs} ms with a fresh OBF (an OBF is single use)`,
+      ...(attempt === 1 ? { sandbox: `in the sandbox, ${userId} joins the meeting (as in their Zoom client) with: ${admit}` } : {}) });
+    if (attempt === 1) console.error(`In the sandbox, put ${userId} in the meeting (as their Zoom client would) with:\n  ${admit}`);
     await new Promise((r) => setTimeout(r, joinEveryMs));
   }
 }

@@ -1,7 +1,8 @@
 // Drives the browser example's bot (/examples/browser/, section "Bot") in headless Chromium: it joins a meeting on behalf of
 // a user with the OBF and SDK bundle it receives. Prints one JSON line when the page shows a refused join
 // ({event:"refused"}), and one when it shows a successful join ({event:"joined"}); whoever runs it puts the user
-// in the meeting in between. Any failure prints {event:"fatal"}.
+// in the meeting in between, or, with ADMIT=button, the page's own "Put the user in the meeting (sandbox)" button
+// does. Any failure prints {event:"fatal"}.
 //
 //   TOKEN_SERVER_URL=http://localhost:3000 USER_ID=pat@example.com MEETING_ID=85746065432 node join-check.js
 // CHROMIUM: the browser binary (default /usr/bin/chromium). Uses playwright-core, which downloads no browser.
@@ -30,6 +31,9 @@ try {
   });
   await page.waitForSelector("#b-log li.refused", { timeout: 30000 });
   say({ event: "refused", ...(await shown()) });
+  if (process.env.ADMIT === "button") {
+    await page.click("#b-admit");
+  }
   await page.waitForSelector("#b-log li.joined", { timeout: 60000 });
   say({ event: "joined", ...(await shown()), errors });
 } catch (err) {

@@ -338,6 +338,21 @@ func (s *Sandbox) spendOBF(tok string) bool {
 	return true
 }
 
+// ControlHandler serves the sandbox's control routes alone (its meetings,
+// their participants, and the judge of Meeting SDK joins, all under
+// /sandbox/), for a server that offers them on its own port. Its Zoom side
+// (OAuth, /v2) is not served here: that stays at URL, where a Zoom client
+// talks to it. Anything else is answered 404 as Zoom's gateway answers.
+func (s *Sandbox) ControlHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs, ok := gatewayPath(r.URL.EscapedPath())
+		if ok && len(segs) >= 2 && segs[0].name == "sandbox" && s.serveSandbox(w, r, segs) {
+			return
+		}
+		writeJSON(w, http.StatusNotFound, zoomErr(404, "Not found."))
+	})
+}
+
 // serveSandbox answers the sandbox's own control routes under /sandbox/.
 func (s *Sandbox) serveSandbox(w http.ResponseWriter, r *http.Request, segs []segment) bool {
 	n := func(i int) string { return segs[i].name }

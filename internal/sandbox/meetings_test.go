@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -379,5 +380,38 @@ func TestMeetingEndpointsNeedTheirScopes(t *testing.T) {
 	wantZoomErr(t, "user grant without the scope", o.get("/v2/meetings/"+outsideNumber+"/jointoken/local_recording", o.connectAccess(outsideHost)), 400, 4711)
 	if m, r := o.MeetingAPICalls(); m != 2 || r != 4 {
 		t.Errorf("MeetingAPICalls = %d, %d; want 2, 4", m, r)
+	}
+}
+
+// ControlHandler serves the control routes and nothing of the Zoom side:
+// a server mounts it on its own port without exposing OAuth or /v2.
+func TestControlHandlerServesOnlyTheControls(t *testing.T) {
+	sb := New(Options{})
+	h := sb.ControlHandler()
+	call := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, "http://x"+path, bytes.NewReader([]byte(body)))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		return rec.Code, out
+	}
+	if st, m := call("POST", "/sandbox/meetings", `{"number":"123456789","host":"`+ownHost+`"}`); st != 201 || m["number"] != "123456789" {
+		t.Fatalf("create = %d %v", st, m)
+	}
+	if st, m := call("POST", "/sandbox/meetings/123456789/participants", `{"user":"pat@example.com"}`); st != 200 || m["status"] != "started" {
+		t.Fatalf("add = %d %v", st, m)
+	}
+	if st, m := call("GET", "/sandbox/meetings/123456789", ""); st != 200 || len(m["participants"].([]any)) != 1 {
+		t.Fatalf("get = %d %v", st, m)
+	}
+	if st, m := call("POST", "/sandbox/sdk/join", `{}`); st != 400 || m["errorCode"] != float64(3000) {
+		t.Fatalf("judge = %d %v", st, m)
+	}
+	for _, p := range [][2]string{{"POST", "/oauth/token"}, {"GET", "/oauth/authorize"}, {"GET", "/v2/users/me/token"},
+		{"GET", "/v2/meetings/123456789"}, {"GET", "/"}, {"GET", "/sandbox/"}} {
+		if st, m := call(p[0], p[1], ""); st != 404 || m["code"] != float64(404) {
+			t.Errorf("%s %s = %d %v, want 404", p[0], p[1], st, m)
+		}
 	}
 }
