@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zishang520/socket.io/v2/socket"
 
@@ -157,7 +158,7 @@ type socketSink struct {
 
 	mu   sync.Mutex
 	w    *services.Await
-	said bool // the first answer is held (or sent)
+	said atomic.Bool // the first answer is held (or sent)
 
 	// The answer (meeting:awaiting or the ack) is held until the await is
 	// remembered: a client that cancels as soon as it is told "waiting"
@@ -196,11 +197,7 @@ func (k *socketSink) done() {
 // as meeting:awaiting.
 func (k *socketSink) Awaiting(p presence.State) {
 	body := wire.NewAwaiting(k.in, p, k.s.cfg.Now())
-	k.mu.Lock()
-	first := !k.said
-	k.said = true
-	k.mu.Unlock()
-	if first {
+	if first := !k.said.Swap(true); first {
 		k.held = &body // sent by release, once Await has returned and the await is remembered
 		if p == presence.Unknown {
 			go k.done() // Await has not returned yet: forget it once it has

@@ -384,7 +384,7 @@ func errorCodes(t *testing.T) map[string]int {
 	t.Helper()
 	fset := token.NewFileSet()
 	consts := map[string]string{}
-	for _, p := range parseDir(t, fset, "apperr") {
+	for _, p := range parseDir(t, fset, "internal/apperr") {
 		ast.Inspect(p, func(n ast.Node) bool {
 			if vs, ok := n.(*ast.ValueSpec); ok && len(vs.Values) == len(vs.Names) {
 				for i, name := range vs.Names {
