@@ -73,10 +73,7 @@ func (s *Server) onAwaitEvent(sock *socket.Socket, ss *session, name string, pay
 		return true
 	}
 	in.Watch = true
-	sink := &socketSink{s: s, sock: sock, ss: ss, ack: ack, in: in, ready: make(chan struct{}),
-		// the join's push to the user's room reaches this socket (a single
-		// user, not followed: candidates' and followed OBFs are never pushed)
-		inRoom: !in.Listed && !in.Follow && !id.User.IsZero() && id.User.Same(in.User)}
+	sink := &socketSink{s: s, sock: sock, ss: ss, ack: ack, in: in, ready: make(chan struct{}), inRoom: reachesRoom(id, in)}
 	defer sink.release()
 	s.watchDisconnect(sock, ss)
 	sink.mu.Lock() // the sink forgets its await only once it is remembered
@@ -94,6 +91,13 @@ func (s *Server) onAwaitEvent(sock *socket.Socket, ss *session, name string, pay
 		s.endAwaits(ss)
 	}
 	return true
+}
+
+// reachesRoom: the join's push to the user's room reaches this socket (the
+// socket's own user awaited alone, not followed: candidates' and followed
+// OBFs are never pushed to a room).
+func reachesRoom(id services.Identity, in services.AwaitInput) bool {
+	return !in.Listed && !in.Follow && !id.User.IsZero() && id.User.Same(in.User)
 }
 
 // watchDisconnect ends a socket's awaits when it disconnects.

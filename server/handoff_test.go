@@ -198,6 +198,17 @@ func TestCandidateJoinREST(t *testing.T) {
 		t.Fatalf("unknown presence = %d %s", r.Status, r.Raw)
 	}
 	ts.collectTokens(r.Body)
+	// An await with candidates where presence is unknown: list order at once, as a join.
+	r = ts.do("POST", "/api/meetings/await", map[string]any{"meetingId": outside, "participantUserIds": two, "timeoutSeconds": 5}, adminKey)
+	if r.Status != 200 || r.Body["participantUserId"] != "pat@example.com" {
+		t.Fatalf("await, unknown presence = %d %s", r.Status, r.Raw)
+	}
+	ts.collectTokens(r.Body)
+	// Over a socket, unknown ends the await (the bot joins with candidates instead).
+	bot, _, _ := connectSocket(t, ts.URL, map[string]any{"token": testAPIKey}, nil)
+	if a := bot.emitAck("meeting:await", map[string]any{"meetingId": outside, "onBehalfOf": two, "follow": true}); a["presence"] != "unknown" {
+		t.Fatalf("socket await, unknown presence = %v", a)
+	}
 
 	ts.joins("host@example.com", 1)
 	// kim's leave arrives before its join: kim is not in the meeting.
