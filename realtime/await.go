@@ -4,18 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/presence"
 	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Awaits waits for a user's presence in a meeting (services.Awaits).
 type Awaits interface {
 	Await(ctx context.Context, caller services.Identity, in services.AwaitInput, sink services.AwaitSink) (*services.Await, error)
+	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (services.AwaitCredentials, error)
 }
 
 // socketAwaits are the awaits of each socket, so that meeting:cancel-await
@@ -70,8 +73,7 @@ func (s *Server) onAwaitEvent(sock *socket.Socket, ss *session, name string, pay
 		return true
 	}
 	in.Watch = true
-	sink := &socketSink{s: s, sock: sock, ss: ss, ack: ack, in: in, ready: make(chan struct{}),
-		inRoom: !id.User.IsZero() && id.User.Same(in.User)} // the join's push to the user's room reaches this socket
+	sink := &socketSink{s: s, sock: sock, ss: ss, ack: ack, in: in, ready: make(chan struct{}), inRoom: reachesRoom(id, in)}
 	defer sink.release()
 	s.watchDisconnect(sock, ss)
 	sink.mu.Lock() // the sink forgets its await only once it is remembered
@@ -89,6 +91,13 @@ func (s *Server) onAwaitEvent(sock *socket.Socket, ss *session, name string, pay
 		s.endAwaits(ss)
 	}
 	return true
+}
+
+// reachesRoom: the join's push to the user's room reaches this socket (the
+// socket's own user awaited alone, not followed: candidates' and followed
+// OBFs are never pushed to a room).
+func reachesRoom(id services.Identity, in services.AwaitInput) bool {
+	return !in.Listed && !in.Follow && !id.User.IsZero() && id.User.Same(in.User)
 }
 
 // watchDisconnect ends a socket's awaits when it disconnects.
@@ -151,8 +160,9 @@ type socketSink struct {
 	in     services.AwaitInput
 	inRoom bool
 
-	mu sync.Mutex
-	w  *services.Await
+	mu   sync.Mutex
+	w    *services.Await
+	said atomic.Bool // the first answer is held (or sent)
 
 	// The answer (meeting:awaiting or the ack) is held until the await is
 	// remembered: a client that cancels as soon as it is told "waiting"
@@ -186,19 +196,30 @@ func (k *socketSink) done() {
 	}
 }
 
+// Awaiting holds the first answer until the await is remembered; a
+// following await's later ones (waiting after a departure, ended) are sent
+// as meeting:awaiting.
 func (k *socketSink) Awaiting(p presence.State) {
 	body := wire.NewAwaiting(k.in, p, k.s.cfg.Now())
-	k.held = &body // sent by release, once Await has returned and the await is remembered
-	if p == presence.Unknown {
-		go k.done() // Await has not returned yet: forget it once it has
+	if first := !k.said.Swap(true); first {
+		k.held = &body // sent by release, once Await has returned and the await is remembered
+		if p == presence.Unknown {
+			go k.done() // Await has not returned yet: forget it once it has
+		}
+		return
+	}
+	<-k.ready
+	_ = k.sock.Emit(wire.EventAwaiting, body)
+	if p == presence.Ended {
+		k.done()
 	}
 }
 
-func (k *socketSink) Credentials(m services.Minted) {
+func (k *socketSink) Credentials(c services.AwaitCredentials) {
 	<-k.ready
 	if !k.inRoom {
-		m.Delivered = true
-		_ = k.sock.Emit(wire.EventCredentials, wire.NewJoinResponse(m))
+		c.Delivered = true
+		_ = k.sock.Emit(wire.EventCredentials, wire.NewCandidateJoinResponse(c))
 		k.s.obs.Pushed(wire.EventCredentials, true)
 	}
 }
@@ -211,9 +232,20 @@ func (k *socketSink) Failed(err error) {
 	k.done()
 }
 
-func (k *socketSink) UserLeft() {
+func (k *socketSink) UserLeft(user zoom.UserID) {
 	<-k.ready
-	_ = k.sock.Emit(wire.EventUserLeft, wire.UserLeft{MeetingID: k.in.MeetingID, UserID: k.in.User, Timestamp: k.s.cfg.Now().UTC()})
+	_ = k.sock.Emit(wire.EventUserLeft, wire.UserLeft{MeetingID: k.in.MeetingID, UserID: user, Timestamp: k.s.cfg.Now().UTC()})
 	k.s.obs.Pushed(wire.EventUserLeft, true)
-	k.done()
+	if !k.in.Follow { // a following await goes on: a hand-off or a wait follows
+		k.done()
+	}
+}
+
+// candidateJoiner is aw as the operations' CandidateJoiner; nil when no
+// awaits are configured.
+func candidateJoiner(aw Awaits) wire.CandidateJoiner {
+	if aw == nil {
+		return nil
+	}
+	return aw
 }

@@ -117,7 +117,7 @@ func New(cfg Config) *Server {
 	cfg = withDefaults(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, ctx: ctx, cancel: cancel, conns: map[string]*conn{},
-		ops: newEventTable(wire.Ops()), env: wire.Env{Domain: cfg.Domain, Now: cfg.Now},
+		ops: newEventTable(wire.Ops()), env: wire.Env{Domain: cfg.Domain, Now: cfg.Now, Candidates: candidateJoiner(cfg.Awaits)},
 		users: newCounts(), pending: newCounts()}
 
 	opts := socket.DefaultServerOptions()

@@ -10,6 +10,7 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/presence"
 	"github.com/zoomtoken/tokenserver/internal/webhooks"
 	"github.com/zoomtoken/tokenserver/internal/wire"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/services"
 )
 
@@ -21,6 +22,7 @@ type Webhooks interface {
 // Awaits waits for a user's presence in a meeting (services.Awaits).
 type Awaits interface {
 	Await(ctx context.Context, caller services.Identity, in services.AwaitInput, sink services.AwaitSink) (*services.Await, error)
+	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (services.AwaitCredentials, error)
 }
 
 // WebhookBodyLimit is the largest webhook body read; Zoom's meeting events
@@ -62,6 +64,8 @@ func (a *api) awaitPresence(c *gin.Context) {
 		fail(c, a.Logger, err)
 		return
 	}
+	in.FallbackUnknown = in.Listed // candidates where presence is unknown: list order, as a join
+
 	sink := &pollSink{ch: make(chan pollResult, 1), in: in, now: a.Now}
 	w, err := a.Awaits.Await(c.Request.Context(), caller(c), in, sink)
 	if err != nil {
@@ -102,15 +106,15 @@ func (s *pollSink) answer(r pollResult) {
 }
 
 func (s *pollSink) Awaiting(p presence.State) {
-	if p == presence.Unknown || (p == presence.Waiting && s.in.Timeout <= 0) {
+	if (p == presence.Unknown && !s.in.FallbackUnknown) || (p == presence.Waiting && s.in.Timeout <= 0) {
 		s.answer(pollResult{status: http.StatusAccepted, body: wire.NewAwaiting(s.in, p, s.now())})
 	}
 }
 
-func (s *pollSink) Credentials(m services.Minted) {
-	s.answer(pollResult{status: http.StatusOK, body: wire.NewJoinResponse(m)})
+func (s *pollSink) Credentials(c services.AwaitCredentials) {
+	s.answer(pollResult{status: http.StatusOK, body: wire.NewCandidateJoinResponse(c)})
 }
 
 func (s *pollSink) Failed(err error) { s.answer(pollResult{err: err}) }
 
-func (s *pollSink) UserLeft() {}
+func (s *pollSink) UserLeft(zoom.UserID) {}

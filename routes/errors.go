@@ -34,6 +34,7 @@ var statusOf = map[string]int{
 	apperr.CodeStoreUnavailable: http.StatusServiceUnavailable,
 	apperr.CodeInvalidSignature: http.StatusUnauthorized,
 	apperr.CodePresenceTimeout:  http.StatusRequestTimeout,
+	apperr.CodeNoCandidate:      http.StatusConflict,
 }
 
 // fail writes err as the JSON error body, with the status of its code. It is

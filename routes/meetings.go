@@ -13,6 +13,9 @@ import (
 // within the limit, and the operation decodes and runs it.
 func (a *api) serve(op wire.Op) gin.HandlerFunc {
 	env := wire.Env{Domain: a.Domain, Info: a.MeetingInfo, Now: a.Now}
+	if a.Awaits != nil {
+		env.Candidates = a.Awaits
+	}
 	return func(c *gin.Context) {
 		who := caller(c)
 		if op.May != nil {

@@ -41,25 +41,49 @@ type AwaitObserver interface {
 // come one at a time, in this order: Awaiting once; then, unless the
 // presence was Unknown (or Waiting with no time to wait), Credentials or
 // Failed; after Credentials, when the await watches, UserLeft at most once.
-// After Cancel nothing more is called, except a Credentials whose mint had
-// already finished.
+// An await that follows (Follow) goes on after UserLeft: Credentials again
+// (with Handoff), or Awaiting(Waiting) and later Credentials, Failed (the
+// timeout) or Awaiting(Ended). After Cancel nothing more is called, except
+// a Credentials whose mint had already finished.
 type AwaitSink interface {
 	Awaiting(p presence.State)
-	Credentials(m Minted)
+	Credentials(c AwaitCredentials)
 	Failed(err error)
-	UserLeft()
+	UserLeft(user zoom.UserID)
 }
 
-// AwaitInput asks to be given the user's OBF when the user is in the meeting.
+// AwaitInput asks to be given the OBF of a user (or of the first of
+// candidates) when that user is in the meeting.
 type AwaitInput struct {
 	MeetingID zoom.MeetingID
-	User      zoom.UserID
+	User      zoom.UserID // the user; with Candidates, Candidates[0]
+	// Candidates, in order of preference (onBehalfOf as a list,
+	// participantUserIds); empty: User alone. Exclude: never chosen.
+	Candidates []zoom.UserID
+	Exclude    []zoom.UserID
+	// Listed: the users were named as a list. Then, as with Follow, the OBF
+	// goes to the awaiting caller only, never to the users' own sockets.
+	Listed bool
 	// Timeout is how long to wait for the user; 0: answer the presence and
-	// stop (no wait).
+	// stop (no wait). With Follow, how long to wait each time no candidate
+	// is present.
 	Timeout time.Duration
 	// Watch: once the OBF is delivered, keep watching and say when the user
 	// leaves (Zoom removes an OBF bot then).
 	Watch bool
+	// Follow: when the user leaves, hand the OBF of another present
+	// candidate over at once, or wait for one; until the meeting ends.
+	Follow bool
+	// FallbackUnknown: where presence is unknown, mint for the first
+	// candidate not excluded instead of ending (REST with candidates).
+	FallbackUnknown bool
+}
+
+func (in AwaitInput) users() []zoom.UserID {
+	if len(in.Candidates) > 0 {
+		return in.Candidates
+	}
+	return []zoom.UserID{in.User}
 }
 
 // AwaitsConfig configures Awaits. Zero values take defaults.
@@ -108,16 +132,24 @@ type Await struct {
 	a       *Awaits
 	in      AwaitInput
 	caller  Identity
-	ids     []string // presence.Key'd
+	cands   []candidate
+	ids     []string // every candidate's, presence.Key'd: the index's keys
 	sink    AwaitSink
 	meeting string
 	key     string // the caller's, for MaxPerCaller
+	noPush  bool
+
+	// sinkMu keeps the sink's calls after the first answer in order (a
+	// hand-off's UserLeft before its Credentials).
+	sinkMu sync.Mutex
 
 	mu          sync.Mutex
 	state       awaitState
-	woken       bool      // the user joined while arming
+	holder      int       // the candidate minted for, or held; -1: none
+	handoff     *Handoff  // what the next credentials follow
+	woken       bool      // a candidate joined while arming
 	arrived     time.Time // when the webhook that woke it arrived
-	leftMinting bool      // the user left while its OBF was minted
+	leftMinting bool      // the holder left while its OBF was minted
 	stop        func() bool
 }
 
@@ -164,57 +196,69 @@ func NewAwaits(ctx context.Context, cfg AwaitsConfig) (*Awaits, error) {
 	return a, nil
 }
 
-// Await starts waiting for in.User to be in in.MeetingID, for a caller who
-// may join as that user (the same rule as a join). It tells sink the
-// presence at once; when the user is present, now or when the event comes,
-// it mints the OBF (joiner.Join: pushed to the user's sockets as a join's is)
-// and hands it to sink. Unknown ends the await: no event came for the
-// meeting, so the client joins with retries instead.
+// Await starts waiting for in.User (or the first of in.Candidates) to be
+// in in.MeetingID, for a caller who may join as each (the same rule as a
+// join). It tells sink the presence at once; when a candidate is present,
+// now or when the event comes, it mints the OBF (joiner.Join: pushed to the
+// user's sockets as a join's is, unless the users were listed or the await
+// follows) and hands it to sink. Unknown ends the await (no event came for
+// the meeting, so the client joins with retries instead), unless
+// in.FallbackUnknown.
 func (a *Awaits) Await(ctx context.Context, caller Identity, in AwaitInput, sink AwaitSink) (*Await, error) {
-	if err := authorizeJoin(caller, in.User); err != nil {
+	cs, err := a.candidates(ctx, caller, in.users(), in.Exclude, in.Listed)
+	if err != nil {
 		return nil, err
 	}
-	ids := []string{presence.Key(in.User.String())}
-	if a.cfg.Identifiers != nil {
-		for _, id := range a.cfg.Identifiers.Identities(ctx, in.User) {
-			if k := presence.Key(id); k != "" && !contains(ids, k) {
-				ids = append(ids, k)
+	w := &Await{a: a, in: in, caller: caller, cands: cs, sink: sink, meeting: in.MeetingID.String(),
+		key: caller.RateKey(), holder: -1, noPush: in.Listed || in.Follow}
+	for _, c := range cs {
+		for _, id := range c.ids {
+			if !contains(w.ids, id) {
+				w.ids = append(w.ids, id)
 			}
 		}
 	}
-	w := &Await{a: a, in: in, caller: caller, ids: ids, sink: sink, meeting: in.MeetingID.String(), key: caller.RateKey()}
 	if err := a.register(w); err != nil {
 		return nil, err
 	}
 	// Registered before asking, so that a join arriving meanwhile is not missed.
-	st, err := a.cfg.Presence.Lookup(ctx, w.meeting, ids)
+	snap, err := a.lookupAll(ctx, w.meeting, cs)
+	w.mu.Lock()
+	woken := w.woken
+	w.mu.Unlock()
+	if err == nil && woken && snap.known() && snap.first(cs, -1) < 0 {
+		snap, err = a.lookupAll(ctx, w.meeting, cs) // the store has that join now
+	}
 	if err != nil {
 		a.unregister(w)
 		return nil, fmt.Errorf("await: %w", err)
 	}
-	w.mu.Lock()
-	if w.woken && st != presence.Unknown {
-		st = presence.Present
-	}
-	w.mu.Unlock()
+	st := snap.overall(cs)
 	a.cfg.Observer.Await(string(st))
 	sink.Awaiting(st)
+	w.begin(snap, st)
+	return w, nil
+}
 
+// begin goes on from the first answer: mint, wait or end.
+func (w *Await) begin(snap snapshot, st presence.State) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
 	case w.state != arming: // cancelled meanwhile
-	case st == presence.Present || w.woken:
-		w.state = minting
+	case st == presence.Present:
+		w.holder, w.state = snap.first(w.cands, -1), minting
 		go w.mint()
-	case st == presence.Unknown || in.Timeout <= 0:
+	case st == presence.Unknown && w.in.FallbackUnknown:
+		w.holder, w.state = firstListed(w.cands), minting
+		go w.mint()
+	case st == presence.Unknown || w.in.Timeout <= 0:
 		w.state = done
-		a.unregister(w)
+		w.a.unregister(w)
 	default:
 		w.state = waiting
-		w.stop = a.cfg.AfterFunc(in.Timeout, w.timeout)
+		w.stop = w.a.cfg.AfterFunc(w.in.Timeout, w.timeout)
 	}
-	return w, nil
 }
 
 func contains(list []string, s string) bool {
@@ -317,62 +361,165 @@ func (a *Awaits) matching(meeting string, ids []string) []*Await {
 	return out
 }
 
+// ofMeeting lists every await of meeting.
+func (a *Awaits) ofMeeting(meeting string) []*Await {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[*Await]bool{}
+	var out []*Await
+	for _, set := range a.index[meeting] {
+		for w := range set {
+			if !seen[w] {
+				seen[w] = true
+				out = append(out, w)
+			}
+		}
+	}
+	return out
+}
+
 // Deliver is the bus's subscriber: a participant's join wakes its awaits; a
-// leave (or the meeting's end) tells the watching ones their user left. Other
-// events are not its.
+// leave tells the watching ones their user left (and hands a following one
+// over); the meeting's end ends the following ones and tells the watching
+// ones. Other events are not its.
 func (a *Awaits) Deliver(ctx context.Context, e Event) bool {
 	switch e.Kind {
 	case ParticipantJoined:
 		ws := a.matching(e.Meeting.String(), e.IDs)
 		for _, w := range ws {
-			w.wake(e.Arrived)
+			w.wake(e.Arrived, e.IDs)
 		}
 		return len(ws) > 0
-	case ParticipantLeft, MeetingEnded:
+	case ParticipantLeft:
 		ws := a.matching(e.Meeting.String(), e.IDs)
 		for _, w := range ws {
-			w.left(ctx)
+			w.left(ctx, e.IDs, e.Arrived)
 		}
 		return len(ws) > 0
+	case MeetingEnded:
+		n := 0
+		for _, w := range a.ofMeeting(e.Meeting.String()) {
+			if w.in.Follow {
+				w.ended()
+				n++
+			} else if w.matches(e.IDs) {
+				w.left(ctx, e.IDs, e.Arrived)
+				n++
+			}
+		}
+		return n > 0
 	}
 	return false
 }
 
-// wake: the user joined.
-func (w *Await) wake(arrived time.Time) {
+func (w *Await) matches(ids []string) bool {
+	for _, c := range w.cands {
+		if c.matches(ids) {
+			return true
+		}
+	}
+	return false
+}
+
+// wake: a candidate joined.
+func (w *Await) wake(arrived time.Time, ids []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch w.state {
 	case arming:
 		w.woken, w.arrived = true, arrived
 	case waiting:
-		if w.stop != nil {
-			w.stop()
+		for i, c := range w.cands {
+			if !c.excluded && c.matches(ids) {
+				if w.stop != nil {
+					w.stop()
+				}
+				w.holder, w.state, w.arrived = i, minting, arrived
+				go w.mint()
+				return
+			}
 		}
-		w.state, w.arrived = minting, arrived
-		go w.mint()
 	}
 }
 
-// left: a user matching this await left. Still present on another device:
-// nothing to say.
-func (w *Await) left(ctx context.Context) {
+// left: a user matching this await left. The holder still present on
+// another device: nothing to say. Else the await ends with UserLeft, or,
+// when it follows, hands over.
+func (w *Await) left(ctx context.Context, ids []string, arrived time.Time) {
 	w.mu.Lock()
-	state := w.state
-	if state == minting {
+	h := w.holder
+	heldLeft := h >= 0 && w.cands[h].matches(ids)
+	if w.state == minting && heldLeft {
 		w.leftMinting = true
 	}
+	if w.state != holding || !heldLeft {
+		w.mu.Unlock()
+		return
+	}
 	w.mu.Unlock()
-	if state != holding {
+	snap, err := w.a.lookupAll(ctx, w.meeting, w.cands)
+	if err == nil && snap[h] == presence.Present {
 		return
 	}
-	if st, err := w.a.cfg.Presence.Lookup(ctx, w.meeting, w.ids); err == nil && st == presence.Present {
+	if !w.in.Follow {
+		if w.finish() {
+			w.a.cfg.Observer.Await("user_left")
+			w.sink.UserLeft(w.cands[h].user)
+		}
 		return
 	}
-	if w.finish() {
-		w.a.cfg.Observer.Await("user_left")
-		w.sink.UserLeft()
+	next := -1
+	if err == nil {
+		next = snap.first(w.cands, h)
 	}
+	w.handOff(h, next, arrived)
+}
+
+// handOff: the holder h left; mint for next (-1: wait for a candidate).
+// Once per departure: only the await still holding h moves on.
+func (w *Await) handOff(h, next int, arrived time.Time) {
+	w.sinkMu.Lock()
+	defer w.sinkMu.Unlock()
+	w.mu.Lock()
+	if w.state != holding || w.holder != h {
+		w.mu.Unlock()
+		return
+	}
+	if w.stop != nil {
+		w.stop()
+	}
+	from := w.cands[h].user
+	w.handoff, w.arrived, w.leftMinting = &Handoff{From: from, Reason: HandoffUserLeft}, arrived, false
+	if next >= 0 {
+		w.holder, w.state = next, minting
+		go w.mint() // its Credentials waits for sinkMu: after UserLeft
+	} else {
+		w.holder, w.state = -1, waiting
+		w.stop = w.a.cfg.AfterFunc(w.in.Timeout, w.timeout)
+	}
+	w.mu.Unlock()
+	w.a.cfg.Observer.Await("user_left")
+	w.sink.UserLeft(from)
+	if next < 0 {
+		w.sink.Awaiting(presence.Waiting)
+	}
+}
+
+// ended: the meeting ended; a following await ends with it.
+func (w *Await) ended() {
+	w.sinkMu.Lock()
+	defer w.sinkMu.Unlock()
+	w.mu.Lock()
+	st, h := w.state, w.holder
+	w.mu.Unlock()
+	if st == arming || !w.finish() {
+		return
+	}
+	if st == holding && h >= 0 {
+		w.sink.UserLeft(w.cands[h].user)
+	}
+	w.a.cfg.Observer.Await("ended")
+	w.sink.Awaiting(presence.Ended)
 }
 
 // finish ends the await; it reports false when it had ended already.
@@ -402,6 +549,8 @@ func (w *Await) Cancel() {
 func (w *Await) Meeting() zoom.MeetingID { return w.in.MeetingID }
 
 func (w *Await) timeout() {
+	w.sinkMu.Lock()
+	defer w.sinkMu.Unlock()
 	w.mu.Lock()
 	if w.state != waiting {
 		w.mu.Unlock()
@@ -411,20 +560,65 @@ func (w *Await) timeout() {
 	if w.finish() {
 		w.a.cfg.Observer.Await("timeout")
 		w.sink.Failed(&apperr.Error{Kind: apperr.ErrPresenceTimeout, Op: "await",
-			Message: fmt.Sprintf("%s was not in meeting %s within %s.", w.in.User.String(), w.meeting, w.in.Timeout),
+			Message: fmt.Sprintf("%s was not in meeting %s within %s.", w.who(), w.meeting, w.in.Timeout),
 			Hint:    "Await again, or join with retries."})
 	}
+}
+
+// who names the user awaited, or the candidates.
+func (w *Await) who() string {
+	if len(w.cands) == 1 {
+		return w.cands[0].user.String()
+	}
+	return fmt.Sprintf("None of the %d candidates", len(w.cands))
 }
 
 func (w *Await) expire() {
 	w.finish()
 }
 
-// mint mints the OBF now that the user is in the meeting, and hands it over.
+// choose checks, just before minting, that the chosen candidate is still
+// present (where presence is known): else the first present one, else
+// back to waiting (reported false).
+func (w *Await) choose(ctx context.Context) (int, *Handoff, snapshot, bool) {
+	snap, err := w.a.lookupAll(ctx, w.meeting, w.cands)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state != minting {
+		return -1, nil, nil, false
+	}
+	if err == nil && snap.known() && snap[w.holder] != presence.Present {
+		if j := snap.first(w.cands, -1); j >= 0 {
+			w.holder = j
+		} else {
+			w.holder, w.state, w.leftMinting = -1, waiting, false
+			if w.in.Timeout > 0 {
+				w.stop = w.a.cfg.AfterFunc(w.in.Timeout, w.timeout)
+			} else {
+				w.stop = w.a.cfg.AfterFunc(time.Nanosecond, w.timeout)
+			}
+			go w.say(presence.Waiting)
+			return -1, nil, nil, false
+		}
+	}
+	return w.holder, w.handoff, snap, true
+}
+
+func (w *Await) say(p presence.State) {
+	w.sinkMu.Lock()
+	defer w.sinkMu.Unlock()
+	w.sink.Awaiting(p)
+}
+
+// mint mints the OBF now that the candidate is in the meeting, and hands it over.
 func (w *Await) mint() {
 	ctx, cancel := context.WithTimeout(w.a.ctx, w.a.cfg.MintTimeout)
 	defer cancel()
-	m, err := w.a.cfg.Join.Join(ctx, w.caller, JoinInput{MeetingID: w.in.MeetingID, ParticipantUserID: w.in.User})
+	h, from, snap, ok := w.choose(ctx)
+	if !ok {
+		return
+	}
+	m, err := w.a.cfg.Join.Join(ctx, w.caller, JoinInput{MeetingID: w.in.MeetingID, ParticipantUserID: w.cands[h].user, NoPush: w.noPush})
 	w.mu.Lock()
 	if w.state != minting { // cancelled meanwhile: the token went to the user's sockets only
 		w.mu.Unlock()
@@ -432,29 +626,50 @@ func (w *Await) mint() {
 	}
 	w.mu.Unlock()
 	if err != nil {
+		w.sinkMu.Lock()
+		defer w.sinkMu.Unlock()
 		if w.finish() {
 			w.a.cfg.Observer.Await("failed")
 			w.sink.Failed(err)
 		}
 		return
 	}
-	w.sink.Credentials(m)
+	w.deliver(AwaitCredentials{Minted: m, Handoff: from, Candidates: w.listed(snap)})
+}
+
+func (w *Await) listed(snap snapshot) []CandidatePresence {
+	if !w.in.Listed {
+		return nil
+	}
+	return snap.list(w.cands)
+}
+
+// deliver hands the credentials over, then holds (watching for the
+// holder's leave) or ends.
+func (w *Await) deliver(c AwaitCredentials) {
+	w.sinkMu.Lock()
+	w.sink.Credentials(c)
+	w.sinkMu.Unlock()
 	w.a.cfg.Observer.Await("delivered")
-	if !w.arrived.IsZero() {
-		w.a.cfg.Observer.AwaitDelivered(w.a.cfg.Now().Sub(w.arrived))
+	w.mu.Lock()
+	arrived := w.arrived
+	w.mu.Unlock()
+	if !arrived.IsZero() {
+		w.a.cfg.Observer.AwaitDelivered(w.a.cfg.Now().Sub(arrived))
 	}
 	w.mu.Lock()
-	if !w.in.Watch || w.state != minting {
+	if !(w.in.Watch || w.in.Follow) || w.state != minting {
 		w.mu.Unlock()
 		w.finish()
 		return
 	}
-	w.state = holding
-	leftAlready := w.leftMinting
+	w.state, w.handoff = holding, nil
+	leftAlready, h := w.leftMinting, w.holder
+	w.leftMinting = false
 	w.stop = w.a.cfg.AfterFunc(w.a.cfg.HoldFor, w.expire)
 	w.mu.Unlock()
 	if leftAlready {
-		w.left(w.a.ctx)
+		w.left(w.a.ctx, w.cands[h].ids, w.a.cfg.Now())
 	}
 }
 

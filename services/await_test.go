@@ -18,6 +18,8 @@ import (
 type fakeJoiner struct {
 	mu    sync.Mutex
 	calls int
+	users []string
+	push  []bool
 	err   error
 }
 
@@ -25,6 +27,8 @@ func (f *fakeJoiner) Join(_ context.Context, _ services.Identity, in services.Jo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	f.users = append(f.users, in.ParticipantUserID.String())
+	f.push = append(f.push, !in.NoPush)
 	if f.err != nil {
 		return services.Minted{}, f.err
 	}
@@ -41,6 +45,7 @@ func (f *fakeJoiner) n() int {
 type sink struct {
 	mu     sync.Mutex
 	said   []string
+	creds  []services.AwaitCredentials
 	signal chan string
 }
 
@@ -52,10 +57,15 @@ func (s *sink) add(v string) {
 	s.mu.Unlock()
 	s.signal <- v
 }
-func (s *sink) Awaiting(p presence.State)   { s.add("awaiting:" + string(p)) }
-func (s *sink) Credentials(services.Minted) { s.add("credentials") }
-func (s *sink) Failed(err error)            { s.add("failed:" + apperr.Code(err)) }
-func (s *sink) UserLeft()                   { s.add("left") }
+func (s *sink) Awaiting(p presence.State) { s.add("awaiting:" + string(p)) }
+func (s *sink) Credentials(c services.AwaitCredentials) {
+	s.mu.Lock()
+	s.creds = append(s.creds, c)
+	s.mu.Unlock()
+	s.add("credentials")
+}
+func (s *sink) Failed(err error)       { s.add("failed:" + apperr.Code(err)) }
+func (s *sink) UserLeft(u zoom.UserID) { s.add("left") }
 func (s *sink) next(t *testing.T) string {
 	t.Helper()
 	select {

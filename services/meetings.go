@@ -145,6 +145,14 @@ type JoinInput struct {
 	MeetingID         zoom.MeetingID
 	ParticipantUserID zoom.UserID
 	TTL               int
+	// Candidates (participantUserIds), in place of ParticipantUserID: join
+	// as the first of them who is present (Awaits.JoinCandidates), minus
+	// Exclude.
+	Candidates []zoom.UserID
+	Exclude    []zoom.UserID
+	// NoPush: the token goes to the caller only, not to the user's sockets
+	// (a bot acting for candidates, an await).
+	NoPush bool
 }
 
 // BatchInput asks for OBFs for several participants.
@@ -188,7 +196,11 @@ func (m *Meetings) Join(ctx context.Context, caller Identity, in JoinInput) (Min
 	if err := authorizeJoin(caller, in.ParticipantUserID); err != nil {
 		return Minted{}, err
 	}
-	return m.mint(ctx, caller, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: in.ParticipantUserID, MeetingID: in.MeetingID, TTL: in.TTL})
+	mr := zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: in.ParticipantUserID, MeetingID: in.MeetingID, TTL: in.TTL}
+	if in.NoPush {
+		return m.mintOnly(ctx, caller, mr)
+	}
+	return m.mint(ctx, caller, mr)
 }
 
 // Batch mints an OBF for each distinct participant, pacing calls to Zoom's
@@ -265,6 +277,19 @@ func (m *Meetings) mint(ctx context.Context, caller Identity, mr zoom.MintReques
 		return Minted{}, err
 	}
 	return Minted{Token: tok, Via: via, SDK: b, Delivered: m.push(ctx, tok, via, b)}, nil
+}
+
+// mintOnly mints one token for the caller alone: no push.
+func (m *Meetings) mintOnly(ctx context.Context, caller Identity, mr zoom.MintRequest) (Minted, error) {
+	tok, via, err := m.mintVia(ctx, caller, mr)
+	if err != nil {
+		return Minted{}, err
+	}
+	b, err := m.signer.bundle(tok)
+	if err != nil {
+		return Minted{}, err
+	}
+	return Minted{Token: tok, Via: via, SDK: b}, nil
 }
 
 // mintVia mints with the user's own connection when the user has one, else

@@ -46,6 +46,9 @@ var (
 	ErrInvalidSignature = errors.New("invalid signature")
 	// ErrPresenceTimeout: an await ran out before its user was in the meeting.
 	ErrPresenceTimeout = errors.New("presence timeout")
+	// ErrNoCandidate: a join with candidates where the meeting's presence is
+	// known and none of them is in it.
+	ErrNoCandidate = errors.New("no candidate present")
 )
 
 // FieldError names one bad field of a request and why it is bad.
@@ -140,8 +143,9 @@ const (
 	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal         = "internal"
 
-	CodeInvalidSignature = "invalid_signature" // a signed request's signature, timestamp, expiry or secret is wrong
-	CodePresenceTimeout  = "presence_timeout"  // an await ran out
+	CodeInvalidSignature = "invalid_signature"    // a signed request's signature, timestamp, expiry or secret is wrong
+	CodePresenceTimeout  = "presence_timeout"     // an await ran out
+	CodeNoCandidate      = "no_candidate_present" // a join with candidates: none is in the meeting
 )
 
 var kindCodes = []struct {
@@ -167,6 +171,7 @@ var kindCodes = []struct {
 	{ErrStoreUnavailable, CodeStoreUnavailable},
 	{ErrInvalidSignature, CodeInvalidSignature},
 	{ErrPresenceTimeout, CodePresenceTimeout},
+	{ErrNoCandidate, CodeNoCandidate},
 }
 
 // Code is the caller-facing code of err; "internal" for anything unknown.

@@ -29,6 +29,8 @@ const (
 	// Unknown: no event came for the meeting (not hosted in an account that
 	// sends this server its events, or not started since the server started).
 	Unknown State = "unknown"
+	// Ended: the meeting ended (an await that follows a meeting ends with it).
+	Ended State = "ended"
 )
 
 // Participant is one participant's session in a meeting.

@@ -31,24 +31,57 @@ const (
 )
 
 type awaitRequest struct {
-	MeetingID         json.RawMessage `json:"meetingId"`
-	OnBehalfOf        json.RawMessage `json:"onBehalfOf"`
-	ParticipantUserID json.RawMessage `json:"participantUserId"`
-	TimeoutSeconds    json.RawMessage `json:"timeoutSeconds"`
+	MeetingID          json.RawMessage `json:"meetingId"`
+	OnBehalfOf         json.RawMessage `json:"onBehalfOf"`
+	ParticipantUserID  json.RawMessage `json:"participantUserId"`
+	ParticipantUserIDs json.RawMessage `json:"participantUserIds"`
+	ExcludeUserIDs     json.RawMessage `json:"excludeUserIds"`
+	Follow             json.RawMessage `json:"follow"`
+	TimeoutSeconds     json.RawMessage `json:"timeoutSeconds"`
 }
 
-// DecodeAwait parses {meetingId, onBehalfOf | participantUserId,
-// timeoutSeconds?}: the user is named by either field (meeting:await says
-// onBehalfOf, the REST route participantUserId). timeoutSeconds is 1 to most
-// (REST: 0 too, for an answer without waiting); absent, def.
-func DecodeAwait(body []byte, def, most time.Duration, zeroOK bool) (services.AwaitInput, error) {
+// DecodeAwait parses {meetingId, onBehalfOf | participantUserId |
+// participantUserIds, excludeUserIds?, follow?, timeoutSeconds?}: the user is
+// named by onBehalfOf (meeting:await: one id, or a list of candidates) or
+// participantUserId / participantUserIds (the REST route). timeoutSeconds is
+// 1 to most (REST: 0 too, for an answer without waiting); absent, def.
+// follow is for sockets only (rest false): a long poll answers once.
+func DecodeAwait(body []byte, def, most time.Duration, rest bool) (services.AwaitInput, error) {
 	var r awaitRequest
 	if err := jsonbody.Decode("await", body, &r); err != nil {
 		return services.AwaitInput{}, err
 	}
 	f := newFields()
 	in := services.AwaitInput{MeetingID: f.meetingID("meetingId", r.MeetingID), Timeout: def}
-	switch a, b := jsonbody.Present(r.OnBehalfOf), jsonbody.Present(r.ParticipantUserID); {
+	f.awaitUsers(&in, r)
+	if jsonbody.Present(r.Follow) {
+		if b, ok := f.Bool("follow", r.Follow, "must be true or false"); ok && b && rest {
+			f.Add("follow", "is for meeting:await over Socket.IO: a long poll answers once")
+		} else {
+			in.Follow = b
+		}
+	}
+	if jsonbody.Present(r.TimeoutSeconds) {
+		in.Timeout = f.awaitTimeout(r.TimeoutSeconds, in.Timeout, most, rest)
+	}
+	if len(in.Candidates) > 0 {
+		in.User = in.Candidates[0]
+	}
+	return in, f.Err("await")
+}
+
+// awaitUsers reads who is awaited: one user, or candidates (Listed).
+func (f *fields) awaitUsers(in *services.AwaitInput, r awaitRequest) {
+	switch a, b, c := jsonbody.Present(r.OnBehalfOf), jsonbody.Present(r.ParticipantUserID), jsonbody.Present(r.ParticipantUserIDs); {
+	case a && c, b && c:
+		f.Add("participantUserIds", "names the users again: send one of onBehalfOf, participantUserId, participantUserIds")
+	case c:
+		in.Candidates, in.Listed = f.candidates("participantUserIds", r.ParticipantUserIDs), true
+	case a && isArray(r.OnBehalfOf):
+		in.Candidates, in.Listed = f.candidates("onBehalfOf", r.OnBehalfOf), true
+		if b {
+			f.Add("participantUserId", "names the user again: send one of onBehalfOf and participantUserId")
+		}
 	case a && b:
 		u, v := f.userID("onBehalfOf", r.OnBehalfOf), f.userID("participantUserId", r.ParticipantUserID)
 		if !u.IsZero() && !v.IsZero() && !u.Same(v) {
@@ -60,26 +93,33 @@ func DecodeAwait(body []byte, def, most time.Duration, zeroOK bool) (services.Aw
 	default:
 		in.User = f.userID("onBehalfOf", r.OnBehalfOf)
 	}
-	if jsonbody.Present(r.TimeoutSeconds) {
-		lo := int64(1)
-		if zeroOK {
-			lo = 0
-		}
-		hi := int64(most / time.Second)
-		var n json.Number
-		d := json.NewDecoder(bytes.NewReader(r.TimeoutSeconds))
-		d.UseNumber()
-		v, err := int64(0), d.Decode(&n)
-		if err == nil {
-			v, err = n.Int64()
-		}
-		if err != nil || v < lo || v > hi {
-			f.Add("timeoutSeconds", fmt.Sprintf("must be a whole number of seconds from %d to %d", lo, hi))
-		} else {
-			in.Timeout = time.Duration(v) * time.Second
-		}
+	switch {
+	case jsonbody.Present(r.ExcludeUserIDs) && !in.Listed:
+		f.Add("excludeUserIds", "goes with a list of candidates")
+	case in.Listed:
+		in.Exclude = f.excluded("excludeUserIds", r.ExcludeUserIDs)
 	}
-	return in, f.Err("await")
+}
+
+// awaitTimeout reads timeoutSeconds: 1 to most (REST: 0 too).
+func (f *fields) awaitTimeout(raw json.RawMessage, def, most time.Duration, zeroOK bool) time.Duration {
+	lo := int64(1)
+	if zeroOK {
+		lo = 0
+	}
+	hi := int64(most / time.Second)
+	var n json.Number
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	v, err := int64(0), d.Decode(&n)
+	if err == nil {
+		v, err = n.Int64()
+	}
+	if err != nil || v < lo || v > hi {
+		f.Add("timeoutSeconds", fmt.Sprintf("must be a whole number of seconds from %d to %d", lo, hi))
+		return def
+	}
+	return time.Duration(v) * time.Second
 }
 
 // DecodeCancelAwait parses {meetingId}.
@@ -99,10 +139,14 @@ type Awaiting struct {
 	Success           bool           `json:"success"`
 	MeetingID         zoom.MeetingID `json:"meetingId"`
 	ParticipantUserID zoom.UserID    `json:"participantUserId"`
-	Presence          presence.State `json:"presence"` // present, waiting or unknown
-	TimeoutSeconds    int            `json:"timeoutSeconds"`
-	Message           string         `json:"message"`
-	Timestamp         time.Time      `json:"timestamp"`
+	Presence          presence.State `json:"presence"` // present, waiting, unknown or ended
+	// Candidates: the users awaited, in order of preference, when a list
+	// was given.
+	Candidates     []zoom.UserID `json:"candidates,omitempty"`
+	Follow         bool          `json:"follow,omitempty"`
+	TimeoutSeconds int           `json:"timeoutSeconds"`
+	Message        string        `json:"message"`
+	Timestamp      time.Time     `json:"timestamp"`
 }
 
 // NewAwaiting builds the answer for presence p.
@@ -111,8 +155,21 @@ func NewAwaiting(in services.AwaitInput, p presence.State, now time.Time) Awaiti
 		presence.Present: "The user is in the meeting: the OBF token follows as meeting:credentials.",
 		presence.Waiting: "The user is not in the meeting yet: the OBF token is minted the moment the user joins (meeting:credentials, or the long poll's answer).",
 		presence.Unknown: "This server gets no events for this meeting, so it cannot tell when the user joins: join with retries (meeting:join mints a fresh OBF each time).",
+		presence.Ended:   "The meeting ended: the await is over.",
 	}[p]
-	return Awaiting{Success: true, MeetingID: in.MeetingID, ParticipantUserID: in.User, Presence: p,
+	if in.Listed {
+		msg = map[presence.State]string{
+			presence.Present: "A candidate is in the meeting: the OBF token follows as meeting:credentials.",
+			presence.Waiting: "No candidate is in the meeting now: the OBF token of the first to join follows as meeting:credentials.",
+			presence.Unknown: "This server gets no events for this meeting, so it cannot tell who is in it: join with candidates (POST /api/meetings/join with participantUserIds), which takes them in list order.",
+			presence.Ended:   "The meeting ended: the await is over.",
+		}[p]
+	}
+	var cands []zoom.UserID
+	if in.Listed {
+		cands = in.Candidates
+	}
+	return Awaiting{Success: true, MeetingID: in.MeetingID, ParticipantUserID: in.User, Presence: p, Candidates: cands, Follow: in.Follow,
 		TimeoutSeconds: int(in.Timeout / time.Second), Message: msg, Timestamp: now.UTC()}
 }
 

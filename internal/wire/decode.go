@@ -35,19 +35,34 @@ func DecodeStart(body []byte) (services.StartInput, error) {
 }
 
 type joinRequest struct {
-	MeetingID         json.RawMessage `json:"meetingId"`
-	ParticipantUserID json.RawMessage `json:"participantUserId"`
-	TTL               json.RawMessage `json:"ttl"`
+	MeetingID          json.RawMessage `json:"meetingId"`
+	ParticipantUserID  json.RawMessage `json:"participantUserId"`
+	ParticipantUserIDs json.RawMessage `json:"participantUserIds"`
+	ExcludeUserIDs     json.RawMessage `json:"excludeUserIds"`
+	TTL                json.RawMessage `json:"ttl"`
 }
 
-// DecodeJoin parses {meetingId, participantUserId, ttl?}.
+// DecodeJoin parses {meetingId, participantUserId | participantUserIds,
+// excludeUserIds?, ttl?}: one user, or 1 to 50 candidates (Candidates).
 func DecodeJoin(body []byte) (services.JoinInput, error) {
 	var r joinRequest
 	if err := jsonbody.Decode("join", body, &r); err != nil {
 		return services.JoinInput{}, err
 	}
 	f := newFields()
-	in := services.JoinInput{MeetingID: f.meetingID("meetingId", r.MeetingID), ParticipantUserID: f.userID("participantUserId", r.ParticipantUserID), TTL: f.ttl("ttl", r.TTL)}
+	in := services.JoinInput{MeetingID: f.meetingID("meetingId", r.MeetingID), TTL: f.ttl("ttl", r.TTL)}
+	switch one, many := jsonbody.Present(r.ParticipantUserID), jsonbody.Present(r.ParticipantUserIDs); {
+	case one && many:
+		f.Add("participantUserIds", "goes in place of participantUserId: send one of them")
+	case many:
+		in.Candidates = f.candidates("participantUserIds", r.ParticipantUserIDs)
+		in.Exclude = f.excluded("excludeUserIds", r.ExcludeUserIDs)
+	default:
+		in.ParticipantUserID = f.userID("participantUserId", r.ParticipantUserID)
+		if jsonbody.Present(r.ExcludeUserIDs) {
+			f.Add("excludeUserIds", "goes with participantUserIds (candidates)")
+		}
+	}
 	return in, f.Err("join")
 }
 

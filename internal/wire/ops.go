@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/sdk"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/services"
@@ -22,11 +23,18 @@ type Domain interface {
 	BatchMax() int
 }
 
+// CandidateJoiner joins as the first present of candidates
+// (services.Awaits).
+type CandidateJoiner interface {
+	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (services.AwaitCredentials, error)
+}
+
 // Env is what an operation runs with.
 type Env struct {
-	Domain Domain
-	Info   MeetingInfo // the meeting-info operations; nil: not served
-	Now    func() time.Time
+	Domain     Domain
+	Candidates CandidateJoiner // join with participantUserIds; nil: refused
+	Info       MeetingInfo     // the meeting-info operations; nil: not served
+	Now        func() time.Time
 	// Progress, when set, is sent the meeting:progress bodies of a batch
 	// (batch-join, setup, distribute) as it runs: at most 10 a second, and
 	// the final one (done == total). Socket.IO sends them to the calling
@@ -104,6 +112,9 @@ func meetingOps() []Op {
 				if err != nil {
 					return nil, err
 				}
+				if len(in.Candidates) > 0 {
+					return env.joinCandidates(ctx, caller, in)
+				}
 				m, err := env.Domain.Join(ctx, caller, in)
 				if err != nil {
 					return nil, err
@@ -111,6 +122,20 @@ func meetingOps() []Op {
 				return NewJoinResponse(m), nil
 			}},
 	}
+}
+
+// joinCandidates is a join with participantUserIds: the chosen user's
+// answer with every candidate's presence.
+func (env Env) joinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (any, error) {
+	if env.Candidates == nil {
+		return nil, &apperr.Error{Kind: apperr.ErrNotFound, Op: "join",
+			Message: "Joining with candidates needs presence, which is not configured on this server."}
+	}
+	c, err := env.Candidates.JoinCandidates(ctx, caller, in)
+	if err != nil {
+		return nil, err
+	}
+	return NewCandidateJoinResponse(c), nil
 }
 
 // batchOps: tokens for many participants at once.
