@@ -44,7 +44,7 @@ func (a *api) zoomWebhook(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.PureJSON(http.StatusOK, ans)
+	writeJSON(c, http.StatusOK, ans)
 }
 
 // awaitPresence is POST /api/meetings/await {meetingId, participantUserId,
@@ -79,7 +79,7 @@ func (a *api) awaitPresence(c *gin.Context) {
 			return
 		}
 		noStore(c)
-		c.PureJSON(r.status, r.body)
+		writeJSON(c, r.status, r.body)
 	case <-c.Request.Context().Done(): // the client went away
 		w.Cancel()
 	}

@@ -62,7 +62,7 @@ func (a *api) createCallbackURL(c *gin.Context) {
 	if !made.Claims.Meeting.IsZero() {
 		body["meetingId"] = made.Claims.Meeting
 	}
-	c.PureJSON(http.StatusOK, body) // the URL as it is, & not \u0026
+	writeJSON(c, http.StatusOK, body) // the URL as it is, & not \u0026
 }
 
 // revokeCallbackURL: POST /api/callback-urls/revoke {url} (or, admins, {id}).
@@ -77,7 +77,7 @@ func (a *api) revokeCallbackURL(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.PureJSON(http.StatusOK, gin.H{"success": true, "id": res.ID, "revoked": res.Revoked,
+	writeJSON(c, http.StatusOK, gin.H{"success": true, "id": res.ID, "revoked": res.Revoked,
 		"expiresAt": res.ExpiresAt.UTC().Format(time.RFC3339)})
 }
 
@@ -132,7 +132,7 @@ func (a *api) attendeeZoomTokens(c *gin.Context) {
 		return v.Reveal()
 	}
 	noStore(c)
-	c.PureJSON(http.StatusOK, gin.H{"zak_token": reveal(toks.ZAK), "join_token": reveal(toks.JoinToken),
+	writeJSON(c, http.StatusOK, gin.H{"zak_token": reveal(toks.ZAK), "join_token": reveal(toks.JoinToken),
 		"app_privilege_token": reveal(toks.AppPrivilegeToken), "onbehalf_token": reveal(toks.OnBehalfToken)})
 }
 

@@ -39,7 +39,7 @@ func (a *api) authorizeConnection(c *gin.Context) {
 		c.Redirect(http.StatusFound, u)
 		return
 	}
-	c.PureJSON(http.StatusOK, gin.H{"success": true, "authorizeUrl": u, "expiresInSeconds": int(exp.Seconds())})
+	writeJSON(c, http.StatusOK, gin.H{"success": true, "authorizeUrl": u, "expiresInSeconds": int(exp.Seconds())})
 }
 
 // connectionCallback: GET /api/connections/zoom/callback, where Zoom sends
@@ -91,7 +91,7 @@ func (a *api) listConnections(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.PureJSON(http.StatusOK, wire.NewConnections(cs))
+	writeJSON(c, http.StatusOK, wire.NewConnections(cs))
 }
 
 // getConnection: GET /api/connections/{sub}.
@@ -102,7 +102,7 @@ func (a *api) getConnection(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.PureJSON(http.StatusOK, gin.H{"success": true, "connection": wire.NewConnection(conn)})
+	writeJSON(c, http.StatusOK, gin.H{"success": true, "connection": wire.NewConnection(conn)})
 }
 
 // deleteConnection: DELETE /api/connections/{sub}: revoked at Zoom, then forgotten.
@@ -113,5 +113,5 @@ func (a *api) deleteConnection(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.PureJSON(http.StatusOK, gin.H{"success": true, "sub": sub, "deleted": true})
+	writeJSON(c, http.StatusOK, gin.H{"success": true, "sub": sub, "deleted": true})
 }

@@ -59,12 +59,12 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Abort()
-	c.PureJSON(status, body) // "<jwt>" as it is, not "\u003cjwt\u003e"
+	writeJSON(c, status, body) // "<jwt>" as it is, not "\u003cjwt\u003e"
 }
 
 // problem is a transport-level error (routing, body) with its own code.
 func problem(c *gin.Context, status int, code, msg string) {
 	c.Header("Cache-Control", "no-store")
 	c.Abort()
-	c.PureJSON(status, wire.ErrorResponse{Error: msg, Code: code})
+	writeJSON(c, status, wire.ErrorResponse{Error: msg, Code: code})
 }

@@ -74,7 +74,7 @@ func (a *api) index(c *gin.Context) {
 		body["warning"] = sandboxWarning
 		body["sandbox"] = a.Info.Sandbox
 	}
-	c.PureJSON(http.StatusOK, body) // read by people: "<jwt>", not "\u003cjwt\u003e"
+	writeJSON(c, http.StatusOK, body) // read by people: "<jwt>", not "\u003cjwt\u003e"
 }
 
 // newcomerEndpoints adds the routes served only in some configurations that
@@ -143,7 +143,7 @@ func (a *api) health(c *gin.Context) {
 			body["cluster"] = cs
 		}
 	}
-	c.JSON(code, body)
+	writeJSON(c, code, body)
 }
 
 // noteHealth logs readiness when it changes, with the cause: the code and
@@ -162,7 +162,7 @@ func (a *api) noteHealth(err error) {
 
 func (a *api) live(c *gin.Context) {
 	noStore(c)
-	c.JSON(http.StatusOK, gin.H{"success": true, "status": "alive"})
+	writeJSON(c, http.StatusOK, gin.H{"success": true, "status": "alive"})
 }
 
 // sandboxTokenTTL is how long a sandbox caller JWT lives.
@@ -180,6 +180,6 @@ func (a *api) sandboxToken(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.JSON(http.StatusOK, gin.H{"success": true, "token": tok, "sub": sub, "role": role,
+	writeJSON(c, http.StatusOK, gin.H{"success": true, "token": tok, "sub": sub, "role": role,
 		"expiresInSeconds": int(sandboxTokenTTL.Seconds()), "warning": sandboxWarning})
 }

@@ -18,5 +18,5 @@ func (a *api) meetingAccess(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.PureJSON(http.StatusOK, answer)
+	writeJSON(c, http.StatusOK, answer)
 }

@@ -39,7 +39,7 @@ func (a *api) serve(op wire.Op) gin.HandlerFunc {
 			return
 		}
 		noStore(c)
-		c.PureJSON(http.StatusOK, answer)
+		writeJSON(c, http.StatusOK, answer)
 	}
 }
 
