@@ -47,7 +47,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each throughput run (medians are reported)")
 	sockets := flag.Int("sockets", 2000, "connected participants in the fan-out run")
 	bin := flag.String("bin", "", "measure this server binary instead of building ./server")
-	only := flag.String("only", "", "run only this measurement (connections, presence, sockets, cluster, cluster-scale, fairness) and print it; writes nothing")
+	only := flag.String("only", "", "run only this measurement (connections, presence, sockets, cluster, cluster-scale, fairness, handoff) and print it; writes nothing")
 	waiting := flag.Int("waiting", 10000, "idle authenticated sockets in the sockets run")
 	attack := flag.Bool("attack", false, "measure the server under attack instead; writes only the Under attack section of -out")
 	floodFor := flag.Duration("flood", 10*time.Second, "length of the flood in -attack")
@@ -56,7 +56,7 @@ func main() {
 	var err error
 	switch scenario, known := scenarios(*dur, *reps, *sockets, *waiting)[*only]; {
 	case *only != "" && !known:
-		err = fmt.Errorf("-only %q: not a measurement (connections, presence, sockets, cluster, cluster-scale, fairness)", *only)
+		err = fmt.Errorf("-only %q: not a measurement (connections, presence, sockets, cluster, cluster-scale, fairness, handoff)", *only)
 	case *only != "":
 		if *bin == "" {
 			*bin, err = buildServer()
@@ -88,6 +88,7 @@ func scenarios(dur time.Duration, reps, sockets, waiting int) map[string]func(bi
 		"cluster":       func(bin string, add func(result)) error { return clusterBench(bin, sockets, add) },
 		"cluster-scale": func(bin string, add func(result)) error { return clusterScaleBench(bin, waiting, reps, add) },
 		"fairness":      func(bin string, add func(result)) error { return fairnessBench(bin, 400, add) },
+		"handoff":       func(bin string, add func(result)) error { return handoffBench(bin, 1000, add) },
 		"sockets":       func(bin string, add func(result)) error { return socketsBench(bin, waiting, add) },
 	}
 }
@@ -144,6 +145,10 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) 
 	// 8. Fair shares of ZOOM_QPS: a single join amid two callers' batches.
 	if err := fairnessBench(bin, 400, add); err != nil {
 		return fmt.Errorf("fairness: %w", err)
+	}
+	// 9. Keeping the bot in: the hand-off when its user leaves, one instance and three.
+	if err := handoffBench(bin, 1000, add); err != nil {
+		return fmt.Errorf("handoff: %w", err)
 	}
 	table := markdown(results, dur, reps, nSockets)
 	fmt.Println()
