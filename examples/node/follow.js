@@ -104,14 +104,15 @@ async function awaitMeeting(socket) {
   if (!ans.success) throw new Error(`meeting:await: ${ans.code}: ${ans.error}`);
   if (ans.presence !== "unknown") {
     unknownSaid = false;
-    say({ event: "await", presence: ans.presence, candidates: ans.candidates });
+    say({ event: "await", presence: ans.presence, candidates: ans.candidates,
+      ...(sandbox && ans.presence === "waiting" ? { sandbox: `in the sandbox, a candidate joins the meeting with: ${admitCommand(candidates[0])}` } : {}) });
     return;
   }
   // No event came for this meeting since the server started, so it cannot tell who is in it: ask again (no Zoom
   // call). A meeting whose events never reach the server (most outside meetings) stays unknown: a bot joins it
   // with candidates instead (POST /api/meetings/join with participantUserIds, then excludeUserIds); this one waits.
   if (!unknownSaid) {
-    const admit = `curl -s -X POST ${url}/sandbox/meetings/${meetingId}/participants -d '{"user":"${candidates[0]}"}'`;
+    const admit = admitCommand(candidates[0]);
     say({ event: "await", presence: ans.presence, candidates: ans.candidates });
     say({ event: "presence-unknown", note: `the server has had no event for meeting ${meetingId} yet; asking again every ${retryMs} ms`,
       ...(sandbox ? { sandbox: `in the sandbox, a candidate joins the meeting with: ${admit}` } : {}) });
@@ -119,6 +120,9 @@ async function awaitMeeting(socket) {
   unknownSaid = true;
   setTimeout(() => awaitMeeting(socket).catch(fatal), retryMs);
 }
+
+const participants = `${url}/sandbox/meetings/${meetingId}/participants`;
+const admitCommand = (user) => `curl -s -X POST ${participants} -d '{"user":"${user}"}'`;
 
 async function onCredentials(c) {
   say({ event: "credentials", userId: c.participantUserId, handoff: c.handoff ?? null, fingerprint: fingerprint(c.obfToken) });
@@ -173,7 +177,10 @@ async function join(c) {
   joins++;
   session = { sessionId: v.sessionId, userId: c.participantUserId };
   session.ended = watch(session).catch(fatal);
-  say({ event: "joined", userId: c.participantUserId, as: v.as, sessionId: v.sessionId, joins });
+  const next = candidates.find((u) => u !== c.participantUserId) ?? c.participantUserId;
+  say({ event: "joined", userId: c.participantUserId, as: v.as, sessionId: v.sessionId, joins,
+    sandbox: `${c.participantUserId} leaving ends this session (curl -s -X DELETE ${participants}/${c.participantUserId}); ` +
+      `the bot then rejoins as the next candidate in the meeting (${admitCommand(next)})` });
 }
 
 // watch long-polls the judge until the session ends, and says why it ended.
