@@ -259,6 +259,12 @@ var sandboxControlRoutes = []struct{ method, path, index, does string }{
 		"{user} -> the user is in the meeting now, as when they join in their Zoom client (an OBF joins only then)"},
 	{http.MethodDelete, "/sandbox/meetings/:meetingNumber/participants/:user", "DELETE /sandbox/meetings/{meetingNumber}/participants/{user}",
 		"the user leaves the meeting"},
+	{http.MethodGet, "/sandbox/sdk/sessions/:sessionId", "GET /sandbox/sdk/sessions/{sessionId}",
+		"a session the judge let in (the join's sessionId): in_meeting, or ended and why (user_left: the OBF's user left; meeting_ended; left)"},
+	{http.MethodGet, "/sandbox/sdk/sessions/:sessionId/wait", "GET /sandbox/sdk/sessions/{sessionId}/wait",
+		"?timeoutSeconds=1..60 (20) -> the session, once it ends or the time runs out: how a bot learns Zoom removed it"},
+	{http.MethodDelete, "/sandbox/sdk/sessions/:sessionId", "DELETE /sandbox/sdk/sessions/{sessionId}",
+		"the bot leaves the meeting: its session ends (left)"},
 }
 
 // consoleRoutes: the browser example and the console (GET and HEAD), and

@@ -401,7 +401,8 @@ func (r *sandboxRun) info() any {
 		"meetings": "POST /sandbox/meetings {number, host} (a host @" + sandbox.PartnerDomain + " makes an outside meeting: OBF required); " +
 			"POST /sandbox/meetings/{number}/participants {user}; DELETE /sandbox/meetings/{number}/participants/{user}; GET /sandbox/meetings/{number}" +
 			" (on this port; also at {url})",
-		"sdkJoin": "POST /sandbox/sdk/join (on this port; also at {url}) {signature, meetingNumber, zak?|obfToken?, userName}: judges a Meeting SDK join as Zoom would",
+		"sdkJoin": "POST /sandbox/sdk/join (on this port; also at {url}) {signature, meetingNumber, zak?|obfToken?, userName}: judges a Meeting SDK join as Zoom would" +
+			"; a join let in answers a sessionId, ended when the OBF's user leaves or the meeting ends: GET /sandbox/sdk/sessions/{id}[/wait]",
 	}
 }
 

@@ -20,6 +20,9 @@ var sandboxControls = []struct{ method, path, index string }{
 	{"DELETE", "/sandbox/meetings/" + joinMeeting + "/participants/" + botUser, "DELETE /sandbox/meetings/{meetingNumber}/participants/{user}"},
 	{"DELETE", "/sandbox/meetings/" + joinMeeting, "DELETE /sandbox/meetings/{meetingNumber}"},
 	{"POST", "/sandbox/sdk/join", "POST /sandbox/sdk/join"},
+	{"GET", "/sandbox/sdk/sessions/sdk_none", "GET /sandbox/sdk/sessions/{sessionId}"},
+	{"GET", "/sandbox/sdk/sessions/sdk_none/wait", "GET /sandbox/sdk/sessions/{sessionId}/wait"},
+	{"DELETE", "/sandbox/sdk/sessions/sdk_none", "DELETE /sandbox/sdk/sessions/{sessionId}"},
 }
 
 func TestSandboxControlsOnTheServersPort(t *testing.T) {

@@ -55,6 +55,8 @@ type meeting struct {
 	sessions    map[string]webhookSession
 	nextSession int
 	startedAt   time.Time
+
+	sdk map[string]*sdkSession // its Meeting SDK sessions in progress (sessions.go)
 }
 
 func (m *meeting) view() Meeting {
@@ -75,6 +77,7 @@ func (m *meeting) view() Meeting {
 type meetState struct {
 	meetings map[string]*meeting
 	usedOBF  map[string]bool
+	sdk      sessionState // the judge's SDK sessions (sessions.go)
 
 	meetingCalls, recordingCalls int64 // GET /v2/meetings/{id} and …/jointoken/local_recording, all answers
 }
@@ -269,6 +272,12 @@ func (s *Sandbox) RemoveParticipant(number, user string) (Meeting, error) {
 	}
 	if m.in[u.ID] {
 		delete(m.in, u.ID)
+		// Zoom ends the SDK sessions of OBFs of the user who left; when
+		// the last user leaves, the meeting ends, and every session in it.
+		s.endSessions(m, u.ID, SessionUserLeft)
+		if len(m.in) == 0 {
+			s.endSessions(m, "", SessionMeetingEnded)
+		}
 		s.leftEvents(m, u)
 	}
 	return m.view(), nil
@@ -283,6 +292,7 @@ func (s *Sandbox) EndMeeting(number string) error {
 	if st.meetings[number] == nil {
 		return noMeeting(number)
 	}
+	s.endSessions(st.meetings[number], "", SessionMeetingEnded)
 	s.endedEvent(st.meetings[number])
 	delete(st.meetings, number)
 	return nil
@@ -359,6 +369,8 @@ func (s *Sandbox) serveSandbox(w http.ResponseWriter, r *http.Request, segs []se
 	switch {
 	case r.Method == http.MethodPost && len(segs) == 3 && n(1) == "sdk" && n(2) == "join":
 		s.sdkJoin(w, r)
+	case len(segs) >= 4 && n(1) == "sdk" && n(2) == "sessions":
+		return s.serveSession(w, r, segs)
 	case r.Method == http.MethodPost && len(segs) == 2 && n(1) == "meetings":
 		var req struct {
 			Number json.RawMessage `json:"number"`
@@ -527,36 +539,51 @@ func (s *Sandbox) sdkJoin(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err == nil {
 		number, parsed = numberField(req.MeetingNumber)
 	}
-	as, no := s.judgeJoin(o, req.Signature, number, req.ZAK, req.OBFToken, req.UserName, parsed)
+	v, no := s.judgeJoin(o, req.Signature, number, req.ZAK, req.OBFToken, req.UserName, parsed)
+	var sess *sdkSession
+	if no == nil {
+		s.mu.Lock()
+		sess, no = s.startSession(o, number, req.UserName, v)
+		s.mu.Unlock()
+	}
 	if no != nil {
 		writeJSON(w, no.status, map[string]any{"method": "join", "status": false, "errorCode": no.code,
 			"errorMessage": no.msg, "reason": no.reason})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"joined": true, "meetingNumber": number, "userName": req.UserName, "as": as})
+	writeJSON(w, http.StatusOK, map[string]any{"joined": true, "meetingNumber": number, "userName": req.UserName, "as": v.as,
+		"sessionId": sess.ID})
+}
+
+// verdict is how a join the judge lets in joins: as whom, and for an OBF
+// join, the OBF's user, to whose presence its session is tied.
+type verdict struct {
+	as      string
+	obfUser string // the OBF's user id
+	obfWho  string // its email, or id
 }
 
 // judgeJoin decides a join: how it joins, or why it is refused.
-func (s *Sandbox) judgeJoin(o Options, signature, number, zak, obf, userName string, parsed bool) (string, *joinRefusal) {
+func (s *Sandbox) judgeJoin(o Options, signature, number, zak, obf, userName string, parsed bool) (verdict, *joinRefusal) {
 	if !parsed || !isMeetingNumber(number) || strings.TrimSpace(userName) == "" {
 		// No Zoom code is known for a malformed join; 3000 is the SDK's
 		// generic "join meeting failed".
-		return "", refuse(http.StatusBadRequest, 3000, "Invalid parameters.",
+		return verdict{}, refuse(http.StatusBadRequest, 3000, "Invalid parameters.",
 			"signature, meetingNumber (9 to 11 digits) and userName are required")
 	}
 	role, no := verifySignature(o, signature, number)
 	if no != nil {
-		return "", no
+		return verdict{}, no
 	}
 	if zak != "" && obf != "" {
-		return "", refuse(http.StatusBadRequest, 3000, "Invalid parameters.", "zak and obfToken are exclusive: send one")
+		return verdict{}, refuse(http.StatusBadRequest, 3000, "Invalid parameters.", "zak and obfToken are exclusive: send one")
 	}
 	m, err := s.GetMeeting(number)
 	if err != nil {
-		return "", refuse(http.StatusNotFound, 3001, "Meeting does not exist: "+number+".", "no such meeting")
+		return verdict{}, refuse(http.StatusNotFound, 3001, "Meeting does not exist: "+number+".", "no such meeting")
 	}
 	if role == 1 && zak == "" {
-		return "", refuse(http.StatusForbidden, 3000, "Join meeting failed.", "role 1 (host) needs the host's ZAK")
+		return verdict{}, refuse(http.StatusForbidden, 3000, "Join meeting failed.", "role 1 (host) needs the host's ZAK")
 	}
 	switch {
 	case zak != "":
@@ -565,40 +592,40 @@ func (s *Sandbox) judgeJoin(o Options, signature, number, zak, obf, userName str
 		return s.judgeOBF(o, number, obf)
 	}
 	if m.AccountID != o.AccountID {
-		return "", refuse(http.StatusForbidden, 4012, "Join meeting failed: this meeting requires a ZAK or an OBF token.",
+		return verdict{}, refuse(http.StatusForbidden, 4012, "Join meeting failed: this meeting requires a ZAK or an OBF token.",
 			"the meeting is outside the SDK app's account: a ZAK or OBF token is required")
 	}
-	return "participant", nil
+	return verdict{as: "participant"}, nil
 }
 
 // judgeZAK decides a join with a ZAK: as the host (role 1, the meeting
 // host's ZAK) or as a participant.
-func (s *Sandbox) judgeZAK(o Options, m Meeting, zak string, role int) (string, *joinRefusal) {
+func (s *Sandbox) judgeZAK(o Options, m Meeting, zak string, role int) (verdict, *joinRefusal) {
 	s.mu.Lock()
 	it, ok := s.issued(zak)
 	s.mu.Unlock()
 	if !ok || it.Type != "zak" {
-		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK is not one the sandbox issued")
+		return verdict{}, refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK is not one the sandbox issued")
 	}
 	if it.Exp <= o.Now().Unix() {
-		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK has expired")
+		return verdict{}, refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK has expired")
 	}
 	u, ok := s.lookupUser(o, it.Sub)
 	if !ok {
-		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK's user does not exist")
+		return verdict{}, refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid ZAK.", "the ZAK's user does not exist")
 	}
 	if role == 1 {
 		if u.ID != m.HostID {
-			return "", refuse(http.StatusForbidden, 3000, "Join meeting failed.", "role 1 needs the ZAK of the meeting's host")
+			return verdict{}, refuse(http.StatusForbidden, 3000, "Join meeting failed.", "role 1 needs the ZAK of the meeting's host")
 		}
-		return "host", nil
+		return verdict{as: "host"}, nil
 	}
-	return "participant", nil
+	return verdict{as: "participant"}, nil
 }
 
 // judgeOBF decides a join with an OBF token: on behalf of its user, who
 // must be in the meeting now. The token is spent when presented.
-func (s *Sandbox) judgeOBF(o Options, number, obf string) (string, *joinRefusal) {
+func (s *Sandbox) judgeOBF(o Options, number, obf string) (verdict, *joinRefusal) {
 	now := o.Now().Unix()
 	s.mu.Lock()
 	it, ok := s.issued(obf)
@@ -618,22 +645,22 @@ func (s *Sandbox) judgeOBF(o Options, number, obf string) (string, *joinRefusal)
 	}
 	s.mu.Unlock()
 	if reason != "" {
-		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid OBF token.", reason)
+		return verdict{}, refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid OBF token.", reason)
 	}
 	u, ok := s.lookupUser(o, it.Sub)
 	if !ok {
-		return "", refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid OBF token.", "the OBF's user does not exist")
+		return verdict{}, refuse(http.StatusForbidden, 4013, "Join meeting failed: invalid OBF token.", "the OBF's user does not exist")
 	}
 	cur, err := s.GetMeeting(number)
 	if err != nil || !slices.Contains(cur.Participants, u.ID) {
-		return "", refuse(http.StatusForbidden, 65535, "authorized user not in meeting",
+		return verdict{}, refuse(http.StatusForbidden, 65535, "authorized user not in meeting",
 			"the OBF's user is not in the meeting now")
 	}
 	who := u.Email
 	if who == "" {
 		who = u.ID
 	}
-	return "on behalf of " + who, nil
+	return verdict{as: "on behalf of " + who, obfUser: u.ID, obfWho: who}, nil
 }
 
 // verifySignature checks a Meeting SDK JWT for the meeting and returns its role.
