@@ -58,8 +58,8 @@ func (a *api) createCallbackURL(c *gin.Context) {
 	}
 	noStore(c)
 	body := gin.H{"success": true, "url": made.URL, "id": made.Claims.ID, "kind": made.Claims.Kind,
-		"expiresAt": made.Claims.Expires.UTC().Format(time.RFC3339),
-		"expiresInSeconds": int(made.Claims.Expires.Sub(a.Now()).Round(time.Second).Seconds()), "singleUse": made.Claims.Once}
+		"expiresAt": made.Claims.Expires.UTC().Format(time.RFC3339), "singleUse": made.Claims.Once,
+		"expiresInSeconds": int(made.Claims.Expires.Sub(a.Now()).Round(time.Second).Seconds())}
 	if len(made.Claims.Users) > 0 {
 		body["userIds"] = made.Claims.Users
 	} else {

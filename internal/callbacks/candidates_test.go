@@ -236,9 +236,9 @@ func TestAttendeeCandidates(t *testing.T) {
 		`{"zoom_user_ids": "pat@example.com,PAT@example.com"}`:                    "bot_metadata.zoom_user_ids[1] names a user listed before it: list each candidate once\n",
 		`{"zoom_user_ids": "` + strings.Join(many, ",") + `"}`:                    "bot_metadata.zoom_user_ids must list 1 to 50 candidates (it lists 51)\n",
 		`{"zoom_user_ids": ["pat@example.com", 1]}`:                               "bot_metadata.zoom_user_ids must be a list of strings (Zoom user ids or emails)\n",
-		`{"zoom_user_ids": 5}`:                                                    "bot_metadata.zoom_user_ids must be a comma-separated string (or a list) of Zoom user ids or emails\n",
-		`{"zoom_user_ids": "pat@example.com", "zoom_token_type": "zak"}`:          "bot_metadata.zoom_user_ids names OBF candidates: it does not go with zoom_token_type zak (a ZAK is one user's: use zoom_user_id)\n",
-		`{"zoom_user_ids": "pat@example.com", "zoom_recording_token": "true"}`:    "bot_metadata.zoom_recording_token is minted as the meeting's host, named by zoom_user_id: it does not go with zoom_user_ids\n",
+		`{"zoom_user_ids": 5}`: "bot_metadata.zoom_user_ids must be a comma-separated string (or a list) of Zoom user ids or emails\n",
+		`{"zoom_user_ids": "pat@example.com", "zoom_token_type": "zak"}`:       "bot_metadata.zoom_user_ids names OBF candidates: it does not go with zoom_token_type zak (a ZAK is one user's: use zoom_user_id)\n",
+		`{"zoom_user_ids": "pat@example.com", "zoom_recording_token": "true"}`: "bot_metadata.zoom_recording_token is minted as the meeting's host, named by zoom_user_id: it does not go with zoom_user_ids\n",
 	} {
 		_, err := a.Parse(base(meta))
 		if got := reasons(t, err); got != want {
