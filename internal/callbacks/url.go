@@ -257,16 +257,15 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 			return Claims{}, badURL("the parameter " + p + " appears more than once")
 		}
 	}
-	user, meeting, exp, once, id, sig := q.Get(paramUser), q.Get(paramMeeting), q.Get(paramExp), q.Get(paramOnce), q.Get(paramID), q.Get(paramSig)
+	meeting, exp, once, id, sig := q.Get(paramMeeting), q.Get(paramExp), q.Get(paramOnce), q.Get(paramID), q.Get(paramSig)
 	by, role := q.Get(paramBy), q.Get(paramRole)
-	listed := q.Has(paramUsers)
 	if sig == "" {
 		return Claims{}, badURL("it carries no signature (sig)")
 	}
-	if listed {
-		if q.Has(paramUser) {
-			return Claims{}, badURL("it names both user and users")
-		}
+	user, listed := q.Get(paramUser), q.Has(paramUsers)
+	if listed && q.Has(paramUser) {
+		return Claims{}, badURL("it names both user and users")
+	} else if listed {
 		user = q.Get(paramUsers)
 	}
 	if !q.Has(paramBy) && q.Has(paramID) {
@@ -289,22 +288,8 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 		return Claims{}, badURL("its signature does not match (the URL was changed, or was signed with another key)")
 	}
 	c := Claims{Kind: k, ID: id, Once: once == "1"}
-	var reason string
-	if listed {
-		c.Users, reason = parseUsers(k, user)
-	} else {
-		c.User, reason = zoom.ParseUserID(user)
-	}
-	if reason != "" {
-		return Claims{}, badURL("its user " + reason)
-	}
-	if meeting != "" {
-		if c.Meeting, reason = zoom.MeetingIDFromString(meeting); reason != "" {
-			return Claims{}, badURL("its meeting " + reason)
-		}
-	}
-	if k.NeedsMeeting() != !c.Meeting.IsZero() {
-		return Claims{}, badURL("its meeting does not fit its kind")
+	if err := c.readWhom(listed, user, meeting); err != nil {
+		return Claims{}, err
 	}
 	secs, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || secs <= 0 {
@@ -324,6 +309,29 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 	}
 	c.By, c.ByRole = by, services.Role(role)
 	return c, nil
+}
+
+// readWhom reads a signed URL's user (or, listed, its candidates) and its
+// meeting into c, whose Kind is set.
+func (c *Claims) readWhom(listed bool, user, meeting string) error {
+	var reason string
+	if listed {
+		c.Users, reason = parseUsers(c.Kind, user)
+	} else {
+		c.User, reason = zoom.ParseUserID(user)
+	}
+	if reason != "" {
+		return badURL("its user " + reason)
+	}
+	if meeting != "" {
+		if c.Meeting, reason = zoom.MeetingIDFromString(meeting); reason != "" {
+			return badURL("its meeting " + reason)
+		}
+	}
+	if c.Kind.NeedsMeeting() != !c.Meeting.IsZero() {
+		return badURL("its meeting does not fit its kind")
+	}
+	return nil
 }
 
 // parseUsers reads a signed URL's candidates, or says what is wrong.
