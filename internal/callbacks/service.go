@@ -61,14 +61,12 @@ const DefaultMaxLifetime = 30 * 24 * time.Hour
 
 // URLsConfig configures URLs.
 type URLsConfig struct {
-	Signer *Signer
-	State  State        // nil: a Memory
-	Tokens Tokens       // ZAK and OBF
-	Access AccessTokens // nil: users' OAuth is not configured; access_token URLs answer 404
-	Join   JoinTokens   // nil: join tokens are not available; join_token URLs answer 404
-	// Candidates chooses among an OBF URL's candidates; nil: presence is
-	// never known, so the first listed is minted for.
-	Candidates  Candidates
+	Signer      *Signer
+	State       State        // nil: a Memory
+	Tokens      Tokens       // ZAK and OBF
+	Access      AccessTokens // nil: users' OAuth is not configured; access_token URLs answer 404
+	Join        JoinTokens   // nil: join tokens are not available; join_token URLs answer 404
+	Candidates  Candidates   // chooses among an OBF URL's candidates; nil: presence never known, the first listed is minted for
 	MaxLifetime time.Duration
 	// Allow limits how often one URL may be answered (the per-caller
 	// limiter, keyed by the URL's id); nil: no limit.
