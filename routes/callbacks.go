@@ -37,9 +37,10 @@ type AttendeeCallbacks interface {
 // (Attendee caps it), the rest is a few ids.
 const attendeeBodyLimit = 64 << 10
 
-// createCallbackURL: POST /api/callback-urls {kind, userId, meetingId?,
-// expiresInSeconds, singleUse?} → {url, id, kind, userId, meetingId?,
-// expiresAt, expiresInSeconds, singleUse}.
+// createCallbackURL: POST /api/callback-urls {kind, userId | userIds,
+// meetingId?, expiresInSeconds, singleUse?} → {url, id, kind, userId |
+// userIds, meetingId?, expiresAt, expiresInSeconds, singleUse}. userIds are
+// an OBF URL's candidates, in order of preference.
 func (a *api) createCallbackURL(c *gin.Context) {
 	who := caller(c)
 	if err := callbacks.RoleMayCreate(who); err != nil {
@@ -57,8 +58,13 @@ func (a *api) createCallbackURL(c *gin.Context) {
 	}
 	noStore(c)
 	body := gin.H{"success": true, "url": made.URL, "id": made.Claims.ID, "kind": made.Claims.Kind,
-		"userId": made.Claims.User, "expiresAt": made.Claims.Expires.UTC().Format(time.RFC3339),
-		"expiresInSeconds": int(made.Claims.Expires.Sub(a.Now()).Round(time.Second).Seconds()), "singleUse": made.Claims.Once}
+		"expiresAt": made.Claims.Expires.UTC().Format(time.RFC3339), "singleUse": made.Claims.Once,
+		"expiresInSeconds": int(made.Claims.Expires.Sub(a.Now()).Round(time.Second).Seconds())}
+	if len(made.Claims.Users) > 0 {
+		body["userIds"] = made.Claims.Users
+	} else {
+		body["userId"] = made.Claims.User
+	}
 	if !made.Claims.Meeting.IsZero() {
 		body["meetingId"] = made.Claims.Meeting
 	}

@@ -41,7 +41,7 @@ func (a *api) index(c *gin.Context) {
 		endpoints["GET|DELETE /api/connections/{sub}"] = "one connection; DELETE revokes it at Zoom and forgets it"
 	}
 	if a.CallbackURLs != nil {
-		endpoints["POST /api/callback-urls"] = "{kind, userId, meetingId?, expiresInSeconds, singleUse?} -> a signed URL a bot platform calls for a token"
+		endpoints["POST /api/callback-urls"] = "{kind, userId (obf: or userIds, candidates), meetingId?, expiresInSeconds, singleUse?} -> a signed URL a bot platform calls for a token"
 		endpoints["POST /api/callback-urls/revoke"] = "{url} (admins: {id}) -> the URL answers no more"
 		endpoints["GET /api/callbacks/{kind}"] = "the signed URL: obf, zak, join_token or access_token as text/plain"
 	}

@@ -277,7 +277,7 @@ func routesConnections(cs *services.Connections) routes.Connections {
 // CALLBACK_URL_KEY is set; in sandbox mode, with a key generated for the
 // process (URLs die with it) and the listening address as the public URL.
 // It answers a nil interface when the feature is off.
-func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, limiter routes.CallerLimiter, state callbacks.State, log *slog.Logger) (routes.CallbackURLs, error) {
+func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, conns *services.Connections, join callbacks.JoinTokens, cands callbacks.Candidates, limiter routes.CallerLimiter, state callbacks.State, log *slog.Logger) (routes.CallbackURLs, error) {
 	key, base := cfg.CallbackURLKey, cfg.PublicURL
 	if cfg.Mode == "sandbox" {
 		if key.Empty() {
@@ -296,7 +296,7 @@ func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, con
 	if err != nil {
 		return nil, fmt.Errorf("CALLBACK_URL_KEY, PUBLIC_URL: %w", err)
 	}
-	ucfg := callbacks.URLsConfig{Signer: signer, State: state, Tokens: meetings, Join: join,
+	ucfg := callbacks.URLsConfig{Signer: signer, State: state, Tokens: meetings, Join: join, Candidates: cands,
 		Allow: limiter.Allow, Makers: newCallbackMakers(cfg), Logger: log}
 	if conns != nil {
 		ucfg.Access = conns
@@ -311,11 +311,12 @@ func newCallbackURLs(cfg Config, addr net.Addr, meetings *services.Meetings, con
 
 // newAttendee answers Attendee's zoom_tokens callback when
 // ATTENDEE_WEBHOOK_SECRET is set; a nil interface otherwise.
-func newAttendee(cfg Config, meetings *services.Meetings, join callbacks.JoinTokens, log *slog.Logger) (routes.AttendeeCallbacks, error) {
+func newAttendee(cfg Config, meetings *services.Meetings, join callbacks.JoinTokens, cands callbacks.Candidates, log *slog.Logger) (routes.AttendeeCallbacks, error) {
 	if cfg.AttendeeSecret.Empty() {
 		return nil, nil
 	}
-	a, err := callbacks.NewAttendee(callbacks.AttendeeConfig{Key: cfg.AttendeeSecret, Tokens: meetings, Join: join, Logger: log})
+	a, err := callbacks.NewAttendee(callbacks.AttendeeConfig{Key: cfg.AttendeeSecret, Tokens: meetings, Join: join,
+		Candidates: cands, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("ATTENDEE_WEBHOOK_SECRET: %w", err)
 	}
@@ -645,11 +646,11 @@ type wiring struct {
 // and the route table over every part.
 func newEngine(w wiring) (*gin.Engine, error) {
 	joinTokens := recordingJoinTokens{w.meetingInfo}
-	callbackURLs, err := newCallbackURLs(w.cfg, w.addr, w.meetings, w.conns, joinTokens, w.limiter, w.shared.callbackState(), w.log)
+	callbackURLs, err := newCallbackURLs(w.cfg, w.addr, w.meetings, w.conns, joinTokens, w.awaits, w.limiter, w.shared.callbackState(), w.log)
 	if err != nil {
 		return nil, err
 	}
-	attendee, err := newAttendee(w.cfg, w.meetings, joinTokens, w.log)
+	attendee, err := newAttendee(w.cfg, w.meetings, joinTokens, w.awaits, w.log)
 	if err != nil {
 		return nil, err
 	}

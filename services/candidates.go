@@ -68,6 +68,12 @@ func (c candidate) matches(ids []string) bool {
 // first place counts), each must be one the caller may join as (403 naming
 // the first that is not), and at least one must be left after exclusion.
 func (a *Awaits) candidates(ctx context.Context, caller Identity, users, exclude []zoom.UserID, listed bool) ([]candidate, error) {
+	return a.expand(ctx, users, exclude, func(u zoom.UserID) error { return authorizeCandidate(caller, u, listed) })
+}
+
+// expand checks and expands the users named, each passed to authorize
+// first (nil: every user is allowed).
+func (a *Awaits) expand(ctx context.Context, users, exclude []zoom.UserID, authorize func(zoom.UserID) error) ([]candidate, error) {
 	if len(users) == 0 || len(users) > MaxCandidates {
 		return nil, apperr.InvalidInput("await", apperr.FieldError{Field: "participantUserIds",
 			Reason: fmt.Sprintf("must name 1 to %d candidates", MaxCandidates)})
@@ -78,8 +84,10 @@ func (a *Awaits) candidates(ctx context.Context, caller Identity, users, exclude
 		if hasUser(out, u) {
 			continue
 		}
-		if err := authorizeCandidate(caller, u, listed); err != nil {
-			return nil, err
+		if authorize != nil {
+			if err := authorize(u); err != nil {
+				return nil, err
+			}
 		}
 		c := candidate{user: u, ids: a.identifiers(ctx, u), excluded: sameAny(exclude, u)}
 		if !c.excluded {
@@ -198,19 +206,14 @@ func (s snapshot) list(cs []candidate) []CandidatePresence {
 	return out
 }
 
-// JoinCandidates is a join with candidates (participantUserIds): the OBF of
-// the first candidate present, in list order, not excluded; where the
-// meeting's presence is unknown (no events come for it), the first not
-// excluded. Known and none present: no_candidate_present. The token goes to
-// the caller only.
-func (a *Awaits) JoinCandidates(ctx context.Context, caller Identity, in JoinInput) (AwaitCredentials, error) {
-	cs, err := a.candidates(ctx, caller, in.Candidates, in.Exclude, true)
+// choose is the candidate to mint for: the first present, in list order,
+// not excluded; where the meeting's presence is unknown (no events come for
+// it), the first not excluded. Known and none present: no_candidate_present,
+// naming the candidates, as op.
+func (a *Awaits) choose(ctx context.Context, op string, meeting zoom.MeetingID, cs []candidate) (int, snapshot, error) {
+	snap, err := a.lookupAll(ctx, meeting.String(), cs)
 	if err != nil {
-		return AwaitCredentials{}, err
-	}
-	snap, err := a.lookupAll(ctx, in.MeetingID.String(), cs)
-	if err != nil {
-		return AwaitCredentials{}, fmt.Errorf("join: %w", err)
+		return 0, nil, fmt.Errorf("%s: %w", op, err)
 	}
 	i := snap.first(cs, -1)
 	if i < 0 && snap.known() {
@@ -220,16 +223,54 @@ func (a *Awaits) JoinCandidates(ctx context.Context, caller Identity, in JoinInp
 				names = append(names, c.user.String())
 			}
 		}
-		return AwaitCredentials{}, &apperr.Error{Kind: apperr.ErrNoCandidate, Op: "join",
-			Message: fmt.Sprintf("None of the candidates (%s) is in meeting %s now.", strings.Join(names, ", "), in.MeetingID.String()),
+		return 0, nil, &apperr.Error{Kind: apperr.ErrNoCandidate, Op: op,
+			Message: fmt.Sprintf("None of the candidates (%s) is in meeting %s now.", strings.Join(names, ", "), meeting.String()),
 			Hint:    "Await one with POST /api/meetings/await or meeting:await."}
 	}
 	if i < 0 {
 		i = firstListed(cs)
+	}
+	return i, snap, nil
+}
+
+// JoinCandidates is a join with candidates (participantUserIds): the OBF of
+// the candidate choose picks. The token goes to the caller only.
+func (a *Awaits) JoinCandidates(ctx context.Context, caller Identity, in JoinInput) (AwaitCredentials, error) {
+	cs, err := a.candidates(ctx, caller, in.Candidates, in.Exclude, true)
+	if err != nil {
+		return AwaitCredentials{}, err
+	}
+	i, snap, err := a.choose(ctx, "join", in.MeetingID, cs)
+	if err != nil {
+		return AwaitCredentials{}, err
 	}
 	m, err := a.cfg.Join.Join(ctx, caller, JoinInput{MeetingID: in.MeetingID, ParticipantUserID: cs[i].user, TTL: in.TTL, NoPush: true})
 	if err != nil {
 		return AwaitCredentials{}, err
 	}
 	return AwaitCredentials{Minted: m, Candidates: snap.list(cs)}, nil
+}
+
+// CandidateChoice is the candidate chosen to mint for, and every
+// candidate's presence when it was chosen.
+type CandidateChoice struct {
+	User       zoom.UserID
+	Candidates []CandidatePresence
+}
+
+// ChooseCandidate is the choice JoinCandidates makes, without a caller and
+// without minting: for a bot platform's callback, whose maker (or
+// signature) was already checked for every candidate, and which mints for
+// the chosen user itself (Meetings.BotToken), just in time. Duplicates
+// collapse; no candidate is excluded.
+func (a *Awaits) ChooseCandidate(ctx context.Context, meeting zoom.MeetingID, users []zoom.UserID) (CandidateChoice, error) {
+	cs, err := a.expand(ctx, users, nil, nil)
+	if err != nil {
+		return CandidateChoice{}, err
+	}
+	i, snap, err := a.choose(ctx, "choose a candidate", meeting, cs)
+	if err != nil {
+		return CandidateChoice{}, err
+	}
+	return CandidateChoice{User: cs[i].user, Candidates: snap.list(cs)}, nil
 }

@@ -198,3 +198,30 @@ func TestJoinCandidates(t *testing.T) {
 		t.Fatalf("%d mints, pushed %v", j.n(), j.push)
 	}
 }
+
+// ChooseCandidate, for bot platforms' callbacks: the choice of a join with
+// candidates, with no caller to authorize and nothing minted.
+func TestChooseCandidate(t *testing.T) {
+	ctx := context.Background()
+	a, store, j, _ := awaitSetup(t, ctx)
+	m, _ := ids(t, "pat@example.com")
+	list := users(t, "pat@example.com", "kim@example.com", "KIM@example.com")
+	c, err := a.ChooseCandidate(ctx, m, list)
+	if err != nil || c.User.String() != "pat@example.com" || len(c.Candidates) != 2 || c.Candidates[0].Presence != presence.Unknown {
+		t.Fatalf("unknown: %+v %v", c, err)
+	}
+	_ = store.Started(ctx, mtg, time.Now())
+	if _, err := a.ChooseCandidate(ctx, m, list); apperr.Code(err) != "no_candidate_present" || !strings.Contains(apperr.PublicMessage(err), "kim@example.com") {
+		t.Fatalf("none present: %v", err)
+	}
+	joined(ctx, a, store, "k", "kim@example.com")
+	if c, err = a.ChooseCandidate(ctx, m, list); err != nil || c.User.String() != "kim@example.com" || c.Candidates[1].Presence != presence.Present {
+		t.Fatalf("present: %+v %v", c, err)
+	}
+	if _, err := a.ChooseCandidate(ctx, m, nil); !errors.Is(err, apperr.ErrInvalidInput) {
+		t.Fatalf("no candidates: %v", err)
+	}
+	if j.n() != 0 {
+		t.Fatalf("%d minted", j.n())
+	}
+}

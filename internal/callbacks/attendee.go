@@ -10,18 +10,21 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
 	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // The keys of Attendee's bot_metadata this server reads (docs/BOTS.md, Bot
 // platforms). Attendee passes the metadata given when the bot was created.
 const (
-	MetaUser           = "zoom_user_id"         // required: whose token (a Zoom user id or email)
+	MetaUser           = "zoom_user_id"         // whose token (a Zoom user id or email); this or MetaUsers is required
+	MetaUsers          = "zoom_user_ids"        // OBF candidates, in order of preference: a comma-separated string, or a JSON list of strings
 	MetaTokenType      = "zoom_token_type"      // "onbehalf" (default) or "zak"
 	MetaRecordingToken = "zoom_recording_token" // "true": also the meeting's local-recording join token, minted as zoom_user_id (the host)
 )
@@ -52,7 +55,10 @@ type AttendeeConfig struct {
 	Key    secret.Value // the decoded secret (ParseAttendeeSecret)
 	Tokens Tokens
 	Join   JoinTokens // nil: app_privilege_token is always null
-	Logger *slog.Logger
+	// Candidates chooses among the candidates of zoom_user_ids; nil:
+	// presence is never known, so the first listed is minted for.
+	Candidates Candidates
+	Logger     *slog.Logger
 }
 
 // Attendee answers Attendee's zoom_tokens callbacks.
@@ -123,7 +129,8 @@ type AttendeeRequest struct {
 	BotID     string // Attendee's bot id, for logs
 	Meeting   zoom.MeetingID
 	User      zoom.UserID
-	ZAK       bool // zoom_token_type "zak"; else an OBF
+	Users     []zoom.UserID // zoom_user_ids: OBF candidates, in place of User
+	ZAK       bool          // zoom_token_type "zak"; else an OBF
 	Recording bool
 }
 
@@ -168,13 +175,7 @@ func (a *Attendee) Parse(p map[string]any) (AttendeeRequest, error) {
 		r.Meeting = m
 	}
 	meta, _ := p["bot_metadata"].(map[string]any)
-	if s, ok := meta[MetaUser].(string); !ok {
-		f.Add("bot_metadata."+MetaUser, "is required: create the bot with metadata {\""+MetaUser+"\": \"<the Zoom user id or email whose token the bot uses>\"}")
-	} else if u, reason := zoom.ParseUserID(s); reason != "" {
-		f.Add("bot_metadata."+MetaUser, reason)
-	} else {
-		r.User = u
-	}
+	r.User, r.Users = metaUsers(&f, meta)
 	switch t := meta[MetaTokenType]; t {
 	case nil, "onbehalf", "obf":
 	case "zak":
@@ -189,7 +190,79 @@ func (a *Attendee) Parse(p map[string]any) (AttendeeRequest, error) {
 	default:
 		f.Add("bot_metadata."+MetaRecordingToken, "must be \"true\" or \"false\"")
 	}
+	if len(r.Users) > 0 && r.ZAK {
+		f.Add("bot_metadata."+MetaUsers, "names OBF candidates: it does not go with "+MetaTokenType+" zak (a ZAK is one user's: use "+MetaUser+")")
+	}
+	if len(r.Users) > 0 && r.Recording {
+		f.Add("bot_metadata."+MetaRecordingToken, "is minted as the meeting's host, named by "+MetaUser+": it does not go with "+MetaUsers)
+	}
 	return r, f.Err(op)
+}
+
+// metaUsers reads whose token the bot gets: zoom_user_id, one user; or
+// zoom_user_ids, 1 to services.MaxCandidates candidates (a comma-separated
+// string, as metadata that must hold strings can carry it, or a JSON list
+// of strings), no two the same user. One of the two, not both.
+func metaUsers(f *jsonbody.Fields, meta map[string]any) (zoom.UserID, []zoom.UserID) {
+	one, list := "bot_metadata."+MetaUser, "bot_metadata."+MetaUsers
+	raw, listed := meta[MetaUsers]
+	_, single := meta[MetaUser]
+	switch {
+	case listed && single:
+		f.Add(list, "goes in place of "+MetaUser+": name one user or the candidates, not both")
+		return zoom.UserID{}, nil
+	case listed:
+		return zoom.UserID{}, metaCandidates(f, list, raw)
+	}
+	s, ok := meta[MetaUser].(string)
+	if !ok {
+		f.Add(one, "is required (or "+MetaUsers+"): create the bot with metadata {\""+MetaUser+"\": \"<the Zoom user id or email whose token the bot uses>\"}")
+		return zoom.UserID{}, nil
+	}
+	u, reason := zoom.ParseUserID(s)
+	if reason != "" {
+		f.Add(one, reason)
+	}
+	return u, nil
+}
+
+// metaCandidates reads zoom_user_ids' list; white space around each
+// comma-separated id is ignored.
+func metaCandidates(f *jsonbody.Fields, name string, raw any) []zoom.UserID {
+	var items []string
+	switch v := raw.(type) {
+	case string:
+		items = strings.Split(v, ",")
+	case []any:
+		for _, it := range v {
+			s, ok := it.(string)
+			if !ok {
+				f.Add(name, "must be a list of strings (Zoom user ids or emails)")
+				return nil
+			}
+			items = append(items, s)
+		}
+	default:
+		f.Add(name, "must be a comma-separated string (or a list) of Zoom user ids or emails")
+		return nil
+	}
+	if len(items) == 0 || len(items) > services.MaxCandidates {
+		f.Add(name, fmt.Sprintf("must list 1 to %d candidates (it lists %d)", services.MaxCandidates, len(items)))
+		return nil
+	}
+	out := make([]zoom.UserID, 0, len(items))
+	for i, it := range items {
+		u, reason := zoom.ParseUserID(strings.TrimSpace(it))
+		switch {
+		case reason != "":
+			f.Add(fmt.Sprintf("%s[%d]", name, i), reason)
+		case slices.ContainsFunc(out, u.Same):
+			f.Add(fmt.Sprintf("%s[%d]", name, i), "names a user listed before it: list each candidate once")
+		default:
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 func safeLabel(s string) bool {
@@ -202,7 +275,8 @@ func safeLabel(s string) bool {
 }
 
 // ZoomTokens answers a verified, parsed callback: the ZAK or the OBF of the
-// user (the SDK takes one or the other, never both), and, when asked, the
+// user, or the OBF of a present candidate (the SDK takes one or the other,
+// never both), and, when asked, the
 // meeting's local-recording token as app_privilege_token. The main token
 // must be minted (else the error, with its reason, which Attendee logs); a
 // recording token that cannot be had is null, and logged.
@@ -211,6 +285,14 @@ func (a *Attendee) ZoomTokens(ctx context.Context, r AttendeeRequest) (ZoomToken
 	mr := zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: r.User, MeetingID: r.Meeting}
 	if r.ZAK {
 		mr.Type = zoom.TokenZAK
+	}
+	if len(r.Users) > 0 {
+		u, err := a.candidate(ctx, r)
+		if err != nil {
+			a.cfg.Logger.Warn("attendee callback: no candidate chosen", "bot_id", r.BotID, "code", apperr.Code(err))
+			return ZoomTokens{}, err
+		}
+		mr.UserID = u
 	}
 	m, err := a.cfg.Tokens.BotToken(ctx, mr)
 	if err != nil {
@@ -233,6 +315,17 @@ func (a *Attendee) ZoomTokens(ctx context.Context, r AttendeeRequest) (ZoomToken
 		}
 	}
 	a.cfg.Logger.Info("attendee callback answered", "bot_id", r.BotID, "type", string(mr.Type), "via", m.Via,
-		"recording_token", out.AppPrivilegeToken != nil)
+		"candidates", len(r.Users), "recording_token", out.AppPrivilegeToken != nil)
 	return out, nil
+}
+
+// candidate is whom an OBF for zoom_user_ids is minted for: the candidate
+// Candidates chooses (the first present; where the meeting's presence is
+// unknown, the first listed), just before the mint.
+func (a *Attendee) candidate(ctx context.Context, r AttendeeRequest) (zoom.UserID, error) {
+	if a.cfg.Candidates == nil {
+		return r.Users[0], nil
+	}
+	ch, err := a.cfg.Candidates.ChooseCandidate(ctx, r.Meeting, r.Users)
+	return ch.User, err
 }

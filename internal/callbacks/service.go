@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,14 @@ type JoinTokens interface {
 	JoinToken(ctx context.Context, host zoom.UserID, meeting zoom.MeetingID) (secret.Value, error)
 }
 
+// Candidates chooses, among an OBF URL's candidates, the one to mint for
+// (*services.Awaits): the first present in the meeting, in list order;
+// where the meeting's presence is unknown, the first listed; known and none
+// present, apperr.ErrNoCandidate.
+type Candidates interface {
+	ChooseCandidate(ctx context.Context, meeting zoom.MeetingID, users []zoom.UserID) (services.CandidateChoice, error)
+}
+
 // Makers says whether the caller that made a URL (Claims.Maker) is still
 // one this server accepts: for an API key, that it is still in API_KEYS.
 type Makers interface {
@@ -57,6 +66,7 @@ type URLsConfig struct {
 	Tokens      Tokens       // ZAK and OBF
 	Access      AccessTokens // nil: users' OAuth is not configured; access_token URLs answer 404
 	Join        JoinTokens   // nil: join tokens are not available; join_token URLs answer 404
+	Candidates  Candidates   // chooses among an OBF URL's candidates; nil: presence never known, the first listed is minted for
 	MaxLifetime time.Duration
 	// Allow limits how often one URL may be answered (the per-caller
 	// limiter, keyed by the URL's id); nil: no limit.
@@ -97,6 +107,7 @@ func NewURLs(cfg URLsConfig) (*URLs, error) {
 type CreateInput struct {
 	Kind      Kind
 	User      zoom.UserID
+	Users     []zoom.UserID // candidates (kind obf), in place of User
 	Meeting   zoom.MeetingID
 	ExpiresIn time.Duration
 	Once      bool
@@ -111,12 +122,15 @@ type Created struct {
 type createRequest struct {
 	Kind             json.RawMessage `json:"kind"`
 	UserID           json.RawMessage `json:"userId"`
+	UserIDs          json.RawMessage `json:"userIds"`
 	MeetingID        json.RawMessage `json:"meetingId"`
 	ExpiresInSeconds json.RawMessage `json:"expiresInSeconds"`
 	SingleUse        json.RawMessage `json:"singleUse"`
 }
 
-// DecodeCreate parses {kind, userId, meetingId?, expiresInSeconds, singleUse?}.
+// DecodeCreate parses {kind, userId | userIds, meetingId?, expiresInSeconds,
+// singleUse?}: userIds (kind obf only) lists 1 to services.MaxCandidates
+// candidates in place of userId.
 func (u *URLs) DecodeCreate(body []byte) (CreateInput, error) {
 	const op = "create callback URL"
 	var r createRequest
@@ -126,7 +140,11 @@ func (u *URLs) DecodeCreate(body []byte) (CreateInput, error) {
 	var in CreateInput
 	var f jsonbody.Fields
 	in.Kind = decodeKind(&f, r.Kind)
-	in.User = decodeUser(&f, r.UserID)
+	if jsonbody.Present(r.UserIDs) {
+		in.Users = decodeUsers(&f, in.Kind, r.UserID, r.UserIDs)
+	} else if f.Required("userId", r.UserID, "is required") {
+		in.User = decodeUser(&f, "userId", r.UserID)
+	}
 	switch {
 	case in.Kind == "":
 	case in.Kind.NeedsMeeting():
@@ -165,21 +183,63 @@ func decodeKind(f *jsonbody.Fields, raw json.RawMessage) Kind {
 	return k
 }
 
-// decodeUser reads userId (required): a Zoom user id or email.
-func decodeUser(f *jsonbody.Fields, raw json.RawMessage) zoom.UserID {
-	if !f.Required("userId", raw, "is required") {
-		return zoom.UserID{}
-	}
-	s, ok := f.String("userId", raw, "must be a string (a Zoom user id or email)")
+// decodeUser reads the field name: a Zoom user id or email.
+func decodeUser(f *jsonbody.Fields, name string, raw json.RawMessage) zoom.UserID {
+	s, ok := f.String(name, raw, "must be a string (a Zoom user id or email)")
 	if !ok {
 		return zoom.UserID{}
 	}
 	id, reason := zoom.ParseUserID(s)
 	if reason != "" {
-		f.Add("userId", reason)
+		f.Add(name, reason)
 		return zoom.UserID{}
 	}
 	return id
+}
+
+// decodeUsers reads userIds: 1 to services.MaxCandidates candidates, each
+// a Zoom user id or email, no two the same user, all of them short enough
+// to go in a URL; only for kind obf, never with userId. A wrong element is
+// named by its place (userIds[2]).
+func decodeUsers(f *jsonbody.Fields, kind Kind, single, raw json.RawMessage) []zoom.UserID {
+	before := f.Len()
+	switch {
+	case jsonbody.Present(single):
+		f.Add("userIds", "goes in place of userId: send one of them")
+		return nil
+	case kind != "" && kind != KindOBF:
+		f.Add("userIds", "applies to kind obf only (candidates for an OBF); kind "+string(kind)+" takes one userId")
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		f.Add("userIds", "must be an array of Zoom user ids or emails, in order of preference")
+		return nil
+	}
+	if len(items) == 0 || len(items) > services.MaxCandidates {
+		f.Add("userIds", fmt.Sprintf("must list 1 to %d candidates (it lists %d)", services.MaxCandidates, len(items)))
+		return nil
+	}
+	out := make([]zoom.UserID, 0, len(items))
+	at := make([]int, 0, len(items)) // each of out's place in the list
+	for i, it := range items {
+		name := fmt.Sprintf("userIds[%d]", i)
+		u := decodeUser(f, name, it)
+		if u.IsZero() {
+			continue
+		}
+		if j := slices.IndexFunc(out, u.Same); j >= 0 {
+			f.Add(name, fmt.Sprintf("names the same user as userIds[%d]: list each candidate once", at[j]))
+			continue
+		}
+		out, at = append(out, u), append(at, i)
+	}
+	if f.Len() == before {
+		if reason := UsersTooLong(out); reason != "" {
+			f.Add("userIds", reason)
+		}
+	}
+	return out
 }
 
 // decodeExpiresIn reads expiresInSeconds (required): whole seconds from 1
@@ -213,6 +273,23 @@ func mayActFor(op string, caller services.Identity, user zoom.UserID) error {
 	return &apperr.Error{Kind: apperr.ErrForbidden, Op: op, Message: "Only a host (for its own user) or an admin may make callback URLs."}
 }
 
+// mayActForAll applies mayActFor to each of users; with candidates, a
+// refusal names the first user refused.
+func mayActForAll(op string, caller services.Identity, users []zoom.UserID) error {
+	for _, u := range users {
+		err := mayActFor(op, caller, u)
+		if err == nil {
+			continue
+		}
+		if len(users) == 1 {
+			return err
+		}
+		return &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+			Message: fmt.Sprintf("You may not make a callback URL that mints for %s: %s", u.String(), apperr.PublicMessage(err))}
+	}
+	return nil
+}
+
 // RoleMayCreate refuses, before the body is read, a caller whose role may
 // never make a callback URL.
 func RoleMayCreate(caller services.Identity) error {
@@ -226,14 +303,17 @@ func RoleMayCreate(caller services.Identity) error {
 // URL's kind and id only.
 func (u *URLs) Create(ctx context.Context, caller services.Identity, in CreateInput) (Created, error) {
 	const op = "create callback URL"
-	if err := mayActFor(op, caller, in.User); err != nil {
+	c := Claims{Kind: in.Kind, User: in.User, Users: in.Users, Meeting: in.Meeting, ID: NewID(), Once: in.Once,
+		Expires: u.cfg.Now().Add(in.ExpiresIn).Truncate(time.Second)}
+	if len(in.Users) > 0 {
+		c.User = zoom.UserID{}
+	}
+	if err := mayActForAll(op, caller, c.Candidates()); err != nil {
 		return Created{}, err
 	}
-	c := Claims{Kind: in.Kind, User: in.User, Meeting: in.Meeting, ID: NewID(), Once: in.Once,
-		Expires: u.cfg.Now().Add(in.ExpiresIn).Truncate(time.Second)}
 	c.By, c.ByRole = MakerOf(caller)
 	u.cfg.Logger.Info("callback URL made", "kind", string(c.Kind), "callback_id", c.ID, "single_use", c.Once,
-		"expires_at", c.Expires.UTC().Format(time.RFC3339))
+		"candidates", len(c.Users), "expires_at", c.Expires.UTC().Format(time.RFC3339))
 	return Created{URL: u.cfg.Signer.URL(c), Claims: c}, nil
 }
 
@@ -242,6 +322,9 @@ type Answer struct {
 	Token  secret.Value
 	Claims Claims
 	Via    string // for ZAK and OBF: services.ViaConnection or ViaAccount
+	// User is whom a ZAK or OBF was minted for: for candidates, the one
+	// chosen.
+	User zoom.UserID
 }
 
 // Redeem answers a callback URL: kind from its path, q its query. It checks
@@ -297,9 +380,15 @@ func (u *URLs) makerMay(c Claims) error {
 			Message: "The caller that made this callback URL is no longer accepted by this server (its API key was removed, or its kind of credential is no longer configured).",
 			Hint:    "Make a new URL with a current credential."}
 	}
-	if err := mayActFor(op, maker, c.User); err != nil {
-		return &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
-			Message: "The caller that made this callback URL may no longer mint for its user: " + apperr.PublicMessage(err)}
+	for _, user := range c.Candidates() {
+		if err := mayActFor(op, maker, user); err != nil {
+			whom := "its user"
+			if len(c.Users) > 0 {
+				whom = "its candidate " + user.String()
+			}
+			return &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
+				Message: "The caller that made this callback URL may no longer mint for " + whom + ": " + apperr.PublicMessage(err)}
+		}
 	}
 	return nil
 }
@@ -307,13 +396,17 @@ func (u *URLs) makerMay(c Claims) error {
 func (u *URLs) mint(ctx context.Context, c Claims) (Answer, error) {
 	a := Answer{Claims: c}
 	switch c.Kind {
-	case KindOBF, KindZAK:
-		typ := zoom.TokenOnBehalf
-		if c.Kind == KindZAK {
-			typ = zoom.TokenZAK
+	case KindOBF:
+		user, err := u.choose(ctx, c)
+		if err != nil {
+			return a, err
 		}
-		m, err := u.cfg.Tokens.BotToken(ctx, zoom.MintRequest{Type: typ, UserID: c.User, MeetingID: c.Meeting})
-		a.Token, a.Via = m.Value, m.Via
+		m, err := u.cfg.Tokens.BotToken(ctx, zoom.MintRequest{Type: zoom.TokenOnBehalf, UserID: user, MeetingID: c.Meeting})
+		a.Token, a.Via, a.User = m.Value, m.Via, user
+		return a, err
+	case KindZAK:
+		m, err := u.cfg.Tokens.BotToken(ctx, zoom.MintRequest{Type: zoom.TokenZAK, UserID: c.User})
+		a.Token, a.Via, a.User = m.Value, m.Via, c.User
 		return a, err
 	case KindAccessToken:
 		if u.cfg.Access == nil {
@@ -333,6 +426,23 @@ func (u *URLs) mint(ctx context.Context, c Claims) (Answer, error) {
 	return a, unavailable("Unknown callback kind.")
 }
 
+// choose is whom an OBF URL mints for: its one user; or, of its
+// candidates, the one Candidates chooses (the first present; where presence
+// is unknown, the first listed), just before the mint.
+func (u *URLs) choose(ctx context.Context, c Claims) (zoom.UserID, error) {
+	if len(c.Users) == 0 {
+		return c.User, nil
+	}
+	if u.cfg.Candidates == nil {
+		return c.Users[0], nil
+	}
+	ch, err := u.cfg.Candidates.ChooseCandidate(ctx, c.Meeting, c.Users)
+	if err != nil {
+		return zoom.UserID{}, err
+	}
+	return ch.User, nil
+}
+
 func unavailable(msg string) error {
 	return &apperr.Error{Kind: apperr.ErrNotFound, Op: "mint for callback URL", Message: msg}
 }
@@ -344,7 +454,8 @@ func unavailable(msg string) error {
 func notMintable(op string, kind Kind, err error) error {
 	switch apperr.Code(err) {
 	case apperr.CodeNotFound, apperr.CodeNotConnected, apperr.CodeConnectionLost, apperr.CodeUserNotFound,
-		apperr.CodeZoomRejected, apperr.CodeForbidden, apperr.CodeInvalidRequest, apperr.CodeMeetingNotFound:
+		apperr.CodeZoomRejected, apperr.CodeForbidden, apperr.CodeInvalidRequest, apperr.CodeMeetingNotFound,
+		apperr.CodeNoCandidate:
 		// The cause is kept for logs as text only: its kind must not
 		// outrank ErrNotFound when the code is chosen.
 		return &apperr.Error{Kind: apperr.ErrNotFound, Op: op, Err: errors.New(err.Error()),
@@ -433,9 +544,9 @@ func (u *URLs) Revoke(ctx context.Context, caller services.Identity, in RevokeIn
 	if err != nil {
 		return Revoked{}, err
 	}
-	if caller.Role != services.RoleAdmin && !caller.User.Same(c.User) {
+	if caller.Role != services.RoleAdmin && !slices.ContainsFunc(c.Candidates(), caller.User.Same) {
 		return Revoked{}, &apperr.Error{Kind: apperr.ErrForbidden, Op: op,
-			Message: "You may revoke callback URLs of your own user only."}
+			Message: "You may revoke callback URLs of your own user only (or those naming it among their candidates)."}
 	}
 	if !now.Before(c.Expires) {
 		return Revoked{ID: c.ID, ExpiresAt: c.Expires}, nil

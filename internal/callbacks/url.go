@@ -3,8 +3,8 @@
 // zoom.zak_url, zoom.join_token_url and a customer-managed OAuth
 // access_token_callback_url), and Attendee's signed zoom_tokens callback.
 //
-// A signed URL names everything it may mint: its kind, its user, its meeting
-// (where one applies), its expiry, an id, and whether it is single use; an
+// A signed URL names everything it may mint: its kind, its user (or, for
+// an OBF, its candidates), its meeting (where one applies), its expiry, an id, and whether it is single use; an
 // HMAC-SHA256 over all of them, with CALLBACK_URL_KEY, makes each one
 // unchangeable. Revocation and single use live behind State, so several
 // instances can later share them.
@@ -57,8 +57,11 @@ func (k Kind) NeedsMeeting() bool { return k == KindOBF || k == KindJoinToken }
 
 // Claims is what a signed URL says.
 type Claims struct {
-	Kind    Kind
-	User    zoom.UserID
+	Kind Kind
+	User zoom.UserID // zero when Users names candidates
+	// Users are an OBF URL's candidates, in order of preference (1 to
+	// services.MaxCandidates, no two the same user); nil: User alone.
+	Users   []zoom.UserID
 	Meeting zoom.MeetingID // zero unless Kind.NeedsMeeting
 	Expires time.Time      // whole seconds
 	ID      string         // random, URL-safe; names the URL in logs and in State
@@ -73,6 +76,7 @@ type Claims struct {
 // The query parameters of a signed URL, in the order they are written.
 const (
 	paramUser    = "user"
+	paramUsers   = "users" // candidates: ids and emails, each query-escaped, joined by commas
 	paramMeeting = "meeting"
 	paramExp     = "exp"
 	paramOnce    = "once"
@@ -82,7 +86,7 @@ const (
 	paramSig     = "sig"
 )
 
-var signedParams = []string{paramUser, paramMeeting, paramExp, paramOnce, paramBy, paramRole, paramID, paramSig}
+var signedParams = []string{paramUser, paramUsers, paramMeeting, paramExp, paramOnce, paramBy, paramRole, paramID, paramSig}
 
 // idBytes is the length of a URL's random id; sigBytes of its signature.
 const (
@@ -123,10 +127,68 @@ func NewID() string {
 // message is what the signature covers: every claim, in a fixed order, one
 // per line. No claim can hold a line break (user ids, digits, roles and
 // base64url are checked), so no two claim sets share a message. v2 added
-// the maker (by, role); a v1 URL no longer verifies.
-func message(kind Kind, user, meeting, exp, once, id, by, role string) []byte {
-	return []byte("zoomtoken-callback-url/v2\n" + string(kind) + "\n" + user + "\n" + meeting + "\n" + exp + "\n" + once + "\n" + id +
+// the maker (by, role); a v1 URL no longer verifies. A URL with candidates
+// signs under its own first line, with the candidates, comma-separated
+// (no user id or email holds a comma), in the user's place: it never
+// signs the message of a URL for one user, even with one candidate.
+func message(candidates bool, kind Kind, user, meeting, exp, once, id, by, role string) []byte {
+	head := "zoomtoken-callback-url/v2\n"
+	if candidates {
+		head = "zoomtoken-callback-url/v2+candidates\n"
+	}
+	return []byte(head + string(kind) + "\n" + user + "\n" + meeting + "\n" + exp + "\n" + once + "\n" + id +
 		"\n" + by + "\n" + role)
+}
+
+// JoinUsers writes candidates as the users parameter holds them, before
+// query escaping: comma-separated.
+func JoinUsers(users []zoom.UserID) string {
+	s := make([]string, len(users))
+	for i, u := range users {
+		s[i] = u.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// escapedUsers is the users parameter's value as the URL carries it: each
+// candidate query-escaped, the commas as they are.
+func escapedUsers(users []zoom.UserID) string {
+	s := make([]string, len(users))
+	for i, u := range users {
+		s[i] = url.QueryEscape(u.String())
+	}
+	return strings.Join(s, ",")
+}
+
+// MaxUsersLen is the longest the users parameter of a URL may be, as the URL
+// carries it: URLs with candidates stay about 2 KB long, which bot
+// platforms' fields and proxies take (50 Zoom user ids, 22 characters each,
+// take 1,149).
+const MaxUsersLen = 2000
+
+// UsersTooLong says why candidates cannot all go in one URL, or "".
+func UsersTooLong(users []zoom.UserID) string {
+	if n := len(escapedUsers(users)); n > MaxUsersLen {
+		return fmt.Sprintf("take %d characters in the URL, more than the %d a callback URL may give them: name fewer candidates, or name them by Zoom user id (22 characters) rather than by email", n, MaxUsersLen)
+	}
+	return ""
+}
+
+// Candidates are the users a URL may mint for, in order: its candidates,
+// or its one user.
+func (c Claims) Candidates() []zoom.UserID {
+	if len(c.Users) > 0 {
+		return c.Users
+	}
+	return []zoom.UserID{c.User}
+}
+
+// userLine is what the signature covers in the user's place.
+func (c Claims) userLine() string {
+	if len(c.Users) > 0 {
+		return JoinUsers(c.Users)
+	}
+	return c.User.String()
 }
 
 func (s *Signer) mac(msg []byte) []byte {
@@ -144,11 +206,17 @@ func onceString(once bool) string {
 
 // URL returns the signed URL of c:
 // {base}/api/callbacks/{kind}?user=…[&meeting=…]&exp=…[&once=1]&by=…&role=…&id=…&sig=…
+// (users=a,b,… in place of user=… for candidates).
 func (s *Signer) URL(c Claims) string {
 	exp := strconv.FormatInt(c.Expires.Unix(), 10)
-	sig := s.mac(message(c.Kind, c.User.String(), c.Meeting.String(), exp, onceString(c.Once), c.ID, c.By, string(c.ByRole)))
+	sig := s.mac(message(len(c.Users) > 0, c.Kind, c.userLine(), c.Meeting.String(), exp, onceString(c.Once), c.ID, c.By, string(c.ByRole)))
 	var b strings.Builder
-	b.WriteString(s.base + "/api/callbacks/" + string(c.Kind) + "?" + paramUser + "=" + url.QueryEscape(c.User.String()))
+	b.WriteString(s.base + "/api/callbacks/" + string(c.Kind) + "?")
+	if len(c.Users) > 0 {
+		b.WriteString(paramUsers + "=" + escapedUsers(c.Users))
+	} else {
+		b.WriteString(paramUser + "=" + url.QueryEscape(c.User.String()))
+	}
 	if !c.Meeting.IsZero() {
 		b.WriteString("&" + paramMeeting + "=" + c.Meeting.String())
 	}
@@ -189,10 +257,16 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 			return Claims{}, badURL("the parameter " + p + " appears more than once")
 		}
 	}
-	user, meeting, exp, once, id, sig := q.Get(paramUser), q.Get(paramMeeting), q.Get(paramExp), q.Get(paramOnce), q.Get(paramID), q.Get(paramSig)
+	meeting, exp, once, id, sig := q.Get(paramMeeting), q.Get(paramExp), q.Get(paramOnce), q.Get(paramID), q.Get(paramSig)
 	by, role := q.Get(paramBy), q.Get(paramRole)
 	if sig == "" {
 		return Claims{}, badURL("it carries no signature (sig)")
+	}
+	user, listed := q.Get(paramUser), q.Has(paramUsers)
+	if listed && q.Has(paramUser) {
+		return Claims{}, badURL("it names both user and users")
+	} else if listed {
+		user = q.Get(paramUsers)
 	}
 	if !q.Has(paramBy) && q.Has(paramID) {
 		// Made before URLs named their maker: its signature cannot match.
@@ -210,21 +284,12 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 	}
 	// Check the signature first, over the parameters as they came: nothing
 	// else is read from a URL this server did not sign.
-	if !hmac.Equal(got, s.mac(message(k, user, meeting, exp, once, id, by, role))) {
+	if !hmac.Equal(got, s.mac(message(listed, k, user, meeting, exp, once, id, by, role))) {
 		return Claims{}, badURL("its signature does not match (the URL was changed, or was signed with another key)")
 	}
 	c := Claims{Kind: k, ID: id, Once: once == "1"}
-	var reason string
-	if c.User, reason = zoom.ParseUserID(user); reason != "" {
-		return Claims{}, badURL("its user " + reason)
-	}
-	if meeting != "" {
-		if c.Meeting, reason = zoom.MeetingIDFromString(meeting); reason != "" {
-			return Claims{}, badURL("its meeting " + reason)
-		}
-	}
-	if k.NeedsMeeting() != !c.Meeting.IsZero() {
-		return Claims{}, badURL("its meeting does not fit its kind")
+	if err := c.readWhom(listed, user, meeting); err != nil {
+		return Claims{}, err
 	}
 	secs, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || secs <= 0 {
@@ -244,6 +309,54 @@ func (s *Signer) Verify(kind string, q url.Values, now time.Time) (Claims, error
 	}
 	c.By, c.ByRole = by, services.Role(role)
 	return c, nil
+}
+
+// readWhom reads a signed URL's user (or, listed, its candidates) and its
+// meeting into c, whose Kind is set.
+func (c *Claims) readWhom(listed bool, user, meeting string) error {
+	var reason string
+	if listed {
+		c.Users, reason = parseUsers(c.Kind, user)
+	} else {
+		c.User, reason = zoom.ParseUserID(user)
+	}
+	if reason != "" {
+		return badURL("its user " + reason)
+	}
+	if meeting != "" {
+		if c.Meeting, reason = zoom.MeetingIDFromString(meeting); reason != "" {
+			return badURL("its meeting " + reason)
+		}
+	}
+	if c.Kind.NeedsMeeting() != !c.Meeting.IsZero() {
+		return badURL("its meeting does not fit its kind")
+	}
+	return nil
+}
+
+// parseUsers reads a signed URL's candidates, or says what is wrong.
+func parseUsers(k Kind, list string) ([]zoom.UserID, string) {
+	if k != KindOBF {
+		return nil, "list does not fit its kind (only obf URLs name candidates)"
+	}
+	parts := strings.Split(list, ",")
+	if len(parts) > services.MaxCandidates {
+		return nil, "list is too long"
+	}
+	out := make([]zoom.UserID, 0, len(parts))
+	for _, p := range parts {
+		u, reason := zoom.ParseUserID(p)
+		if reason != "" {
+			return nil, reason
+		}
+		for _, v := range out {
+			if v.Same(u) {
+				return nil, "list names one user twice"
+			}
+		}
+		out = append(out, u)
+	}
+	return out, ""
 }
 
 // apiKeyMaker prefixes the maker of a URL made with an API key (as
