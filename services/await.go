@@ -645,29 +645,30 @@ func (w *Await) listed(snap snapshot) []CandidatePresence {
 }
 
 // deliver hands the credentials over, then holds (watching for the
-// holder's leave) or ends.
+// holder's leave) or ends. The await holds before sinkMu is let go, so a
+// meeting's end or a leave that comes right after the credentials finds
+// it holding the user they were for.
 func (w *Await) deliver(c AwaitCredentials) {
 	w.sinkMu.Lock()
 	w.sink.Credentials(c)
+	w.mu.Lock()
+	hold := (w.in.Watch || w.in.Follow) && w.state == minting
+	leftAlready, h, arrived := false, w.holder, w.arrived
+	if hold {
+		w.state, w.handoff = holding, nil
+		leftAlready, w.leftMinting = w.leftMinting, false
+		w.stop = w.a.cfg.AfterFunc(w.a.cfg.HoldFor, w.expire)
+	}
+	w.mu.Unlock()
 	w.sinkMu.Unlock()
 	w.a.cfg.Observer.Await("delivered")
-	w.mu.Lock()
-	arrived := w.arrived
-	w.mu.Unlock()
 	if !arrived.IsZero() {
 		w.a.cfg.Observer.AwaitDelivered(w.a.cfg.Now().Sub(arrived))
 	}
-	w.mu.Lock()
-	if !(w.in.Watch || w.in.Follow) || w.state != minting {
-		w.mu.Unlock()
+	if !hold {
 		w.finish()
 		return
 	}
-	w.state, w.handoff = holding, nil
-	leftAlready, h := w.leftMinting, w.holder
-	w.leftMinting = false
-	w.stop = w.a.cfg.AfterFunc(w.a.cfg.HoldFor, w.expire)
-	w.mu.Unlock()
 	if leftAlready {
 		w.left(w.a.ctx, w.cands[h].ids, w.a.cfg.Now())
 	}
