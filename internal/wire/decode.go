@@ -114,10 +114,10 @@ func DecodeCallerToken(body []byte) (services.Identity, error) {
 		var s string
 		_ = json.Unmarshal(r.Role, &s)
 		switch role := services.Role(s); role {
-		case services.RoleAdmin, services.RoleHost, services.RoleParticipant:
+		case services.RoleAdmin, services.RoleHost, services.RoleParticipant, services.RoleWorker:
 			id.Role = role
 		default:
-			f.Add("role", "must be admin, host or participant")
+			f.Add("role", "must be admin, host or participant (or worker, for an RTMS worker)")
 		}
 	}
 	return id, f.Err("caller token")
