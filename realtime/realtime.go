@@ -60,6 +60,7 @@ type Config struct {
 	Auth         Authenticator
 	Domain       wire.Domain   // what the operations of wire.Ops run against
 	Awaits       Awaits        // meeting:await; nil: answered not_found
+	RTMS         RTMS          // the rtms: events (rtms.go); nil: answered not_found
 	Limiter      CallerLimiter // nil: none; every event counts, by caller or, before authentication, by address
 	AuthGuard    AuthGuard     // nil: none; failed credentials by client address
 	CORSOrigins  []string      // "*" allows any; empty: same origin only
@@ -105,7 +106,8 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[string]*conn // engine.io connections by session id
 
-	aw socketAwaits // meeting:await, by socket (await.go)
+	aw socketAwaits  // meeting:await, by socket (await.go)
+	rw socketWorkers // RTMS workers, by socket (rtms.go)
 
 	users   *counts // authenticated sockets by identity (limits.go)
 	pending *counts // connections not yet authenticated, by address
