@@ -32,17 +32,14 @@ func (w *socketWorker) Subject() string  { return w.sub }
 // Assign emits rtms:assign with an ack; acked runs on the first ack only.
 func (w *socketWorker) Assign(a services.RTMSAssignment, acked func()) {
 	var once sync.Once
-	err := w.sock.Emit(wire.EventRTMSAssign, a, socket.Ack(func([]any, error) { once.Do(acked) }))
-	w.s.obs.Pushed(wire.EventRTMSAssign, err == nil)
+	_ = w.sock.Emit(wire.EventRTMSAssign, a, socket.Ack(func([]any, error) { once.Do(acked) }))
 }
 
 func (w *socketWorker) Reconnect(r services.RTMSReconnect) {
-	w.s.obs.Pushed(wire.EventRTMSReconnect, w.sock.Emit(wire.EventRTMSReconnect, r) == nil)
+	_ = w.sock.Emit(wire.EventRTMSReconnect, r)
 }
 
-func (w *socketWorker) Stopped(st services.RTMSStop) {
-	w.s.obs.Pushed(wire.EventRTMSStopped, w.sock.Emit(wire.EventRTMSStopped, st) == nil)
-}
+func (w *socketWorker) Stopped(st services.RTMSStop) { _ = w.sock.Emit(wire.EventRTMSStopped, st) }
 
 // socketWorkers: the worker of each socket that sent rtms:ready.
 type socketWorkers struct {
