@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +214,33 @@ func TestRTMSBadWebhooks(t *testing.T) {
 	}
 	if r := ts.do("GET", "/api/health", nil, nil); r.Status != 200 {
 		t.Errorf("health after bad input: %d", r.Status)
+	}
+}
+
+func TestRTMSConfig(t *testing.T) {
+	base := func(kv ...string) func(string) string {
+		m := map[string]string{"ZOOM_ACCOUNT_ID": "acct", "ZOOM_CLIENT_ID": "id", "ZOOM_CLIENT_SECRET": "secret", "API_KEYS": "key-0123456789abcdef"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	c, err := loadConfig(base())
+	if err != nil || c.RTMSClientID != "" || c.RTMSReassign != 10*time.Second {
+		t.Fatalf("defaults: %v %q %v", err, c.RTMSClientID, c.RTMSReassign)
+	}
+	c, err = loadConfig(base("ZOOM_OAUTH_CLIENT_ID", "gid", "ZOOM_OAUTH_CLIENT_SECRET", "gsecret",
+		"ZOOM_OAUTH_REDIRECT_URL", "https://x.example/api/connections/zoom/callback", "CONNECTIONS_KEY", "k1:"+strings.Repeat("A", 43)+"="))
+	if err != nil || c.RTMSClientID != "gid" || c.RTMSClientSecret.Reveal() != "gsecret" {
+		t.Fatalf("the General app's: %v %q", err, c.RTMSClientID)
+	}
+	c, err = loadConfig(base("ZOOM_RTMS_CLIENT_ID", "rid", "ZOOM_RTMS_CLIENT_SECRET", "rsecret", "RTMS_REASSIGN_SECONDS", "1"))
+	if err != nil || c.RTMSClientID != "rid" || c.RTMSReassign != time.Second {
+		t.Fatalf("set: %v %q %v", err, c.RTMSClientID, c.RTMSReassign)
+	}
+	for _, bad := range [][]string{{"RTMS_REASSIGN_SECONDS", "0"}, {"RTMS_REASSIGN_SECONDS", "x"}, {"ZOOM_RTMS_CLIENT_ID", "rid"}} {
+		if _, err := loadConfig(base(bad...)); err == nil || !strings.Contains(err.Error(), bad[0][:len("ZOOM_RTMS_CLIENT_")]) {
+			t.Errorf("%v: %v", bad, err)
+		}
 	}
 }
