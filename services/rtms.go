@@ -140,6 +140,11 @@ type RTMSConfig struct {
 	Observer      RTMSObserver
 	Logger        *slog.Logger
 	Now           func() time.Time
+
+	// Claims: in a cluster, the one instance that may assign each stream
+	// (rtms_cluster.go); nil: one instance, every stream is this one's.
+	Claims     RTMSClaims
+	ClaimRetry time.Duration // how often streams claimed elsewhere are tried again, and claims renewed: 1 s
 }
 
 // RTMS hands streams to workers. Its methods are safe for concurrent use;
@@ -151,6 +156,10 @@ type RTMS struct {
 	mu      sync.Mutex
 	streams map[string]*rtmsStream
 	workers map[string]*rtmsWorker
+
+	stop chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
 }
 
 type rtmsStream struct {
@@ -164,6 +173,10 @@ type rtmsStream struct {
 	waiting      bool        // its holder was lost: it waits ReassignAfter
 	tried        map[*rtmsWorker]bool
 	reconnect    string // a failover that came while the offer was out
+
+	// In a cluster (Claims set): claimed by this instance, being claimed,
+	// or claimed by another (tried again every ClaimRetry).
+	claimed, claiming, elsewhere bool
 }
 
 type rtmsWorker struct {
@@ -202,7 +215,23 @@ func NewRTMS(cfg RTMSConfig) *RTMS {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &RTMS{cfg: cfg, log: cfg.Logger, streams: map[string]*rtmsStream{}, workers: map[string]*rtmsWorker{}}
+	if cfg.ClaimRetry <= 0 {
+		cfg.ClaimRetry = time.Second
+	}
+	r := &RTMS{cfg: cfg, log: cfg.Logger, streams: map[string]*rtmsStream{}, workers: map[string]*rtmsWorker{},
+		stop: make(chan struct{})}
+	if cfg.Claims != nil {
+		r.wg.Add(1)
+		go r.tend()
+	}
+	return r
+}
+
+// Close stops renewing this instance's claims (they expire, and the other
+// instances take the streams).
+func (r *RTMS) Close() {
+	r.once.Do(func() { close(r.stop) })
+	r.wg.Wait()
 }
 
 // ClientID is the app whose streams are signed.

@@ -55,6 +55,11 @@ func (r *RTMS) stopped(ev webhooks.RTMS) rtmsSends {
 		}
 	}
 	r.stopTimer(st)
+	if st.claimed {
+		st.claimed = false
+		id := st.view.StreamID
+		sends = append(sends, func() { r.cfg.Claims.Release(id) })
+	}
 	now := r.cfg.Now()
 	st.holder, st.offered, st.waiting = nil, nil, false
 	st.view.State, st.view.StoppedAt, st.view.StopReason = RTMSStopped, &now, reason
@@ -73,7 +78,7 @@ func (r *RTMS) stopTimer(st *rtmsStream) {
 func (r *RTMS) pump() rtmsSends {
 	var todo []*rtmsStream
 	for _, st := range r.streams {
-		if st.view.State == RTMSPending && st.offered == nil && !st.waiting {
+		if st.view.State == RTMSPending && st.offered == nil && !st.waiting && !st.claiming && !st.elsewhere {
 			todo = append(todo, st)
 		}
 	}
@@ -84,10 +89,13 @@ func (r *RTMS) pump() rtmsSends {
 	var sends rtmsSends
 	for _, st := range todo {
 		w := r.pick(st)
-		if w == nil {
-			continue
+		switch {
+		case w == nil:
+		case r.cfg.Claims != nil && !st.claimed:
+			sends = append(sends, r.claimThenPump(st, w))
+		default:
+			sends = append(sends, r.offerTo(st, w))
 		}
-		sends = append(sends, r.offerTo(st, w))
 	}
 	return sends
 }

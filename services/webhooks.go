@@ -195,7 +195,7 @@ func (w *Webhooks) Receive(ctx context.Context, timestamp, signature string, bod
 		return WebhookAnswer{}, &apperr.Error{Kind: apperr.ErrRateLimited, Op: "webhook", RetryAfter: time.Second,
 			Message: "Too many webhook events are waiting; send this one again."}
 	}
-	if w.cfg.Relay != nil && ev.Name != webhooks.EventAppDeauthorized && ev.RTMS == nil {
+	if w.cfg.Relay != nil && ev.Name != webhooks.EventAppDeauthorized {
 		w.cfg.Relay.Send(ctx, ev)
 	}
 	w.cfg.Observer.Webhook(label, "accepted")
@@ -206,7 +206,7 @@ func (w *Webhooks) Receive(ctx context.Context, timestamp, signature string, bod
 // one received here would be, in its meeting's queue; a full queue drops it
 // (the instance that admitted it has applied it).
 func (w *Webhooks) relayed(ev webhooks.Event) {
-	if ev.Name == webhooks.EventAppDeauthorized || ev.RTMS != nil || !w.wanted(ev) {
+	if ev.Name == webhooks.EventAppDeauthorized || !w.wanted(ev) {
 		return
 	}
 	select {
