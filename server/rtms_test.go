@@ -172,6 +172,16 @@ func TestRTMSLostWorkerAndNoAck(t *testing.T) {
 	} else {
 		spare.Ack(id)
 	}
+	waitFor(t, func() bool {
+		m := ts.do("GET", "/metrics", nil, nil).Raw
+		return strings.Contains(m, `rtms_reassignments_total{reason="worker_lost"} 1`) &&
+			strings.Contains(m, `rtms_reassignments_total{reason="ack_timeout"} 1`) &&
+			strings.Contains(m, `rtms_streams{state="assigned"} 2`) && strings.Contains(m, "rtms_assignment_seconds_count 3")
+	})
+	if m := ts.do("GET", "/metrics", nil, nil).Raw; strings.Contains(m, rtmsClientSecret) {
+		t.Error("the client secret is in the metrics")
+	}
+	ts.assertNoSecretsLogged(rtmsClientSecret)
 }
 
 func TestRTMSBadWebhooks(t *testing.T) {
