@@ -96,7 +96,12 @@ func (s *Server) rtmsDo(sock *socket.Socket, ss *session, id services.Identity, 
 		if err != nil {
 			return nil, err
 		}
-		return s.cfg.RTMS.Ready(s.workerOf(sock, ss, id), capacity)
+		w := s.workerOf(sock, ss, id)
+		ready, err := s.cfg.RTMS.Ready(w, capacity)
+		if err == nil && !sock.Connected() { // gone while it was registered: forget it again
+			s.cfg.RTMS.Gone(w)
+		}
+		return ready, err
 	case wire.EventRTMSRelease:
 		streamID, err := wire.DecodeRTMSRelease(raw)
 		if err != nil {
