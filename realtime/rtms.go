@@ -14,7 +14,7 @@ import (
 
 // RTMS hands Zoom's Realtime Media Streams to workers (*services.RTMS).
 type RTMS interface {
-	Ready(w services.RTMSWorker, capacity int) (services.RTMSReady, error)
+	Ready(w services.RTMSWorker, capacity int, resume []string) (services.RTMSReady, error)
 	Release(w services.RTMSWorker, streamID string) error
 	Gone(w services.RTMSWorker)
 }
@@ -92,12 +92,12 @@ func (s *Server) onRTMSEvent(sock *socket.Socket, ss *session, name string, payl
 func (s *Server) rtmsDo(sock *socket.Socket, ss *session, id services.Identity, name string, raw []byte) (any, error) {
 	switch name {
 	case wire.EventRTMSReady:
-		capacity, err := wire.DecodeRTMSReady(raw)
+		capacity, resume, err := wire.DecodeRTMSReady(raw)
 		if err != nil {
 			return nil, err
 		}
 		w := s.workerOf(sock, ss, id)
-		ready, err := s.cfg.RTMS.Ready(w, capacity)
+		ready, err := s.cfg.RTMS.Ready(w, capacity, resume)
 		if err == nil && !sock.Connected() { // gone while it was registered: forget it again
 			s.cfg.RTMS.Gone(w)
 		}

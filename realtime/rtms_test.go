@@ -227,3 +227,36 @@ func waitUntil(t *testing.T, ok func() bool) {
 	}
 	t.Fatal("timed out")
 }
+
+// A worker whose socket dropped (a network blip) and that is still
+// connected to Zoom resumes its streams from a new socket, before
+// RTMS_REASSIGN_SECONDS; another identity cannot.
+func TestRTMSResumeAfterBlip(t *testing.T) {
+	h, r := rtmsHarness(t, 5*time.Second, 700*time.Millisecond)
+	holder := ready(t, h, "holder", 1)
+	r.HandleRTMS(rtmsStarted("s1"))
+	_, id, ok := assignment(t, holder, 5*time.Second)
+	if !ok {
+		t.Fatal("no assignment")
+	}
+	holder.Ack(id)
+	waitUntil(t, func() bool { return stateOf(r, "s1").State == services.RTMSAssigned })
+	holder.Close()
+	waitUntil(t, func() bool { return stateOf(r, "s1").State == services.RTMSPending })
+	thief := h.authed("thief", "worker")
+	if got := ack(t, thief, "rtms:ready", map[string]any{"capacity": 1, "streams": []string{"s1"}}); len(got["resumed"].([]any)) != 0 {
+		t.Fatalf("another identity resumed: %v", got)
+	}
+	again := h.authed("holder", "worker")
+	got := ack(t, again, "rtms:ready", map[string]any{"capacity": 1, "streams": []string{"s1", "unknown"}})
+	if res, _ := got["resumed"].([]any); len(res) != 1 || res[0] != "s1" {
+		t.Fatalf("resume = %v", got)
+	}
+	time.Sleep(time.Second) // past RTMS_REASSIGN_SECONDS: nothing moves
+	if thief.Count("rtms:assign") != 0 || stateOf(r, "s1").WorkerSub != "holder" {
+		t.Fatalf("the stream moved: %+v", stateOf(r, "s1"))
+	}
+	if got := ack(t, again, "rtms:ready", map[string]any{"capacity": 1, "streams": "s1"}); got["code"] != "invalid_request" {
+		t.Errorf("streams not a list: %v", got)
+	}
+}

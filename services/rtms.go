@@ -104,6 +104,9 @@ type RTMSReady struct {
 	Success  bool `json:"success"`
 	Capacity int  `json:"capacity"`
 	Holding  int  `json:"holding"`
+	// Resumed: the streams of rtms:ready's streams that are this worker's
+	// again (each waited for a lost socket of the same identity).
+	Resumed []string `json:"resumed"`
 }
 
 // RTMSWorker is one worker's connection (a Socket.IO socket in realtime).
@@ -171,6 +174,7 @@ type rtmsStream struct {
 	offer        int         // the offer's number, to match its ack and timeout
 	timer        *time.Timer // the offer's ack timeout, or the lost holder's wait
 	waiting      bool        // its holder was lost: it waits ReassignAfter
+	lostSub      string      // the lost holder's identity: its new socket may resume the stream
 	tried        map[*rtmsWorker]bool
 	reconnect    string // a failover that came while the offer was out
 

@@ -191,7 +191,10 @@ func (r *RTMS) ackTimedOut(streamID string, n int) {
 }
 
 // Ready registers w (or changes its capacity) and hands it pending streams.
-func (r *RTMS) Ready(conn RTMSWorker, capacity int) (RTMSReady, error) {
+// resume names streams the worker still holds at Zoom from a socket it lost
+// (a network blip): each one waiting for that lost holder, of the same
+// identity, is its again at once, within its capacity.
+func (r *RTMS) Ready(conn RTMSWorker, capacity int, resume []string) (RTMSReady, error) {
 	if capacity < RTMSMinCapacity || capacity > RTMSMaxCapacity {
 		return RTMSReady{}, apperr.InvalidInput("rtms ready",
 			apperr.FieldError{Field: "capacity", Reason: "must be a whole number from 1 to 1000"})
@@ -203,6 +206,7 @@ func (r *RTMS) Ready(conn RTMSWorker, capacity int) (RTMSReady, error) {
 		r.workers[conn.WorkerID()] = w
 	}
 	w.capacity = capacity
+	resumed := r.resume(w, resume)
 	holding := 0
 	for _, st := range r.streams {
 		if st.holder == w {
@@ -213,7 +217,27 @@ func (r *RTMS) Ready(conn RTMSWorker, capacity int) (RTMSReady, error) {
 	r.count()
 	r.mu.Unlock()
 	sends.run()
-	return RTMSReady{Success: true, Capacity: capacity, Holding: holding}, nil
+	return RTMSReady{Success: true, Capacity: capacity, Holding: holding, Resumed: resumed}, nil
+}
+
+// resume gives w the streams of ids that wait for a lost holder of w's
+// identity. r.mu held.
+func (r *RTMS) resume(w *rtmsWorker, ids []string) []string {
+	resumed := []string{}
+	for _, id := range ids {
+		st, ok := r.streams[id]
+		if !ok || !st.waiting || st.lostSub != w.conn.Subject() || w.load >= w.capacity {
+			continue
+		}
+		r.stopTimer(st)
+		now := r.cfg.Now()
+		st.waiting, st.holder, st.lostSub = false, w, ""
+		w.load++
+		st.view.State, st.view.AssignedAt = RTMSAssigned, &now
+		st.view.Worker, st.view.WorkerSub = w.conn.WorkerID(), w.conn.Subject()
+		resumed = append(resumed, id)
+	}
+	return resumed
 }
 
 // Release lets a stream w holds go: it is offered to another worker.
@@ -259,7 +283,7 @@ func (r *RTMS) Gone(conn RTMSWorker) {
 			st.tried[w] = true
 			r.cfg.Observer.RTMSReassigned("offer_lost")
 		case st.holder == w:
-			st.holder, st.waiting = nil, true
+			st.holder, st.waiting, st.lostSub = nil, true, w.conn.Subject()
 			st.view.State, st.view.AssignedAt, st.view.Worker, st.view.WorkerSub = RTMSPending, nil, "", ""
 			st.tried[w] = true
 			sid := id

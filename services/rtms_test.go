@@ -60,10 +60,10 @@ func started(id string) webhooks.RTMS {
 func TestRTMSSpreadCapacityAndFailover(t *testing.T) {
 	r := NewRTMS(RTMSConfig{ClientID: "cid", ClientSecret: secret.New("csecret")})
 	a, b := &fakeWorker{id: "a", ack: true}, &fakeWorker{id: "b", ack: true}
-	if _, err := r.Ready(a, 2); err != nil {
+	if _, err := r.Ready(a, 2, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Ready(b, 2); err != nil {
+	if _, err := r.Ready(b, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
@@ -104,7 +104,7 @@ func TestRTMSSpreadCapacityAndFailover(t *testing.T) {
 	if err := r.Release(a, held.StreamID); err == nil {
 		t.Fatal("a second release was accepted")
 	}
-	if _, err := r.Ready(a, 0); err == nil {
+	if _, err := r.Ready(a, 0, nil); err == nil {
 		t.Fatal("capacity 0 accepted")
 	}
 }
@@ -112,12 +112,12 @@ func TestRTMSSpreadCapacityAndFailover(t *testing.T) {
 func TestRTMSAckTimeoutAndLostWorker(t *testing.T) {
 	r := NewRTMS(RTMSConfig{ClientID: "cid", ClientSecret: secret.New("s"), AckTimeout: 50 * time.Millisecond, ReassignAfter: 50 * time.Millisecond})
 	mute := &fakeWorker{id: "a"}
-	if _, err := r.Ready(mute, 1); err != nil {
+	if _, err := r.Ready(mute, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	r.HandleRTMS(started("s1"))
 	good := &fakeWorker{id: "b", ack: true}
-	if _, err := r.Ready(good, 1); err != nil {
+	if _, err := r.Ready(good, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { n, _, _ := good.counts(); return n == 1 })
@@ -126,7 +126,7 @@ func TestRTMSAckTimeoutAndLostWorker(t *testing.T) {
 		t.Fatalf("late ack: stopped %+v", mute.stopped)
 	}
 	third := &fakeWorker{id: "c", ack: true}
-	if _, err := r.Ready(third, 1); err != nil {
+	if _, err := r.Ready(third, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	r.Gone(good)

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
@@ -23,16 +24,18 @@ const maxRTMSID = 128
 
 type rtmsRequest struct {
 	Capacity    json.RawMessage `json:"capacity"`
+	Streams     json.RawMessage `json:"streams"`
 	StreamID    json.RawMessage `json:"streamId"`
 	MeetingUUID json.RawMessage `json:"meetingUuid"`
 	SessionID   json.RawMessage `json:"sessionId"`
 }
 
-// DecodeRTMSReady parses {capacity}: a whole number from 1 to 1000.
-func DecodeRTMSReady(body []byte) (int, error) {
+// DecodeRTMSReady parses {capacity, streams?}: a whole number from 1 to
+// 1000, and the stream ids the worker still holds from a socket it lost.
+func DecodeRTMSReady(body []byte) (int, []string, error) {
 	var r rtmsRequest
 	if err := jsonbody.Decode("rtms ready", body, &r); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var f jsonbody.Fields
 	const reason = "must be a whole number from 1 to 1000 (the streams this worker takes at once)"
@@ -45,7 +48,21 @@ func DecodeRTMSReady(body []byte) (int, error) {
 			n = v
 		}
 	}
-	return int(n), f.Err("rtms ready")
+	var resume []string
+	if jsonbody.Present(r.Streams) {
+		var raws []json.RawMessage
+		if json.Unmarshal(r.Streams, &raws) != nil || len(raws) > services.RTMSMaxCapacity {
+			f.Add("streams", "must be a list of at most 1000 stream ids")
+		}
+		for i, raw := range raws {
+			if len(raws) <= services.RTMSMaxCapacity {
+				if id := rtmsID(&f, fmt.Sprintf("streams[%d]", i), raw, true); id != "" {
+					resume = append(resume, id)
+				}
+			}
+		}
+	}
+	return int(n), resume, f.Err("rtms ready")
 }
 
 // DecodeRTMSRelease parses {streamId}.
