@@ -5,7 +5,8 @@
 // The files follow the path of a socket: handshake.go (origin, credentials,
 // the authenticate event), session.go (a socket's identity, connect and
 // disconnect), events.go (every other event, run through the operations
-// table of package wire), push.go (bus events to a user's room), reply.go
+// table of package wire), rtms.go (the RTMS workers' events), push.go (bus
+// events to a user's room), reply.go
 // (answers and error bodies), and conn.go, wsconn.go, http.go, parser.go
 // (the engine.io connection: limits, deadlines, kicks, close handshakes).
 package realtime

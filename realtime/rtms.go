@@ -21,7 +21,6 @@ type RTMS interface {
 
 // socketWorker is a worker's socket as services sees it.
 type socketWorker struct {
-	s    *Server
 	sock *socket.Socket
 	sub  string
 }
@@ -125,7 +124,7 @@ func (s *Server) workerOf(sock *socket.Socket, ss *session, id services.Identity
 	}
 	w, ok := s.rw.bySock[ss]
 	if !ok {
-		w = &socketWorker{s: s, sock: sock, sub: id.Subject}
+		w = &socketWorker{sock: sock, sub: id.Subject}
 		s.rw.bySock[ss] = w
 	}
 	s.rw.mu.Unlock()
