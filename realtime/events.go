@@ -66,6 +66,9 @@ func (s *Server) dispatch(sock *socket.Socket, ss *session, args []any) {
 		s.onAuthenticate(sock, ss, payload, ack)
 		return
 	}
+	if s.onRTMSEvent(sock, ss, name, payload, ack) {
+		return
+	}
 	if s.onAwaitEvent(sock, ss, name, payload, ack) {
 		return
 	}

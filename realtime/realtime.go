@@ -5,7 +5,8 @@
 // The files follow the path of a socket: handshake.go (origin, credentials,
 // the authenticate event), session.go (a socket's identity, connect and
 // disconnect), events.go (every other event, run through the operations
-// table of package wire), push.go (bus events to a user's room), reply.go
+// table of package wire), rtms.go (the RTMS workers' events), push.go (bus
+// events to a user's room), reply.go
 // (answers and error bodies), and conn.go, wsconn.go, http.go, parser.go
 // (the engine.io connection: limits, deadlines, kicks, close handshakes).
 package realtime
@@ -60,6 +61,7 @@ type Config struct {
 	Auth         Authenticator
 	Domain       wire.Domain   // what the operations of wire.Ops run against
 	Awaits       Awaits        // meeting:await; nil: answered not_found
+	RTMS         RTMS          // the rtms: events (rtms.go); nil: answered not_found
 	Limiter      CallerLimiter // nil: none; every event counts, by caller or, before authentication, by address
 	AuthGuard    AuthGuard     // nil: none; failed credentials by client address
 	CORSOrigins  []string      // "*" allows any; empty: same origin only
@@ -105,7 +107,8 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[string]*conn // engine.io connections by session id
 
-	aw socketAwaits // meeting:await, by socket (await.go)
+	aw socketAwaits  // meeting:await, by socket (await.go)
+	rw socketWorkers // RTMS workers, by socket (rtms.go)
 
 	users   *counts // authenticated sockets by identity (limits.go)
 	pending *counts // connections not yet authenticated, by address

@@ -55,6 +55,7 @@ type Deps struct {
 	Connections   Connections      // users' OAuth connections; nil: not configured
 	Webhooks      Webhooks         // POST /api/webhooks/zoom; nil: not served (no ZOOM_WEBHOOK_SECRETS)
 	Awaits        Awaits           // POST /api/meetings/await; nil: not served
+	RTMS          RTMS             // GET /api/rtms/streams, POST /api/rtms/signature; nil: not served
 	Auth          Authenticator
 	Zoom          Checker
 	Limiter       CallerLimiter // nil: no per-caller limit
@@ -140,6 +141,7 @@ func New(d Deps) *gin.Engine {
 	a.meetingRoutes(r, auth)
 	a.connectionRoutes(r, auth)
 	a.webhookRoutes(r)
+	a.rtmsRoutes(r, auth)
 	a.callbackRoutes(r, auth)
 	a.sandboxRoutes(r)
 	a.consoleRoutes(r)
@@ -356,6 +358,12 @@ func (a *api) authenticate() gin.HandlerFunc {
 			}
 			fail(c, a.Logger, err)
 			return
+		}
+		if c.FullPath() != rtmsPathSignature {
+			if err := services.WorkerOnlyRTMS(id); err != nil { // a worker's credential is for RTMS alone
+				fail(c, a.Logger, err)
+				return
+			}
 		}
 		c.Set(identityKey, id)
 		c.Request = c.Request.WithContext(services.WithClientAddr(c.Request.Context(), addr)) // connect links count by it

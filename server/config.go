@@ -85,6 +85,12 @@ type Config struct {
 	CallbackURLKey secret.Value
 	PublicURL      string
 	AttendeeSecret secret.Value
+	// RTMS: the app whose streams are signed (ZOOM_RTMS_CLIENT_ID/SECRET;
+	// default the General app's; in sandbox mode the sandbox's General
+	// app), and how long a lost worker's streams wait (RTMS_REASSIGN_SECONDS).
+	RTMSClientID     string
+	RTMSClientSecret secret.Value
+	RTMSReassign     time.Duration
 }
 
 // minWebhookSecretLen is the shortest webhook secret accepted. Zoom's secret
@@ -131,6 +137,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	loadBotPlatforms(p, &c)
 	loadSandbox(p, &c)
 	loadCluster(p, &c)
+	loadRTMS(p, &c)
 	return c, errors.Join(p.errs...)
 }
 
@@ -545,4 +552,17 @@ func (p *parser) prefixes(name string) []netip.Prefix {
 		out = append(out, pr)
 	}
 	return out
+}
+
+// loadRTMS reads the RTMS app (by default the General app's) and
+// RTMS_REASSIGN_SECONDS.
+func loadRTMS(p *parser, c *Config) {
+	p.noSpace("ZOOM_RTMS_CLIENT_ID")
+	p.noSpace("ZOOM_RTMS_CLIENT_SECRET")
+	if app := p.group("ZOOM_RTMS_CLIENT_ID", "ZOOM_RTMS_CLIENT_SECRET"); len(app) > 0 {
+		c.RTMSClientID, c.RTMSClientSecret = app[0], secret.New(app[1])
+	} else if c.OAuthClientID != "" {
+		c.RTMSClientID, c.RTMSClientSecret = c.OAuthClientID, c.OAuthClientSecret
+	}
+	c.RTMSReassign = time.Duration(p.intRange("RTMS_REASSIGN_SECONDS", 10, 1, 3600)) * time.Second
 }

@@ -141,7 +141,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log).
 		WithBatchSlots(shared.batchSlots())
 	present := presence.NewMemory(presence.MemoryConfig{})
-	hooks, err := newWebhooks(cfg, sb, present, events, conns, ln.Addr(), mx, log, shared)
+	rtms := newRTMS(cfg, sb, mx, log, shared)
+	defer rtms.close()
+	hooks, err := newWebhooks(cfg, sb, present, events, conns, ln.Addr(), mx, log, shared, rtms)
 	if err != nil {
 		return err
 	}
@@ -160,12 +162,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		Auth: auth, Domain: meetings, Awaits: awaits, Limiter: limiter, AuthGuard: guard, CORSOrigins: cfg.CORSOrigins,
 		EventTimeout: writeTimeout(cfg), MaxPayload: bodyLimit(cfg.BatchMax), Logger: log, Observer: mx,
 		Cluster: shared.socketCluster(), TrustedProxies: cfg.TrustedProxies,
-		SocketsPerUser: cfg.SocketsPerUser,
+		SocketsPerUser: cfg.SocketsPerUser, RTMS: rtms.realtime(),
 	})
 	events.Subscribe(rt.Deliver)
 	engine, err := newEngine(wiring{cfg: cfg, log: log, mx: mx, addr: ln.Addr(), sb: sb, shared: shared, db: db, zc: zc,
 		auth: auth, issuer: issuer, conns: conns, meetings: meetings, hooks: hooks, awaits: awaits,
-		meetingInfo: meetingInfo, limiter: limiter, guard: guard, rt: rt})
+		meetingInfo: meetingInfo, limiter: limiter, guard: guard, rt: rt, rtms: rtms})
 	if err != nil {
 		return err
 	}
@@ -562,7 +564,7 @@ type webhooksRun struct{ svc *services.Webhooks }
 // Without secrets in zoom mode no webhook is accepted, and every await
 // answers unknown.
 func newWebhooks(cfg Config, sb *sandboxRun, store presence.Store, events services.Publisher, conns *services.Connections,
-	addr net.Addr, mx *metrics.Metrics, log *slog.Logger, shared *sharedState) (*webhooksRun, error) {
+	addr net.Addr, mx *metrics.Metrics, log *slog.Logger, shared *sharedState, rtms *rtmsRun) (*webhooksRun, error) {
 	secrets := cfg.WebhookSecrets
 	if sb.sb != nil && len(secrets) == 0 {
 		b := make([]byte, 24)
@@ -579,7 +581,7 @@ func newWebhooks(cfg Config, sb *sandboxRun, store presence.Store, events servic
 	}
 	svc, err := services.NewWebhooks(services.WebhooksConfig{Verifier: webhooks.NewVerifier(secrets),
 		Dedupe: shared.webhookDedupe(webhooks.NewDedupe(webhooks.DedupeConfig{})), Presence: store, Events: events, Deauth: deauth,
-		Observer: mx, Logger: log, Relay: shared.webhookRelay()})
+		Observer: mx, Logger: log, Relay: shared.webhookRelay(), RTMS: rtms.webhooks()})
 	if err != nil {
 		return nil, err
 	}
@@ -640,6 +642,7 @@ type wiring struct {
 	limiter     routes.CallerLimiter
 	guard       routes.AuthGuard
 	rt          *realtime.Server
+	rtms        *rtmsRun
 }
 
 // newEngine makes the REST side: the bot platforms' routes, the console,
@@ -667,6 +670,6 @@ func newEngine(w wiring) (*gin.Engine, error) {
 		CORSOrigins: w.cfg.CORSOrigins, BodyLimit: bodyLimit(w.cfg.BatchMax), Logger: w.log,
 		Cluster:      clusterHealth{shared: w.shared, db: w.db},
 		CallbackURLs: callbackURLs, Attendee: attendee, SandboxControls: w.sb.controls(),
-		TrustedProxies: w.cfg.TrustedProxies,
+		TrustedProxies: w.cfg.TrustedProxies, RTMS: w.rtms.routes(),
 	}), nil
 }

@@ -241,6 +241,7 @@ func TestOpenAPIEveryRoute(t *testing.T) {
 		SandboxControls: stub, Demo: &routes.DemoFiles{}, Socket: stub, Metrics: stub,
 		MeetingInfo: (*services.MeetingInfo)(nil), Webhooks: (*services.Webhooks)(nil), Awaits: (*services.Awaits)(nil),
 		CallbackURLs: (*callbacks.URLs)(nil), Attendee: (*callbacks.Attendee)(nil), Console: stub,
+		RTMS: (*services.RTMS)(nil),
 	})
 	var missing []string
 	for _, r := range engine.Routes() {

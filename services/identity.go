@@ -13,6 +13,9 @@ const (
 	RoleAdmin       Role = "admin"
 	RoleHost        Role = "host"
 	RoleParticipant Role = "participant"
+	// RoleWorker is an RTMS worker: it may use only the rtms: events and
+	// POST /api/rtms/signature.
+	RoleWorker Role = "worker"
 )
 
 // Identity is an authenticated caller.
@@ -108,4 +111,37 @@ func authorizeSetup(id Identity, hostUserID zoom.UserID) error {
 // Admin any; host only as itself; participant never.
 func authorizeDistribute(id Identity, hostUserID zoom.UserID) error {
 	return hostAs("distribute", distributeRefusals, id, hostUserID)
+}
+
+// WorkerOnlyRTMS refuses a worker anything but RTMS: the transports call it
+// for every route and event outside RTMS.
+func WorkerOnlyRTMS(id Identity) error {
+	if id.Role == RoleWorker {
+		return forbidden("worker", "A worker may use only the rtms: events and POST /api/rtms/signature.")
+	}
+	return nil
+}
+
+// AuthorizeRTMSWorker: the rtms: events. Workers only.
+func AuthorizeRTMSWorker(id Identity) error {
+	if id.Role == RoleWorker {
+		return nil
+	}
+	return forbidden("rtms", "Only a worker (a token with role worker) may use the rtms: events.")
+}
+
+// AuthorizeRTMSSignature: POST /api/rtms/signature. Workers and admins.
+func AuthorizeRTMSSignature(id Identity) error {
+	if id.Role == RoleWorker || id.Role == RoleAdmin {
+		return nil
+	}
+	return forbidden("rtms signature", "Only a worker or an admin may get an RTMS stream's signature.")
+}
+
+// AuthorizeRTMSList: GET /api/rtms/streams. Admins.
+func AuthorizeRTMSList(id Identity) error {
+	if id.Role == RoleAdmin {
+		return nil
+	}
+	return forbidden("rtms streams", "Only an admin may list the RTMS streams.")
 }

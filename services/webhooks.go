@@ -37,6 +37,11 @@ type WebhookRelay interface {
 	Receive(handle func(webhooks.Event))
 }
 
+// RTMSHandler takes the RTMS events (*RTMS is one).
+type RTMSHandler interface {
+	HandleRTMS(ev webhooks.RTMS)
+}
+
 // WebhookObserver counts webhook requests by event and outcome, for metrics.
 // event is webhooks.Label's (a fixed set), never a value from the body.
 type WebhookObserver interface {
@@ -59,6 +64,7 @@ type WebhooksConfig struct {
 	Events   Publisher    // presence changes, for awaiters
 	Deauth   Deauthorizer // nil: users' connections are not configured
 	Relay    WebhookRelay // nil: one instance
+	RTMS     RTMSHandler  // nil: RTMS events are ignored
 	Observer WebhookObserver
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -175,11 +181,14 @@ func (w *Webhooks) Receive(ctx context.Context, timestamp, signature string, bod
 			Message: "The webhook's timestamp is too far from this server's clock to tell whether the event was seen already."}
 	}
 	if !w.wanted(ev) {
+		if ev.RTMS != nil && ev.RTMS.Problem != "" {
+			w.log.Warn("webhook: an RTMS event was ignored", "event", label, "reason", ev.RTMS.Problem)
+		}
 		w.cfg.Observer.Webhook(label, "ignored")
 		return WebhookAnswer{Status: "ignored"}, nil
 	}
 	select {
-	case w.queues[w.shard(ev.Meeting.Number)] <- webhookJob{ev: ev, arrived: arrived}:
+	case w.queues[w.shard(shardKey(ev))] <- webhookJob{ev: ev, arrived: arrived}:
 	default:
 		w.cfg.Dedupe.Forget(ev.Key) // Zoom's retry is to be taken in
 		w.cfg.Observer.Webhook(label, "busy")
@@ -209,6 +218,9 @@ func (w *Webhooks) relayed(ev webhooks.Event) {
 
 // wanted reports whether an event changes anything here.
 func (w *Webhooks) wanted(ev webhooks.Event) bool {
+	if ev.RTMS != nil {
+		return w.cfg.RTMS != nil && ev.RTMS.Problem == ""
+	}
 	switch ev.Name {
 	case webhooks.EventMeetingStarted, webhooks.EventMeetingEnded:
 		return ev.Meeting.Number != ""
@@ -218,6 +230,14 @@ func (w *Webhooks) wanted(ev webhooks.Event) bool {
 		return w.cfg.Deauth != nil && ev.Deauth != nil && ev.Deauth.UserID != ""
 	}
 	return false
+}
+
+// shardKey: a meeting's events, and a stream's, stay in order.
+func shardKey(ev webhooks.Event) string {
+	if ev.RTMS != nil {
+		return "rtms:" + ev.RTMS.StreamID
+	}
+	return ev.Meeting.Number
 }
 
 // shard keeps each meeting's events on one worker, in the order they came.
@@ -300,6 +320,10 @@ func (w *Webhooks) apply(j webhookJob) {
 		}
 	case webhooks.EventAppDeauthorized:
 		err = w.cfg.Deauth.Deauthorized(ctx, *ev.Deauth)
+	default:
+		if ev.RTMS != nil {
+			w.cfg.RTMS.HandleRTMS(*ev.RTMS)
+		}
 	}
 	if err != nil {
 		w.cfg.Observer.Webhook(label, "failed")

@@ -158,9 +158,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (se
 		role = services.Role(r)
 	}
 	switch role {
-	case services.RoleAdmin, services.RoleHost, services.RoleParticipant:
+	case services.RoleAdmin, services.RoleHost, services.RoleParticipant, services.RoleWorker:
 	default:
-		return unauthenticated("The token's role claim must be admin, host or participant.")
+		return unauthenticated("The token's role claim must be admin, host or participant (or worker, for an RTMS worker).")
 	}
 	return services.Identity{Subject: sub, User: user, Role: role, Method: "jwt"}, nil
 }

@@ -37,6 +37,9 @@ type Metrics struct {
 
 	clusterOnce sync.Once
 	cluster     *Cluster // cluster_backend_up, registered by the first Cluster()
+
+	rtmsOnce sync.Once
+	rtms     *RTMS // rtms_*, registered by the first RTMS() (rtms.go)
 }
 
 // New registers every metric, with the Go runtime and process collectors.

@@ -34,7 +34,7 @@ func Known(event string) bool {
 		EventParticipantLeft, EventAppDeauthorized:
 		return true
 	}
-	return false
+	return IsRTMS(event)
 }
 
 // Label is event as a metric label: the event's name when Known, else "other".
@@ -59,6 +59,7 @@ type Event struct {
 	Meeting     Meeting      // meeting.*
 	Participant *Participant // participant_joined / participant_left
 	Deauth      *Deauthorization
+	RTMS        *RTMS // the rtms_started, rtms_stopped and rtms_interrupted events (rtms.go)
 }
 
 // Meeting is payload.object of a meeting event.
@@ -172,6 +173,9 @@ func Parse(body []byte) (Event, error) {
 	case EventAppDeauthorized:
 		e.Deauth = &Deauthorization{AccountID: e.AccountID, UserID: text(p.UserID, maxField), ClientID: text(p.ClientID, maxField),
 			At: timeField(p.DeauthorizationTime), Retention: truthy(p.UserDataRetention)}
+	}
+	if product, kind, ok := rtmsEvent(name); ok {
+		e.RTMS = parseRTMS(product, kind, env.Payload)
 	}
 	if o := p.Object; o != nil {
 		e.Meeting = Meeting{Number: meetingNumber(o.ID), UUID: text(o.UUID, maxField), HostID: text(o.HostID, maxField),

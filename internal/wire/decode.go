@@ -114,7 +114,7 @@ func DecodeCallerToken(body []byte) (services.Identity, error) {
 		var s string
 		_ = json.Unmarshal(r.Role, &s)
 		switch role := services.Role(s); role {
-		case services.RoleAdmin, services.RoleHost, services.RoleParticipant:
+		case services.RoleAdmin, services.RoleHost, services.RoleParticipant, services.RoleWorker: // worker: RTMS workers (docs/API.md)
 			id.Role = role
 		default:
 			f.Add("role", "must be admin, host or participant")

@@ -22,6 +22,34 @@ type Event struct {
 	Name string
 	Args []json.RawMessage
 	At   time.Time
+	// AckID is the id of the ack the server asked for (Ack answers it);
+	// -1 when it asked for none.
+	AckID int
+}
+
+// splitAckID splits "12[...]" into 12 and "[...]"; -1 when there is no id.
+func splitAckID(s string) (int, string) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return -1, s
+	}
+	id, err := strconv.Atoi(s[:i])
+	if err != nil {
+		return -1, s[i:]
+	}
+	return id, s[i:]
+}
+
+// Ack answers an event the server sent with an ack id.
+func (c *Client) Ack(id int, args ...any) {
+	if args == nil {
+		args = []any{}
+	}
+	b, _ := json.Marshal(args)
+	c.Raw("43" + strconv.Itoa(id) + string(b))
 }
 
 // Client is one websocket connection with the default namespace.
@@ -140,14 +168,15 @@ func (c *Client) read() {
 			c.disconnected = true
 			c.mu.Unlock()
 		case strings.HasPrefix(s, "42"):
+			ackID, rest := splitAckID(s[2:])
 			var args []json.RawMessage
-			if json.Unmarshal([]byte(s[2:]), &args) != nil || len(args) == 0 {
+			if json.Unmarshal([]byte(rest), &args) != nil || len(args) == 0 {
 				continue
 			}
 			var name string
 			_ = json.Unmarshal(args[0], &name)
 			c.mu.Lock()
-			c.events = append(c.events, Event{Name: name, Args: args[1:], At: time.Now()})
+			c.events = append(c.events, Event{Name: name, Args: args[1:], At: time.Now(), AckID: ackID})
 			c.mu.Unlock()
 			select {
 			case c.signal <- struct{}{}:
