@@ -79,14 +79,22 @@ type webhookMsg struct {
 // SetWebhook sends events to url, signed with secretToken (the app's
 // "secret token"); an empty url stops sending.
 func (s *Sandbox) SetWebhook(url, secretToken string) {
+	o := s.snapshot()
 	w := &s.hooks
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.url, w.secret = url, secretToken
 	if w.queues == nil && url != "" {
-		w.client = &http.Client{Timeout: webhookTimeout}
+		timeout := o.WebhookTimeout
+		if timeout <= 0 {
+			timeout = webhookTimeout
+		}
+		w.client = &http.Client{Timeout: timeout}
 		if w.retry == nil {
 			w.retry = defaultWebhookRetryDelays
+			if o.WebhookRetryDelays != nil {
+				w.retry = o.WebhookRetryDelays
+			}
 		}
 		for range webhookWorkers {
 			q := make(chan webhookMsg, webhookQueue)
