@@ -259,6 +259,12 @@ var sandboxControlRoutes = []struct{ method, path, index, does string }{
 		"{user} -> the user is in the meeting now, as when they join in their Zoom client (an OBF joins only then)"},
 	{http.MethodDelete, "/sandbox/meetings/:meetingNumber/participants/:user", "DELETE /sandbox/meetings/{meetingNumber}/participants/{user}",
 		"the user leaves the meeting"},
+	{http.MethodPost, "/sandbox/meetings/:meetingNumber/rtms", "POST /sandbox/meetings/{meetingNumber}/rtms",
+		"{failover?: restarted|interrupted} -> starts an RTMS stream in the meeting (someone must be in it) and sends meeting.rtms_started to this server's webhook; failover: as Zoom's RTMS failover"},
+	{http.MethodGet, "/sandbox/meetings/:meetingNumber/rtms", "GET /sandbox/meetings/{meetingNumber}/rtms",
+		"the meeting's RTMS stream: its id, signaling URL, state, handshakes accepted and refused"},
+	{http.MethodDelete, "/sandbox/meetings/:meetingNumber/rtms", "DELETE /sandbox/meetings/{meetingNumber}/rtms",
+		"?stop_reason= -> stops the stream (its signaling connection is closed) and sends meeting.rtms_stopped"},
 }
 
 // consoleRoutes: the browser example and the console (GET and HEAD), and
