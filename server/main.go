@@ -402,6 +402,8 @@ func (r *sandboxRun) info() any {
 			"POST /sandbox/meetings/{number}/participants {user}; DELETE /sandbox/meetings/{number}/participants/{user}; GET /sandbox/meetings/{number}" +
 			" (on this port; also at {url})",
 		"sdkJoin": "POST /sandbox/sdk/join (on this port; also at {url}) {signature, meetingNumber, zak?|obfToken?, userName}: judges a Meeting SDK join as Zoom would",
+		"rtms": "POST /sandbox/meetings/{number}/rtms (someone in the meeting first) starts an RTMS stream and sends meeting.rtms_started to this server's webhook; " +
+			"DELETE stops it; its signaling socket (server_urls, at {url}) checks the handshake's signature as Zoom does (examples/node/rtms-worker.js)",
 	}
 }
 

@@ -5,10 +5,13 @@ package sandbox
 // SetWebhook: meeting.started when the first user joins, participant_joined
 // and participant_left, meeting.ended when the last one leaves or the meeting
 // is ended; app_deauthorized when a user removes the General app
-// (Deauthorize). As Zoom, it sends meeting events only for meetings hosted in
-// its own account or by users of an account that installed the app (a user
-// of it holds a grant). A delivery that fails is retried after 5, 20 and 60
-// minutes (SetWebhookRetryDelays), with its first timestamp. Knobs
+// (Deauthorize); meeting.rtms_started, rtms_stopped and rtms_interrupted for
+// its RTMS streams (rtms.go). As Zoom, it sends meeting events only for
+// meetings hosted in its own account or by users of an account that
+// installed the app (a user of it holds a grant). A delivery that fails or
+// is not answered within 10 s (Options.WebhookTimeout) is retried after 5, 20
+// and 60 minutes (Options.WebhookRetryDelays, SetWebhookRetryDelays), with
+// its first timestamp. Knobs
 // (SetWebhookFaults) sign deliveries with a wrong secret, deliver events
 // twice, or deliver them as a retry an hour late.
 
