@@ -405,3 +405,92 @@ func TestRTMSControls(t *testing.T) {
 		t.Fatalf("events %v", names)
 	}
 }
+
+// A first message that is not a handshake is refused (status 3) and closed;
+// so is silence past the handshake's time (not waited for here).
+func TestRTMSSignalingRefusesWhatIsNotAHandshake(t *testing.T) {
+	r := startRTMS(t, Options{}, nil)
+	str := r.start()
+	for name, send := range map[string]func(*websocket.Conn) error{
+		"text":        func(ws *websocket.Conn) error { return ws.WriteMessage(websocket.TextMessage, []byte("hello")) },
+		"binary":      func(ws *websocket.Conn) error { return ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}) },
+		"keep-alive":  func(ws *websocket.Conn) error { return ws.WriteJSON(map[string]any{"msg_type": 12}) },
+		"string type": func(ws *websocket.Conn) error { return ws.WriteJSON(map[string]any{"msg_type": "1"}) },
+		"too big": func(ws *websocket.Conn) error {
+			return ws.WriteJSON(map[string]any{"msg_type": 1, "signature": strings.Repeat("a", 100<<10)})
+		},
+	} {
+		ws, _, err := websocket.DefaultDialer.Dial(str.ServerURLs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := send(ws); err != nil {
+			t.Fatal(err)
+		}
+		msg, code := read(t, ws)
+		if msg != nil {
+			if msg["msg_type"] != float64(2) || msg["status_code"] != float64(RTMSStatusInvalidMessage) {
+				t.Fatalf("%s: answer %v", name, msg)
+			}
+			msg, code = read(t, ws)
+		}
+		if msg != nil || (code != rtmsCloseRefused && code != websocket.CloseMessageTooBig) {
+			t.Fatalf("%s: %v, closed with %d", name, msg, code)
+		}
+		_ = ws.Close()
+	}
+	if cur, _ := r.RTMSStream(str.StreamID); cur.Connected || cur.Handshakes != 0 {
+		t.Fatalf("stream %+v", cur)
+	}
+}
+
+// Connections racing for one stream: each good handshake kicks the one
+// before, and exactly one stays connected.
+func TestRTMSConcurrentConnectionsLeaveOne(t *testing.T) {
+	r := startRTMS(t, Options{RTMSTranscripts: 1}, nil)
+	str := r.start()
+	const n = 6
+	conns := make([]*websocket.Conn, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ws, _, err := websocket.DefaultDialer.Dial(str.ServerURLs, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			conns[i] = ws
+			_ = ws.WriteJSON(map[string]any{"msg_type": 1, "meeting_uuid": str.MeetingUUID, "rtms_stream_id": str.StreamID,
+				"signature": r.signature(str)})
+		}()
+	}
+	wg.Wait()
+	// Each connection is read until it is closed, or for a while: the one
+	// left open is the stream's.
+	open, kicked := 0, 0
+	for _, ws := range conns {
+		if ws == nil {
+			t.FailNow()
+		}
+		defer ws.Close()
+		_ = ws.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		for {
+			_, _, err := ws.ReadMessage()
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code == rtmsCloseKicked {
+				kicked++
+				break
+			}
+			if err != nil {
+				open++
+				break
+			}
+		}
+	}
+	cur, _ := r.RTMSStream(str.StreamID)
+	if !cur.Connected || cur.Handshakes != n || cur.Kicked != n-1 || open != 1 || kicked != n-1 {
+		t.Fatalf("stream %+v; %d left open, %d kicked", cur, open, kicked)
+	}
+}
