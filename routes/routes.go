@@ -267,6 +267,12 @@ var sandboxControlRoutes = []struct{ method, path, index, does string }{
 		"?timeoutSeconds=1..60 (20) -> the session, once it ends or the time runs out: how a bot learns Zoom removed it"},
 	{http.MethodDelete, "/sandbox/sdk/sessions/:sessionId", "DELETE /sandbox/sdk/sessions/{sessionId}",
 		"the bot leaves the meeting: its session ends (left)"},
+	{http.MethodPost, "/sandbox/meetings/:meetingNumber/rtms", "POST /sandbox/meetings/{meetingNumber}/rtms",
+		"{failover?: restarted|interrupted} -> starts an RTMS stream in the meeting (someone must be in it) and sends meeting.rtms_started to this server's webhook; failover: as Zoom's RTMS failover"},
+	{http.MethodGet, "/sandbox/meetings/:meetingNumber/rtms", "GET /sandbox/meetings/{meetingNumber}/rtms",
+		"the meeting's RTMS stream: its id, signaling URL, state, handshakes accepted and refused"},
+	{http.MethodDelete, "/sandbox/meetings/:meetingNumber/rtms", "DELETE /sandbox/meetings/{meetingNumber}/rtms",
+		"?stop_reason= -> stops the stream (its signaling connection is closed) and sends meeting.rtms_stopped"},
 }
 
 // consoleRoutes: the browser example and the console (GET and HEAD), and

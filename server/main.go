@@ -406,6 +406,8 @@ func (r *sandboxRun) info() any {
 			" (on this port; also at {url})",
 		"sdkJoin": "POST /sandbox/sdk/join (on this port; also at {url}) {signature, meetingNumber, zak?|obfToken?, userName}: judges a Meeting SDK join as Zoom would" +
 			"; a join let in answers a sessionId, ended when the OBF's user leaves or the meeting ends: GET /sandbox/sdk/sessions/{id}[/wait]",
+		"rtms": "POST /sandbox/meetings/{number}/rtms (someone in the meeting first) starts an RTMS stream and sends meeting.rtms_started to this server's webhook; " +
+			"DELETE stops it; its signaling socket (server_urls, at {url}) checks the handshake's signature as Zoom does (examples/node/rtms-worker.js)",
 	}
 }
 

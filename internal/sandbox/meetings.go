@@ -258,8 +258,17 @@ func (s *Sandbox) AddParticipant(number, user string) (Meeting, error) {
 }
 
 // RemoveParticipant takes a user (email or id) out of the meeting; a user
-// who was not in it is no error.
+// who was not in it is no error. When the last one leaves, the meeting's
+// RTMS stream stops (rtms.go).
 func (s *Sandbox) RemoveParticipant(number, user string) (Meeting, error) {
+	m, err := s.removeParticipant(number, user)
+	if err == nil && m.Status != "started" {
+		s.stopMeetingRTMS(number)
+	}
+	return m, err
+}
+
+func (s *Sandbox) removeParticipant(number, user string) (Meeting, error) {
 	u, ok := s.lookupUser(s.snapshot(), user)
 	if !ok {
 		return Meeting{}, meetErr(http.StatusNotFound, 1001, "User does not exist: "+user+".")
@@ -283,9 +292,12 @@ func (s *Sandbox) RemoveParticipant(number, user string) (Meeting, error) {
 	return m.view(), nil
 }
 
-// EndMeeting ends a meeting: everyone leaves and the meeting no longer
-// exists (3001 from then on), as an ended instant meeting.
+// EndMeeting ends a meeting: its RTMS stream stops, everyone leaves and the
+// meeting no longer exists (3001 from then on), as an ended instant meeting.
 func (s *Sandbox) EndMeeting(number string) error {
+	if _, err := s.GetMeeting(number); err == nil {
+		s.stopMeetingRTMS(number)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.meetings()
@@ -401,6 +413,8 @@ func (s *Sandbox) serveSandbox(w http.ResponseWriter, r *http.Request, segs []se
 			return true
 		}
 		answerMeeting(w, http.StatusOK)(s.AddParticipant(n(2), req.User))
+	case len(segs) == 4 && n(1) == "meetings" && n(3) == "rtms":
+		return s.serveRTMS(w, r, n(2))
 	case r.Method == http.MethodDelete && len(segs) == 5 && n(1) == "meetings" && n(3) == "participants":
 		answerMeeting(w, http.StatusOK)(s.RemoveParticipant(n(2), segs[4].lookup))
 	default:

@@ -102,6 +102,20 @@ type Options struct {
 	// meetings.go); "" = the General app's client id and secret.
 	SDKKey    string
 	SDKSecret string
+
+	// Webhook deliveries (webhooks.go): the delays of the retries of a
+	// delivery not answered 2xx in time (nil: Zoom's 5, 20 and 60 minutes;
+	// empty: none), and how long an answer is waited for (0: 10 s).
+	WebhookRetryDelays []time.Duration
+	WebhookTimeout     time.Duration
+
+	// RTMS (rtms.go): the app whose streams are signed ("" = the General
+	// app's client id and secret), and the pace of a signaling connection.
+	RTMSClientID     string
+	RTMSClientSecret string
+	RTMSTranscripts  int           // transcript messages sent after a handshake; 0 = 3
+	RTMSMessageEvery time.Duration // between two of them; 0 = 200 ms
+	RTMSKeepAlive    time.Duration // between keep-alive requests; 0 = 30 s
 }
 
 // Stats count what the sandbox was asked.
@@ -149,6 +163,7 @@ type Sandbox struct {
 	oauth      oauthState
 	meet       meetState
 	hooks      webhookState // webhooks.go
+	rtms       rtmsState    // rtms.go
 
 	tokenRequests, tokensIssued, apiCalls, mintedN, throttled, failed5xx, unauthorized atomic.Int64
 	lastMint                                                                           atomic.Int64 // unix nanos
@@ -191,6 +206,9 @@ func New(opts Options) *Sandbox {
 		opts.UserTokenExpiresIn = 3599
 	}
 	opts.OAuthRedirectURLs = slices.Clone(opts.OAuthRedirectURLs)
+	if opts.WebhookRetryDelays != nil {
+		opts.WebhookRetryDelays = slices.Clone(opts.WebhookRetryDelays)
+	}
 	return &Sandbox{opts: opts, tokens: map[string]*accessToken{}, oauth: newOAuthState()}
 }
 
@@ -214,6 +232,7 @@ func (s *Sandbox) Start() error {
 // Close stops serving.
 func (s *Sandbox) Close() error {
 	s.closeWebhooks()
+	s.closeRTMS()
 	if s.srv == nil {
 		return nil
 	}
@@ -362,6 +381,9 @@ func (s *Sandbox) Handler() http.Handler {
 			segs[2].name != "" && segs[3].name == "token":
 			r.SetPathValue("userId", segs[2].lookup)
 			s.userToken(w, r)
+			return
+		case ok && r.Method == http.MethodGet && len(segs) == 2 && segs[0].name == "rtms" && segs[1].name == "signaling":
+			s.rtmsSignaling(w, r)
 			return
 		case ok && len(segs) >= 2 && segs[0].name == "sandbox" && s.serveSandbox(w, r, segs):
 			return

@@ -5,10 +5,13 @@ package sandbox
 // SetWebhook: meeting.started when the first user joins, participant_joined
 // and participant_left, meeting.ended when the last one leaves or the meeting
 // is ended; app_deauthorized when a user removes the General app
-// (Deauthorize). As Zoom, it sends meeting events only for meetings hosted in
-// its own account or by users of an account that installed the app (a user
-// of it holds a grant). A delivery that fails is retried after 5, 20 and 60
-// minutes (SetWebhookRetryDelays), with its first timestamp. Knobs
+// (Deauthorize); meeting.rtms_started, rtms_stopped and rtms_interrupted for
+// its RTMS streams (rtms.go). As Zoom, it sends meeting events only for
+// meetings hosted in its own account or by users of an account that
+// installed the app (a user of it holds a grant). A delivery that fails or
+// is not answered within 10 s (Options.WebhookTimeout) is retried after 5, 20
+// and 60 minutes (Options.WebhookRetryDelays, SetWebhookRetryDelays), with
+// its first timestamp. Knobs
 // (SetWebhookFaults) sign deliveries with a wrong secret, deliver events
 // twice, or deliver them as a retry an hour late.
 
@@ -79,14 +82,22 @@ type webhookMsg struct {
 // SetWebhook sends events to url, signed with secretToken (the app's
 // "secret token"); an empty url stops sending.
 func (s *Sandbox) SetWebhook(url, secretToken string) {
+	o := s.snapshot()
 	w := &s.hooks
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.url, w.secret = url, secretToken
 	if w.queues == nil && url != "" {
-		w.client = &http.Client{Timeout: webhookTimeout}
+		timeout := o.WebhookTimeout
+		if timeout <= 0 {
+			timeout = webhookTimeout
+		}
+		w.client = &http.Client{Timeout: timeout}
 		if w.retry == nil {
 			w.retry = defaultWebhookRetryDelays
+			if o.WebhookRetryDelays != nil {
+				w.retry = o.WebhookRetryDelays
+			}
 		}
 		for range webhookWorkers {
 			q := make(chan webhookMsg, webhookQueue)
