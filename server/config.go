@@ -85,6 +85,8 @@ type Config struct {
 	CallbackURLKey secret.Value
 	PublicURL      string
 	AttendeeSecret secret.Value
+
+	App AppOAuth // the app's own OAuth flow and its events (config_events.go)
 }
 
 // minWebhookSecretLen is the shortest webhook secret accepted. Zoom's secret
@@ -131,6 +133,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	loadBotPlatforms(p, &c)
 	loadSandbox(p, &c)
 	loadCluster(p, &c)
+	loadAppOAuth(p, &c)
 	return c, errors.Join(p.errs...)
 }
 

@@ -203,6 +203,9 @@ func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services
 			app.RedirectURL = "http://" + browserHost(addr) + callbackPath
 		}
 		sb.sb.AllowRedirect(app.RedirectURL)
+		for _, u := range cfg.App.RedirectURLs { // the app's own redirects, registered on the sandbox's General app
+			sb.sb.AllowRedirect(u)
+		}
 		if cfg.ConnectionsKey == "" { // nothing sealed outlives the process
 			keys = store.GenerateKeyring()
 			break
@@ -222,7 +225,7 @@ func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services
 		keyring = "generated for this process (CONNECTIONS_KEY unset): connections do not outlive it"
 	}
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: connStore, Keyring: keys,
-		Events: events, States: states, Logger: log})
+		Events: events, States: states, Logger: log, RedirectURLs: cfg.App.RedirectURLs})
 	if err != nil {
 		return nil, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
 	}
