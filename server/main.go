@@ -134,7 +134,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	}
 	defer closeStore()
 	shared.useDatabase(cfg, connStore, log)
-	conns, err := newConnections(cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), connStore, log)
+	kickEvents, stopEvents, err := startEvents(ctx, cfg, connStore, log, mx)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
+	conns, err := newConnections(cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), connStore, log, kickEvents)
 	if err != nil {
 		return err
 	}
@@ -190,7 +195,7 @@ const callbackPath = "/api/connections/zoom/callback"
 // configured (zoom mode) or in sandbox mode (the sandbox's own General app,
 // CONNECTIONS_KEY when set, else a generated key; DATABASE_URL, by default
 // memory); nil otherwise. connStore is DATABASE_URL's (openDatabase).
-func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, connStore store.Store, log *slog.Logger) (*services.Connections, error) {
+func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, connStore store.Store, log *slog.Logger, kickEvents func()) (*services.Connections, error) {
 	app := zoom.OAuthApp{ClientID: cfg.OAuthClientID, ClientSecret: cfg.OAuthClientSecret, RedirectURL: cfg.OAuthRedirectURL,
 		AuthorizeURL: cfg.AuthorizeURL, TokenURL: cfg.ZoomOAuthURL, RevokeURL: cfg.RevokeURL}
 	var keys *store.Keyring
@@ -225,7 +230,8 @@ func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services
 		keyring = "generated for this process (CONNECTIONS_KEY unset): connections do not outlive it"
 	}
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: connStore, Keyring: keys,
-		Events: events, States: states, Logger: log, RedirectURLs: cfg.App.RedirectURLs})
+		Events: events, States: states, Logger: log, RedirectURLs: cfg.App.RedirectURLs,
+		RecordEvents: kickEvents != nil, EventRecorded: kickEvents})
 	if err != nil {
 		return nil, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
 	}

@@ -37,6 +37,9 @@ type Metrics struct {
 
 	clusterOnce sync.Once
 	cluster     *Cluster // cluster_backend_up, registered by the first Cluster()
+
+	eventsOnce sync.Once
+	events     *Events // events_*, registered by the first Events()
 }
 
 // New registers every metric, with the Go runtime and process collectors.

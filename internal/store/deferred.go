@@ -16,6 +16,7 @@ type Deferred struct {
 	mu     sync.Mutex
 	s      Store // nil until Set
 	closed bool
+	deferredBounds
 }
 
 // NewDeferred returns a Deferred with no store yet.
