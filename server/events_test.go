@@ -220,3 +220,108 @@ func TestEventsDeliveredSignedOnceAfter500s(t *testing.T) {
 			strings.Contains(m, "events_pending 0")
 	})
 }
+
+// A receiver that hangs, then one that redirects: both are failures, tried
+// again with the same id; the redirect is not followed.
+func TestEventsReceiverHangsOrRedirects(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	rcv := newReceiver(t, func(_ string, n int) int {
+		switch n {
+		case 1:
+			return 0 // hangs past the 10 s delivery timeout
+		case 2:
+			return -1 // redirects
+		}
+		return 200
+	})
+	ts := appServer(t, sb, filepath.Join(t.TempDir(), "c.db"), eventsEnv(rcv))
+	const bob = "bob@partner.example"
+	start := time.Now()
+	v := newVerifier(t)
+	code := appCode(t, sb, appRedirect, v, bob)
+	if r := ts.do("POST", "/api/connections", map[string]any{"authorizationCode": code, "redirectUri": appRedirect, "codeVerifier": v},
+		bearer(t, bob, "")); r.Status != 201 {
+		t.Fatalf("connect = %d %s", r.Status, r.Raw)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("the request waited for the hanging receiver (%s)", d)
+	}
+	got := rcv.waitFor(bob, "connection.connected")
+	rcv.mu.Lock()
+	if n := rcv.attempts[got[0].ID]; n != 3 {
+		t.Errorf("attempts = %d, want 3 (hang, redirect, accepted)", n)
+	}
+	if rcv.redirected != 0 {
+		t.Errorf("the redirect was followed %d times", rcv.redirected)
+	}
+	rcv.mu.Unlock()
+	rcv.check(append(ts.SB.IssuedSecrets(), eventsSecret)...)
+	for _, want := range []string{"no answer within 10s", "answered HTTP 302"} {
+		if !strings.Contains(ts.Logs.String(), want) {
+			t.Errorf("the log does not say %q", want)
+		}
+	}
+	ts.assertNoSecretsLogged(eventsSecret)
+}
+
+// Events pending when the server stops are delivered by the next start (the
+// real binary, the same SQLite file), once each.
+func TestEventsOutboxSurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	sb := newSandbox(t, sandbox.Options{})
+	rcv := newReceiver(t, func(string, int) int { return 503 })
+	env := connEnv(t, sb, filepath.Join(t.TempDir(), "state", "c.db"), newKey(t, "k1"))
+	sb.AllowRedirect(appRedirect)
+	env["ZOOM_OAUTH_REDIRECT_URLS"] = appRedirect
+	for k, v := range eventsEnv(rcv) {
+		env[k] = v
+	}
+	a := startProcess(t, sb, env)
+	const ann, bob = "ann@partner.example", "bob@partner.example"
+	for _, who := range []string{ann, bob} {
+		v := newVerifier(t)
+		code := appCode(t, sb, appRedirect, v, who)
+		if r := a.do("POST", "/api/connections", map[string]any{"authorizationCode": code, "redirectUri": appRedirect, "codeVerifier": v},
+			bearer(t, who, "")); r.Status != 201 {
+			t.Fatalf("connect %s = %d %s", who, r.Status, r.Raw)
+		}
+	}
+	if r := a.do("DELETE", "/api/connections/"+ann, nil, bearer(t, ann, "")); r.Status != 200 {
+		t.Fatalf("delete = %d %s", r.Status, r.Raw)
+	}
+	waitUntil(t, "the receiver refused a delivery", func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		return len(rcv.attempts) >= 2
+	})
+	a.stop()
+
+	rcv.setAnswer(func(string, int) int { return 200 })
+	b := startProcess(t, sb, env)
+	rcv.waitFor(ann, "connection.connected", "connection.disconnected")
+	rcv.waitFor(bob, "connection.connected")
+	rcv.check(append(sb.IssuedSecrets(), eventsSecret)...)
+	for _, p := range []*testServer{a, b} {
+		p.assertNoSecretsLogged(eventsSecret)
+	}
+}
+
+// DATABASE_URL=memory: the server says at start that undelivered events are lost on restart.
+func TestEventsInMemoryWarns(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	rcv := newReceiver(t, func(string, int) int { return 200 })
+	ts := appServer(t, sb, filepath.Join(t.TempDir(), "c.db"), map[string]string{"DATABASE_URL": "memory",
+		"EVENTS_URL": rcv.srv.URL, "EVENTS_SECRET": eventsSecret})
+	if !strings.Contains(ts.Logs.String(), "events not yet delivered are lost on restart") {
+		t.Errorf("no warning that memory loses events:\n%s", ts.Logs)
+	}
+	v := newVerifier(t)
+	code := appCode(t, sb, appRedirect, v, "pat@example.com")
+	if r := ts.do("POST", "/api/connections", map[string]any{"authorizationCode": code, "redirectUri": appRedirect, "codeVerifier": v},
+		bearer(t, "pat@example.com", "")); r.Status != 201 {
+		t.Fatalf("connect = %d %s", r.Status, r.Raw)
+	}
+	rcv.waitFor("pat@example.com", "connection.connected")
+}
