@@ -30,6 +30,7 @@ func (d *Deferred) Set(s Store) bool {
 	if d.closed || d.s != nil {
 		return false
 	}
+	d.passCap(s)
 	d.s = s
 	return true
 }

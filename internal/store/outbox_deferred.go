@@ -18,9 +18,6 @@ func (d *Deferred) outbox(op string) (Outbox, error) {
 	if !ok {
 		return nil, ErrUnsupportedDatabase
 	}
-	if n := d.maxEvents.Load(); n != 0 {
-		o.SetMaxEvents(int(n))
-	}
 	return o, nil
 }
 
@@ -69,8 +66,21 @@ func (d *Deferred) DroppedEvents() int64 {
 	return o.DroppedEvents()
 }
 
-// SetMaxEvents implements Outbox: kept for the store Set gives.
-func (d *Deferred) SetMaxEvents(n int) { d.maxEvents.Store(int64(n)) }
+// SetMaxEvents implements Outbox: for the store in use, and kept for the
+// one Set gives.
+func (d *Deferred) SetMaxEvents(n int) {
+	d.maxEvents.Store(int64(n))
+	if o, err := d.outbox("set the outbox's cap"); err == nil {
+		o.SetMaxEvents(n)
+	}
+}
+
+// passCap gives s the cap set before it came.
+func (d *Deferred) passCap(s Store) {
+	if o, ok := s.(Outbox); ok && d.maxEvents.Load() != 0 {
+		o.SetMaxEvents(int(d.maxEvents.Load()))
+	}
+}
 
 // deferredBounds is the cap a Deferred passes on.
 type deferredBounds struct{ maxEvents atomic.Int64 }
