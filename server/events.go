@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
 
 	"github.com/zoomtoken/tokenserver/internal/events"
 	"github.com/zoomtoken/tokenserver/internal/metrics"
 	"github.com/zoomtoken/tokenserver/internal/store"
+	"github.com/zoomtoken/tokenserver/internal/zoom"
+	"github.com/zoomtoken/tokenserver/services"
 )
 
 // startEvents starts delivering the connections store's outbox to
@@ -44,4 +47,20 @@ func startEvents(ctx context.Context, cfg Config, connStore store.Store, log *sl
 		d.Run(rctx)
 	}()
 	return d.Kick, func() { cancel(); wg.Wait() }, nil
+}
+
+// connectionsWithEvents is newConnections with, when EVENTS_URL is set, the
+// delivery of its events started (startEvents); stop ends it.
+func connectionsWithEvents(ctx context.Context, cfg Config, sb *sandboxRun, zc *zoom.Client, bus services.Publisher, addr net.Addr,
+	states services.PendingStates, connStore store.Store, log *slog.Logger, mx *metrics.Metrics) (*services.Connections, func(), error) {
+	kick, stop, err := startEvents(ctx, cfg, connStore, log, mx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conns, err := newConnections(cfg, sb, zc, bus, addr, states, connStore, log, kick)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return conns, stop, nil
 }

@@ -134,15 +134,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	}
 	defer closeStore()
 	shared.useDatabase(cfg, connStore, log)
-	kickEvents, stopEvents, err := startEvents(ctx, cfg, connStore, log, mx)
+	conns, stopEvents, err := connectionsWithEvents(ctx, cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), connStore, log, mx)
 	if err != nil {
 		return err
 	}
 	defer stopEvents()
-	conns, err := newConnections(cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), connStore, log, kickEvents)
-	if err != nil {
-		return err
-	}
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log).
 		WithBatchSlots(shared.batchSlots())
 	present := presence.NewMemory(presence.MemoryConfig{})
