@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zoomtoken/tokenserver/internal/sandbox"
 )
@@ -69,6 +70,7 @@ func TestConnectionFromAppCode(t *testing.T) {
 	}
 
 	t.Run("the app's code becomes a connection that mints", func(t *testing.T) {
+		sock := authedSocket(t, ts, ann, "") // the console's socket sees the change live
 		v := newVerifier(t)
 		code := appCode(t, sb, appRedirect, v, ann)
 		r := post(map[string]any{"authorizationCode": code, "redirectUri": appRedirect, "codeVerifier": v}, bearer(t, ann, ""))
@@ -79,6 +81,9 @@ func TestConnectionFromAppCode(t *testing.T) {
 			t.Errorf("the answer names a token: %s", r.Raw)
 		}
 		wantJoin(t, ts.join(t, ann), "connection")
+		if ev, ok := sock.waitEvent("connection:changed", 10*time.Second); !ok || ev["status"] != "connected" {
+			t.Errorf("connection:changed = %v (received %v)", ev, ok)
+		}
 	})
 
 	t.Run("a replayed code is a 400 naming the cause", func(t *testing.T) {
