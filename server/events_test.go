@@ -325,3 +325,25 @@ func TestEventsInMemoryWarns(t *testing.T) {
 	}
 	rcv.waitFor("pat@example.com", "connection.connected")
 }
+
+// The user removed the app at Zoom (app_deauthorized): connection.lost, reason deauthorized.
+func TestEventsDeauthorizedIsLost(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{})
+	rcv := newReceiver(t, func(string, int) int { return 200 })
+	env := connEnv(t, sb, t.TempDir()+"/c.db", newKey(t, "k1"))
+	env["ZOOM_WEBHOOK_SECRETS"] = webhookSecret
+	for k, v := range eventsEnv(rcv) {
+		env[k] = v
+	}
+	ts := startServer(t, sb, env)
+	sb.SetWebhook(ts.URL+hookPath, webhookSecret)
+	user := "user1@" + sandbox.PartnerDomain
+	ts.mustConnect(t, user)
+	sb.Deauthorize(user)
+	got := rcv.waitFor(user, "connection.connected", "connection.lost")
+	if len(got) == 2 && (got[1].Data["reason"] != "deauthorized" || got[1].Data["status"] != "disconnected") {
+		t.Errorf("lost event = %+v", got[1])
+	}
+	rcv.check(append(sb.IssuedSecrets(), eventsSecret, webhookSecret)...)
+	ts.assertNoSecretsLogged(eventsSecret, webhookSecret)
+}
