@@ -76,6 +76,8 @@ type Deliverer struct {
 	client  *http.Client
 	wake    chan struct{}
 	dropped int64 // DroppedEvents already reported
+
+	unreadable bool // the last ClaimEvents failed (said once, not every poll)
 }
 
 // New returns a deliverer; Run starts it.
@@ -144,10 +146,15 @@ func (d *Deliverer) round(ctx context.Context) int {
 	now := d.cfg.Now()
 	es, err := d.cfg.Outbox.ClaimEvents(ctx, now, now.Add(d.cfg.LeaseFor), d.cfg.Batch)
 	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Warn("events: cannot read the outbox; trying again", "err", err)
+		if ctx.Err() == nil && !d.unreadable {
+			d.log.Warn("events: cannot read the outbox; trying again every poll", "err", err)
 		}
+		d.unreadable = true
 		return 0
+	}
+	if d.unreadable {
+		d.log.Info("events: the outbox can be read again")
+		d.unreadable = false
 	}
 	var wg sync.WaitGroup
 	for _, e := range es {
