@@ -1,7 +1,9 @@
 package routes
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"html/template"
 	"net/http"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
+	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/internal/store"
 	"github.com/zoomtoken/tokenserver/internal/wire"
 	"github.com/zoomtoken/tokenserver/services"
@@ -23,6 +26,45 @@ type Connections interface {
 	List(ctx context.Context, caller services.Identity) ([]store.Connection, error)
 	Get(ctx context.Context, caller services.Identity, sub string) (store.Connection, error)
 	Delete(ctx context.Context, caller services.Identity, sub string) error
+	Connect(ctx context.Context, caller services.Identity, r services.ConnectRequest) (store.Connection, error)
+}
+
+// connectBodyLimit: an authorization code, a redirect URL, a verifier and a sub fit well within it.
+const connectBodyLimit = 16 << 10
+
+// connectRequest is the body of POST /api/connections.
+type connectRequest struct {
+	AuthorizationCode string `json:"authorizationCode"`
+	RedirectURI       string `json:"redirectUri"`
+	CodeVerifier      string `json:"codeVerifier"`
+	Sub               string `json:"sub"`
+}
+
+// createConnection: POST /api/connections: an authorization code the app
+// got on its own redirect becomes the caller's connection (an admin's: sub's).
+func (a *api) createConnection(c *gin.Context) {
+	const op = "connect a Zoom account"
+	body, err := readBody(c, connectBodyLimit)
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	var in connectRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		fail(c, a.Logger, apperr.InvalidInput(op, apperr.FieldError{Field: "body",
+			Reason: "must be a JSON object of authorizationCode, redirectUri, codeVerifier and sub (strings)"}))
+		return
+	}
+	conn, err := a.Connections.Connect(c.Request.Context(), caller(c), services.ConnectRequest{Code: in.AuthorizationCode,
+		RedirectURI: in.RedirectURI, Verifier: secret.New(in.CodeVerifier), Sub: in.Sub})
+	if err != nil {
+		fail(c, a.Logger, err)
+		return
+	}
+	noStore(c)
+	c.PureJSON(http.StatusCreated, gin.H{"success": true, "connection": wire.NewConnection(conn)})
 }
 
 // authorizeConnection: GET /api/connections/zoom/authorize, for the

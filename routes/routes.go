@@ -207,6 +207,7 @@ func (a *api) connectionRoutes(r *gin.Engine, auth gin.HandlerFunc) {
 	r.GET("/api/connections/zoom/authorize", auth, a.authorizeConnection)
 	r.GET("/api/connections/zoom/callback", a.connectionCallback) // Zoom's redirect: the state authenticates it
 	r.GET("/api/connections", auth, a.listConnections)
+	r.POST("/api/connections", auth, a.createConnection)
 	r.GET("/api/connections/:sub", auth, a.getConnection)
 	r.DELETE("/api/connections/:sub", auth, a.deleteConnection)
 }

@@ -91,6 +91,8 @@ type Config struct {
 	RTMSClientID     string
 	RTMSClientSecret secret.Value
 	RTMSReassign     time.Duration
+
+	App AppOAuth // the app's own OAuth flow and its events (config_events.go)
 }
 
 // minWebhookSecretLen is the shortest webhook secret accepted. Zoom's secret
@@ -138,6 +140,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	loadSandbox(p, &c)
 	loadCluster(p, &c)
 	loadRTMS(p, &c)
+	loadAppOAuth(p, &c)
 	return c, errors.Join(p.errs...)
 }
 

@@ -37,6 +37,28 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("zoom: %+v", c)
 			}
 		}},
+		{"events: an http EVENTS_URL on the internet is refused, with the reason", with(zoom, "EVENTS_URL", "http://hooks.example.com/x", "EVENTS_SECRET", strings.Repeat("s", 32)),
+			[]string{"EVENTS_URL: must be https"}, nil},
+		{"events: a short EVENTS_SECRET is refused", with(zoom, "EVENTS_URL", "https://hooks.example.com/x", "EVENTS_SECRET", "short"),
+			[]string{"EVENTS_SECRET: must be at least 32 bytes"}, nil},
+		{"events: EVENTS_SECRET without EVENTS_URL", with(zoom, "EVENTS_SECRET", strings.Repeat("s", 32)), []string{"EVENTS_URL: is required"}, nil},
+		{"events: https, or http to loopback or a private address", with(zoom, "EVENTS_URL", "http://10.1.2.3:8080/hooks", "EVENTS_SECRET", strings.Repeat("s", 32),
+			"ZOOM_OAUTH_REDIRECT_URLS", "https://app.example/cb, https://app.example/cb2"), nil, func(t *testing.T, c Config) {
+			if c.App.EventsURL != "http://10.1.2.3:8080/hooks" || len(c.App.RedirectURLs) != 2 || c.App.RedirectURLs[1] != "https://app.example/cb2" {
+				t.Errorf("app: %+v", c.App)
+			}
+			for _, u := range []string{"https://hooks.example.com/x", "http://127.0.0.1:9/x", "http://localhost/x", "http://192.168.1.5/x"} {
+				if why := eventsURLProblem(u); why != "" {
+					t.Errorf("%s refused: %s", u, why)
+				}
+			}
+			for _, u := range []string{"http://8.8.8.8/x", "ftp://h/x", "https://user:pw@h/x", "hooks.example.com"} {
+				if eventsURLProblem(u) == "" {
+					t.Errorf("%s accepted", u)
+				}
+			}
+		}},
+		{"ZOOM_OAUTH_REDIRECT_URLS: not a URL", with(zoom, "ZOOM_OAUTH_REDIRECT_URLS", "app.example/cb"), []string{"ZOOM_OAUTH_REDIRECT_URLS: \"app.example/cb\" is not an absolute"}, nil},
 		{"partial credentials name the missing ones", map[string]string{"ZOOM_ACCOUNT_ID": "a", "ZOOM_CLIENT_ID": "b"}, []string{"ZOOM_CLIENT_SECRET: missing"}, nil},
 		{"only the secret", map[string]string{"ZOOM_CLIENT_SECRET": "s"}, []string{"ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID: missing"}, nil},
 		{"zoom mode needs caller auth", with(zoom, "API_KEYS", ""), []string{"AUTH_JWT_SECRET, AUTH_JWKS_URL, API_KEYS"}, nil},

@@ -134,10 +134,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	}
 	defer closeStore()
 	shared.useDatabase(cfg, connStore, log)
-	conns, err := newConnections(cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), connStore, log)
+	conns, stopEvents, err := connectionsWithEvents(ctx, cfg, sb, zc, events, ln.Addr(), shared.pendingStates(), connStore, log, mx)
 	if err != nil {
 		return err
 	}
+	defer stopEvents()
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log).
 		WithBatchSlots(shared.batchSlots())
 	present := presence.NewMemory(presence.MemoryConfig{})
@@ -192,7 +193,7 @@ const callbackPath = "/api/connections/zoom/callback"
 // configured (zoom mode) or in sandbox mode (the sandbox's own General app,
 // CONNECTIONS_KEY when set, else a generated key; DATABASE_URL, by default
 // memory); nil otherwise. connStore is DATABASE_URL's (openDatabase).
-func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, connStore store.Store, log *slog.Logger) (*services.Connections, error) {
+func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services.Publisher, addr net.Addr, states services.PendingStates, connStore store.Store, log *slog.Logger, kickEvents func()) (*services.Connections, error) {
 	app := zoom.OAuthApp{ClientID: cfg.OAuthClientID, ClientSecret: cfg.OAuthClientSecret, RedirectURL: cfg.OAuthRedirectURL,
 		AuthorizeURL: cfg.AuthorizeURL, TokenURL: cfg.ZoomOAuthURL, RevokeURL: cfg.RevokeURL}
 	var keys *store.Keyring
@@ -205,6 +206,9 @@ func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services
 			app.RedirectURL = "http://" + browserHost(addr) + callbackPath
 		}
 		sb.sb.AllowRedirect(app.RedirectURL)
+		for _, u := range cfg.App.RedirectURLs { // the app's own redirects, registered on the sandbox's General app
+			sb.sb.AllowRedirect(u)
+		}
 		if cfg.ConnectionsKey == "" { // nothing sealed outlives the process
 			keys = store.GenerateKeyring()
 			break
@@ -224,7 +228,8 @@ func newConnections(cfg Config, sb *sandboxRun, zc *zoom.Client, events services
 		keyring = "generated for this process (CONNECTIONS_KEY unset): connections do not outlive it"
 	}
 	cs, err := services.NewConnections(services.ConnectionsConfig{Zoom: zc, App: app, Store: connStore, Keyring: keys,
-		Events: events, States: states, Logger: log})
+		Events: events, States: states, Logger: log, RedirectURLs: cfg.App.RedirectURLs,
+		RecordEvents: kickEvents != nil, EventRecorded: kickEvents})
 	if err != nil {
 		return nil, fmt.Errorf("ZOOM_OAUTH_*: %w", err)
 	}

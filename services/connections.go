@@ -44,6 +44,14 @@ type ConnectionsConfig struct {
 	RefreshMargin time.Duration // an access token is reused until expires_in minus this; 5 minutes (at most half its life)
 	LeaseFor      time.Duration // how long a refresher holds a refresh token (Claim); 30 s
 
+	// RedirectURLs: the app's own redirect URLs (ZOOM_OAUTH_REDIRECT_URLS)
+	// whose codes Connect accepts, beside App.RedirectURL.
+	RedirectURLs []string
+	// RecordEvents: each change of a connection records its event in the
+	// store's outbox (EVENTS_URL set); EventRecorded, when set, is called after.
+	RecordEvents  bool
+	EventRecorded func()
+
 	// States keeps the pending authorize links; nil: this process's memory
 	// (store.NewMemoryPending with MaxPending). A shared one lets Zoom's redirect
 	// reach any instance.
@@ -217,25 +225,7 @@ func (cs *Connections) Complete(ctx context.Context, state, code, errParam strin
 			Message: fmt.Sprintf("You signed in to Zoom as %s, but asked to connect %s.", me.Email, p.sub),
 			Hint:    "Sign out of Zoom in this browser, then start again and sign in as yourself."}
 	}
-	sealed, err := cs.keys.Seal(p.sub, store.NewToken(g.RefreshToken.Reveal()))
-	if err != nil {
-		return store.Connection{}, fmt.Errorf("%s: seal: %w", op, err)
-	}
-	now := cs.now()
-	c := store.Connection{Sub: p.sub, ZoomUserID: me.ID, Email: me.Email, AccountID: me.AccountID,
-		Status: store.StatusConnected, ConnectedAt: now, RefreshedAt: now, Scopes: g.Scopes, Refresh: sealed}
-	if _, err := cs.store.Put(ctx, c); err != nil {
-		cs.revokeQuietly(ctx, g.RefreshToken)
-		return store.Connection{}, fmt.Errorf("%s: store: %w", op, err)
-	}
-	cs.remember(p.sub, g)
-	cs.log.Info("connections: connected", "sub", p.sub, "zoom_user", me.ID, "account", me.AccountID)
-	cs.publish(ctx, p.sub, "connected", "")
-	stored, err := cs.store.Get(ctx, p.sub)
-	if err != nil {
-		return store.Connection{}, fmt.Errorf("%s: %w", op, err)
-	}
-	return stored, nil
+	return cs.keep(ctx, p.sub, me, g)
 }
 
 // taken is a pending state once taken: its sub and PKCE verifier.
@@ -356,11 +346,12 @@ func (cs *Connections) Delete(ctx context.Context, caller Identity, sub string) 
 		}
 	}
 	cs.forget(key)
-	if err := cs.store.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := cs.store.Delete(cs.withEvent(ctx, EventDisconnected, c, "deleted"), key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	cs.log.Info("connections: deleted", "sub", key)
 	cs.publish(ctx, key, "disconnected", "deleted")
+	cs.kick()
 	return nil
 }
 
@@ -590,7 +581,7 @@ func (cs *Connections) release(sub string, claimed int64) {
 // (or its refresh token does not open here), and tells the user's sockets.
 func (cs *Connections) lose(ctx context.Context, c store.Connection, claimed int64, reason string) error {
 	cs.forget(c.Sub)
-	_, err := cs.store.MarkDisconnected(ctx, c.Sub, claimed, reason, cs.now())
+	_, err := cs.store.MarkDisconnected(cs.withEvent(ctx, EventLost, c, reason), c.Sub, claimed, reason, cs.now())
 	if err != nil {
 		// A reconnect (Put) since the claim wins: it holds a new grant.
 		cs.log.Warn("connections: could not mark a dead grant disconnected", "sub", c.Sub, "err", err)
@@ -598,6 +589,7 @@ func (cs *Connections) lose(ctx context.Context, c store.Connection, claimed int
 	}
 	cs.log.Warn("connections: the grant cannot be used; disconnected", "sub", c.Sub, "zoom_user", c.ZoomUserID, "reason", reason)
 	cs.publish(ctx, c.Sub, "disconnected", reason)
+	cs.kick()
 	return lostErr(reason)
 }
 

@@ -34,11 +34,12 @@ func (cs *Connections) Deauthorized(ctx context.Context, d webhooks.Deauthorizat
 			return nil // found by sub or email only: not this Zoom user's grant
 		}
 		cs.forget(c.Sub)
-		if err := cs.store.Delete(ctx, c.Sub); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := cs.store.Delete(cs.withEvent(ctx, EventLost, c, "deauthorized"), c.Sub); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("deauthorize: %w", err)
 		}
 		cs.log.Info("connections: the user removed the app at Zoom; connection forgotten", "sub", c.Sub, "zoom_user", c.ZoomUserID)
 		cs.publish(ctx, c.Sub, "disconnected", "deauthorized")
+		cs.kick()
 	}
 	return nil
 }

@@ -38,8 +38,10 @@ type Metrics struct {
 	clusterOnce sync.Once
 	cluster     *Cluster // cluster_backend_up, registered by the first Cluster()
 
-	rtmsOnce sync.Once
-	rtms     *RTMS // rtms_*, registered by the first RTMS() (rtms.go)
+	rtmsOnce   sync.Once
+	rtms       *RTMS // rtms_*, registered by the first RTMS() (rtms.go)
+	eventsOnce sync.Once
+	events     *Events // events_*, registered by the first Events()
 }
 
 // New registers every metric, with the Go runtime and process collectors.

@@ -16,6 +16,7 @@ type Deferred struct {
 	mu     sync.Mutex
 	s      Store // nil until Set
 	closed bool
+	deferredBounds
 }
 
 // NewDeferred returns a Deferred with no store yet.
@@ -29,6 +30,7 @@ func (d *Deferred) Set(s Store) bool {
 	if d.closed || d.s != nil {
 		return false
 	}
+	d.passCap(s)
 	d.s = s
 	return true
 }

@@ -330,7 +330,7 @@ func TestSQLiteMigratesFromSchema1(t *testing.T) {
 
 	for range 2 {
 		s := openSQLite(t, path)
-		if n, err := s.SchemaVersion(ctx); err != nil || n != 3 || n != len(migrations) {
+		if n, err := s.SchemaVersion(ctx); err != nil || n != 4 || n != len(migrations) {
 			t.Fatalf("schema version %d, %v", n, err)
 		}
 		got, err := s.Get(ctx, "alice")

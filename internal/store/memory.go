@@ -17,6 +17,11 @@ type MemoryStore struct {
 	conns   map[string]Connection
 	version int64 // the last version handed out
 	marks   memMarks
+
+	// The outbox (outbox.go): events in the order recorded.
+	events   []memEvent
+	eventSeq int64
+	outboxBounds
 }
 
 // NewMemoryStore returns an empty store.
@@ -72,6 +77,9 @@ func (m *MemoryStore) Put(ctx context.Context, c Connection) (int64, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.recordEvent(ctx); err != nil {
+		return 0, fmt.Errorf("put connection: %w", err)
+	}
 	c.Version = m.nextVersion()
 	m.conns[c.Sub] = c
 	return c.Version, nil
@@ -86,6 +94,9 @@ func (m *MemoryStore) Delete(ctx context.Context, sub string) error {
 	defer m.mu.Unlock()
 	if _, ok := m.conns[sub]; !ok {
 		return fmt.Errorf("delete connection: %w", ErrNotFound)
+	}
+	if err := m.recordEvent(ctx); err != nil {
+		return fmt.Errorf("delete connection: %w", err)
 	}
 	delete(m.conns, sub)
 	return nil
@@ -106,7 +117,7 @@ func (m *MemoryStore) SwapRefresh(ctx context.Context, sub string, expectVersion
 	if refreshedAt.IsZero() {
 		refreshedAt = m.now()
 	}
-	return m.update(op, sub, expectVersion, false, func(c *Connection) error {
+	return m.update(ctx, op, sub, expectVersion, false, func(c *Connection) error {
 		if c.Status != StatusConnected {
 			return ErrDisconnected
 		}
@@ -120,7 +131,7 @@ func (m *MemoryStore) SwapRefresh(ctx context.Context, sub string, expectVersion
 // update applies change to the connection of sub, only if its version is
 // expect (or, with anyVersion, expect is AnyVersion), and gives it a new
 // version. A sentinel that change returns aborts the write.
-func (m *MemoryStore) update(op, sub string, expect int64, anyVersion bool, change func(*Connection) error) (int64, error) {
+func (m *MemoryStore) update(ctx context.Context, op, sub string, expect int64, anyVersion bool, change func(*Connection) error) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.conns[sub]
@@ -131,6 +142,9 @@ func (m *MemoryStore) update(op, sub string, expect int64, anyVersion bool, chan
 		return 0, fmt.Errorf("%s: %w", op, ErrConflict)
 	}
 	if err := change(&c); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := m.recordEvent(ctx); err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	c.Version = m.nextVersion()
@@ -153,7 +167,7 @@ func (m *MemoryStore) MarkDisconnected(ctx context.Context, sub string, expectVe
 	if at.IsZero() {
 		at = m.now()
 	}
-	return m.update(op, sub, expectVersion, true, func(c *Connection) error {
+	return m.update(ctx, op, sub, expectVersion, true, func(c *Connection) error {
 		c.Status, c.Reason, c.DisconnectedAt = StatusDisconnected, reason, utc(at)
 		c.Refresh = Sealed{}
 		c.LeaseUntil = time.Time{}
@@ -174,7 +188,7 @@ func (m *MemoryStore) Claim(ctx context.Context, sub string, expectVersion int64
 		return 0, fmt.Errorf("%s: %w: no lease end", op, ErrInvalid)
 	}
 	now := m.now()
-	return m.update(op, sub, expectVersion, false, func(c *Connection) error {
+	return m.update(ctx, op, sub, expectVersion, false, func(c *Connection) error {
 		switch {
 		case c.Status != StatusConnected:
 			return ErrDisconnected
@@ -192,7 +206,7 @@ func (m *MemoryStore) Release(ctx context.Context, sub string, claimedVersion in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := m.update(op, sub, claimedVersion, false, func(c *Connection) error {
+	_, err := m.update(ctx, op, sub, claimedVersion, false, func(c *Connection) error {
 		c.LeaseUntil = time.Time{}
 		return nil
 	})

@@ -80,6 +80,22 @@ var pgMigrations = [][]string{
 		)`,
 		`CREATE INDEX guard_marks_until ON guard_marks (until)`,
 	},
+	{
+		// The outbox (outbox.go): events for EVENTS_URL, recorded in the
+		// transaction of the change; times are unix nanoseconds.
+		`CREATE TABLE events (
+			seq         BIGSERIAL PRIMARY KEY,
+			id          TEXT   NOT NULL UNIQUE,
+			type        TEXT   NOT NULL,
+			sub         TEXT   NOT NULL,
+			created_at  BIGINT NOT NULL,
+			data        TEXT   NOT NULL,
+			attempts    INTEGER NOT NULL DEFAULT 0,
+			next_at     BIGINT NOT NULL,
+			lease_until BIGINT NOT NULL DEFAULT 0
+		)`,
+		`CREATE INDEX events_sub ON events (sub, seq)`,
+	},
 }
 
 // PostgresStore keeps connections in PostgreSQL, which every instance of a
@@ -91,6 +107,7 @@ type PostgresStore struct {
 	pool  *pgxpool.Pool
 	now   func() time.Time
 	prune pruneGate // of the marks
+	outboxBounds
 }
 
 // OpenPostgres connects to the PostgreSQL database that url names
@@ -268,7 +285,8 @@ func (s *PostgresStore) Put(ctx context.Context, c Connection) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, pgOpTimeout)
 	defer cancel()
 	var v int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO connections (
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO connections (
 			sub, zoom_user_id, email, email_key, account_id, status, reason, connected_at, refreshed_at,
 			disconnected_at, scopes, refresh_key_id, refresh_sealed, version, lease_until, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, nextval('connections_version_seq'), 0, $14)
@@ -280,9 +298,10 @@ func (s *PostgresStore) Put(ctx context.Context, c Connection) (int64, error) {
 			refresh_key_id = excluded.refresh_key_id, refresh_sealed = excluded.refresh_sealed,
 			version = excluded.version, lease_until = 0, updated_at = excluded.updated_at
 		RETURNING version`,
-		c.Sub, c.ZoomUserID, c.Email, asciiLower(c.Email), c.AccountID, string(c.Status), c.Reason,
-		*nanos(c.ConnectedAt), nanos(c.RefreshedAt), nanos(c.DisconnectedAt),
-		strings.Join(c.Scopes, " "), c.Refresh.KeyID, blob(c.Refresh.Ciphertext), now.UnixNano()).Scan(&v)
+			c.Sub, c.ZoomUserID, c.Email, asciiLower(c.Email), c.AccountID, string(c.Status), c.Reason,
+			*nanos(c.ConnectedAt), nanos(c.RefreshedAt), nanos(c.DisconnectedAt),
+			strings.Join(c.Scopes, " "), c.Refresh.KeyID, blob(c.Refresh.Ciphertext), now.UnixNano()).Scan(&v)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", op, pgErr(err))
 	}
@@ -293,12 +312,15 @@ func (s *PostgresStore) Put(ctx context.Context, c Connection) (int64, error) {
 func (s *PostgresStore) Delete(ctx context.Context, sub string) error {
 	ctx, cancel := context.WithTimeout(ctx, pgOpTimeout)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM connections WHERE sub = $1`, sub)
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM connections WHERE sub = $1`, sub)
+		if err == nil && tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("delete connection: %w", pgErr(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete connection: %w", ErrNotFound)
 	}
 	return nil
 }
@@ -465,7 +487,11 @@ func (s *PostgresStore) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil {
+		err = s.recordEvent(ctx, tx) // the event a write carries, in its transaction
+	}
+	if err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = tx.Rollback(rctx)
 		cancel()

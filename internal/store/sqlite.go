@@ -66,6 +66,22 @@ var migrations = [][]string{
 		) STRICT`,
 		`CREATE INDEX guard_marks_until ON guard_marks (until)`,
 	},
+	{
+		// The outbox (outbox.go): events for EVENTS_URL, recorded in the
+		// transaction of the change; times are unix nanoseconds.
+		`CREATE TABLE events (
+			seq         INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+			id          TEXT    NOT NULL UNIQUE,
+			type        TEXT    NOT NULL,
+			sub         TEXT    NOT NULL,
+			created_at  INTEGER NOT NULL,
+			data        TEXT    NOT NULL,
+			attempts    INTEGER NOT NULL DEFAULT 0,
+			next_at     INTEGER NOT NULL,
+			lease_until INTEGER NOT NULL DEFAULT 0
+		) STRICT`,
+		`CREATE INDEX events_sub ON events (sub, seq)`,
+	},
 }
 
 // SQLiteStore keeps connections in an SQLite file. Several stores, in one
@@ -75,6 +91,7 @@ type SQLiteStore struct {
 	db    *sql.DB
 	now   func() time.Time
 	prune pruneGate // of the marks
+	outboxBounds
 }
 
 // OpenSQLite opens (creating when missing) the SQLite database at path,
@@ -314,14 +331,20 @@ func (s *SQLiteStore) Put(ctx context.Context, c Connection) (int64, error) {
 
 // Delete implements Store.
 func (s *SQLiteStore) Delete(ctx context.Context, sub string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM connections WHERE sub = ?`, sub)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE sub = ?`, sub)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("delete connection: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete connection: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("delete connection: %w", ErrNotFound)
 	}
 	return nil
 }
@@ -501,6 +524,10 @@ func (s *SQLiteStore) write(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := s.recordEvent(ctx, tx); err != nil {
 		tx.Rollback()
 		return err
 	}

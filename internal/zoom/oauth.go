@@ -142,8 +142,10 @@ type userOAuthReply struct {
 // a code is single use. A code used, expired, or sent with the wrong
 // verifier or redirect URL is ErrInvalidInput (start again).
 func (c *Client) ExchangeCode(ctx context.Context, app OAuthApp, code string, verifier secret.Value) (Grant, error) {
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {app.RedirectURL},
-		"code_verifier": {verifier.Reveal()}}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {app.RedirectURL}}
+	if !verifier.Empty() { // a code got without PKCE is exchanged without a verifier
+		form.Set("code_verifier", verifier.Reveal())
+	}
 	return c.grant(ctx, app, "exchange the authorization code", "oauth_user_code", form)
 }
 
@@ -212,6 +214,10 @@ func userGrantError(op, endpoint string, status int, r userOAuthReply) error {
 		return &apperr.Error{Kind: apperr.ErrConnectionLost, Op: op,
 			Message: "The user's Zoom connection is no longer valid (Zoom answered invalid_grant: the app was removed, the grant expired or was revoked).",
 			Hint:    "The user must connect their Zoom account again."}
+	case r.Error == "invalid_grant" && strings.Contains(strings.ToLower(r.Reason), "verifier"):
+		return &apperr.Error{Kind: apperr.ErrInvalidInput, Op: op,
+			Message: "Zoom refused the authorization code (invalid_grant): the PKCE code verifier does not match the code challenge sent to Zoom's authorize page.",
+			Hint:    "Send the code_verifier whose S256 challenge was on the authorize link, or none if the link had no code_challenge; the code is now spent: start again."}
 	case r.Error == "invalid_grant":
 		return &apperr.Error{Kind: apperr.ErrInvalidInput, Op: op,
 			Message: "Zoom refused the authorization code (invalid_grant): it was already used or has expired, or the PKCE verifier or redirect URL does not match.",
