@@ -39,19 +39,8 @@ func (cs *Connections) Connect(ctx context.Context, caller Identity, r ConnectRe
 	}
 	app := cs.app
 	app.RedirectURL = r.RedirectURI
-	g, err := cs.zoom.ExchangeCode(ctx, app, r.Code, r.Verifier)
+	g, me, err := cs.exchange(ctx, op, app, r.Code, r.Verifier)
 	if err != nil {
-		return store.Connection{}, err
-	}
-	if !zoom.HasTokenScope(g.Scopes) {
-		cs.revokeQuietly(ctx, g.RefreshToken)
-		return store.Connection{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op,
-			Message: "The Zoom app did not grant the scope user:read:token, which minting ZAK and OBF tokens needs.",
-			Hint:    "Add user:read:token (and user:read:user) to the General app's scopes, then run the consent again."}
-	}
-	me, err := cs.zoom.Me(ctx, g.AccessToken)
-	if err != nil {
-		cs.revokeQuietly(ctx, g.RefreshToken)
 		return store.Connection{}, err
 	}
 	if sub == "" { // an admin's API key and no sub: the Zoom user's own id

@@ -204,19 +204,8 @@ func (cs *Connections) Complete(ctx context.Context, state, code, errParam strin
 	case code == "":
 		return store.Connection{}, apperr.InvalidInput(op, apperr.FieldError{Field: "code", Reason: "is required"})
 	}
-	g, err := cs.zoom.ExchangeCode(ctx, cs.app, code, p.verifier)
+	g, me, err := cs.exchange(ctx, op, cs.app, code, p.verifier)
 	if err != nil {
-		return store.Connection{}, err
-	}
-	if !zoom.HasTokenScope(g.Scopes) {
-		cs.revokeQuietly(ctx, g.RefreshToken)
-		return store.Connection{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op,
-			Message: "The Zoom app did not grant the scope user:read:token, which minting ZAK and OBF tokens needs.",
-			Hint:    "Add user:read:token (and user:read:user) to the General app's scopes in the Zoom App Marketplace (the app, then Scopes), then connect again."}
-	}
-	me, err := cs.zoom.Me(ctx, g.AccessToken)
-	if err != nil {
-		cs.revokeQuietly(ctx, g.RefreshToken)
 		return store.Connection{}, err
 	}
 	if !zoom.SameUser(p.sub, me.ID) && !zoom.SameUser(p.sub, me.Email) {
@@ -602,4 +591,27 @@ func (cs *Connections) publish(ctx context.Context, sub, status, reason string) 
 		return
 	}
 	cs.pub.Publish(ctx, Event{Kind: ConnectionChanged, User: u, Status: status, Reason: reason})
+}
+
+// exchange trades an authorization code for the user's grant, as app (its
+// redirect URL the one the code was issued for), and reads who the user
+// is. A grant without the scope minting needs, or whose user cannot be
+// read, is revoked at once.
+func (cs *Connections) exchange(ctx context.Context, op string, app zoom.OAuthApp, code string, verifier secret.Value) (zoom.Grant, zoom.ZoomUser, error) {
+	g, err := cs.zoom.ExchangeCode(ctx, app, code, verifier)
+	if err != nil {
+		return zoom.Grant{}, zoom.ZoomUser{}, err
+	}
+	if !zoom.HasTokenScope(g.Scopes) {
+		cs.revokeQuietly(ctx, g.RefreshToken)
+		return zoom.Grant{}, zoom.ZoomUser{}, &apperr.Error{Kind: apperr.ErrZoomRejected, Op: op,
+			Message: "The Zoom app did not grant the scope user:read:token, which minting ZAK and OBF tokens needs.",
+			Hint:    "Add user:read:token (and user:read:user) to the General app's scopes in the Zoom App Marketplace (the app, then Scopes), then connect again."}
+	}
+	me, err := cs.zoom.Me(ctx, g.AccessToken)
+	if err != nil {
+		cs.revokeQuietly(ctx, g.RefreshToken)
+		return zoom.Grant{}, zoom.ZoomUser{}, err
+	}
+	return g, me, nil
 }
