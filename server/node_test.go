@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,27 +71,39 @@ func startNodeCommand(t *testing.T, env map[string]string, name string, args ...
 	return n
 }
 
-// next waits for the next line whose event is one of events.
+// next waits for the next line whose event is one of events; a fatal
+// line or a connect_error fails the test.
 func (n *nodeClient) next(events ...string) map[string]any {
+	n.t.Helper()
+	m := n.nextLine(events...)
+	if !slices.Contains(events, str(m["event"])) {
+		n.t.Fatalf("node client: %v", m)
+	}
+	return m
+}
+
+// nextLine waits for the next line whose event is one of events; a fatal
+// line or a connect_error ends the wait too, and is returned.
+func (n *nodeClient) nextLine(events ...string) map[string]any {
 	n.t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
 		case m, ok := <-n.lines:
 			if !ok {
-				n.t.Fatalf("node client ended; lines so far: %v", n.all)
+				n.t.Fatalf("node script ended; lines so far: %v", n.all)
 			}
 			n.all = append(n.all, m)
+			if m["event"] == "fatal" || m["event"] == "connect_error" {
+				return m
+			}
 			for _, e := range events {
 				if m["event"] == e {
 					return m
 				}
 			}
-			if m["event"] == "connect_error" || m["event"] == "fatal" {
-				n.t.Fatalf("node client: %v", m)
-			}
 		case <-timeout:
-			n.t.Fatalf("node client said no %v; lines so far: %v", events, n.all)
+			n.t.Fatalf("node script said no %v; lines so far: %v", events, n.all)
 		}
 	}
 }

@@ -3,34 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
 )
-
-// nextLine waits for the next line whose event is one of events; a fatal
-// line or a connect_error ends the wait too, and is returned.
-func (n *nodeClient) nextLine(events ...string) map[string]any {
-	n.t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case m, ok := <-n.lines:
-			if !ok {
-				n.t.Fatalf("node script ended; lines so far: %v", n.all)
-			}
-			n.all = append(n.all, m)
-			if m["event"] == "fatal" || m["event"] == "connect_error" {
-				return m
-			}
-			for _, e := range events {
-				if m["event"] == e {
-					return m
-				}
-			}
-		case <-timeout:
-			n.t.Fatalf("node script said no %v; lines so far: %v", events, n.all)
-		}
-	}
-}
 
 // The example RTMS worker (examples/node/rtms-worker.js) against a server in
 // sandbox mode, with no settings, end to end: the sandbox starts a stream on
