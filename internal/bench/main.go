@@ -99,11 +99,9 @@ type result struct {
 }
 
 func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) error {
-	if bin == "" {
-		var err error
-		if bin, err = buildServer(); err != nil {
-			return err
-		}
+	bin, err := serverBinary(bin)
+	if err != nil {
+		return err
 	}
 	if soak > 0 {
 		return runSoak(bin, soak)
@@ -158,16 +156,28 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) 
 	table := markdown(results, dur, reps, nSockets)
 	fmt.Println()
 	fmt.Print(table)
-	if out != "" {
-		// The sections after the generated table (each a "## " heading:
-		// measurements run apart with -only or -attack, and what was
-		// written about them) are kept as they are.
-		if sections := keptSections(out); sections != "" {
-			table += "\n" + sections
-		}
-		return os.WriteFile(out, []byte(table), 0o644)
+	return writeTable(out, table)
+}
+
+// writeTable writes the generated table to out (none: nothing). The
+// sections after it (each a "## " heading: measurements run apart with
+// -only or -attack, and what was written about them) are kept as they are.
+func writeTable(out, table string) error {
+	if out == "" {
+		return nil
 	}
-	return nil
+	if sections := keptSections(out); sections != "" {
+		table += "\n" + sections
+	}
+	return os.WriteFile(out, []byte(table), 0o644)
+}
+
+// serverBinary is bin, or the server built now when bin is empty.
+func serverBinary(bin string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	return buildServer()
 }
 
 // keptSections is the file at path from its first "## " heading on: what
