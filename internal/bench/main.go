@@ -47,7 +47,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each throughput run (medians are reported)")
 	sockets := flag.Int("sockets", 2000, "connected participants in the fan-out run")
 	bin := flag.String("bin", "", "measure this server binary instead of building ./server")
-	only := flag.String("only", "", "run only this measurement (connections, presence, sockets, cluster, cluster-scale, fairness, handoff) and print it; writes nothing")
+	only := flag.String("only", "", "run only this measurement (connections, presence, sockets, cluster, cluster-scale, fairness, handoff, rtms) and print it; writes nothing")
 	waiting := flag.Int("waiting", 10000, "idle authenticated sockets in the sockets run")
 	attack := flag.Bool("attack", false, "measure the server under attack instead; writes only the Under attack section of -out")
 	floodFor := flag.Duration("flood", 10*time.Second, "length of the flood in -attack")
@@ -56,7 +56,7 @@ func main() {
 	var err error
 	switch scenario, known := scenarios(*dur, *reps, *sockets, *waiting)[*only]; {
 	case *only != "" && !known:
-		err = fmt.Errorf("-only %q: not a measurement (connections, presence, sockets, cluster, cluster-scale, fairness, handoff)", *only)
+		err = fmt.Errorf("-only %q: not a measurement (connections, presence, sockets, cluster, cluster-scale, fairness, handoff, rtms)", *only)
 	case *only != "":
 		if *bin == "" {
 			*bin, err = buildServer()
@@ -89,6 +89,7 @@ func scenarios(dur time.Duration, reps, sockets, waiting int) map[string]func(bi
 		"cluster-scale": func(bin string, add func(result)) error { return clusterScaleBench(bin, waiting, reps, add) },
 		"fairness":      func(bin string, add func(result)) error { return fairnessBench(bin, 400, add) },
 		"handoff":       func(bin string, add func(result)) error { return handoffBench(bin, 1000, add) },
+		"rtms":          func(bin string, add func(result)) error { return rtmsBench(bin, 1000, 20, 50, add) },
 		"sockets":       func(bin string, add func(result)) error { return socketsBench(bin, waiting, add) },
 	}
 }
@@ -98,11 +99,9 @@ type result struct {
 }
 
 func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) error {
-	if bin == "" {
-		var err error
-		if bin, err = buildServer(); err != nil {
-			return err
-		}
+	bin, err := serverBinary(bin)
+	if err != nil {
+		return err
 	}
 	if soak > 0 {
 		return runSoak(bin, soak)
@@ -150,19 +149,35 @@ func run(bin, out string, soak, dur time.Duration, reps, nSockets, waiting int) 
 	if err := handoffBench(bin, 1000, add); err != nil {
 		return fmt.Errorf("handoff: %w", err)
 	}
+	// 10. RTMS: each stream to exactly one worker, one instance and three.
+	if err := rtmsBench(bin, 1000, 20, 50, add); err != nil {
+		return fmt.Errorf("rtms: %w", err)
+	}
 	table := markdown(results, dur, reps, nSockets)
 	fmt.Println()
 	fmt.Print(table)
-	if out != "" {
-		// The sections after the generated table (each a "## " heading:
-		// measurements run apart with -only or -attack, and what was
-		// written about them) are kept as they are.
-		if sections := keptSections(out); sections != "" {
-			table += "\n" + sections
-		}
-		return os.WriteFile(out, []byte(table), 0o644)
+	return writeTable(out, table)
+}
+
+// writeTable writes the generated table to out (none: nothing). The
+// sections after it (each a "## " heading: measurements run apart with
+// -only or -attack, and what was written about them) are kept as they are.
+func writeTable(out, table string) error {
+	if out == "" {
+		return nil
 	}
-	return nil
+	if sections := keptSections(out); sections != "" {
+		table += "\n" + sections
+	}
+	return os.WriteFile(out, []byte(table), 0o644)
+}
+
+// serverBinary is bin, or the server built now when bin is empty.
+func serverBinary(bin string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	return buildServer()
 }
 
 // keptSections is the file at path from its first "## " heading on: what
