@@ -96,6 +96,9 @@ func RecordRTMSUnassigned(outbox store.Outbox, kick func(), log *slog.Logger, no
 	if now == nil {
 		now = time.Now
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return func(u RTMSUnassigned) {
 		data, _ := json.Marshal(u)
 		sum := sha256.Sum256([]byte(EventRTMSUnassigned + "\x00" + u.StreamID))
