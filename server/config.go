@@ -91,6 +91,7 @@ type Config struct {
 	RTMSClientID     string
 	RTMSClientSecret secret.Value
 	RTMSReassign     time.Duration
+	RTMSUnassigned   time.Duration // RTMS_UNASSIGNED_SECONDS: a stream pending that long with no worker: rtms.unassigned
 
 	App AppOAuth // the app's own OAuth flow and its events (config_events.go)
 }
@@ -568,4 +569,5 @@ func loadRTMS(p *parser, c *Config) {
 		c.RTMSClientID, c.RTMSClientSecret = c.OAuthClientID, c.OAuthClientSecret
 	}
 	c.RTMSReassign = time.Duration(p.intRange("RTMS_REASSIGN_SECONDS", 10, 1, 3600)) * time.Second
+	c.RTMSUnassigned = time.Duration(p.intRange("RTMS_UNASSIGNED_SECONDS", 5, 1, 3600)) * time.Second
 }

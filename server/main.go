@@ -142,7 +142,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	meetings := services.NewMeetings(zc, grants(conns), signer(cfg, sb), events, cfg.BatchMax, log).
 		WithBatchSlots(shared.batchSlots())
 	present := presence.NewMemory(presence.MemoryConfig{})
-	rtms := newRTMS(cfg, sb, mx, log, shared)
+	rtms := newRTMS(cfg, sb, mx, log, shared, rtmsUnassigned(cfg, connStore, conns, log))
 	defer rtms.close()
 	hooks, err := newWebhooks(cfg, sb, present, events, conns, ln.Addr(), mx, log, shared, rtms)
 	if err != nil {

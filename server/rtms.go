@@ -7,6 +7,7 @@ import (
 	"github.com/zoomtoken/tokenserver/internal/metrics"
 	"github.com/zoomtoken/tokenserver/internal/redis"
 	"github.com/zoomtoken/tokenserver/internal/secret"
+	"github.com/zoomtoken/tokenserver/internal/store"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/routes"
 	"github.com/zoomtoken/tokenserver/services"
@@ -24,7 +25,7 @@ type rtmsRun struct{ svc *services.RTMS }
 // webhooks' relay) and the instance that claims a stream in Redis assigns
 // it to its workers; a claim lives max(3 s, RTMS_REASSIGN_SECONDS) unless
 // renewed, so the streams of an instance that died go to another.
-func newRTMS(cfg Config, sb *sandboxRun, mx *metrics.Metrics, log *slog.Logger, shared *sharedState) *rtmsRun {
+func newRTMS(cfg Config, sb *sandboxRun, mx *metrics.Metrics, log *slog.Logger, shared *sharedState, unassigned func(services.RTMSUnassigned)) *rtmsRun {
 	id, sec := cfg.RTMSClientID, cfg.RTMSClientSecret
 	if id == "" && sb.sb != nil {
 		sid, ssec := sb.sb.GeneralApp()
@@ -40,7 +41,8 @@ func newRTMS(cfg Config, sb *sandboxRun, mx *metrics.Metrics, log *slog.Logger, 
 	}
 	log.Info("rtms: handing streams to workers", "client_id", id, "reassign_after", cfg.RTMSReassign.String(), "cluster", claims != nil)
 	return &rtmsRun{svc: services.NewRTMS(services.RTMSConfig{ClientID: id, ClientSecret: sec,
-		ReassignAfter: cfg.RTMSReassign, Observer: mx.RTMS(), Logger: log, Claims: claims})}
+		ReassignAfter: cfg.RTMSReassign, Observer: mx.RTMS(), Logger: log, Claims: claims,
+		Unassigned: unassigned, UnassignedAfter: cfg.RTMSUnassigned})}
 }
 
 func (r *rtmsRun) close() {
@@ -70,4 +72,14 @@ func (r *rtmsRun) routes() routes.RTMS {
 		return nil
 	}
 	return r.svc
+}
+
+// rtmsUnassigned records rtms.unassigned in the connections store's outbox
+// when events are on (EVENTS_URL); nil otherwise.
+func rtmsUnassigned(cfg Config, connStore store.Store, conns *services.Connections, log *slog.Logger) func(services.RTMSUnassigned) {
+	outbox, ok := connStore.(store.Outbox)
+	if cfg.App.EventsURL == "" || !ok || conns == nil {
+		return nil
+	}
+	return services.RecordRTMSUnassigned(outbox, conns.KickEvents, log, nil)
 }

@@ -57,3 +57,7 @@ func (cs *Connections) kick() {
 		cs.cfg.EventRecorded()
 	}
 }
+
+// KickEvents tells the deliverer an event was recorded elsewhere (an
+// rtms.unassigned), when events are on.
+func (cs *Connections) KickEvents() { cs.kick() }

@@ -148,6 +148,12 @@ type RTMSConfig struct {
 	// (rtms_cluster.go); nil: one instance, every stream is this one's.
 	Claims     RTMSClaims
 	ClaimRetry time.Duration // how often streams claimed elsewhere are tried again, and claims renewed: 1 s
+
+	// Unassigned, when set, is told of each stream this instance admitted
+	// that stayed pending UnassignedAfter (5 s) with no worker
+	// (rtms_unassigned.go); RecordRTMSUnassigned makes it an event.
+	Unassigned      func(RTMSUnassigned)
+	UnassignedAfter time.Duration
 }
 
 // RTMS hands streams to workers. Its methods are safe for concurrent use;
@@ -177,6 +183,9 @@ type rtmsStream struct {
 	lostSub      string      // the lost holder's identity: its new socket may resume the stream
 	tried        map[*rtmsWorker]bool
 	reconnect    string // a failover that came while the offer was out
+
+	unassigned *time.Timer // the wait before rtms.unassigned
+	reported   bool        // rtms.unassigned decided: never again for this stream
 
 	// In a cluster (Claims set): claimed by this instance, being claimed,
 	// or claimed by another (tried again every ClaimRetry).
@@ -221,6 +230,9 @@ func NewRTMS(cfg RTMSConfig) *RTMS {
 	}
 	if cfg.ClaimRetry <= 0 {
 		cfg.ClaimRetry = time.Second
+	}
+	if cfg.UnassignedAfter <= 0 {
+		cfg.UnassignedAfter = 5 * time.Second
 	}
 	r := &RTMS{cfg: cfg, log: cfg.Logger, streams: map[string]*rtmsStream{}, workers: map[string]*rtmsWorker{},
 		stop: make(chan struct{})}

@@ -30,6 +30,9 @@ func (r *RTMS) started(ev webhooks.RTMS, reason string) rtmsSends {
 	r.streams[ev.StreamID] = &rtmsStream{view: RTMSStream{StreamID: ev.StreamID, Product: RTMSProduct(ev.Product),
 		MeetingUUID: ev.MeetingUUID, SessionID: ev.SessionID, MeetingID: ev.MeetingID, State: RTMSPending, StartedAt: now},
 		serverURLs: ev.ServerURLs, pendingSince: now, tried: map[*rtmsWorker]bool{}}
+	if !ev.Relayed {
+		r.watchUnassigned(r.streams[ev.StreamID])
+	}
 	return nil
 }
 
@@ -55,6 +58,7 @@ func (r *RTMS) stopped(ev webhooks.RTMS) rtmsSends {
 		}
 	}
 	r.stopTimer(st)
+	st.stopUnassigned()
 	if st.claimed {
 		st.claimed = false
 		id := st.view.StreamID
@@ -149,6 +153,7 @@ func (r *RTMS) acked(streamID string, w *rtmsWorker, n int) {
 	switch {
 	case ok && st.offered == w && st.offer == n:
 		r.stopTimer(st)
+		st.stopUnassigned()
 		now := r.cfg.Now()
 		st.holder, st.offered = w, nil
 		st.view.State, st.view.AssignedAt = RTMSAssigned, &now

@@ -209,6 +209,11 @@ func (w *Webhooks) relayed(ev webhooks.Event) {
 	if ev.Name == webhooks.EventAppDeauthorized || !w.wanted(ev) {
 		return
 	}
+	if ev.RTMS != nil {
+		rt := *ev.RTMS
+		rt.Relayed = true
+		ev.RTMS = &rt
+	}
 	select {
 	case w.queues[w.shard(ev.Meeting.Number)] <- webhookJob{ev: ev, arrived: w.cfg.Now()}:
 	default:

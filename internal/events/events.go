@@ -1,7 +1,7 @@
 // Package events delivers the events of the connections store's outbox to
 // the app's back-end (EVENTS_URL), signed with EVENTS_SECRET: at least once,
-// the same id on every attempt, in order per connection, retried with
-// backoff for 24 hours, by one instance of a cluster at a time (a lease on
+// the same id on every attempt, in order per key (a connection's sub, or
+// rtms:<streamId>), retried with backoff for 24 hours, by one instance of a cluster at a time (a lease on
 // the event's row). Nothing here blocks the request whose change recorded
 // the event.
 package events

@@ -14,8 +14,8 @@ import (
 // state only, never a token.
 type Event struct {
 	ID        string    // the same on every delivery attempt
-	Type      string    // connection.connected, connection.lost, connection.disconnected
-	Sub       string    // the connection it is about: one sub's events go out one at a time, in order
+	Type      string    // connection.connected, connection.lost, connection.disconnected, rtms.unassigned
+	Sub       string    // its ordering key (a connection's sub, "rtms:<streamId>"): one key's events go out one at a time, in order
 	CreatedAt time.Time // when the change was recorded
 	Data      []byte    // the event's data, JSON
 	Attempts  int       // failed deliveries so far
@@ -47,6 +47,10 @@ type Outbox interface {
 	DroppedEvents() int64
 	// SetMaxEvents sets the cap (DefaultMaxEvents when n <= 0).
 	SetMaxEvents(n int)
+	// RecordEvent records e on its own, for an event no connection's write
+	// causes (rtms.unassigned). An event whose id is recorded and not yet
+	// delivered is not recorded twice (ErrEventExists).
+	RecordEvent(ctx context.Context, e Event) error
 }
 
 var (
@@ -81,6 +85,9 @@ func eventOf(ctx context.Context, now time.Time) (Event, bool, error) {
 	return e, true, nil
 }
 
+// ErrEventExists: an event of that id waits in the outbox already.
+var ErrEventExists = errors.New("event already recorded")
+
 // ErrEventNotFound: no pending event has that id.
 var ErrEventNotFound = errors.New("event not found")
 
@@ -102,6 +109,18 @@ func (b *outboxBounds) SetMaxEvents(n int) { b.max.Store(int64(n)) }
 
 // DroppedEvents implements Outbox.
 func (b *outboxBounds) DroppedEvents() int64 { return b.dropped.Load() }
+
+// RecordEvent implements Outbox.
+func (m *MemoryStore) RecordEvent(ctx context.Context, e Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.events {
+		if m.events[i].ID == e.ID {
+			return fmt.Errorf("record event: %w", ErrEventExists)
+		}
+	}
+	return m.recordEvent(WithEvent(ctx, e))
+}
 
 // recordEvent appends ctx's event, if any, dropping the oldest past the
 // cap; the caller holds m.mu.

@@ -30,6 +30,15 @@ func (d *Deferred) ClaimEvents(ctx context.Context, now, until time.Time, n int)
 	return o.ClaimEvents(ctx, now, until, n)
 }
 
+// RecordEvent implements Outbox.
+func (d *Deferred) RecordEvent(ctx context.Context, e Event) error {
+	o, err := d.outbox("record event")
+	if err != nil {
+		return err
+	}
+	return o.RecordEvent(ctx, e)
+}
+
 // DeleteEvent implements Outbox.
 func (d *Deferred) DeleteEvent(ctx context.Context, id string) error {
 	o, err := d.outbox("delete event")

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // recordEvent inserts ctx's event, if any, in tx, the transaction of the
@@ -31,6 +33,32 @@ func (s *PostgresStore) recordEvent(ctx context.Context, tx pgx.Tx) error {
 		s.dropped.Add(tag.RowsAffected())
 	}
 	return nil
+}
+
+// RecordEvent implements Outbox.
+func (s *PostgresStore) RecordEvent(ctx context.Context, e Event) error {
+	ctx, cancel := context.WithTimeout(ctx, pgOpTimeout)
+	defer cancel()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("record event: %w", pgErr(err))
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM events WHERE id = $1`, e.ID).Scan(&n); err != nil {
+		return fmt.Errorf("record event: %w", pgErr(err))
+	}
+	if n > 0 {
+		return fmt.Errorf("record event: %w", ErrEventExists)
+	}
+	if err := s.recordEvent(WithEvent(ctx, e), tx); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation: recorded meanwhile
+			return fmt.Errorf("record event: %w", ErrEventExists)
+		}
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // ClaimEvents implements Outbox. One UPDATE chooses and leases; its

@@ -31,6 +31,21 @@ func (s *SQLiteStore) recordEvent(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
+// RecordEvent implements Outbox.
+func (s *SQLiteStore) RecordEvent(ctx context.Context, e Event) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE id = ?`, e.ID).Scan(&n); err != nil {
+			return fmt.Errorf("record event: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("record event: %w", ErrEventExists)
+		}
+		return s.recordEvent(WithEvent(ctx, e), tx)
+	})
+	return err
+}
+
 // ClaimEvents implements Outbox: the choice and the leases are one
 // transaction holding the write lock, so two deliverers never share one.
 func (s *SQLiteStore) ClaimEvents(ctx context.Context, now, until time.Time, n int) ([]Event, error) {

@@ -195,3 +195,36 @@ func TestOutboxSharedClaimsOnce(t *testing.T) {
 		})
 	}
 }
+
+// An event no write causes (rtms.unassigned) is recorded on its own, under
+// its own key, once while it waits; it goes out beside a connection's.
+func TestOutboxRecordEventOnItsOwn(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		o := outboxOf(t, s)
+		e := Event{ID: "evt_r1", Type: "rtms.unassigned", Sub: "rtms:s1", CreatedAt: t0, Data: []byte(`{"streamId":"s1"}`)}
+		if err := o.RecordEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.RecordEvent(ctx, e); !errors.Is(err, ErrEventExists) {
+			t.Fatalf("the same id again: %v", err)
+		}
+		if err := o.RecordEvent(ctx, Event{ID: "evt_r2", Sub: "rtms:s2"}); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("an event without type or data: %v", err)
+		}
+		if _, err := s.Put(WithEvent(ctx, testEvent("e1", "a")), connected(t, GenerateKeyring(), "a", "rt-a")); err != nil {
+			t.Fatal(err)
+		}
+		es, err := o.ClaimEvents(ctx, t0.Add(time.Second), t0.Add(time.Minute), 10)
+		if err != nil || len(es) != 2 || es[0].ID != "evt_r1" || es[0].Sub != "rtms:s1" || es[0].Type != "rtms.unassigned" ||
+			string(es[0].Data) != `{"streamId":"s1"}` || es[1].ID != "e1" {
+			t.Fatalf("claimed %+v, %v", es, err)
+		}
+		if err := o.DeleteEvent(ctx, "evt_r1"); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := o.PendingEvents(ctx); n != 1 {
+			t.Fatalf("pending = %d", n)
+		}
+	})
+}

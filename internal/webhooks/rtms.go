@@ -30,6 +30,9 @@ type RTMS struct {
 	ServerURLs  string // the signaling websocket URL(s), as Zoom sends them
 	StopReason  string
 	Problem     string
+	// Relayed: another instance of the cluster admitted the event (set by
+	// the instance it was relayed to, never read from a payload).
+	Relayed bool `json:"-"`
 }
 
 // rtmsFields are the fields of an RTMS payload, read from payload and from
