@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/zoomtoken/tokenserver/services/rtms"
+
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
@@ -12,11 +14,11 @@ import (
 	"github.com/zoomtoken/tokenserver/services"
 )
 
-// RTMS hands Zoom's Realtime Media Streams to workers (*services.RTMS).
+// RTMS hands Zoom's Realtime Media Streams to workers (*rtms.RTMS).
 type RTMS interface {
-	Ready(w services.RTMSWorker, capacity int, resume []string) (services.RTMSReady, error)
-	Release(w services.RTMSWorker, streamID string) error
-	Gone(w services.RTMSWorker)
+	Ready(w rtms.RTMSWorker, capacity int, resume []string) (rtms.RTMSReady, error)
+	Release(w rtms.RTMSWorker, streamID string) error
+	Gone(w rtms.RTMSWorker)
 }
 
 // socketWorker is a worker's socket as services sees it.
@@ -29,16 +31,16 @@ func (w *socketWorker) WorkerID() string { return string(w.sock.Id()) }
 func (w *socketWorker) Subject() string  { return w.sub }
 
 // Assign emits rtms:assign with an ack; acked runs on the first ack only.
-func (w *socketWorker) Assign(a services.RTMSAssignment, acked func()) {
+func (w *socketWorker) Assign(a rtms.RTMSAssignment, acked func()) {
 	var once sync.Once
 	_ = w.sock.Emit(wire.EventRTMSAssign, a, socket.Ack(func([]any, error) { once.Do(acked) }))
 }
 
-func (w *socketWorker) Reconnect(r services.RTMSReconnect) {
+func (w *socketWorker) Reconnect(r rtms.RTMSReconnect) {
 	_ = w.sock.Emit(wire.EventRTMSReconnect, r)
 }
 
-func (w *socketWorker) Stopped(st services.RTMSStop) { _ = w.sock.Emit(wire.EventRTMSStopped, st) }
+func (w *socketWorker) Stopped(st rtms.RTMSStop) { _ = w.sock.Emit(wire.EventRTMSStopped, st) }
 
 // socketWorkers: the worker of each socket that sent rtms:ready.
 type socketWorkers struct {

@@ -6,16 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/rtms"
+
 	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/internal/webhooks"
 	"github.com/zoomtoken/tokenserver/realtime"
 	"github.com/zoomtoken/tokenserver/realtime/rawclient"
-	"github.com/zoomtoken/tokenserver/services"
 )
 
-func rtmsHarness(t *testing.T, ackTimeout, reassign time.Duration) (*harness, *services.RTMS) {
+func rtmsHarness(t *testing.T, ackTimeout, reassign time.Duration) (*harness, *rtms.RTMS) {
 	t.Helper()
-	r := services.NewRTMS(services.RTMSConfig{ClientID: "cid", ClientSecret: secret.New("csecret"),
+	r := rtms.NewRTMS(rtms.RTMSConfig{ClientID: "cid", ClientSecret: secret.New("csecret"),
 		AckTimeout: ackTimeout, ReassignAfter: reassign})
 	return start(t, realtime.Config{RTMS: r}), r
 }
@@ -45,13 +46,13 @@ func assignment(t *testing.T, c *rawclient.Client, within time.Duration) (map[st
 	return decode(e.Args), e.AckID, true
 }
 
-func stateOf(r *services.RTMS, id string) services.RTMSStream {
+func stateOf(r *rtms.RTMS, id string) rtms.RTMSStream {
 	for _, s := range r.Streams() {
 		if s.StreamID == id {
 			return s
 		}
 	}
-	return services.RTMSStream{}
+	return rtms.RTMSStream{}
 }
 
 func TestRTMSRolesAndBadInput(t *testing.T) {
@@ -111,7 +112,7 @@ func TestRTMSAssignAckSpreadAndRelease(t *testing.T) {
 	}
 	assigned := 0
 	for _, s := range r.Streams() {
-		if s.State == services.RTMSAssigned {
+		if s.State == rtms.RTMSAssigned {
 			assigned++
 		}
 	}
@@ -188,7 +189,7 @@ func TestRTMSLostWorkerReassignedAfterWait(t *testing.T) {
 		t.Fatal("no assignment")
 	}
 	holder.Ack(id)
-	waitUntil(t, func() bool { return stateOf(r, "s1").State == services.RTMSAssigned })
+	waitUntil(t, func() bool { return stateOf(r, "s1").State == rtms.RTMSAssigned })
 	spare := ready(t, h, "spare", 1)
 	holder.Close()
 	lost := time.Now()
@@ -240,9 +241,9 @@ func TestRTMSResumeAfterBlip(t *testing.T) {
 		t.Fatal("no assignment")
 	}
 	holder.Ack(id)
-	waitUntil(t, func() bool { return stateOf(r, "s1").State == services.RTMSAssigned })
+	waitUntil(t, func() bool { return stateOf(r, "s1").State == rtms.RTMSAssigned })
 	holder.Close()
-	waitUntil(t, func() bool { return stateOf(r, "s1").State == services.RTMSPending })
+	waitUntil(t, func() bool { return stateOf(r, "s1").State == rtms.RTMSPending })
 	thief := h.authed("thief", "worker")
 	if got := ack(t, thief, "rtms:ready", map[string]any{"capacity": 1, "streams": []string{"s1"}}); len(got["resumed"].([]any)) != 0 {
 		t.Fatalf("another identity resumed: %v", got)

@@ -3,6 +3,8 @@ package routes
 import (
 	"net/http"
 
+	"github.com/zoomtoken/tokenserver/services/rtms"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/internal/wire"
@@ -10,10 +12,10 @@ import (
 )
 
 // RTMS is Zoom's Realtime Media Streams as the REST API sees them
-// (*services.RTMS).
+// (*rtms.RTMS).
 type RTMS interface {
-	Streams() []services.RTMSStream
-	Signature(streamID, meetingUUID, sessionID string) (services.RTMSSignature, error)
+	Streams() []rtms.RTMSStream
+	Signature(streamID, meetingUUID, sessionID string) (rtms.RTMSSignature, error)
 }
 
 // rtmsPathSignature is the one route a worker may call.

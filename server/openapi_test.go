@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/zoomtoken/tokenserver/services/rtms"
+
 	"github.com/zoomtoken/tokenserver/internal/gate"
 
 	"github.com/pb33f/libopenapi"
@@ -241,7 +243,7 @@ func TestOpenAPIEveryRoute(t *testing.T) {
 		SandboxControls: stub, Demo: &routes.DemoFiles{}, Socket: stub, Metrics: stub,
 		MeetingInfo: (*services.MeetingInfo)(nil), Webhooks: (*services.Webhooks)(nil), Awaits: (*services.Awaits)(nil),
 		CallbackURLs: (*callbacks.URLs)(nil), Attendee: (*callbacks.Attendee)(nil), Console: stub,
-		RTMS: (*services.RTMS)(nil),
+		RTMS: (*rtms.RTMS)(nil),
 	})
 	var missing []string
 	for _, r := range engine.Routes() {

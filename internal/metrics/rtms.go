@@ -8,7 +8,7 @@ import (
 
 // RTMS is the metrics of Zoom's Realtime Media Streams: streams pending and
 // assigned, how long a stream waited for its worker's ack, reassignments.
-// It implements services.RTMSObserver.
+// It implements rtms.RTMSObserver.
 type RTMS struct {
 	streams    *prometheus.GaugeVec
 	latency    prometheus.Histogram

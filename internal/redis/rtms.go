@@ -7,7 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RTMSClaims is services.RTMSClaims over Redis: a key per stream,
+// RTMSClaims is rtms.RTMSClaims over Redis: a key per stream,
 // tokenserver:rtms:<streamId>, set with NX to this instance's id for Lease
 // and renewed by it. Redis down: every claim is granted (each instance
 // works alone, as the webhooks' dedupe and relay then do).

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/zoomtoken/tokenserver/services/rtms"
+
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
-	"github.com/zoomtoken/tokenserver/services"
 )
 
 // The RTMS events (docs/API.md, "RTMS"): a worker sends ready and release;
@@ -42,7 +43,7 @@ func DecodeRTMSReady(body []byte) (int, []string, error) {
 	n := int64(0)
 	if f.Required("capacity", r.Capacity, "is required: "+reason) {
 		if v, ok := f.Int("capacity", r.Capacity, reason); ok {
-			if v < services.RTMSMinCapacity || v > services.RTMSMaxCapacity {
+			if v < rtms.RTMSMinCapacity || v > rtms.RTMSMaxCapacity {
 				f.Add("capacity", reason)
 			}
 			n = v
@@ -51,11 +52,11 @@ func DecodeRTMSReady(body []byte) (int, []string, error) {
 	var resume []string
 	if jsonbody.Present(r.Streams) {
 		var raws []json.RawMessage
-		if json.Unmarshal(r.Streams, &raws) != nil || len(raws) > services.RTMSMaxCapacity {
+		if json.Unmarshal(r.Streams, &raws) != nil || len(raws) > rtms.RTMSMaxCapacity {
 			f.Add("streams", "must be a list of at most 1000 stream ids")
 		}
 		for i, raw := range raws {
-			if len(raws) <= services.RTMSMaxCapacity {
+			if len(raws) <= rtms.RTMSMaxCapacity {
 				if id := rtmsID(&f, fmt.Sprintf("streams[%d]", i), raw, true); id != "" {
 					resume = append(resume, id)
 				}
