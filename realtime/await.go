@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
@@ -15,17 +17,17 @@ import (
 	"github.com/zoomtoken/tokenserver/services"
 )
 
-// Awaits waits for a user's presence in a meeting (services.Awaits).
+// Awaits waits for a user's presence in a meeting (awaits.Awaits).
 type Awaits interface {
-	Await(ctx context.Context, caller services.Identity, in services.AwaitInput, sink services.AwaitSink) (*services.Await, error)
-	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (services.AwaitCredentials, error)
+	Await(ctx context.Context, caller services.Identity, in awaits.AwaitInput, sink awaits.AwaitSink) (*awaits.Await, error)
+	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (awaits.AwaitCredentials, error)
 }
 
 // socketAwaits are the awaits of each socket, so that meeting:cancel-await
 // and a disconnect end them.
 type socketAwaits struct {
 	mu     sync.Mutex
-	bySock map[*session]map[*services.Await]struct{}
+	bySock map[*session]map[*awaits.Await]struct{}
 }
 
 // onAwaitEvent handles meeting:await and meeting:cancel-await; it reports
@@ -96,7 +98,7 @@ func (s *Server) onAwaitEvent(sock *socket.Socket, ss *session, name string, pay
 // reachesRoom: the join's push to the user's room reaches this socket (the
 // socket's own user awaited alone, not followed: candidates' and followed
 // OBFs are never pushed to a room).
-func reachesRoom(id services.Identity, in services.AwaitInput) bool {
+func reachesRoom(id services.Identity, in awaits.AwaitInput) bool {
 	return !in.Listed && !in.Follow && !id.User.IsZero() && id.User.Same(in.User)
 }
 
@@ -105,16 +107,16 @@ func (s *Server) watchDisconnect(sock *socket.Socket, ss *session) {
 	s.aw.mu.Lock()
 	defer s.aw.mu.Unlock()
 	if s.aw.bySock == nil {
-		s.aw.bySock = map[*session]map[*services.Await]struct{}{}
+		s.aw.bySock = map[*session]map[*awaits.Await]struct{}{}
 	}
 	if _, ok := s.aw.bySock[ss]; ok {
 		return
 	}
-	s.aw.bySock[ss] = map[*services.Await]struct{}{}
+	s.aw.bySock[ss] = map[*awaits.Await]struct{}{}
 	_ = sock.On("disconnect", func(...any) { s.endAwaits(ss) })
 }
 
-func (s *Server) rememberAwait(ss *session, w *services.Await) {
+func (s *Server) rememberAwait(ss *session, w *awaits.Await) {
 	s.aw.mu.Lock()
 	defer s.aw.mu.Unlock()
 	if set, ok := s.aw.bySock[ss]; ok {
@@ -122,16 +124,16 @@ func (s *Server) rememberAwait(ss *session, w *services.Await) {
 	}
 }
 
-func (s *Server) forgetAwait(ss *session, w *services.Await) {
+func (s *Server) forgetAwait(ss *session, w *awaits.Await) {
 	s.aw.mu.Lock()
 	defer s.aw.mu.Unlock()
 	delete(s.aw.bySock[ss], w)
 }
 
-func (s *Server) awaitsOf(ss *session) []*services.Await {
+func (s *Server) awaitsOf(ss *session) []*awaits.Await {
 	s.aw.mu.Lock()
 	defer s.aw.mu.Unlock()
-	out := make([]*services.Await, 0, len(s.aw.bySock[ss]))
+	out := make([]*awaits.Await, 0, len(s.aw.bySock[ss]))
 	for w := range s.aw.bySock[ss] {
 		out = append(out, w)
 	}
@@ -157,11 +159,11 @@ type socketSink struct {
 	sock   *socket.Socket
 	ss     *session
 	ack    socket.Ack
-	in     services.AwaitInput
+	in     awaits.AwaitInput
 	inRoom bool
 
 	mu   sync.Mutex
-	w    *services.Await
+	w    *awaits.Await
 	said atomic.Bool // the first answer is held (or sent)
 
 	// The answer (meeting:awaiting or the ack) is held until the await is
@@ -215,7 +217,7 @@ func (k *socketSink) Awaiting(p presence.State) {
 	}
 }
 
-func (k *socketSink) Credentials(c services.AwaitCredentials) {
+func (k *socketSink) Credentials(c awaits.AwaitCredentials) {
 	<-k.ready
 	if !k.inRoom {
 		c.Delivered = true

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/zoomtoken/tokenserver/internal/presence"
@@ -19,10 +21,10 @@ type Webhooks interface {
 	Receive(ctx context.Context, timestamp, signature string, body []byte) (services.WebhookAnswer, error)
 }
 
-// Awaits waits for a user's presence in a meeting (services.Awaits).
+// Awaits waits for a user's presence in a meeting (awaits.Awaits).
 type Awaits interface {
-	Await(ctx context.Context, caller services.Identity, in services.AwaitInput, sink services.AwaitSink) (*services.Await, error)
-	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (services.AwaitCredentials, error)
+	Await(ctx context.Context, caller services.Identity, in awaits.AwaitInput, sink awaits.AwaitSink) (*awaits.Await, error)
+	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (awaits.AwaitCredentials, error)
 }
 
 // WebhookBodyLimit is the largest webhook body read; Zoom's meeting events
@@ -94,7 +96,7 @@ type pollResult struct {
 // pollSink turns an await's outcome into one HTTP answer.
 type pollSink struct {
 	ch  chan pollResult // buffered: the first answer wins, the rest are dropped
-	in  services.AwaitInput
+	in  awaits.AwaitInput
 	now func() time.Time
 }
 
@@ -111,7 +113,7 @@ func (s *pollSink) Awaiting(p presence.State) {
 	}
 }
 
-func (s *pollSink) Credentials(c services.AwaitCredentials) {
+func (s *pollSink) Credentials(c awaits.AwaitCredentials) {
 	s.answer(pollResult{status: http.StatusOK, body: wire.NewCandidateJoinResponse(c)})
 }
 

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/gin-gonic/gin"
 	"github.com/zoomtoken/tokenserver/internal/gate"
 
@@ -149,7 +151,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 		return err
 	}
 	defer hooks.close()
-	awaits, err := services.NewAwaits(ctx, services.AwaitsConfig{Presence: present, Join: meetings,
+	awaits, err := awaits.NewAwaits(ctx, awaits.AwaitsConfig{Presence: present, Join: meetings,
 		Identifiers: identifiers(conns), Observer: mx, Logger: log})
 	if err != nil {
 		return err
@@ -614,7 +616,7 @@ func (w *webhooksRun) close() {
 }
 
 // identifiers keeps a nil *services.Connections a nil interface.
-func identifiers(cs *services.Connections) services.Identifiers {
+func identifiers(cs *services.Connections) awaits.Identifiers {
 	if cs == nil {
 		return nil
 	}
@@ -644,7 +646,7 @@ type wiring struct {
 	conns       *services.Connections
 	meetings    *services.Meetings
 	hooks       *webhooksRun
-	awaits      *services.Awaits
+	awaits      *awaits.Awaits
 	meetingInfo *services.MeetingInfo
 	limiter     routes.CallerLimiter
 	guard       routes.AuthGuard

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/services/rtms"
 
 	"github.com/zoomtoken/tokenserver/internal/gate"
@@ -241,7 +243,7 @@ func TestOpenAPIEveryRoute(t *testing.T) {
 	engine := routes.New(routes.Deps{
 		Connections: (*services.Connections)(nil), SandboxTokens: (*gate.Authenticator)(nil),
 		SandboxControls: stub, Demo: &routes.DemoFiles{}, Socket: stub, Metrics: stub,
-		MeetingInfo: (*services.MeetingInfo)(nil), Webhooks: (*services.Webhooks)(nil), Awaits: (*services.Awaits)(nil),
+		MeetingInfo: (*services.MeetingInfo)(nil), Webhooks: (*services.Webhooks)(nil), Awaits: (*awaits.Awaits)(nil),
 		CallbackURLs: (*callbacks.URLs)(nil), Attendee: (*callbacks.Attendee)(nil), Console: stub,
 		RTMS: (*rtms.RTMS)(nil),
 	})

@@ -1,6 +1,8 @@
 package services
 
 import (
+	"fmt"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 )
@@ -95,6 +97,16 @@ func authorizeJoin(id Identity, participantUserID zoom.UserID) error {
 		return nil
 	}
 	return forbidden("join", "You may get an OBF token only for yourself: participantUserId must match the token's sub.")
+}
+
+// AuthorizeCandidate: as a join, for each user a bot lists as a candidate
+// (listed); a refusal names the user.
+func AuthorizeCandidate(caller Identity, u zoom.UserID, listed bool) error {
+	err := authorizeJoin(caller, u)
+	if err == nil || !listed {
+		return err
+	}
+	return forbidden("join", fmt.Sprintf("You may not get an OBF token for %s: a participant may list only itself.", u.String()))
 }
 
 // AuthorizeBatch: batch-join and distribute. Admin and host.

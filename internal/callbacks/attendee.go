@@ -13,11 +13,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
 	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
-	"github.com/zoomtoken/tokenserver/services"
 )
 
 // The keys of Attendee's bot_metadata this server reads (docs/BOTS.md, Bot
@@ -200,7 +201,7 @@ func (a *Attendee) Parse(p map[string]any) (AttendeeRequest, error) {
 }
 
 // metaUsers reads whose token the bot gets: zoom_user_id, one user; or
-// zoom_user_ids, 1 to services.MaxCandidates candidates (a comma-separated
+// zoom_user_ids, 1 to awaits.MaxCandidates candidates (a comma-separated
 // string, as metadata that must hold strings can carry it, or a JSON list
 // of strings), no two the same user. One of the two, not both.
 func metaUsers(f *jsonbody.Fields, meta map[string]any) (zoom.UserID, []zoom.UserID) {
@@ -246,8 +247,8 @@ func metaCandidates(f *jsonbody.Fields, name string, raw any) []zoom.UserID {
 		f.Add(name, "must be a comma-separated string (or a list) of Zoom user ids or emails")
 		return nil
 	}
-	if len(items) == 0 || len(items) > services.MaxCandidates {
-		f.Add(name, fmt.Sprintf("must list 1 to %d candidates (it lists %d)", services.MaxCandidates, len(items)))
+	if len(items) == 0 || len(items) > awaits.MaxCandidates {
+		f.Add(name, fmt.Sprintf("must list 1 to %d candidates (it lists %d)", awaits.MaxCandidates, len(items)))
 		return nil
 	}
 	out := make([]zoom.UserID, 0, len(items))

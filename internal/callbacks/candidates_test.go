@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
 	"github.com/zoomtoken/tokenserver/services"
@@ -20,19 +22,19 @@ type present struct {
 	asked [][]zoom.UserID
 }
 
-func (p *present) ChooseCandidate(_ context.Context, meeting zoom.MeetingID, users []zoom.UserID) (services.CandidateChoice, error) {
+func (p *present) ChooseCandidate(_ context.Context, meeting zoom.MeetingID, users []zoom.UserID) (awaits.CandidateChoice, error) {
 	p.asked = append(p.asked, users)
 	if p.in == nil {
-		return services.CandidateChoice{User: users[0]}, nil
+		return awaits.CandidateChoice{User: users[0]}, nil
 	}
 	for _, u := range users {
 		for _, in := range p.in {
 			if u.String() == in {
-				return services.CandidateChoice{User: u}, nil
+				return awaits.CandidateChoice{User: u}, nil
 			}
 		}
 	}
-	return services.CandidateChoice{}, &apperr.Error{Kind: apperr.ErrNoCandidate, Message: "None of the candidates is in meeting " + meeting.String() + " now."}
+	return awaits.CandidateChoice{}, &apperr.Error{Kind: apperr.ErrNoCandidate, Message: "None of the candidates is in meeting " + meeting.String() + " now."}
 }
 
 func users(t *testing.T, ids ...string) []zoom.UserID {

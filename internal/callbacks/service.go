@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
 	"github.com/zoomtoken/tokenserver/internal/secret"
@@ -38,11 +40,11 @@ type JoinTokens interface {
 }
 
 // Candidates chooses, among an OBF URL's candidates, the one to mint for
-// (*services.Awaits): the first present in the meeting, in list order;
+// (*awaits.Awaits): the first present in the meeting, in list order;
 // where the meeting's presence is unknown, the first listed; known and none
 // present, apperr.ErrNoCandidate.
 type Candidates interface {
-	ChooseCandidate(ctx context.Context, meeting zoom.MeetingID, users []zoom.UserID) (services.CandidateChoice, error)
+	ChooseCandidate(ctx context.Context, meeting zoom.MeetingID, users []zoom.UserID) (awaits.CandidateChoice, error)
 }
 
 // Makers says whether the caller that made a URL (Claims.Maker) is still
@@ -129,7 +131,7 @@ type createRequest struct {
 }
 
 // DecodeCreate parses {kind, userId | userIds, meetingId?, expiresInSeconds,
-// singleUse?}: userIds (kind obf only) lists 1 to services.MaxCandidates
+// singleUse?}: userIds (kind obf only) lists 1 to awaits.MaxCandidates
 // candidates in place of userId.
 func (u *URLs) DecodeCreate(body []byte) (CreateInput, error) {
 	const op = "create callback URL"
@@ -197,7 +199,7 @@ func decodeUser(f *jsonbody.Fields, name string, raw json.RawMessage) zoom.UserI
 	return id
 }
 
-// decodeUsers reads userIds: 1 to services.MaxCandidates candidates, each
+// decodeUsers reads userIds: 1 to awaits.MaxCandidates candidates, each
 // a Zoom user id or email, no two the same user, all of them short enough
 // to go in a URL; only for kind obf, never with userId. A wrong element is
 // named by its place (userIds[2]).
@@ -216,8 +218,8 @@ func decodeUsers(f *jsonbody.Fields, kind Kind, single, raw json.RawMessage) []z
 		f.Add("userIds", "must be an array of Zoom user ids or emails, in order of preference")
 		return nil
 	}
-	if len(items) == 0 || len(items) > services.MaxCandidates {
-		f.Add("userIds", fmt.Sprintf("must list 1 to %d candidates (it lists %d)", services.MaxCandidates, len(items)))
+	if len(items) == 0 || len(items) > awaits.MaxCandidates {
+		f.Add("userIds", fmt.Sprintf("must list 1 to %d candidates (it lists %d)", awaits.MaxCandidates, len(items)))
 		return nil
 	}
 	out := make([]zoom.UserID, 0, len(items))

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/secret"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
@@ -60,7 +62,7 @@ type Claims struct {
 	Kind Kind
 	User zoom.UserID // zero when Users names candidates
 	// Users are an OBF URL's candidates, in order of preference (1 to
-	// services.MaxCandidates, no two the same user); nil: User alone.
+	// awaits.MaxCandidates, no two the same user); nil: User alone.
 	Users   []zoom.UserID
 	Meeting zoom.MeetingID // zero unless Kind.NeedsMeeting
 	Expires time.Time      // whole seconds
@@ -340,7 +342,7 @@ func parseUsers(k Kind, list string) ([]zoom.UserID, string) {
 		return nil, "list does not fit its kind (only obf URLs name candidates)"
 	}
 	parts := strings.Split(list, ",")
-	if len(parts) > services.MaxCandidates {
+	if len(parts) > awaits.MaxCandidates {
 		return nil, "list is too long"
 	}
 	out := make([]zoom.UserID, 0, len(parts))

@@ -146,8 +146,8 @@ func (m *Metrics) HTTPRequest(route string, status int, d time.Duration) {
 // Webhook implements services.WebhookObserver.
 func (m *Metrics) Webhook(event, outcome string) { m.webhooks.WithLabelValues(event, outcome).Inc() }
 
-// Await implements services.AwaitObserver.
+// Await implements awaits.AwaitObserver.
 func (m *Metrics) Await(outcome string) { m.awaits.WithLabelValues(outcome).Inc() }
 
-// AwaitDelivered implements services.AwaitObserver.
+// AwaitDelivered implements awaits.AwaitObserver.
 func (m *Metrics) AwaitDelivered(d time.Duration) { m.awaitWake.Observe(d.Seconds()) }

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
 	"github.com/zoomtoken/tokenserver/internal/presence"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
-	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Awaiting a user's presence: meeting:await and meeting:cancel-await over
@@ -46,13 +47,13 @@ type awaitRequest struct {
 // participantUserId / participantUserIds (the REST route). timeoutSeconds is
 // 1 to most (REST: 0 too, for an answer without waiting); absent, def.
 // follow is for sockets only (rest false): a long poll answers once.
-func DecodeAwait(body []byte, def, most time.Duration, rest bool) (services.AwaitInput, error) {
+func DecodeAwait(body []byte, def, most time.Duration, rest bool) (awaits.AwaitInput, error) {
 	var r awaitRequest
 	if err := jsonbody.Decode("await", body, &r); err != nil {
-		return services.AwaitInput{}, err
+		return awaits.AwaitInput{}, err
 	}
 	f := newFields()
-	in := services.AwaitInput{MeetingID: f.meetingID("meetingId", r.MeetingID), Timeout: def}
+	in := awaits.AwaitInput{MeetingID: f.meetingID("meetingId", r.MeetingID), Timeout: def}
 	f.awaitUsers(&in, r)
 	if jsonbody.Present(r.Follow) {
 		if b, ok := f.Bool("follow", r.Follow, "must be true or false"); ok && b && rest {
@@ -71,7 +72,7 @@ func DecodeAwait(body []byte, def, most time.Duration, rest bool) (services.Awai
 }
 
 // awaitUsers reads who is awaited: one user, or candidates (Listed).
-func (f *fields) awaitUsers(in *services.AwaitInput, r awaitRequest) {
+func (f *fields) awaitUsers(in *awaits.AwaitInput, r awaitRequest) {
 	switch a, b, c := jsonbody.Present(r.OnBehalfOf), jsonbody.Present(r.ParticipantUserID), jsonbody.Present(r.ParticipantUserIDs); {
 	case a && c, b && c:
 		f.Add("participantUserIds", "names the users again: send one of onBehalfOf, participantUserId, participantUserIds")
@@ -150,7 +151,7 @@ type Awaiting struct {
 }
 
 // NewAwaiting builds the answer for presence p.
-func NewAwaiting(in services.AwaitInput, p presence.State, now time.Time) Awaiting {
+func NewAwaiting(in awaits.AwaitInput, p presence.State, now time.Time) Awaiting {
 	msg := map[presence.State]string{
 		presence.Present: "The user is in the meeting: the OBF token follows as meeting:credentials.",
 		presence.Waiting: "The user is not in the meeting yet: the OBF token is minted the moment the user joins (meeting:credentials, or the long poll's answer).",

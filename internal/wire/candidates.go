@@ -4,23 +4,24 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/internal/jsonbody"
 	"github.com/zoomtoken/tokenserver/internal/presence"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
-	"github.com/zoomtoken/tokenserver/services"
 )
 
 // Candidates (docs/API.md, "Presence"): a join or an await names 1 to
-// services.MaxCandidates users in order of preference. Duplicates collapse
+// awaits.MaxCandidates users in order of preference. Duplicates collapse
 // to their first place; over the limit, or none, is a 400.
 
-// candidates reads a list of candidates: 1 to services.MaxCandidates user
+// candidates reads a list of candidates: 1 to awaits.MaxCandidates user
 // ids, duplicates dropped (the first place counts).
 func (f *fields) candidates(name string, raw json.RawMessage) []zoom.UserID {
 	return f.userList(name, raw, 1)
 }
 
-// excluded reads excludeUserIds: 0 to services.MaxCandidates user ids.
+// excluded reads excludeUserIds: 0 to awaits.MaxCandidates user ids.
 func (f *fields) excluded(name string, raw json.RawMessage) []zoom.UserID {
 	if !jsonbody.Present(raw) {
 		return nil
@@ -34,8 +35,8 @@ func (f *fields) userList(name string, raw json.RawMessage, least int) []zoom.Us
 		f.Add(name, "must be an array of Zoom user ids or emails")
 		return nil
 	}
-	if len(items) < least || len(items) > services.MaxCandidates {
-		f.Add(name, fmt.Sprintf("must list %d to %d users (it lists %d)", least, services.MaxCandidates, len(items)))
+	if len(items) < least || len(items) > awaits.MaxCandidates {
+		f.Add(name, fmt.Sprintf("must list %d to %d users (it lists %d)", least, awaits.MaxCandidates, len(items)))
 		return nil
 	}
 	out := make([]zoom.UserID, 0, len(items))
@@ -94,7 +95,7 @@ type CandidateJoinResponse struct {
 }
 
 // NewCandidateJoinResponse builds the answer to a join or await with candidates.
-func NewCandidateJoinResponse(c services.AwaitCredentials) CandidateJoinResponse {
+func NewCandidateJoinResponse(c awaits.AwaitCredentials) CandidateJoinResponse {
 	r := CandidateJoinResponse{JoinResponse: NewJoinResponse(c.Minted)}
 	for _, p := range c.Candidates {
 		r.Candidates = append(r.Candidates, Candidate{UserID: p.UserID, Presence: p.Presence, Excluded: p.Excluded})

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/sdk"
 	"github.com/zoomtoken/tokenserver/internal/zoom"
@@ -24,9 +26,9 @@ type Domain interface {
 }
 
 // CandidateJoiner joins as the first present of candidates
-// (services.Awaits).
+// (awaits.Awaits).
 type CandidateJoiner interface {
-	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (services.AwaitCredentials, error)
+	JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (awaits.AwaitCredentials, error)
 }
 
 // Env is what an operation runs with.

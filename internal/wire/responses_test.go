@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomtoken/tokenserver/services/awaits"
+
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/presence"
 	"github.com/zoomtoken/tokenserver/internal/secret"
@@ -198,7 +200,7 @@ func TestProgressStreamEndAndAwaiting(t *testing.T) {
 	if got := mustMarshal(t, NewStreamEnd(nil)); got != `{"done":true,"success":true,"meetingId":"","summary":{"total":0,"successful":0,"failed":0,"delivered":0}}` {
 		t.Errorf("stream end of no batch: %s", got)
 	}
-	a := asJSON(t, NewAwaiting(services.AwaitInput{MeetingID: m, User: mustUser(t, "u@example.com"), Timeout: 90 * time.Second}, presence.Waiting, at))
+	a := asJSON(t, NewAwaiting(awaits.AwaitInput{MeetingID: m, User: mustUser(t, "u@example.com"), Timeout: 90 * time.Second}, presence.Waiting, at))
 	wantFields(t, "awaiting", a, map[string]any{"success": true, "meetingId": "123456789", "participantUserId": "u@example.com",
 		"presence": "waiting", "timeoutSeconds": 90, "timestamp": "2026-01-02T02:04:05.0000006Z"})
 	if !strings.Contains(a["message"].(string), "not in the meeting yet") {

@@ -1,4 +1,4 @@
-package services_test
+package awaits_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zoomtoken/tokenserver/services/awaits"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/presence"
@@ -45,7 +47,7 @@ func (f *fakeJoiner) n() int {
 type sink struct {
 	mu     sync.Mutex
 	said   []string
-	creds  []services.AwaitCredentials
+	creds  []awaits.AwaitCredentials
 	signal chan string
 }
 
@@ -58,7 +60,7 @@ func (s *sink) add(v string) {
 	s.signal <- v
 }
 func (s *sink) Awaiting(p presence.State) { s.add("awaiting:" + string(p)) }
-func (s *sink) Credentials(c services.AwaitCredentials) {
+func (s *sink) Credentials(c awaits.AwaitCredentials) {
 	s.mu.Lock()
 	s.creds = append(s.creds, c)
 	s.mu.Unlock()
@@ -109,12 +111,12 @@ func (m *manualTimers) fire() {
 
 const mtg = "85746065432"
 
-func awaitSetup(t *testing.T, ctx context.Context) (*services.Awaits, *presence.Memory, *fakeJoiner, *manualTimers) {
+func awaitSetup(t *testing.T, ctx context.Context) (*awaits.Awaits, *presence.Memory, *fakeJoiner, *manualTimers) {
 	t.Helper()
 	store := presence.NewMemory(presence.MemoryConfig{})
 	j := &fakeJoiner{}
 	timers := &manualTimers{}
-	a, err := services.NewAwaits(ctx, services.AwaitsConfig{Presence: store, Join: j, AfterFunc: timers.after, MaxPerCaller: 2})
+	a, err := awaits.NewAwaits(ctx, awaits.AwaitsConfig{Presence: store, Join: j, AfterFunc: timers.after, MaxPerCaller: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func TestAwaitWaitsWakesWatches(t *testing.T) {
 	admin := services.Identity{Role: services.RoleAdmin, Method: "api-key", Subject: "k"}
 
 	s := newSink()
-	if _, err := a.Await(ctx, admin, services.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute, Watch: true}, s); err != nil {
+	if _, err := a.Await(ctx, admin, awaits.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute, Watch: true}, s); err != nil {
 		t.Fatal(err)
 	}
 	if v := s.next(t); v != "awaiting:unknown" || a.Len() != 0 {
@@ -145,7 +147,7 @@ func TestAwaitWaitsWakesWatches(t *testing.T) {
 	}
 	_ = store.Started(ctx, mtg, time.Now())
 	s = newSink()
-	if _, err := a.Await(ctx, admin, services.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute, Watch: true}, s); err != nil {
+	if _, err := a.Await(ctx, admin, awaits.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute, Watch: true}, s); err != nil {
 		t.Fatal(err)
 	}
 	if v := s.next(t); v != "awaiting:waiting" {
@@ -179,11 +181,11 @@ func TestAwaitTimeoutCancelLimitsShutdown(t *testing.T) {
 
 	// A participant awaits only itself.
 	_, kim := ids(t, "kim@example.com")
-	if _, err := a.Await(ctx, bob, services.AwaitInput{MeetingID: m, User: kim, Timeout: time.Minute}, newSink()); !errors.Is(err, apperr.ErrForbidden) {
+	if _, err := a.Await(ctx, bob, awaits.AwaitInput{MeetingID: m, User: kim, Timeout: time.Minute}, newSink()); !errors.Is(err, apperr.ErrForbidden) {
 		t.Fatalf("another user: %v", err)
 	}
 	s1 := newSink()
-	if _, err := a.Await(ctx, bob, services.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s1); err != nil {
+	if _, err := a.Await(ctx, bob, awaits.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s1); err != nil {
 		t.Fatal(err)
 	}
 	s1.next(t)
@@ -193,7 +195,7 @@ func TestAwaitTimeoutCancelLimitsShutdown(t *testing.T) {
 	}
 	// Cancelled: a join wakes nothing.
 	s2 := newSink()
-	w, _ := a.Await(ctx, bob, services.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s2)
+	w, _ := a.Await(ctx, bob, awaits.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s2)
 	s2.next(t)
 	w.Cancel()
 	a.Deliver(ctx, services.Event{Kind: services.ParticipantJoined, Meeting: m, IDs: []string{"pat@example.com"}})
@@ -203,19 +205,19 @@ func TestAwaitTimeoutCancelLimitsShutdown(t *testing.T) {
 	// At most MaxPerCaller at once.
 	for range 2 {
 		s := newSink()
-		if _, err := a.Await(ctx, bob, services.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s); err != nil {
+		if _, err := a.Await(ctx, bob, awaits.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s); err != nil {
 			t.Fatal(err)
 		}
 		s.next(t)
 	}
-	if _, err := a.Await(ctx, bob, services.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, newSink()); !errors.Is(err, apperr.ErrRateLimited) {
+	if _, err := a.Await(ctx, bob, awaits.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, newSink()); !errors.Is(err, apperr.ErrRateLimited) {
 		t.Fatalf("a third: %v", err)
 	}
 	// Shutdown ends the waits at once.
 	a2, store2, _, _ := awaitSetup(t, ctx)
 	_ = store2.Started(ctx, mtg, time.Now())
 	s3 := newSink()
-	_, _ = a2.Await(ctx, bob, services.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s3)
+	_, _ = a2.Await(ctx, bob, awaits.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s3)
 	s3.next(t)
 	cancel()
 	if v := s3.next(t); v != "failed:presence_timeout" {
@@ -231,7 +233,7 @@ func TestAwaitMintFails(t *testing.T) {
 	m, pat := ids(t, "pat@example.com")
 	_ = store.Joined(ctx, mtg, presence.Participant{Sessions: []string{"1"}, IDs: []string{"pat@example.com"}})
 	s := newSink()
-	_, _ = a.Await(ctx, services.Identity{Role: services.RoleAdmin}, services.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s)
+	_, _ = a.Await(ctx, services.Identity{Role: services.RoleAdmin}, awaits.AwaitInput{MeetingID: m, User: pat, Timeout: time.Minute}, s)
 	if v := s.next(t) + " " + s.next(t); v != "awaiting:present failed:not_connected" {
 		t.Fatal(v)
 	}

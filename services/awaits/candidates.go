@@ -1,9 +1,11 @@
-package services
+package awaits
 
 import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/zoomtoken/tokenserver/services"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/presence"
@@ -41,7 +43,7 @@ type CandidatePresence struct {
 // over: the chosen user's token, the hand-off it follows, if any, and every
 // candidate's presence when it was chosen (nil for a single user).
 type AwaitCredentials struct {
-	Minted
+	services.Minted
 	Handoff    *Handoff
 	Candidates []CandidatePresence
 }
@@ -67,8 +69,8 @@ func (c candidate) matches(ids []string) bool {
 // candidates checks and expands the users named: duplicates collapse (the
 // first place counts), each must be one the caller may join as (403 naming
 // the first that is not), and at least one must be left after exclusion.
-func (a *Awaits) candidates(ctx context.Context, caller Identity, users, exclude []zoom.UserID, listed bool) ([]candidate, error) {
-	return a.expand(ctx, users, exclude, func(u zoom.UserID) error { return authorizeCandidate(caller, u, listed) })
+func (a *Awaits) candidates(ctx context.Context, caller services.Identity, users, exclude []zoom.UserID, listed bool) ([]candidate, error) {
+	return a.expand(ctx, users, exclude, func(u zoom.UserID) error { return services.AuthorizeCandidate(caller, u, listed) })
 }
 
 // expand checks and expands the users named, each passed to authorize
@@ -100,15 +102,6 @@ func (a *Awaits) expand(ctx context.Context, users, exclude []zoom.UserID, autho
 			Reason: "excludes every candidate: leave at least one to join as"})
 	}
 	return out, nil
-}
-
-// authorizeCandidate: as a join, for each user listed; a refusal names the user.
-func authorizeCandidate(caller Identity, u zoom.UserID, listed bool) error {
-	err := authorizeJoin(caller, u)
-	if err == nil || !listed {
-		return err
-	}
-	return forbidden("join", fmt.Sprintf("You may not get an OBF token for %s: a participant may list only itself.", u.String()))
 }
 
 func hasUser(cs []candidate, u zoom.UserID) bool {
@@ -235,7 +228,7 @@ func (a *Awaits) choose(ctx context.Context, op string, meeting zoom.MeetingID, 
 
 // JoinCandidates is a join with candidates (participantUserIds): the OBF of
 // the candidate choose picks. The token goes to the caller only.
-func (a *Awaits) JoinCandidates(ctx context.Context, caller Identity, in JoinInput) (AwaitCredentials, error) {
+func (a *Awaits) JoinCandidates(ctx context.Context, caller services.Identity, in services.JoinInput) (AwaitCredentials, error) {
 	cs, err := a.candidates(ctx, caller, in.Candidates, in.Exclude, true)
 	if err != nil {
 		return AwaitCredentials{}, err
@@ -244,7 +237,7 @@ func (a *Awaits) JoinCandidates(ctx context.Context, caller Identity, in JoinInp
 	if err != nil {
 		return AwaitCredentials{}, err
 	}
-	m, err := a.cfg.Join.Join(ctx, caller, JoinInput{MeetingID: in.MeetingID, ParticipantUserID: cs[i].user, TTL: in.TTL, NoPush: true})
+	m, err := a.cfg.Join.Join(ctx, caller, services.JoinInput{MeetingID: in.MeetingID, ParticipantUserID: cs[i].user, TTL: in.TTL, NoPush: true})
 	if err != nil {
 		return AwaitCredentials{}, err
 	}

@@ -1,4 +1,4 @@
-package services_test
+package awaits_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zoomtoken/tokenserver/services/awaits"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/presence"
@@ -25,19 +27,19 @@ func users(t *testing.T, names ...string) []zoom.UserID {
 
 // joined and left apply an event to the store and deliver it, as the
 // webhook service does.
-func joined(ctx context.Context, a *services.Awaits, store *presence.Memory, session, user string) {
+func joined(ctx context.Context, a *awaits.Awaits, store *presence.Memory, session, user string) {
 	m, _ := zoom.MeetingIDFromString(mtg)
 	_ = store.Joined(ctx, mtg, presence.Participant{Sessions: []string{session}, IDs: []string{user}})
 	a.Deliver(ctx, services.Event{Kind: services.ParticipantJoined, Meeting: m, IDs: []string{user}})
 }
 
-func left(ctx context.Context, a *services.Awaits, store *presence.Memory, session, user string) {
+func left(ctx context.Context, a *awaits.Awaits, store *presence.Memory, session, user string) {
 	m, _ := zoom.MeetingIDFromString(mtg)
 	gone, _ := store.Left(ctx, mtg, presence.Participant{Sessions: []string{session}, IDs: []string{user}})
 	a.Deliver(ctx, services.Event{Kind: services.ParticipantLeft, Meeting: m, IDs: append([]string{user}, gone...)})
 }
 
-func (s *sink) cred(t *testing.T, i int) services.AwaitCredentials {
+func (s *sink) cred(t *testing.T, i int) awaits.AwaitCredentials {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,7 +70,7 @@ func TestAwaitFollowHandsOver(t *testing.T) {
 	joined(ctx, a, store, "k1", "kim@example.com")
 	joined(ctx, a, store, "l1", "lee@example.com")
 	joined(ctx, a, store, "l2", "lee@example.com") // a second device
-	in := services.AwaitInput{MeetingID: m, Candidates: users(t, "pat@example.com", "kim@example.com", "lee@example.com", "KIM@example.com"),
+	in := awaits.AwaitInput{MeetingID: m, Candidates: users(t, "pat@example.com", "kim@example.com", "lee@example.com", "KIM@example.com"),
 		Listed: true, Follow: true, Timeout: time.Minute}
 	s := newSink()
 	if _, err := a.Await(ctx, admin, in, s); err != nil {
@@ -127,7 +129,7 @@ func TestAwaitFollowTimeoutAndEnd(t *testing.T) {
 	admin := services.Identity{Role: services.RoleAdmin}
 	_ = store.Started(ctx, mtg, time.Now())
 	s := newSink()
-	if _, err := a.Await(ctx, admin, services.AwaitInput{MeetingID: m, User: pat, Follow: true, Timeout: time.Minute}, s); err != nil {
+	if _, err := a.Await(ctx, admin, awaits.AwaitInput{MeetingID: m, User: pat, Follow: true, Timeout: time.Minute}, s); err != nil {
 		t.Fatal(err)
 	}
 	s.next(t)
@@ -136,7 +138,7 @@ func TestAwaitFollowTimeoutAndEnd(t *testing.T) {
 		t.Fatal(v)
 	}
 	s = newSink()
-	_, _ = a.Await(ctx, admin, services.AwaitInput{MeetingID: m, User: pat, Follow: true, Timeout: time.Minute}, s)
+	_, _ = a.Await(ctx, admin, awaits.AwaitInput{MeetingID: m, User: pat, Follow: true, Timeout: time.Minute}, s)
 	s.next(t)
 	a.Deliver(ctx, services.Event{Kind: services.MeetingEnded, Meeting: m})
 	if v := s.next(t); v != "awaiting:ended" || a.Len() != 0 {
@@ -155,10 +157,10 @@ func TestAwaitCandidatesRefused(t *testing.T) {
 	for i := range 51 {
 		many = append(many, strings.Repeat("u", i+1)+"@example.com")
 	}
-	if _, err := a.Await(ctx, admin, services.AwaitInput{MeetingID: m, Candidates: users(t, many...), Listed: true}, newSink()); !errors.Is(err, apperr.ErrInvalidInput) {
+	if _, err := a.Await(ctx, admin, awaits.AwaitInput{MeetingID: m, Candidates: users(t, many...), Listed: true}, newSink()); !errors.Is(err, apperr.ErrInvalidInput) {
 		t.Fatalf("51: %v", err)
 	}
-	in := services.AwaitInput{MeetingID: m, Candidates: users(t, "pat@example.com"), Exclude: users(t, "PAT@example.com"), Listed: true}
+	in := awaits.AwaitInput{MeetingID: m, Candidates: users(t, "pat@example.com"), Exclude: users(t, "PAT@example.com"), Listed: true}
 	if _, err := a.Await(ctx, admin, in, newSink()); !errors.Is(err, apperr.ErrInvalidInput) {
 		t.Fatalf("all excluded: %v", err)
 	}

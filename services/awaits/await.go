@@ -1,4 +1,4 @@
-package services
+package awaits
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/zoomtoken/tokenserver/services"
 
 	"github.com/zoomtoken/tokenserver/internal/apperr"
 	"github.com/zoomtoken/tokenserver/internal/presence"
@@ -21,7 +23,7 @@ import (
 // joiner mints a participant's OBF (*Meetings is one): with the same
 // authorization, minting path and push as a join.
 type joiner interface {
-	Join(ctx context.Context, caller Identity, in JoinInput) (Minted, error)
+	Join(ctx context.Context, caller services.Identity, in services.JoinInput) (services.Minted, error)
 }
 
 // Identifiers knows more identifiers of a user than the one given: its
@@ -131,7 +133,7 @@ const (
 type Await struct {
 	a       *Awaits
 	in      AwaitInput
-	caller  Identity
+	caller  services.Identity
 	cands   []candidate
 	ids     []string // every candidate's, presence.Key'd: the index's keys
 	sink    AwaitSink
@@ -204,7 +206,7 @@ func NewAwaits(ctx context.Context, cfg AwaitsConfig) (*Awaits, error) {
 // follows) and hands it to sink. Unknown ends the await (no event came for
 // the meeting, so the client joins with retries instead), unless
 // in.FallbackUnknown.
-func (a *Awaits) Await(ctx context.Context, caller Identity, in AwaitInput, sink AwaitSink) (*Await, error) {
+func (a *Awaits) Await(ctx context.Context, caller services.Identity, in AwaitInput, sink AwaitSink) (*Await, error) {
 	cs, err := a.candidates(ctx, caller, in.users(), in.Exclude, in.Listed)
 	if err != nil {
 		return nil, err
@@ -382,21 +384,21 @@ func (a *Awaits) ofMeeting(meeting string) []*Await {
 // leave tells the watching ones their user left (and hands a following one
 // over); the meeting's end ends the following ones and tells the watching
 // ones. Other events are not its.
-func (a *Awaits) Deliver(ctx context.Context, e Event) bool {
+func (a *Awaits) Deliver(ctx context.Context, e services.Event) bool {
 	switch e.Kind {
-	case ParticipantJoined:
+	case services.ParticipantJoined:
 		ws := a.matching(e.Meeting.String(), e.IDs)
 		for _, w := range ws {
 			w.wake(e.Arrived, e.IDs)
 		}
 		return len(ws) > 0
-	case ParticipantLeft:
+	case services.ParticipantLeft:
 		ws := a.matching(e.Meeting.String(), e.IDs)
 		for _, w := range ws {
 			w.left(ctx, e.IDs, e.Arrived)
 		}
 		return len(ws) > 0
-	case MeetingEnded:
+	case services.MeetingEnded:
 		n := 0
 		for _, w := range a.ofMeeting(e.Meeting.String()) {
 			if w.in.Follow {
@@ -618,7 +620,7 @@ func (w *Await) mint() {
 	if !ok {
 		return
 	}
-	m, err := w.a.cfg.Join.Join(ctx, w.caller, JoinInput{MeetingID: w.in.MeetingID, ParticipantUserID: w.cands[h].user, NoPush: w.noPush})
+	m, err := w.a.cfg.Join.Join(ctx, w.caller, services.JoinInput{MeetingID: w.in.MeetingID, ParticipantUserID: w.cands[h].user, NoPush: w.noPush})
 	w.mu.Lock()
 	if w.state != minting { // cancelled meanwhile: the token went to the user's sockets only
 		w.mu.Unlock()
