@@ -48,10 +48,6 @@ type socketWorkers struct {
 	bySock map[*session]*socketWorker
 }
 
-func rtmsRefused(event, msg string) error {
-	return &apperr.Error{Kind: apperr.ErrForbidden, Op: event, Message: msg}
-}
-
 // onRTMSEvent handles the rtms: events, and refuses a worker every other
 // event (but authenticate, handled before, and ping); it reports false for
 // an event it leaves to dispatch.

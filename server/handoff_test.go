@@ -160,7 +160,9 @@ func TestHandoffFollowsCandidates(t *testing.T) {
 	}
 	ts.leaves("pat@example.com", 5)
 	ts.leaves("pat@example.com", 5) // the same departure told twice
-	s = bot.sequence("meeting:user-left", "meeting:awaiting")
+	if s = bot.sequence("meeting:user-left", "meeting:awaiting"); s[1]["presence"] != "waiting" {
+		t.Fatalf("pat left, nobody else present = %v", s)
+	}
 	at := hookStamp()
 	ts.hook(endedBody(meeting, at), webhookSecret, at)
 	if s = bot.sequence("meeting:awaiting"); s[0]["presence"] != "ended" {
