@@ -32,6 +32,18 @@ func eventually(t *testing.T, what string, f func() bool) {
 	}
 }
 
+// admitted waits for the authenticated event of a socket whose handshake
+// was accepted: the handshake only checks the identity's count, the socket
+// is counted when admitted after its CONNECT answer, and the next check
+// must see it.
+func admitted(t *testing.T, c *rawclient.Client) *rawclient.Client {
+	t.Helper()
+	if _, ok := c.WaitEvent("authenticated", 5*time.Second); !ok {
+		t.Fatal("no authenticated event")
+	}
+	return c
+}
+
 // One participant token opened 8,000 sockets, held until the file
 // descriptors ran out. Now an identity holds at most SocketsPerUser (32 by
 // default): the next is refused, in its handshake with a connect_error, by
@@ -70,7 +82,7 @@ func TestSocketsPerUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if ok {
-			pat[0] = c
+			pat[0] = admitted(t, c)
 		} else {
 			c.Close()
 		}
@@ -88,7 +100,7 @@ func TestSocketsPerUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if ok {
-			pat[1] = c
+			pat[1] = admitted(t, c)
 		} else {
 			c.Close()
 		}

@@ -180,7 +180,6 @@ func TestProcsRefreshOneGrantOnce(t *testing.T) {
 	a, b, c := cl.abc()
 	const ann = "ann@partner.example" // outside the account: only her connection mints for her
 	connectExpired(t, a, ann)
-	cl.sb.SetUserAccessTokenExpiresIn(2)
 	wantJoin(t, b.join(t, ann), "connection") // b and c see a's connection
 	wantJoin(t, c.join(t, ann), "connection")
 	cl.sb.SetLatency(30 * time.Millisecond) // the processes' refreshes overlap

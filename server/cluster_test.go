@@ -38,7 +38,6 @@ func TestClusterTwoInstancesRefreshOneGrantOnce(t *testing.T) {
 	const ann = "ann@partner.example"
 
 	connectExpired(t, a, ann)
-	sb.SetUserAccessTokenExpiresIn(2)
 	wantJoin(t, b.join(t, ann), "connection") // b sees a's connection
 	sb.SetLatency(30 * time.Millisecond)      // the instances' refreshes overlap
 	raceRefreshes(t, sb, a, b, ann, 2, 60)

@@ -419,9 +419,6 @@ func TestConnectionTwoProcessesShareStore(t *testing.T) {
 	}
 
 	connectExpired(t, a, ann)
-	// Every access token lives 2 s from now on, so that in each round both
-	// processes find theirs expired and refresh at once.
-	sb.SetUserAccessTokenExpiresIn(2)
 	wantJoin(t, b.join(t, ann), "connection") // b sees a's connection
 	// A refresh takes a while at Zoom: the processes' refreshes overlap.
 	sb.SetLatency(30 * time.Millisecond)
@@ -577,7 +574,11 @@ func assertNoSecretsInDB(t *testing.T, dir string, secrets []string) {
 func raceRefreshes(t *testing.T, sb *sandbox.Sandbox, a, b *testServer, user string, rounds, n int) {
 	t.Helper()
 	for round := range rounds {
-		time.Sleep(2100 * time.Millisecond)
+		// Every access token given so far expires at Zoom, so that both
+		// processes find theirs expired and refresh at once. (A short
+		// expires_in waited out on the wall clock made a loaded machine's
+		// slow request meet its fresh token already expired.)
+		sb.ExpireUserAccessTokens()
 		before := sb.Stats().Refreshes
 		var wg sync.WaitGroup
 		replies := make([]reply, n)

@@ -142,6 +142,22 @@ func (s *Sandbox) SetUserAccessTokenExpiresIn(sec int) {
 	s.mu.Unlock()
 }
 
+// ExpireUserAccessTokens ends the life of every user access token issued so
+// far, as if each had reached its expires_in: each answers 401 code 124
+// ("Access token is expired.") from now on. Tests use it to make every
+// holder of a grant refresh at a moment of their choosing, without waiting
+// out a short lifetime on the wall clock.
+func (s *Sandbox) ExpireUserAccessTokens() {
+	s.mu.Lock()
+	now := s.opts.Now()
+	for _, at := range s.tokens {
+		if at.grant != nil && at.expires.After(now) {
+			at.expires = now
+		}
+	}
+	s.mu.Unlock()
+}
+
 // RevokeGrant revokes every grant of the user with that email, as when the
 // user removes the app: refresh_token answers invalid_grant, and the grant's
 // access tokens answer 401 code 124.

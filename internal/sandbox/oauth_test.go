@@ -654,3 +654,24 @@ func TestConcurrentRefreshesOneWins(t *testing.T) {
 		t.Errorf("%d won; stats %+v", won, s)
 	}
 }
+
+// The knob: every user access token given so far expires at once; the S2S
+// token and tokens given afterwards are not touched.
+func TestExpireUserAccessTokens(t *testing.T) {
+	sb := startOAuth(t, Options{})
+	old, rt := sb.connect("user1@partner.example")
+	sb.ExpireUserAccessTokens()
+	if me := sb.get("/v2/users/me", old); me.status != 401 || me.json["code"] != float64(124) || me.json["message"] != "Access token is expired." {
+		t.Errorf("expired user token: %d %s", me.status, me.text)
+	}
+	if me := sb.get("/v2/users/me", sb.s2sToken()); me.status != 200 {
+		t.Errorf("S2S token: %d %s", me.status, me.text)
+	}
+	a := sb.token("grant_type", "refresh_token", "refresh_token", rt)
+	if a.status != 200 {
+		t.Fatalf("refresh: %d %s", a.status, a.text)
+	}
+	if me := sb.get("/v2/users/me", a.json["access_token"].(string)); me.status != 200 {
+		t.Errorf("a token given afterwards: %d %s", me.status, me.text)
+	}
+}
