@@ -12,7 +12,7 @@ import (
 // minEventsSecretLen is the shortest EVENTS_SECRET accepted, in bytes.
 const minEventsSecretLen = 32
 
-// AppOAuth is the app's own OAuth flow and its events (DESIGN.md Part 3).
+// AppOAuth is the app's own OAuth flow and its events (docs/API.md, docs/CONFIGURATION.md).
 type AppOAuth struct {
 	// RedirectURLs: ZOOM_OAUTH_REDIRECT_URLS, the app's own redirect URLs
 	// whose codes POST /api/connections accepts.
