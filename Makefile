@@ -20,7 +20,7 @@ help: ## list the targets
 run: ## serve on PORT (default 3000); sandbox mode when no Zoom credentials are set
 	@$(MAKE) -s node-deps || echo "note: npm failed; the console at /console/ and the example at /examples/browser/ need 'make node-deps'"
 	@n=$$($(GO) list -deps ./server | wc -l); \
-	echo "building bin/server: a line per package compiled, at most $$n (the first build takes a minute or two on 2 cores; later ones are cached and quick)…"; \
+	echo "building bin/server: a line per package compiled, at most $$n (the first build takes about 2½ minutes on 2 cores; later ones are cached and quick)…"; \
 	set -o pipefail; $(GO) build -v -ldflags "$(LDFLAGS)" -o bin/server ./server 2>&1 | awk -v n=$$n '{ printf "  [%d/%d] %s\n", NR, n, $$0; fflush() }'
 	@echo "built bin/server; starting it: its first log line names the URLs to open (./bin/server --help for more)"
 	./bin/server
